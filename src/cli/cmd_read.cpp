@@ -1,0 +1,22 @@
+#include "cli/commands.h"
+#include "engine/file_engine.h"
+
+namespace hookdump {
+
+void ReadCommand::add_to(CLI::App& app) {
+    sub_ = app.add_subcommand("read", "Read a pcap or pcapng file, filter it, write packets or flows");
+    sub_->add_option("file", path_, "Capture file (pcap or pcapng); - for standard input")->required();
+    sub_->add_option("expression", expression_, "pcap-filter expression");
+    out_.add_to(*sub_);
+}
+
+int ReadCommand::run() {
+    std::string expr;
+    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
+    FileEngine engine(path_, expr);
+    auto pipeline = out_.build();
+    install_stop_signals();
+    return run_capture(engine, *pipeline);
+}
+
+}  // namespace hookdump

@@ -1,0 +1,29 @@
+// One class per subcommand: it declares its options on the CLI11 app and runs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "cli/output_options.h"
+
+namespace hookdump {
+
+class ReadCommand {
+public:
+    void add_to(CLI::App& app);
+    bool selected() const { return sub_ && sub_->parsed(); }
+    int run();
+
+private:
+    CLI::App* sub_ = nullptr;
+    std::string path_;
+    std::vector<std::string> expression_;
+    OutputOptions out_;
+};
+
+// hookdump -d / -dd / -ddd: the compiled program, printed as tcpdump prints it.
+int dump_bpf(const std::string& expression, const std::string& linktype, int level);
+
+}  // namespace hookdump

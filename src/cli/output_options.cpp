@@ -1,0 +1,95 @@
+#include "cli/output_options.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+
+#include "engine/engine.h"
+#include "util/error.h"
+
+namespace hookdump {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_stop_signal(int) { g_stop.store(true); }
+
+uint64_t seconds_to_ns(double s, const char* what) {
+    if (!(s > 0) || s > 1e9) throw UsageError(std::string(what) + " must be a positive number of seconds");
+    return static_cast<uint64_t>(s * 1e9);
+}
+
+}  // namespace
+
+void install_stop_signals() {
+    struct sigaction sa{};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+void OutputOptions::add_to(CLI::App& app) {
+    app.add_option("-o,--output-format", format, "Output format: text, csv, jsonl, pcap, pcapng");
+    app.add_option("-w,--write", write_path, "Write packets to FILE (format from -o or the extension)");
+    app.add_option("--flows", flows,
+                   "Keep a flow table; print it at the end, or write flow records to FILE "
+                   "(.csv or .jsonl)")
+        ->expected(0, 1)
+        ->default_str("-");
+    app.add_option("-c,--count", count, "Stop after COUNT packets")->check(CLI::PositiveNumber);
+    app.add_option("--idle-timeout", idle_timeout, "Export a flow after SECONDS without packets (60)");
+    app.add_option("--active-timeout", active_timeout, "Export a long flow every SECONDS (1800)");
+    app.add_option("--max-flows", max_flows, "Flow table size; when full the oldest is evicted")
+        ->check(CLI::PositiveNumber);
+}
+
+std::unique_ptr<Pipeline> OutputOptions::build() const {
+    auto pipeline = std::make_unique<Pipeline>(count);
+    const bool want_packets = !write_path.empty() || !format.empty() || !flows;
+    if (want_packets) {
+        const SinkFormat* f = nullptr;
+        if (!format.empty())
+            f = &sink_format_by_name(format);
+        else if (!write_path.empty())
+            f = sink_format_by_path(write_path);
+        else
+            f = &sink_format_by_name("text");
+        if (!f)
+            throw UsageError("cannot tell the format of '" + write_path + "' from its name: give -o FORMAT");
+        SinkOptions so;
+        so.path = write_path.empty() ? "-" : write_path;
+        so.snaplen = snaplen;
+        if (f->binary && so.path == "-" && isatty(STDOUT_FILENO))
+            throw UsageError(fmt::format("refusing to write {} to a terminal: use -w FILE or a pipe", f->name));
+        pipeline->add_sink(f->make(so));
+    }
+    if (flows) {
+        FlowConfig cfg;
+        cfg.idle_timeout_ns = seconds_to_ns(idle_timeout, "--idle-timeout");
+        cfg.active_timeout_ns = seconds_to_ns(active_timeout, "--active-timeout");
+        cfg.max_flows = max_flows;
+        const std::string path = flows->empty() ? "-" : *flows;
+        pipeline->set_flows(cfg, make_flow_writer(flow_format_for_path(path), path));
+    }
+    return pipeline;
+}
+
+int run_capture(Engine& engine, Pipeline& pipeline) {
+    try {
+        engine.run(pipeline, g_stop);
+        pipeline.finish(engine.ledger());
+    } catch (const RuntimeError& e) {
+        pipeline.abandon();
+        fmt::print(stderr, "hookdump: {}\n", e.what());
+        return kExitRuntime;
+    }
+    if (const FlowTable* ft = pipeline.flows(); ft && ft->stats().evicted)
+        fmt::print(stderr, "hookdump: {} flows evicted early because the flow table was full (--max-flows)\n",
+                   ft->stats().evicted);
+    return kExitOk;
+}
+
+}  // namespace hookdump

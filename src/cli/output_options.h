@@ -1,0 +1,37 @@
+// The output options every capturing command shares (-o, -w, --flows, timeouts), and the
+// Pipeline they build.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/pipeline.h"
+
+namespace hookdump {
+
+struct OutputOptions {
+    std::string format;      // -o; empty: from -w's extension, else text
+    std::string write_path;  // -w; empty: standard output
+    std::optional<std::string> flows;  // --flows[=FILE]; "-" is standard output
+    uint64_t count = 0;
+    uint32_t snaplen = 262144;
+    double idle_timeout = 60;
+    double active_timeout = 1800;
+    size_t max_flows = 1 << 20;
+
+    void add_to(CLI::App& app);
+    // Throws UsageError for inconsistent choices (a binary format to a terminal, unknown format).
+    std::unique_ptr<Pipeline> build() const;
+};
+
+// Runs an engine into a pipeline until it ends or a signal stops it; returns the exit status
+// and prints the reason of a failure as one line.
+int run_capture(class Engine& engine, Pipeline& pipeline);
+
+// Installs SIGINT/SIGTERM handlers that ask the running engine to stop.
+void install_stop_signals();
+
+}  // namespace hookdump

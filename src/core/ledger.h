@@ -1,0 +1,29 @@
+// The loss ledger: per interface, what the kernel accepted, dropped, and what we wrote.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "packet/event.h"
+
+namespace hookdump {
+
+struct InterfaceCounters {
+    int32_t ifindex = 0;
+    IfName ifname;
+    uint64_t received = 0;        // packets the filter accepted and hookdump received
+    uint64_t kernel_drops = 0;    // dropped by the kernel before hookdump could read them
+    uint64_t hookdump_drops = 0;  // dropped by hookdump itself (a sink that could not keep up)
+    uint64_t written = 0;         // handed to the sinks
+};
+
+struct Ledger {
+    std::vector<InterfaceCounters> interfaces;
+
+    InterfaceCounters total() const;
+    // The entry for (ifindex, ifname), created when missing.
+    InterfaceCounters& at(int32_t ifindex, const IfName& ifname);
+    const InterfaceCounters* find(int32_t ifindex, const IfName& ifname) const;
+};
+
+}  // namespace hookdump

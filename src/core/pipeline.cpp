@@ -1,0 +1,40 @@
+#include "core/pipeline.h"
+
+namespace hookdump {
+
+void Pipeline::set_flows(FlowConfig cfg, std::unique_ptr<FlowWriter> writer) {
+    flow_writer_ = std::move(writer);
+    flows_ = std::make_unique<FlowTable>(cfg, [w = flow_writer_.get()](const FlowRecord& r) { w->write(r); });
+}
+
+bool Pipeline::on_event(const PacketEvent& ev) {
+    for (auto& s : sinks_) s->write(ev);
+    if (flows_) flows_->add(ev);
+    ++packets_;
+    return count_ == 0 || packets_ < count_;
+}
+
+void Pipeline::on_idle(uint64_t now_ns) {
+    if (flows_) flows_->expire(now_ns);
+    for (auto& s : sinks_) s->flush();
+}
+
+void Pipeline::finish(const Ledger& ledger) {
+    if (flows_) {
+        flows_->flush_all();
+        flow_writer_->finish(flows_->stats());
+    }
+    for (auto& s : sinks_) s->finish(ledger);
+}
+
+void Pipeline::abandon() noexcept {
+    for (auto& s : sinks_) {
+        try {
+            s->flush();
+        } catch (...) {
+            // already failing: the first error is the one reported
+        }
+    }
+}
+
+}  // namespace hookdump

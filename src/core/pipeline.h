@@ -1,0 +1,41 @@
+// Ties one engine's events to the sinks and the flow table, and counts what was written.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "engine/engine.h"
+#include "flow/flow_table.h"
+#include "flow/flow_writer.h"
+#include "sink/sink.h"
+
+namespace hookdump {
+
+class Pipeline final : public EventHandler {
+public:
+    // count 0 means no limit.
+    explicit Pipeline(uint64_t count = 0) : count_(count) {}
+
+    void add_sink(std::unique_ptr<Sink> s) { sinks_.push_back(std::move(s)); }
+    void set_flows(FlowConfig cfg, std::unique_ptr<FlowWriter> writer);
+
+    bool on_event(const PacketEvent& ev) override;
+    void on_idle(uint64_t now_ns) override;
+
+    // Flushes flows and sinks and writes trailers; throws RuntimeError on a write error.
+    void finish(const Ledger& ledger);
+    // Best effort flush after a failure, so that what was written stays readable.
+    void abandon() noexcept;
+
+    uint64_t packets() const { return packets_; }
+    const FlowTable* flows() const { return flows_.get(); }
+
+private:
+    uint64_t count_;
+    uint64_t packets_ = 0;
+    std::vector<std::unique_ptr<Sink>> sinks_;
+    std::unique_ptr<FlowWriter> flow_writer_;
+    std::unique_ptr<FlowTable> flows_;
+};
+
+}  // namespace hookdump

@@ -1,0 +1,33 @@
+// The one engine interface: a source of PacketEvents (a file, a ring, a netlink socket, a
+// BPF ring buffer). The CLI picks an engine; sinks never know which one it was.
+#pragma once
+
+#include <atomic>
+#include <string_view>
+
+#include "core/ledger.h"
+#include "packet/event.h"
+
+namespace hookdump {
+
+class EventHandler {
+public:
+    virtual ~EventHandler() = default;
+    // Returns false to stop the engine (a packet count was reached).
+    virtual bool on_event(const PacketEvent& ev) = 0;
+    // Called when the engine has nothing to deliver for a while (live engines), so that
+    // outputs can flush and flows can expire.
+    virtual void on_idle(uint64_t /*now_ns*/) {}
+};
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+    virtual std::string_view name() const = 0;
+    // Delivers events until the source ends, the handler says stop, or `stop` is set
+    // (from a signal handler). Throws RuntimeError on failure.
+    virtual void run(EventHandler& handler, const std::atomic<bool>& stop) = 0;
+    virtual Ledger ledger() const = 0;
+};
+
+}  // namespace hookdump

@@ -1,0 +1,47 @@
+#include "packet/event.h"
+
+#include <array>
+#include <cstring>
+
+namespace hookdump {
+namespace {
+constexpr std::array<std::string_view, kCapturePointCount> kPointNames = {
+    "-",         "tap-in",    "tap-out",   "prerouting", "input",     "forward",
+    "output",    "postrouting", "xdp",     "tc-ingress", "tc-egress", "nflog",
+};
+}  // namespace
+
+std::string_view to_string(CapturePoint p) {
+    const auto i = static_cast<size_t>(p);
+    return i < kPointNames.size() ? kPointNames[i] : "?";
+}
+
+std::optional<CapturePoint> capture_point_from_string(std::string_view s) {
+    for (size_t i = 1; i < kPointNames.size(); ++i)
+        if (kPointNames[i] == s) return static_cast<CapturePoint>(i);
+    return std::nullopt;
+}
+
+std::string_view to_string(Direction d) {
+    switch (d) {
+        case Direction::In: return "in";
+        case Direction::Out: return "out";
+        default: return "";
+    }
+}
+
+std::string_view to_string(Verdict v) {
+    switch (v) {
+        case Verdict::Accept: return "accept";
+        case Verdict::Drop: return "drop";
+        default: return "";
+    }
+}
+
+void IfName::assign(std::string_view v) {
+    const size_t n = v.size() < sizeof s - 1 ? v.size() : sizeof s - 1;
+    std::memset(s, 0, sizeof s);
+    std::memcpy(s, v.data(), n);
+}
+
+}  // namespace hookdump

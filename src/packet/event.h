@@ -1,0 +1,72 @@
+// The one packet model: every engine produces PacketEvents, every sink consumes them.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "packet/parse.h"
+
+namespace hookdump {
+
+// Where in the stack a packet was observed.
+enum class CapturePoint : uint8_t {
+    Unknown = 0,  // e.g. read from a file that does not say
+    TapIn,        // AF_PACKET, received (before PREROUTING)
+    TapOut,       // AF_PACKET, sent (after POSTROUTING)
+    PreRouting,
+    LocalIn,
+    Forward,
+    LocalOut,
+    PostRouting,
+    Xdp,
+    TcIngress,
+    TcEgress,
+    Nflog,
+};
+inline constexpr int kCapturePointCount = 12;
+
+std::string_view to_string(CapturePoint p);
+std::optional<CapturePoint> capture_point_from_string(std::string_view s);
+
+// Which registration of a netfilter hook saw the packet (first or last priority, or one given).
+enum class PrioritySlot : uint8_t { None = 0, First, Last, Custom };
+
+enum class Direction : uint8_t { Unknown = 0, In, Out };
+std::string_view to_string(Direction d);
+
+// What happened to the packet at this point, where the engine knows.
+enum class Verdict : uint8_t { Unknown = 0, Accept, Drop };
+std::string_view to_string(Verdict v);
+
+// Interface names are short (IFNAMSIZ); kept inline so the event stays a small value type.
+struct IfName {
+    char s[16] = {};
+    std::string_view view() const { return {s, strnlen(s, sizeof s)}; }
+    void assign(std::string_view v);
+    bool empty() const { return s[0] == 0; }
+};
+
+struct PacketEvent {
+    uint64_t ts_ns = 0;  // CLOCK_REALTIME, nanoseconds since the epoch
+    CapturePoint point = CapturePoint::Unknown;
+    PrioritySlot slot = PrioritySlot::None;
+    Direction dir = Direction::Unknown;
+    Verdict verdict = Verdict::Unknown;
+    int32_t priority = 0;  // netfilter priority when slot != None
+    int32_t ifindex = 0;   // 0 when unknown
+    IfName ifname;
+    uint64_t netns = 0;  // network namespace id (inode or cookie), 0 when unknown
+    uint32_t len = 0;    // original length on the wire
+    uint16_t linktype = 1;  // LINKTYPE_ of `bytes`
+    // Captured bytes, at most snaplen; empty when the engine reports headers only. Borrowed:
+    // valid only while the event is being handled.
+    std::span<const uint8_t> bytes;
+    Parsed parsed;
+
+    uint32_t caplen() const { return static_cast<uint32_t>(bytes.size()); }
+};
+
+}  // namespace hookdump

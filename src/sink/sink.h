@@ -1,0 +1,47 @@
+// The one sink interface: packet outputs (text, csv, jsonl, pcap, pcapng) implement it.
+// A new format is a new file plus one line in sink/registry.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ledger.h"
+#include "packet/event.h"
+
+namespace hookdump {
+
+class Sink {
+public:
+    virtual ~Sink() = default;
+    // Throws RuntimeError on a write error.
+    virtual void write(const PacketEvent& ev) = 0;
+    // Writes trailers (pcapng statistics), flushes and closes. Called once, also after SIGINT.
+    virtual void finish(const Ledger& ledger) = 0;
+    // Flushes buffered output so that what is written so far is complete (signals, rotation).
+    virtual void flush() = 0;
+};
+
+struct SinkOptions {
+    std::string path = "-";   // "-" is standard output
+    uint32_t snaplen = 262144;
+};
+
+using SinkFactory = std::unique_ptr<Sink> (*)(const SinkOptions&);
+
+struct SinkFormat {
+    std::string_view name;                     // what -o takes
+    std::vector<std::string_view> extensions;  // what -w FILE ends with
+    bool binary;                               // refuses to write to a terminal
+    SinkFactory make;
+};
+
+const std::vector<SinkFormat>& sink_formats();
+// Throws UsageError naming the format.
+const SinkFormat& sink_format_by_name(std::string_view name);
+// nullptr when the extension names no format.
+const SinkFormat* sink_format_by_path(std::string_view path);
+
+}  // namespace hookdump
