@@ -27,3 +27,23 @@ private:
 int dump_bpf(const std::string& expression, const std::string& linktype, int level);
 
 }  // namespace hookdump
+
+namespace hookdump {
+
+// hookdump generate: synthetic traffic from the packet builder, through the usual outputs.
+class GenerateCommand {
+public:
+    void add_to(CLI::App& app);
+    bool selected() const { return sub_ && sub_->parsed(); }
+    int run();
+
+private:
+    CLI::App* sub_ = nullptr;
+    uint64_t packets_ = 1000;
+    uint32_t flows_ = 16;
+    uint32_t payload_ = 64;
+    uint32_t seed_ = 1;
+    OutputOptions out_;
+};
+
+}  // namespace hookdump

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
 
     ReadCommand read;
     read.add_to(app);
+    GenerateCommand generate;
+    generate.add_to(app);
 
     try {
         app.parse(argc, argv);
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
 
     try {
         if (read.selected()) return read.run();
+        if (generate.selected()) return generate.run();
         if (dump_level > 0) return dump_bpf(join(top_expression), dump_linktype, dump_level);
         if (!top_expression.empty())
             throw UsageError("unknown command '" + top_expression.front() + "'");
