@@ -47,3 +47,33 @@ private:
 };
 
 }  // namespace hookdump
+
+namespace hookdump {
+
+// hookdump capture: live capture with a chosen engine (afpacket for now).
+class CaptureCommand {
+public:
+    void add_to(CLI::App& app);
+    bool selected() const { return sub_ && sub_->parsed(); }
+    int run();
+
+private:
+    CLI::App* sub_ = nullptr;
+    std::string engine_ = "afpacket";
+    std::string interface_ = "any";
+    bool no_promisc_ = false;
+    uint32_t snaplen_ = 262144;
+    unsigned workers_ = 1;
+    bool per_worker_files_ = false;
+    uint32_t block_kib_ = 1024;
+    uint32_t blocks_ = 8;
+    uint32_t block_timeout_ms_ = 50;
+    std::string user_;
+    bool quiet_ = false;
+    bool stats_ = false;
+    std::string stats_json_;
+    std::vector<std::string> expression_;
+    OutputOptions out_;
+};
+
+}  // namespace hookdump

@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
     read.add_to(app);
     GenerateCommand generate;
     generate.add_to(app);
+    CaptureCommand capture;
+    capture.add_to(app);
 
     try {
         app.parse(argc, argv);
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
     try {
         if (read.selected()) return read.run();
         if (generate.selected()) return generate.run();
+        if (capture.selected()) return capture.run();
         if (dump_level > 0) return dump_bpf(join(top_expression), dump_linktype, dump_level);
         if (!top_expression.empty())
             throw UsageError("unknown command '" + top_expression.front() + "'");

@@ -7,6 +7,7 @@
 #include <csignal>
 
 #include "engine/engine.h"
+#include "sink/rotating_sink.h"
 #include "util/error.h"
 
 namespace hookdump {
@@ -22,6 +23,9 @@ uint64_t seconds_to_ns(double s, const char* what) {
 }
 
 }  // namespace
+
+const std::atomic<bool>& stop_flag() { return g_stop; }
+void request_stop() { g_stop.store(true); }
 
 void install_stop_signals() {
     struct sigaction sa{};
@@ -39,6 +43,13 @@ void OutputOptions::add_to(CLI::App& app) {
                    "(.csv or .jsonl)")
         ->expected(0, 1)
         ->default_str("-");
+    app.add_option("-G,--rotate-seconds", rotate_seconds, "Start a new -w file every SECONDS")
+        ->check(CLI::PositiveNumber);
+    app.add_option("-C,--rotate-size", rotate_megabytes,
+                   "Start a new -w file when it reaches MEGABYTES (1,000,000 bytes)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("-W,--rotate-files", rotate_files, "Keep at most FILES rotated files (reuse the oldest)")
+        ->check(CLI::PositiveNumber);
     app.add_option("-c,--count", count, "Stop after COUNT packets")->check(CLI::PositiveNumber);
     app.add_option("--idle-timeout", idle_timeout, "Export a flow after SECONDS without packets (60)");
     app.add_option("--active-timeout", active_timeout, "Export a long flow every SECONDS (1800)");
@@ -46,25 +57,34 @@ void OutputOptions::add_to(CLI::App& app) {
         ->check(CLI::PositiveNumber);
 }
 
-std::unique_ptr<Pipeline> OutputOptions::build() const {
+std::unique_ptr<Pipeline> OutputOptions::build() const { return build_for(write_path); }
+
+std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) const {
     auto pipeline = std::make_unique<Pipeline>(count);
-    const bool want_packets = !write_path.empty() || !format.empty() || !flows;
+    const bool want_packets = !out_path.empty() || !format.empty() || !flows;
     if (want_packets) {
         const SinkFormat* f = nullptr;
         if (!format.empty())
             f = &sink_format_by_name(format);
-        else if (!write_path.empty())
-            f = sink_format_by_path(write_path);
+        else if (!out_path.empty())
+            f = sink_format_by_path(out_path);
         else
             f = &sink_format_by_name("text");
         if (!f)
-            throw UsageError("cannot tell the format of '" + write_path + "' from its name: give -o FORMAT");
+            throw UsageError("cannot tell the format of '" + out_path + "' from its name: give -o FORMAT");
         SinkOptions so;
-        so.path = write_path.empty() ? "-" : write_path;
+        so.path = out_path.empty() ? "-" : out_path;
         so.snaplen = snaplen;
         if (f->binary && so.path == "-" && isatty(STDOUT_FILENO))
             throw UsageError(fmt::format("refusing to write {} to a terminal: use -w FILE or a pipe", f->name));
-        pipeline->add_sink(f->make(so));
+        RotationOptions rot;
+        rot.seconds = static_cast<uint64_t>(rotate_seconds);
+        rot.bytes = static_cast<uint64_t>(rotate_megabytes * 1e6);
+        rot.max_files = rotate_files;
+        if (rotate_seconds > 0 && rot.seconds == 0) rot.seconds = 1;
+        if (rot.enabled() && so.path == "-") throw UsageError("-G and -C need -w FILE");
+        if (rotate_files && !rot.enabled()) throw UsageError("-W needs -G or -C");
+        pipeline->add_sink(rot.enabled() ? make_rotating_sink(*f, so, rot) : f->make(so));
     }
     if (flows) {
         FlowConfig cfg;

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,10 +22,15 @@ struct OutputOptions {
     double idle_timeout = 60;
     double active_timeout = 1800;
     size_t max_flows = 1 << 20;
+    double rotate_seconds = 0;    // -G
+    double rotate_megabytes = 0;  // -C, in units of 1,000,000 bytes like tcpdump
+    unsigned rotate_files = 0;    // -W
 
     void add_to(CLI::App& app);
     // Throws UsageError for inconsistent choices (a binary format to a terminal, unknown format).
     std::unique_ptr<Pipeline> build() const;
+    // The same, writing to `path` instead of -w's (one file per worker).
+    std::unique_ptr<Pipeline> build_for(const std::string& path) const;
 };
 
 // Runs an engine into a pipeline until it ends or a signal stops it; returns the exit status
@@ -33,5 +39,8 @@ int run_capture(class Engine& engine, Pipeline& pipeline);
 
 // Installs SIGINT/SIGTERM handlers that ask the running engine to stop.
 void install_stop_signals();
+// The flag those handlers set; request_stop() sets it from inside (a worker failed).
+const std::atomic<bool>& stop_flag();
+void request_stop();
 
 }  // namespace hookdump

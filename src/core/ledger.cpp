@@ -5,6 +5,7 @@ namespace hookdump {
 InterfaceCounters Ledger::total() const {
     InterfaceCounters t;
     for (const auto& i : interfaces) {
+        t.filter_accepted += i.filter_accepted;
         t.received += i.received;
         t.kernel_drops += i.kernel_drops;
         t.hookdump_drops += i.hookdump_drops;

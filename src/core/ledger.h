@@ -11,7 +11,8 @@ namespace hookdump {
 struct InterfaceCounters {
     int32_t ifindex = 0;
     IfName ifname;
-    uint64_t received = 0;        // packets the filter accepted and hookdump received
+    uint64_t filter_accepted = 0; // accepted by the kernel filter (as the kernel counts them)
+    uint64_t received = 0;        // read by hookdump
     uint64_t kernel_drops = 0;    // dropped by the kernel before hookdump could read them
     uint64_t hookdump_drops = 0;  // dropped by hookdump itself (a sink that could not keep up)
     uint64_t written = 0;         // handed to the sinks

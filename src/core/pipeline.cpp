@@ -11,12 +11,14 @@ bool Pipeline::on_event(const PacketEvent& ev) {
     for (auto& s : sinks_) s->write(ev);
     if (flows_) flows_->add(ev);
     ++packets_;
+    bytes_ += ev.len;
     return count_ == 0 || packets_ < count_;
 }
 
 void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
     for (auto& s : sinks_) s->flush();
+    if (tick_) tick_(now_ns);
 }
 
 void Pipeline::finish(const Ledger& ledger) {

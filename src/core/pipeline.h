@@ -1,6 +1,7 @@
 // Ties one engine's events to the sinks and the flow table, and counts what was written.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,8 @@ public:
 
     void add_sink(std::unique_ptr<Sink> s) { sinks_.push_back(std::move(s)); }
     void set_flows(FlowConfig cfg, std::unique_ptr<FlowWriter> writer);
+    // Called from on_idle (at least every 100 ms on live engines): status lines, rotation.
+    void set_ticker(std::function<void(uint64_t now_ns)> tick) { tick_ = std::move(tick); }
 
     bool on_event(const PacketEvent& ev) override;
     void on_idle(uint64_t now_ns) override;
@@ -28,14 +31,17 @@ public:
     void abandon() noexcept;
 
     uint64_t packets() const { return packets_; }
+    uint64_t bytes() const { return bytes_; }
     const FlowTable* flows() const { return flows_.get(); }
 
 private:
     uint64_t count_;
     uint64_t packets_ = 0;
+    uint64_t bytes_ = 0;
     std::vector<std::unique_ptr<Sink>> sinks_;
     std::unique_ptr<FlowWriter> flow_writer_;
     std::unique_ptr<FlowTable> flows_;
+    std::function<void(uint64_t)> tick_;
 };
 
 }  // namespace hookdump

@@ -38,6 +38,12 @@ public:
         if (dumper_ && pcap_dump_flush(dumper_) != 0) fail(errno);
     }
 
+    uint64_t bytes_written() const override {
+        if (!dumper_) return 0;
+        const int64_t pos = pcap_dump_ftell64(dumper_);
+        return pos > 0 ? static_cast<uint64_t>(pos) : 0;
+    }
+
     void finish(const Ledger&) override {
         if (!dumper_) open(1);  // an empty capture is still a valid file
         flush();

@@ -27,7 +27,7 @@ constexpr uint16_t kIfTsresol = 9;
 constexpr uint16_t kEpbFlags = 2;
 constexpr uint16_t kIsbStartTime = 2;
 constexpr uint16_t kIsbEndTime = 3;
-constexpr uint16_t kIsbIfRecv = 4;
+constexpr uint16_t kIsbFilterAccept = 6;
 constexpr uint16_t kIsbOsDrop = 7;
 constexpr uint16_t kIsbUsrDeliv = 8;
 
@@ -122,6 +122,7 @@ public:
     }
 
     void flush() override { out_.flush(); }
+    uint64_t bytes_written() const override { return out_.bytes_written(); }
 
     void finish(const Ledger& ledger) override {
         const uint64_t now = now_ns();
@@ -136,7 +137,7 @@ public:
                 b.option_ts(kIsbEndTime, last_ts_);
             }
             if (const auto* c = ledger.find(i.ifindex, i.ifname)) {
-                b.option_u64(kIsbIfRecv, c->received + c->kernel_drops);
+                if (c->filter_accepted) b.option_u64(kIsbFilterAccept, c->filter_accepted);
                 b.option_u64(kIsbOsDrop, c->kernel_drops + c->hookdump_drops);
             }
             b.option_u64(kIsbUsrDeliv, i.packets);

@@ -22,6 +22,8 @@ public:
     virtual void finish(const Ledger& ledger) = 0;
     // Flushes buffered output so that what is written so far is complete (signals, rotation).
     virtual void flush() = 0;
+    // Bytes of output so far, buffered ones included (for size-based rotation).
+    virtual uint64_t bytes_written() const = 0;
 };
 
 struct SinkOptions {

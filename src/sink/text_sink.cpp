@@ -144,6 +144,7 @@ public:
         out_.maybe_flush();
     }
     void flush() override { out_.flush(); }
+    uint64_t bytes_written() const override { return out_.bytes_written(); }
     void finish(const Ledger&) override { out_.close(); }
 
 private:

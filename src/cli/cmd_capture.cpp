@@ -1,0 +1,104 @@
+#include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/status.h"
+#include "engine/afpacket_engine.h"
+#include "sink/rotating_sink.h"
+#include "util/error.h"
+
+namespace hookdump {
+namespace {
+
+// -Z USER, after the sockets and rings are set up, before any output file is created.
+void drop_privileges(const std::string& user) {
+    const passwd* pw = getpwnam(user.c_str());
+    if (!pw) throw UsageError("no such user: " + user);
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        throw RuntimeError(errno_message("cannot become " + user, errno));
+}
+
+std::string worker_path(const std::string& path, unsigned i) {
+    const size_t slash = path.rfind('/');
+    const size_t dot = path.rfind('.');
+    const std::string tag = fmt::format(".w{}", i);
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return path + tag;
+    return path.substr(0, dot) + tag + path.substr(dot);
+}
+
+}  // namespace
+
+void CaptureCommand::add_to(CLI::App& app) {
+    sub_ = app.add_subcommand("capture", "Capture live packets (AF_PACKET tap: where tcpdump looks)");
+    sub_->add_option("--engine", engine_, "Capture engine: afpacket")->check(CLI::IsMember({"afpacket"}));
+    sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
+    sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
+    sub_->add_option("-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)")
+        ->check(CLI::Range(64u, 262144u));
+    sub_->add_option("--workers", workers_, "Rings and threads (PACKET_FANOUT hash), merged in time order")
+        ->check(CLI::Range(1u, 64u));
+    sub_->add_flag("--per-worker-files", per_worker_files_,
+                   "With --workers: one -w file per worker (NAME.wN.EXT) instead of a merged one");
+    sub_->add_option("--block-size", block_kib_, "Ring block size in KiB (1024; raised to fit one snaplen)")
+        ->check(CLI::Range(4u, 1u << 20));
+    sub_->add_option("--ring-blocks", blocks_, "Ring blocks per worker (8)")->check(CLI::Range(1u, 4096u));
+    sub_->add_option("--block-timeout", block_timeout_ms_, "Hand over a partly filled block after MS (50)")
+        ->check(CLI::Range(1u, 10000u));
+    sub_->add_option("-Z,--relinquish-privileges", user_, "After opening the capture, run as USER");
+    sub_->add_flag("-q,--quiet", quiet_, "No live status line");
+    sub_->add_flag("--stats", stats_, "Status line on stderr every second even when it is not a terminal");
+    sub_->add_option("--stats-json", stats_json_, "Write the loss ledger as JSON to FILE at exit");
+    sub_->add_option("expression", expression_, "pcap-filter expression");
+    out_.add_to(*sub_);
+}
+
+int CaptureCommand::run() {
+    AfPacketConfig cfg;
+    cfg.interface = interface_;
+    for (const auto& w : expression_) cfg.filter += (cfg.filter.empty() ? "" : " ") + w;
+    cfg.promiscuous = !no_promisc_;
+    cfg.snaplen = snaplen_;
+    cfg.workers = workers_;
+    cfg.block_size = block_kib_ << 10;
+    cfg.block_count = blocks_;
+    cfg.block_timeout_ms = block_timeout_ms_;
+    if (per_worker_files_ && out_.write_path.empty()) throw UsageError("--per-worker-files needs -w FILE");
+    if (per_worker_files_ && out_.count) throw UsageError("-c cannot be combined with --per-worker-files");
+
+    AfPacketEngine engine(cfg);
+    if (engine.userspace_filter())
+        fmt::print(stderr, "hookdump: this expression reads link-layer fields the kernel cannot "
+                           "filter on 'any'; filtering in userspace\n");
+    if (!user_.empty()) drop_privileges(user_);
+    install_stop_signals();
+
+    out_.snaplen = snaplen_;
+    const bool status_line = !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
+    StatusLine status(engine);
+
+    int rc;
+    uint64_t captured = 0;
+    if (per_worker_files_ && engine.workers() > 1) {
+        std::vector<std::unique_ptr<Pipeline>> pipes;
+        for (unsigned i = 0; i < engine.workers(); ++i) pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
+        rc = run_workers(engine, pipes);
+        for (auto& p : pipes) captured += p->packets();
+    } else {
+        auto pipeline = out_.build();
+        if (status_line) pipeline->set_ticker([&](uint64_t now) { status.tick(now, pipeline->packets(), pipeline->bytes()); });
+        rc = run_capture(engine, *pipeline);
+        captured = pipeline->packets();
+    }
+    if (status_line) status.clear();
+
+    const Ledger ledger = engine.ledger();
+    print_ledger(ledger, captured);
+    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, captured);
+    return rc;
+}
+
+}  // namespace hookdump

@@ -1,0 +1,106 @@
+#include "cli/status.h"
+
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "cli/output_options.h"
+#include "engine/afpacket_engine.h"
+#include "sink/emitters.h"
+#include "sink/output_file.h"
+#include "util/error.h"
+
+namespace hookdump {
+
+void StatusLine::tick(uint64_t now_ns, uint64_t packets, uint64_t bytes) {
+    if (last_ns_ == 0) {
+        last_ns_ = now_ns;
+        return;
+    }
+    if (now_ns < last_ns_ + 1000000000ull) return;
+    const double secs = static_cast<double>(now_ns - last_ns_) / 1e9;
+    const InterfaceCounters t = engine_.ledger().total();
+    fmt::print(stderr, "\r{:.0f} packets/s, {:.0f} bytes/s, {} captured, {} dropped by kernel, {} by hookdump\033[K",
+               static_cast<double>(packets - last_packets_) / secs,
+               static_cast<double>(bytes - last_bytes_) / secs, packets, t.kernel_drops, t.hookdump_drops);
+    last_ns_ = now_ns;
+    last_packets_ = packets;
+    last_bytes_ = bytes;
+    printed_ = true;
+}
+
+void StatusLine::clear() {
+    if (printed_) fmt::print(stderr, "\n");
+}
+
+void print_ledger(const Ledger& ledger, uint64_t captured) {
+    const InterfaceCounters t = ledger.total();
+    fmt::print(stderr, "{} packets captured, {} received by filter, {} dropped by kernel, {} dropped by hookdump\n",
+               captured, t.filter_accepted, t.kernel_drops, t.hookdump_drops);
+}
+
+void write_ledger_json(const std::string& path, std::string_view engine, const Ledger& ledger, uint64_t captured) {
+    OutputFile out(path);
+    std::string& o = out.buffer();
+    const InterfaceCounters t = ledger.total();
+    JsonEmitter e(o);
+    auto counters = [&](const InterfaceCounters& c) {
+        append_uint(e.raw("received_by_filter"), c.filter_accepted);
+        append_uint(e.raw("read"), c.received);
+        append_uint(e.raw("dropped_by_kernel"), c.kernel_drops);
+        append_uint(e.raw("dropped_by_hookdump"), c.hookdump_drops);
+    };
+    o.append("{\"engine\":\"");
+    append_json_escaped(o, engine);
+    o.append("\",\"packets_captured\":");
+    append_uint(o, captured);
+    o.append(",\"total\":");
+    e.begin();
+    counters(t);
+    o.push_back('}');
+    o.append(",\"interfaces\":[");
+    bool first = true;
+    for (const auto& c : ledger.interfaces) {
+        if (!first) o.push_back(',');
+        first = false;
+        e.begin();
+        append_uint(e.raw("ifindex"), static_cast<uint32_t>(c.ifindex));
+        e.text("ifname", c.ifname.view());
+        counters(c);
+        o.push_back('}');
+    }
+    o.append("]}\n");
+    out.close();
+}
+
+int run_workers(AfPacketEngine& engine, std::vector<std::unique_ptr<Pipeline>>& pipes) {
+    std::vector<std::thread> threads;
+    std::vector<std::string> errors(pipes.size());
+    for (unsigned i = 0; i < pipes.size(); ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                engine.run_worker(i, *pipes[i], stop_flag());
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+                request_stop();
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    int rc = kExitOk;
+    const Ledger ledger = engine.ledger();
+    for (unsigned i = 0; i < pipes.size(); ++i) {
+        try {
+            pipes[i]->finish(ledger);
+        } catch (const RuntimeError& e) {
+            if (errors[i].empty()) errors[i] = e.what();
+        }
+        if (!errors[i].empty()) {
+            fmt::print(stderr, "hookdump: {}\n", errors[i]);
+            rc = kExitRuntime;
+        }
+    }
+    return rc;
+}
+
+}  // namespace hookdump

@@ -1,0 +1,604 @@
+#include "engine/afpacket_engine.h"
+
+#include <arpa/inet.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <queue>
+#include <thread>
+
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace hookdump {
+namespace {
+
+constexpr int kDltLinuxSll2 = 276;
+constexpr uint32_t kSll2Len = 20;
+constexpr uint32_t kVlanTagLen = 4;
+// Headroom before each packet in the ring, so that an SLL2 header and a VLAN tag can be
+// written in front of the data without copying it.
+constexpr uint32_t kReserve = kSll2Len + kVlanTagLen;
+
+uint64_t realtime_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t own_netns_id() {
+    struct stat st;
+    return ::stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+void put16(uint8_t* p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+
+void put32(uint8_t* p, uint32_t v) {
+    p[0] = static_cast<uint8_t>(v >> 24);
+    p[1] = static_cast<uint8_t>(v >> 16);
+    p[2] = static_cast<uint8_t>(v >> 8);
+    p[3] = static_cast<uint8_t>(v);
+}
+
+// The filter as libpcap compiles it on a live handle of the same interface (so `vlan` and
+// friends use the kernel's ancillary data exactly as tcpdump's filters do).
+struct CompiledFilter {
+    std::vector<sock_filter> kernel;  // what SO_ATTACH_FILTER gets
+    bpf_program user{};               // for userspace filtering when `kernel` could not be made
+    bool in_userspace = false;
+    int dlt = 1;
+    std::string device;  // the name libpcap resolved
+};
+
+// For SOCK_DGRAM (cooked) sockets the kernel runs the filter on the packet from its network
+// header, while libpcap compiled it for a LINUX_SLL2 header in front: shift packet offsets,
+// and turn loads of SLL2 fields into the kernel's ancillary loads. Returns false for a
+// program that reads SLL2 fields the kernel cannot supply (libpcap's own fix_program does
+// the same, and falls back to filtering in userspace).
+bool fix_for_cooked(std::vector<sock_filter>& prog) {
+    for (auto& insn : prog) {
+        const uint16_t cls = BPF_CLASS(insn.code);
+        if (cls != BPF_LD && cls != BPF_LDX) continue;
+        const uint16_t mode = BPF_MODE(insn.code);
+        if (mode != BPF_ABS && mode != BPF_IND && mode != BPF_MSH) continue;
+        if (insn.k >= static_cast<uint32_t>(SKF_AD_OFF)) continue;  // already ancillary
+        if (insn.k >= kSll2Len) {
+            insn.k -= kSll2Len;
+            continue;
+        }
+        if (mode != BPF_ABS) return false;
+        const uint16_t size = BPF_SIZE(insn.code);
+        if (insn.k == 0 && size == BPF_H)
+            insn.k = static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PROTOCOL);
+        else if (insn.k == 4 && size == BPF_W)
+            insn.k = static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_IFINDEX);
+        else if (insn.k == 8 && size == BPF_H)
+            insn.k = static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_HATYPE);
+        else if (insn.k == 10 && size == BPF_B)
+            insn.k = static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE);
+        else
+            return false;
+    }
+    return true;
+}
+
+CompiledFilter compile_filter(const AfPacketConfig& cfg) {
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p = pcap_create(cfg.interface.c_str(), errbuf);
+    if (!p) throw UsageError("cannot capture on " + cfg.interface + ": " + errbuf);
+    struct Closer {
+        pcap_t* p;
+        ~Closer() { pcap_close(p); }
+    } closer{p};
+    pcap_set_snaplen(p, static_cast<int>(cfg.snaplen));
+    pcap_set_buffer_size(p, 64 << 10);  // this handle only compiles; keep its ring tiny
+    pcap_set_immediate_mode(p, 1);
+    const int rc = pcap_activate(p);
+    if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
+        throw UsageError("no such interface: " + cfg.interface);
+    if (rc == PCAP_ERROR_PERM_DENIED)
+        throw RuntimeError("capturing on " + cfg.interface +
+                           " needs CAP_NET_RAW (run as root or grant the capability)");
+    if (rc == PCAP_ERROR_IFACE_NOT_UP) throw UsageError("interface " + cfg.interface + " is down");
+    if (rc < 0) throw RuntimeError("cannot capture on " + cfg.interface + ": " + pcap_geterr(p));
+
+    CompiledFilter f;
+    f.device = cfg.interface;
+    const bool any = cfg.interface == "any";
+    if (any && pcap_set_datalink(p, kDltLinuxSll2) != 0)
+        throw RuntimeError(std::string("libpcap cannot give LINUX_SLL2 on any: ") + pcap_geterr(p));
+    f.dlt = pcap_datalink(p);
+
+    if (pcap_compile(p, &f.user, cfg.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+        throw UsageError(std::string("bad filter expression: ") + pcap_geterr(p));
+    f.kernel.resize(f.user.bf_len);
+    for (size_t i = 0; i < f.user.bf_len; ++i) {
+        const bpf_insn& in = f.user.bf_insns[i];
+        f.kernel[i] = sock_filter{in.code, in.jt, in.jf, in.k};
+    }
+    if (any && !fix_for_cooked(f.kernel)) {
+        // Accept everything up to snaplen in the kernel; filter in userspace.
+        f.kernel = {sock_filter{BPF_RET | BPF_K, 0, 0, cfg.snaplen + kSll2Len}};
+        f.in_userspace = true;
+    } else if (any) {
+        // The kernel's snap length counts from the network header here.
+        for (auto& insn : f.kernel)
+            if (insn.code == (BPF_RET | BPF_K) && insn.k > kSll2Len) insn.k -= kSll2Len;
+    }
+    return f;
+}
+
+struct IfSlot {
+    int32_t ifindex = 0;
+    IfName name;
+    std::atomic<uint64_t> received{0};
+};
+
+}  // namespace
+
+// One socket, one mapped ring, one reader thread at a time.
+class AfPacketEngine::Ring {
+public:
+    Ring(const AfPacketConfig& cfg, const CompiledFilter& filter, int fanout_group, uint64_t netns)
+        : cooked_(cfg.interface == "any"), dlt_(cooked_ ? kDltLinuxSll2 : filter.dlt), netns_(netns) {
+        if (filter.in_userspace) {
+            user_insns_.assign(filter.user.bf_insns, filter.user.bf_insns + filter.user.bf_len);
+            user_filter_.bf_len = filter.user.bf_len;
+            user_filter_.bf_insns = user_insns_.data();
+            has_user_filter_ = true;
+        }
+        // Protocol 0: nothing is queued until bind(), which comes after the filter is attached.
+        fd_.reset(::socket(AF_PACKET, (cooked_ ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC, 0));
+        if (!fd_) {
+            if (errno == EPERM || errno == EACCES)
+                throw RuntimeError("capturing needs CAP_NET_RAW (run as root or grant the capability)");
+            throw RuntimeError(errno_message("socket(AF_PACKET)", errno));
+        }
+        setopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION");
+        setopt(SOL_PACKET, PACKET_RESERVE, kReserve, "PACKET_RESERVE");
+
+        sock_fprog prog{static_cast<unsigned short>(filter.kernel.size()),
+                        const_cast<sock_filter*>(filter.kernel.data())};
+        if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+            throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
+
+        uint32_t block = cfg.block_size;
+        const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+        const uint32_t need = cfg.snaplen + kReserve + TPACKET3_HDRLEN + 64;
+        if (block < page) block = page;
+        while (block < need) block <<= 1;
+        block = (block + page - 1) / page * page;
+        tpacket_req3 req{};
+        req.tp_block_size = block;
+        req.tp_block_nr = cfg.block_count ? cfg.block_count : 1;
+        req.tp_frame_size = 2048;
+        req.tp_frame_nr = block / req.tp_frame_size * req.tp_block_nr;
+        req.tp_retire_blk_tov = cfg.block_timeout_ms ? cfg.block_timeout_ms : 1;
+        if (::setsockopt(fd_.get(), SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
+            throw RuntimeError(errno_message("setting up the ring (PACKET_RX_RING, " +
+                                                 std::to_string(block * req.tp_block_nr >> 10) + " KiB)",
+                                             errno));
+        map_len_ = static_cast<size_t>(block) * req.tp_block_nr;
+        void* m = ::mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE,
+                         fd_.get(), 0);
+        if (m == MAP_FAILED)  // MAP_LOCKED can fail under RLIMIT_MEMLOCK; it is only a hint
+            m = ::mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_.get(), 0);
+        if (m == MAP_FAILED) throw RuntimeError(errno_message("mapping the ring", errno));
+        map_ = static_cast<uint8_t*>(m);
+        block_size_ = block;
+        block_count_ = req.tp_block_nr;
+
+        ifindex_ = 0;
+        if (!cooked_) {
+            ifindex_ = static_cast<int32_t>(if_nametoindex(filter.device.c_str()));
+            if (ifindex_ == 0) throw UsageError("no such interface: " + filter.device);
+        }
+        sockaddr_ll sll{};
+        sll.sll_family = AF_PACKET;
+        sll.sll_protocol = htons(ETH_P_ALL);
+        sll.sll_ifindex = ifindex_;
+        if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
+            throw RuntimeError(errno_message("bind to " + filter.device, errno));
+        if (cfg.promiscuous && !cooked_) {
+            packet_mreq mr{};
+            mr.mr_ifindex = ifindex_;
+            mr.mr_type = PACKET_MR_PROMISC;
+            if (::setsockopt(fd_.get(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) != 0)
+                throw RuntimeError(errno_message("promiscuous mode on " + filter.device, errno));
+        }
+        if (fanout_group >= 0) {
+            const int arg = fanout_group | (PACKET_FANOUT_HASH << 16) |
+                            ((PACKET_FANOUT_FLAG_DEFRAG) << 16);
+            if (::setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
+                throw RuntimeError(errno_message("PACKET_FANOUT", errno));
+        }
+    }
+
+    ~Ring() {
+        if (map_) ::munmap(map_, map_len_);
+    }
+
+    void run(EventHandler& handler, const std::atomic<bool>& stop);
+
+    // Reads PACKET_STATISTICS (which resets it in the kernel) into the running totals.
+    void poll_stats() const {
+        std::lock_guard lock(stats_mu_);
+        tpacket_stats_v3 st{};
+        socklen_t len = sizeof st;
+        if (::getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return;
+        // The kernel reports tp_packets with the drops included.
+        filter_accepted_ += st.tp_packets;
+        kernel_drops_ += st.tp_drops;
+        freeze_q_ += st.tp_freeze_q_cnt;
+    }
+
+    void add_to(Ledger& l) const {
+        poll_stats();
+        std::lock_guard lock(slots_mu_);
+        for (const auto& s : slots_) l.at(s.ifindex, s.name).received += s.received.load(std::memory_order_relaxed);
+        // The kernel counts per socket: on "any" the drops belong to no single interface.
+        IfName any_name;
+        any_name.assign(cooked_ ? "any" : "");
+        InterfaceCounters& c = cooked_ ? l.at(0, any_name) : l.at(ifindex_, slot_name());
+        std::lock_guard slock(stats_mu_);
+        c.filter_accepted += filter_accepted_;
+        c.kernel_drops += kernel_drops_;
+    }
+
+    bool has_user_filter() const { return has_user_filter_; }
+
+private:
+    void setopt(int level, int name, int value, const char* what) {
+        if (::setsockopt(fd_.get(), level, name, &value, sizeof value) != 0)
+            throw RuntimeError(errno_message(std::string("setsockopt ") + what, errno));
+    }
+
+    IfName slot_name() const {
+        IfName n;
+        char buf[IF_NAMESIZE] = {};
+        if (if_indextoname(static_cast<unsigned>(ifindex_), buf)) n.assign(buf);
+        return n;
+    }
+
+    IfSlot& slot(int32_t ifindex) {
+        if (last_slot_ && last_slot_->ifindex == ifindex) return *last_slot_;
+        std::lock_guard lock(slots_mu_);
+        for (auto& s : slots_)
+            if (s.ifindex == ifindex) return *(last_slot_ = &s);
+        IfSlot& s = slots_.emplace_back();
+        s.ifindex = ifindex;
+        char buf[IF_NAMESIZE] = {};
+        if (if_indextoname(static_cast<unsigned>(ifindex), buf)) s.name.assign(buf);
+        return *(last_slot_ = &s);
+    }
+
+    bool deliver(tpacket3_hdr* h, EventHandler& handler);
+
+    Fd fd_;
+    bool cooked_;
+    int dlt_;
+    uint64_t netns_;
+    int32_t ifindex_ = 0;
+    uint8_t* map_ = nullptr;
+    size_t map_len_ = 0;
+    uint32_t block_size_ = 0;
+    uint32_t block_count_ = 0;
+    uint32_t next_block_ = 0;
+    std::vector<bpf_insn> user_insns_;
+    bpf_program user_filter_{};
+    bool has_user_filter_ = false;
+
+    mutable std::mutex stats_mu_;
+    mutable uint64_t filter_accepted_ = 0;
+    mutable uint64_t kernel_drops_ = 0;
+    mutable uint64_t freeze_q_ = 0;
+
+    mutable std::mutex slots_mu_;
+    std::deque<IfSlot> slots_;  // deque: slots keep their address as it grows
+    IfSlot* last_slot_ = nullptr;
+    PacketEvent ev_;
+};
+
+bool AfPacketEngine::Ring::deliver(tpacket3_hdr* h, EventHandler& handler) {
+    auto* sll = reinterpret_cast<sockaddr_ll*>(reinterpret_cast<uint8_t*>(h) + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+    uint8_t* data = reinterpret_cast<uint8_t*>(h) + h->tp_mac;
+    uint32_t caplen = h->tp_snaplen;
+    uint32_t len = h->tp_len;
+
+    // The kernel hands the VLAN tag over as metadata; put it back where it was on the wire.
+    const bool vlan = (h->tp_status & TP_STATUS_VLAN_VALID) || h->hv1.tp_vlan_tci != 0;
+    const uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
+    if (cooked_) {
+        uint16_t proto = ntohs(sll->sll_protocol);
+        if (vlan) {
+            data -= kVlanTagLen;
+            put16(data, static_cast<uint16_t>(h->hv1.tp_vlan_tci));
+            put16(data + 2, proto);
+            proto = tpid;
+            caplen += kVlanTagLen;
+            len += kVlanTagLen;
+        }
+        data -= kSll2Len;
+        put16(data, proto);
+        put16(data + 2, 0);
+        put32(data + 4, static_cast<uint32_t>(sll->sll_ifindex));
+        put16(data + 8, sll->sll_hatype);
+        data[10] = sll->sll_pkttype;
+        data[11] = sll->sll_halen;
+        std::memset(data + 12, 0, 8);
+        std::memcpy(data + 12, sll->sll_addr, sll->sll_halen < 8 ? sll->sll_halen : 8);
+        caplen += kSll2Len;
+        len += kSll2Len;
+    } else if (vlan && dlt_ == DLT_EN10MB && caplen >= 2 * ETH_ALEN) {
+        std::memmove(data - kVlanTagLen, data, 2 * ETH_ALEN);
+        data -= kVlanTagLen;
+        put16(data + 2 * ETH_ALEN, tpid);
+        put16(data + 2 * ETH_ALEN + 2, static_cast<uint16_t>(h->hv1.tp_vlan_tci));
+        caplen += kVlanTagLen;
+        len += kVlanTagLen;
+    }
+
+    if (has_user_filter_) {
+        pcap_pkthdr ph{};
+        ph.caplen = caplen;
+        ph.len = len;
+        if (!pcap_offline_filter(&user_filter_, &ph, data)) return true;
+    }
+
+    IfSlot& s = slot(sll->sll_ifindex);
+    s.received.fetch_add(1, std::memory_order_relaxed);
+    PacketEvent& ev = ev_;
+    ev.ts_ns = static_cast<uint64_t>(h->tp_sec) * 1000000000u + h->tp_nsec;
+    ev.point = sll->sll_pkttype == PACKET_OUTGOING ? CapturePoint::TapOut : CapturePoint::TapIn;
+    ev.dir = sll->sll_pkttype == PACKET_OUTGOING ? Direction::Out : Direction::In;
+    ev.ifindex = sll->sll_ifindex;
+    ev.ifname = s.name;
+    ev.netns = netns_;
+    ev.len = len;
+    ev.linktype = static_cast<uint16_t>(dlt_);
+    ev.bytes = {data, caplen};
+    LinkType lt;
+    if (link_type_from_dlt(dlt_, lt)) {
+        ev.parsed = parse_packet(lt, ev.bytes);
+    } else {
+        ev.parsed = Parsed{};
+        ev.parsed.issue = ParseIssue::UnsupportedLink;
+    }
+    return handler.on_event(ev);
+}
+
+void AfPacketEngine::Ring::run(EventHandler& handler, const std::atomic<bool>& stop) {
+    pollfd pfd{fd_.get(), POLLIN | POLLERR, 0};
+    uint64_t last_tick = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+        auto* bd = reinterpret_cast<tpacket_block_desc*>(map_ + static_cast<size_t>(next_block_) * block_size_);
+        if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+            const int rc = ::poll(&pfd, 1, 100);
+            if (rc < 0 && errno != EINTR) throw RuntimeError(errno_message("poll", errno));
+            if (rc == 0 || (pfd.revents & POLLERR)) {
+                const uint64_t now = realtime_ns();
+                handler.on_idle(now);
+                last_tick = now;
+            }
+            continue;
+        }
+        bool go_on = true;
+        auto* h = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(bd) + bd->hdr.bh1.offset_to_first_pkt);
+        for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts && go_on; ++i) {
+            go_on = deliver(h, handler);
+            h = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(h) + h->tp_next_offset);
+        }
+        __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        next_block_ = (next_block_ + 1) % block_count_;
+        // Ticks also under load, so that flows expire and the status line moves.
+        const uint64_t now = realtime_ns();
+        if (now - last_tick >= 100'000'000) {
+            handler.on_idle(now);
+            last_tick = now;
+        }
+        if (!go_on) break;
+    }
+}
+
+AfPacketEngine::AfPacketEngine(AfPacketConfig cfg) : cfg_(std::move(cfg)) {
+    if (cfg_.workers == 0) cfg_.workers = 1;
+    CompiledFilter filter = compile_filter(cfg_);
+    struct Freer {
+        bpf_program* p;
+        ~Freer() { pcap_freecode(p); }
+    } freer{&filter.user};
+    linktype_ = cfg_.interface == "any" ? kDltLinuxSll2 : filter.dlt;
+    const uint64_t netns = own_netns_id();
+    const int group = cfg_.workers > 1 ? static_cast<int>(::getpid() & 0xffff) : -1;
+    for (unsigned i = 0; i < cfg_.workers; ++i)
+        rings_.push_back(std::make_unique<Ring>(cfg_, filter, group, netns));
+}
+
+AfPacketEngine::~AfPacketEngine() = default;
+
+bool AfPacketEngine::userspace_filter() const { return !rings_.empty() && rings_.front()->has_user_filter(); }
+
+Ledger AfPacketEngine::ledger() const {
+    Ledger l;
+    for (const auto& r : rings_) r->add_to(l);
+    return l;
+}
+
+void AfPacketEngine::run_worker(unsigned index, EventHandler& handler, const std::atomic<bool>& stop) {
+    rings_.at(index)->run(handler, stop);
+}
+
+namespace {
+
+// An event that owns its bytes, for crossing from a worker thread to the merging thread.
+struct OwnedEvent {
+    PacketEvent ev;
+    std::vector<uint8_t> bytes;
+};
+
+// Per-worker queue. The worker's watermark says: nothing older than this will come from me.
+struct WorkerQueue {
+    std::mutex mu;
+    std::condition_variable cv_space;
+    std::deque<OwnedEvent> q;
+    uint64_t watermark = 0;
+    bool done = false;
+};
+
+class QueueingHandler final : public EventHandler {
+public:
+    QueueingHandler(WorkerQueue& wq, std::condition_variable& cv_data, std::mutex& data_mu,
+                    const std::atomic<bool>& stop)
+        : wq_(wq), cv_data_(cv_data), data_mu_(data_mu), stop_(stop) {}
+    bool on_event(const PacketEvent& ev) override {
+        OwnedEvent oe{ev, std::vector<uint8_t>(ev.bytes.begin(), ev.bytes.end())};
+        {
+            std::unique_lock lock(wq_.mu);
+            // Bounded: a slow output pushes back into the ring, where the kernel counts drops.
+            wq_.cv_space.wait(lock, [&] { return wq_.q.size() < kMaxQueued || stop_.load(); });
+            wq_.q.push_back(std::move(oe));
+            wq_.watermark = ev.ts_ns;
+        }
+        notify();
+        return true;
+    }
+    void on_idle(uint64_t now_ns) override {
+        {
+            std::lock_guard lock(wq_.mu);
+            // The ring was empty for a while: anything still to come is newer than this,
+            // minus the block timeout the kernel may hold a packet for.
+            if (now_ns > kSlackNs && now_ns - kSlackNs > wq_.watermark) wq_.watermark = now_ns - kSlackNs;
+        }
+        notify();
+    }
+
+    static constexpr size_t kMaxQueued = 65536;
+    static constexpr uint64_t kSlackNs = 500'000'000;
+
+private:
+    void notify() {
+        std::lock_guard lock(data_mu_);
+        cv_data_.notify_one();
+    }
+    WorkerQueue& wq_;
+    std::condition_variable& cv_data_;
+    std::mutex& data_mu_;
+    const std::atomic<bool>& stop_;
+};
+
+}  // namespace
+
+void AfPacketEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
+    if (rings_.size() == 1) {
+        rings_.front()->run(handler, stop);
+        return;
+    }
+    // Fanout: each ring on its own thread; here, merge their events in timestamp order.
+    const size_t n = rings_.size();
+    std::vector<WorkerQueue> queues(n);
+    std::condition_variable cv_data;
+    std::mutex data_mu;
+    std::atomic<bool> stop_workers{false};
+    std::atomic<bool> any_failed{false};
+    std::string failure;
+    std::mutex failure_mu;
+    std::vector<std::unique_ptr<QueueingHandler>> handlers;
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < n; ++i) {
+        handlers.push_back(std::make_unique<QueueingHandler>(queues[i], cv_data, data_mu, stop_workers));
+        threads.emplace_back([&, i] {
+            try {
+                rings_[i]->run(*handlers[i], stop_workers);
+            } catch (const std::exception& e) {
+                std::lock_guard lock(failure_mu);
+                failure = e.what();
+                any_failed = true;
+            }
+            {
+                std::lock_guard lock(queues[i].mu);
+                queues[i].done = true;
+                queues[i].watermark = UINT64_MAX;
+            }
+            std::lock_guard lock(data_mu);
+            cv_data.notify_one();
+        });
+    }
+
+    auto stop_all = [&] {
+        stop_workers = true;
+        for (auto& q : queues) {
+            std::lock_guard lock(q.mu);
+            q.cv_space.notify_all();
+        }
+        for (auto& t : threads) t.join();
+    };
+
+    bool go_on = true;
+    uint64_t last_idle = 0;
+    try {
+        while (go_on) {
+            // Pick the oldest head among the queues, if every other queue's watermark is past it.
+            size_t best = n;
+            uint64_t best_ts = UINT64_MAX;
+            uint64_t min_mark = UINT64_MAX;
+            bool all_done = true;
+            for (size_t i = 0; i < n; ++i) {
+                std::lock_guard lock(queues[i].mu);
+                all_done = all_done && queues[i].done && queues[i].q.empty();
+                if (!queues[i].q.empty()) {
+                    if (queues[i].q.front().ev.ts_ns < best_ts) {
+                        best_ts = queues[i].q.front().ev.ts_ns;
+                        best = i;
+                    }
+                } else if (queues[i].watermark < min_mark) {
+                    min_mark = queues[i].watermark;
+                }
+            }
+            if (all_done) break;
+            const bool stopping = stop.load(std::memory_order_relaxed);
+            if (best < n && (best_ts <= min_mark || stopping)) {
+                OwnedEvent oe;
+                {
+                    std::lock_guard lock(queues[best].mu);
+                    oe = std::move(queues[best].q.front());
+                    queues[best].q.pop_front();
+                    queues[best].cv_space.notify_one();
+                }
+                oe.ev.bytes = oe.bytes;
+                go_on = handler.on_event(oe.ev);
+                continue;
+            }
+            if (stopping) break;
+            const uint64_t now = realtime_ns();
+            if (now - last_idle >= 100'000'000) {
+                handler.on_idle(now);
+                last_idle = now;
+            }
+            std::unique_lock lock(data_mu);
+            cv_data.wait_for(lock, std::chrono::milliseconds(20));
+        }
+    } catch (...) {
+        stop_all();
+        throw;
+    }
+    stop_all();
+    if (any_failed) throw RuntimeError(failure);
+}
+
+}  // namespace hookdump
