@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
+#include "engine/kmod_engine.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
 
@@ -34,7 +35,8 @@ std::string worker_path(const std::string& path, unsigned i) {
 
 void CaptureCommand::add_to(CLI::App& app) {
     sub_ = app.add_subcommand("capture", "Capture live packets (AF_PACKET tap: where tcpdump looks)");
-    sub_->add_option("--engine", engine_, "Capture engine: afpacket")->check(CLI::IsMember({"afpacket"}));
+    sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap) or kmod (hookdump.ko)")
+        ->check(CLI::IsMember({"afpacket", "kmod"}));
     sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
     sub_->add_option("-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)")
@@ -54,9 +56,30 @@ void CaptureCommand::add_to(CLI::App& app) {
     sub_->add_option("--stats-json", stats_json_, "Write the loss ledger as JSON to FILE at exit");
     sub_->add_option("expression", expression_, "pcap-filter expression");
     out_.add_to(*sub_);
+    kmod_.add_to(*sub_, false);
+}
+
+int CaptureCommand::run_kmod() {
+    kmod_.snaplen = sub_->count("-s") ? snaplen_ : 0;
+    std::string expr;
+    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
+    KmodEngine engine(KmodEngine::Mode::Session, kmod_.rules(expr));
+    if (!user_.empty()) drop_privileges(user_);
+    install_stop_signals();
+    auto pipeline = out_.build();
+    const bool status_line = !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
+    StatusLine status(engine);
+    if (status_line) pipeline->set_ticker([&](uint64_t now) { status.tick(now, pipeline->packets(), pipeline->bytes()); });
+    const int rc = run_capture(engine, *pipeline);
+    if (status_line) status.clear();
+    const Ledger ledger = engine.ledger();
+    print_ledger(ledger, pipeline->packets());
+    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, pipeline->packets());
+    return rc;
 }
 
 int CaptureCommand::run() {
+    if (engine_ == "kmod") return run_kmod();
     AfPacketConfig cfg;
     cfg.interface = interface_;
     for (const auto& w : expression_) cfg.filter += (cfg.filter.empty() ? "" : " ") + w;

@@ -50,7 +50,38 @@ private:
 
 namespace hookdump {
 
-// hookdump capture: live capture with a chosen engine (afpacket for now).
+// The rule options of `capture --engine kmod` and `rules add`.
+struct KmodRuleOptions {
+    std::string src, dst, sport, dport, proto, hooks = "all", priority = "first";
+    uint32_t snaplen = 0;
+    void add_to(CLI::App& app, bool with_snaplen);
+    // The rules for `expression` (joined words) with these options as the common base.
+    std::vector<struct KmodRule> rules(const std::string& expression) const;
+};
+
+// hookdump rules add|del|list|flush, hookdump kmod stats|listen.
+class KmodCommands {
+public:
+    void add_to(CLI::App& app);
+    bool selected() const;
+    int run();
+
+private:
+    CLI::App* rules_ = nullptr;
+    CLI::App* add_ = nullptr;
+    CLI::App* del_ = nullptr;
+    CLI::App* list_ = nullptr;
+    CLI::App* flush_ = nullptr;
+    CLI::App* kmod_ = nullptr;
+    CLI::App* stats_ = nullptr;
+    CLI::App* listen_ = nullptr;
+    KmodRuleOptions rule_;
+    std::vector<std::string> add_expression_;
+    std::vector<uint32_t> del_ids_;
+    OutputOptions listen_out_;
+};
+
+// hookdump capture: live capture with a chosen engine.
 class CaptureCommand {
 public:
     void add_to(CLI::App& app);
@@ -58,6 +89,8 @@ public:
     int run();
 
 private:
+    int run_kmod();
+
     CLI::App* sub_ = nullptr;
     std::string engine_ = "afpacket";
     std::string interface_ = "any";
@@ -74,6 +107,7 @@ private:
     std::string stats_json_;
     std::vector<std::string> expression_;
     OutputOptions out_;
+    KmodRuleOptions kmod_;
 };
 
 }  // namespace hookdump

@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
     generate.add_to(app);
     CaptureCommand capture;
     capture.add_to(app);
+    KmodCommands kmod;
+    kmod.add_to(app);
 
     try {
         app.parse(argc, argv);
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
         if (read.selected()) return read.run();
         if (generate.selected()) return generate.run();
         if (capture.selected()) return capture.run();
+        if (kmod.selected()) return kmod.run();
         if (dump_level > 0) return dump_bpf(join(top_expression), dump_linktype, dump_level);
         if (!top_expression.empty())
             throw UsageError("unknown command '" + top_expression.front() + "'");

@@ -1,0 +1,132 @@
+// The module's own commands: rules add|del|list|flush, kmod stats, kmod listen; and the rule
+// options `capture --engine kmod` shares with `rules add`.
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/status.h"
+#include "engine/kmod_engine.h"
+#include "engine/kmod_rules.h"
+
+namespace hookdump {
+namespace {
+
+std::pair<uint16_t, uint16_t> parse_port_range(const std::string& s, const char* what) {
+    auto num = [&](const std::string& t) {
+        char* end = nullptr;
+        const long v = std::strtol(t.c_str(), &end, 10);
+        if (t.empty() || *end || v < 0 || v > 65535)
+            throw UsageError(std::string(what) + " takes PORT or LOW-HIGH, not '" + s + "'");
+        return static_cast<uint16_t>(v);
+    };
+    const size_t dash = s.find('-');
+    if (dash == std::string::npos) return {num(s), num(s)};
+    return {num(s.substr(0, dash)), num(s.substr(dash + 1))};
+}
+
+std::string join(const std::vector<std::string>& words) {
+    std::string s;
+    for (const auto& w : words) s += (s.empty() ? "" : " ") + w;
+    return s;
+}
+
+}  // namespace
+
+void KmodRuleOptions::add_to(CLI::App& app, bool with_snaplen) {
+    app.add_option("--src", src, "Source address or prefix (198.18.0.1, 198.18.0.0/15)");
+    app.add_option("--dst", dst, "Destination address or prefix");
+    app.add_option("--sport", sport, "Source port or LOW-HIGH");
+    app.add_option("--dport", dport, "Destination port or LOW-HIGH");
+    app.add_option("--proto", proto, "IP protocol: tcp, udp, icmp, icmp6, sctp or a number");
+    app.add_option("--hooks", hooks, "Hooks: prerouting,input,forward,output,postrouting or all");
+    app.add_option("--priority", priority, "Hook priority: first, last or both");
+    if (with_snaplen) app.add_option("--snaplen", snaplen, "Packet bytes to copy (0: 5-tuple only)");
+}
+
+std::vector<KmodRule> KmodRuleOptions::rules(const std::string& expression) const {
+    KmodRule base;
+    if (!src.empty()) {
+        base.src = parse_prefix(src);
+        base.family = base.src->family;
+    }
+    if (!dst.empty()) {
+        base.dst = parse_prefix(dst);
+        if (base.family && base.family != base.dst->family) throw UsageError("--src and --dst are of different families");
+        base.family = base.dst->family;
+    }
+    if (!sport.empty()) std::tie(base.sport_min, base.sport_max) = parse_port_range(sport, "--sport");
+    if (!dport.empty()) std::tie(base.dport_min, base.dport_max) = parse_port_range(dport, "--dport");
+    if (!proto.empty()) {
+        static const std::pair<const char*, uint8_t> kNames[] = {
+            {"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmp6", 58}, {"sctp", 132}, {"udplite", 136}, {"dccp", 33}};
+        bool found = false;
+        for (auto [n, v] : kNames)
+            if (proto == n) {
+                base.proto = v;
+                found = true;
+            }
+        if (!found) {
+            char* end = nullptr;
+            const long v = std::strtol(proto.c_str(), &end, 10);
+            if (*end || v < 0 || v > 255) throw UsageError("--proto takes a name or a number 0-255, not '" + proto + "'");
+            base.proto = static_cast<uint8_t>(v);
+        }
+    }
+    base.hooks = parse_hooks(hooks);
+    base.slots = parse_slots(priority);
+    base.snaplen = snaplen;
+    return rules_from_expression(expression, base);
+}
+
+void KmodCommands::add_to(CLI::App& app) {
+    rules_ = app.add_subcommand("rules", "Manage hookdump.ko's rules in this network namespace");
+    rules_->require_subcommand(1);
+    add_ = rules_->add_subcommand("add", "Add rules (options and/or an expression subset)");
+    rule_.add_to(*add_, true);
+    add_->add_option("expression", add_expression_, "host/net/port/portrange/src/dst/tcp/udp/... and/or");
+    del_ = rules_->add_subcommand("del", "Delete rules by id");
+    del_->add_option("id", del_ids_, "Rule ids")->required();
+    list_ = rules_->add_subcommand("list", "List the rules with their hit counts");
+    flush_ = rules_->add_subcommand("flush", "Delete every rule");
+
+    kmod_ = app.add_subcommand("kmod", "hookdump.ko: statistics and passive listening");
+    kmod_->require_subcommand(1);
+    stats_ = kmod_->add_subcommand("stats", "The module's counters for this network namespace");
+    listen_ = kmod_->add_subcommand("listen", "Print events of every session (the multicast group), read-only");
+    listen_out_.add_to(*listen_);
+}
+
+bool KmodCommands::selected() const { return rules_->parsed() || kmod_->parsed(); }
+
+int KmodCommands::run() {
+    if (listen_->parsed()) {
+        KmodEngine engine(KmodEngine::Mode::Listen, {});
+        auto pipeline = listen_out_.build();
+        install_stop_signals();
+        const int rc = run_capture(engine, *pipeline);
+        print_ledger(engine.ledger(), pipeline->packets());
+        return rc;
+    }
+    KmodClient client;
+    if (add_->parsed()) {
+        for (const auto& r : rule_.rules(join(add_expression_))) {
+            KmodRule shown = r;
+            shown.id = client.add_rule(r);
+            fmt::print("added {}\n", shown.describe());
+        }
+    } else if (del_->parsed()) {
+        for (uint32_t id : del_ids_) client.delete_rule(id);
+    } else if (list_->parsed()) {
+        for (const auto& r : client.list_rules()) fmt::print("{}\n", r.describe());
+    } else if (flush_->parsed()) {
+        client.flush_rules();
+    } else if (stats_->parsed()) {
+        const KmodStats s = client.stats();
+        fmt::print("matched {}\nqueued {}\ndelivered {}\ndropped_full {}\ndropped_nobufs {}\n"
+                   "dropped_nomem {}\ndropped_nosession {}\nbatches {}\n",
+                   s.matched, s.queued, s.delivered, s.drop_full, s.drop_nobufs, s.drop_nomem,
+                   s.drop_nosession, s.batches);
+    }
+    return kExitOk;
+}
+
+}  // namespace hookdump

@@ -1,0 +1,306 @@
+#include "engine/kmod_engine.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "hookdump.h"
+
+namespace hookdump {
+
+// The ABI is the header's; these guard the layout the C++ side reads.
+static_assert(sizeof(hookdump_event) == 96);
+static_assert(offsetof(hookdump_event, ts_ns) == 0);
+static_assert(offsetof(hookdump_event, netns_cookie) == 8);
+static_assert(offsetof(hookdump_event, len) == 16);
+static_assert(offsetof(hookdump_event, iif) == 32);
+static_assert(offsetof(hookdump_event, rule_id) == 40);
+static_assert(offsetof(hookdump_event, sport) == 44);
+static_assert(offsetof(hookdump_event, src) == 48);
+static_assert(offsetof(hookdump_event, dst) == 64);
+static_assert(offsetof(hookdump_event, family) == 80);
+static_assert(offsetof(hookdump_event, caplen) == 88);
+
+namespace {
+
+constexpr uint16_t kLinktypeRaw = 101;
+
+CapturePoint point_of(uint8_t hook) {
+    switch (hook) {
+        case HOOKDUMP_HOOK_PRE_ROUTING: return CapturePoint::PreRouting;
+        case HOOKDUMP_HOOK_LOCAL_IN: return CapturePoint::LocalIn;
+        case HOOKDUMP_HOOK_FORWARD: return CapturePoint::Forward;
+        case HOOKDUMP_HOOK_LOCAL_OUT: return CapturePoint::LocalOut;
+        case HOOKDUMP_HOOK_POST_ROUTING: return CapturePoint::PostRouting;
+        default: return CapturePoint::Unknown;
+    }
+}
+
+}  // namespace
+
+bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
+    hookdump_event e;
+    if (len < sizeof e) return false;
+    std::memcpy(&e, payload, sizeof e);
+    if (e.caplen > len - sizeof e) return false;
+    ev = PacketEvent{};
+    ev.ts_ns = e.ts_ns;
+    ev.point = point_of(e.hook);
+    ev.slot = e.slot == HOOKDUMP_SLOT_LAST ? PrioritySlot::Last : PrioritySlot::First;
+    const bool inbound = e.hook == HOOKDUMP_HOOK_PRE_ROUTING || e.hook == HOOKDUMP_HOOK_LOCAL_IN;
+    const bool outbound = e.hook == HOOKDUMP_HOOK_LOCAL_OUT || e.hook == HOOKDUMP_HOOK_POST_ROUTING;
+    ev.dir = inbound ? Direction::In : outbound ? Direction::Out : Direction::Unknown;
+    ev.ifindex = inbound ? e.iif : outbound ? e.oif : (e.oif ? e.oif : e.iif);
+    ev.netns = e.netns_cookie;
+    ev.len = e.len;
+    ev.linktype = kLinktypeRaw;
+    ev.bytes = {static_cast<const uint8_t*>(payload) + sizeof e, e.caplen};
+
+    Parsed& p = ev.parsed;
+    p.family = e.family == 10 ? 6 : 4;  // AF_INET6 : AF_INET
+    p.has = Parsed::kIp | Parsed::kProto;
+    std::memcpy(p.src.data(), e.src, 16);
+    std::memcpy(p.dst.data(), e.dst, 16);
+    p.proto = e.proto;
+    p.fragment = e.flags & HOOKDUMP_EV_FRAG;
+    p.later_fragment = e.flags & HOOKDUMP_EV_LATER_FRAG;
+    if (e.flags & HOOKDUMP_EV_PORTS) {
+        p.sport = e.sport;
+        p.dport = e.dport;
+        p.has |= Parsed::kPorts;
+    }
+    if (e.flags & HOOKDUMP_EV_ICMP) {
+        p.icmp_type = e.icmp_type;
+        p.icmp_code = e.icmp_code;
+        p.has |= Parsed::kIcmp;
+    }
+    if (e.flags & HOOKDUMP_EV_TRUNCATED) p.issue = ParseIssue::TruncatedL4;
+    // The module does not parse TCP flags; the bytes have them when a snaplen was asked for.
+    if (e.proto == 6 && e.caplen) {
+        const Parsed full = parse_ip(ev.bytes);
+        if (full.has_tcp_flags()) {
+            p.tcp_flags = full.tcp_flags;
+            p.has |= Parsed::kTcpFlags;
+        }
+        p.ip_payload = full.ip_payload;
+    }
+    return true;
+}
+
+KmodClient::KmodClient() { family_ = sock_.resolve(HOOKDUMP_GENL_NAME); }
+
+uint32_t KmodClient::add_rule(const KmodRule& r) {
+    nlmsghdr* nlh = sock_.start(family_.id, HOOKDUMP_CMD_RULE_ADD, HOOKDUMP_GENL_VERSION);
+    nlattr* nest = mnl_attr_nest_start(nlh, HOOKDUMP_A_RULE);
+    if (r.family) mnl_attr_put_u8(nlh, HOOKDUMP_RULE_A_FAMILY, r.family == 6 ? 10 : 2);
+    auto put_prefix = [&](int attr, int plen_attr, const std::optional<Prefix>& p) {
+        if (!p) return;
+        mnl_attr_put(nlh, attr, p->family == 6 ? 16 : 4, p->addr.data());
+        mnl_attr_put_u8(nlh, plen_attr, p->len);
+    };
+    put_prefix(HOOKDUMP_RULE_A_SRC, HOOKDUMP_RULE_A_SRC_PLEN, r.src);
+    put_prefix(HOOKDUMP_RULE_A_DST, HOOKDUMP_RULE_A_DST_PLEN, r.dst);
+    if (r.sport_min || r.sport_max != 0xffff) {
+        mnl_attr_put_u16(nlh, HOOKDUMP_RULE_A_SPORT_MIN, r.sport_min);
+        mnl_attr_put_u16(nlh, HOOKDUMP_RULE_A_SPORT_MAX, r.sport_max);
+    }
+    if (r.dport_min || r.dport_max != 0xffff) {
+        mnl_attr_put_u16(nlh, HOOKDUMP_RULE_A_DPORT_MIN, r.dport_min);
+        mnl_attr_put_u16(nlh, HOOKDUMP_RULE_A_DPORT_MAX, r.dport_max);
+    }
+    if (r.proto) mnl_attr_put_u8(nlh, HOOKDUMP_RULE_A_PROTO, *r.proto);
+    if (r.iif) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_IIF, r.iif);
+    if (r.oif) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_OIF, r.oif);
+    mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_HOOKS, r.hooks);
+    mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_SLOTS, r.slots);
+    if (r.snaplen) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_SNAPLEN, r.snaplen);
+    mnl_attr_nest_end(nlh, nest);
+    uint32_t id = 0;
+    sock_.transact(nlh, "adding a rule", [&](const nlmsghdr* reply) {
+        for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
+            if (mnl_attr_get_type(a) == HOOKDUMP_A_RULE_ID) id = mnl_attr_get_u32(a);
+        });
+    });
+    return id;
+}
+
+void KmodClient::delete_rule(uint32_t id) {
+    nlmsghdr* nlh = sock_.start(family_.id, HOOKDUMP_CMD_RULE_DEL, HOOKDUMP_GENL_VERSION);
+    mnl_attr_put_u32(nlh, HOOKDUMP_A_RULE_ID, id);
+    sock_.transact(nlh, "deleting rule " + std::to_string(id));
+}
+
+void KmodClient::flush_rules() {
+    sock_.transact(sock_.start(family_.id, HOOKDUMP_CMD_RULE_FLUSH, HOOKDUMP_GENL_VERSION), "flushing the rules");
+}
+
+std::vector<KmodRule> KmodClient::list_rules() {
+    std::vector<KmodRule> out;
+    nlmsghdr* nlh = sock_.start(family_.id, HOOKDUMP_CMD_RULE_LIST, HOOKDUMP_GENL_VERSION,
+                                NLM_F_REQUEST | NLM_F_DUMP | NLM_F_ACK);
+    sock_.transact(nlh, "listing the rules", [&](const nlmsghdr* reply) {
+        for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
+            if (mnl_attr_get_type(a) != HOOKDUMP_A_RULE) return;
+            KmodRule r;
+            Prefix src, dst;
+            bool has_src = false, has_dst = false;
+            for_each_nested(a, [&](const nlattr* f) {
+                switch (mnl_attr_get_type(f)) {
+                    case HOOKDUMP_RULE_A_ID: r.id = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_FAMILY: {
+                        const uint8_t fam = mnl_attr_get_u8(f);
+                        r.family = fam == 10 ? 6 : fam == 2 ? 4 : 0;
+                        break;
+                    }
+                    case HOOKDUMP_RULE_A_SRC:
+                        has_src = true;
+                        src.family = mnl_attr_get_payload_len(f) == 16 ? 6 : 4;
+                        std::memcpy(src.addr.data(), mnl_attr_get_payload(f), src.family == 6 ? 16 : 4);
+                        break;
+                    case HOOKDUMP_RULE_A_SRC_PLEN: src.len = mnl_attr_get_u8(f); break;
+                    case HOOKDUMP_RULE_A_DST:
+                        has_dst = true;
+                        dst.family = mnl_attr_get_payload_len(f) == 16 ? 6 : 4;
+                        std::memcpy(dst.addr.data(), mnl_attr_get_payload(f), dst.family == 6 ? 16 : 4);
+                        break;
+                    case HOOKDUMP_RULE_A_DST_PLEN: dst.len = mnl_attr_get_u8(f); break;
+                    case HOOKDUMP_RULE_A_SPORT_MIN: r.sport_min = mnl_attr_get_u16(f); break;
+                    case HOOKDUMP_RULE_A_SPORT_MAX: r.sport_max = mnl_attr_get_u16(f); break;
+                    case HOOKDUMP_RULE_A_DPORT_MIN: r.dport_min = mnl_attr_get_u16(f); break;
+                    case HOOKDUMP_RULE_A_DPORT_MAX: r.dport_max = mnl_attr_get_u16(f); break;
+                    case HOOKDUMP_RULE_A_PROTO: r.proto = mnl_attr_get_u8(f); break;
+                    case HOOKDUMP_RULE_A_IIF: r.iif = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_OIF: r.oif = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_HOOKS: r.hooks = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_SLOTS: r.slots = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_SNAPLEN: r.snaplen = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_HITS: r.hits = mnl_attr_get_u64(f); break;
+                }
+            });
+            if (has_src) r.src = src;
+            if (has_dst) r.dst = dst;
+            out.push_back(r);
+        });
+    });
+    return out;
+}
+
+KmodStats KmodClient::stats() {
+    KmodStats s;
+    nlmsghdr* nlh = sock_.start(family_.id, HOOKDUMP_CMD_STATS_GET, HOOKDUMP_GENL_VERSION);
+    sock_.transact(nlh, "reading the module's statistics", [&](const nlmsghdr* reply) {
+        for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
+            if (mnl_attr_get_type(a) != HOOKDUMP_A_STATS) return;
+            for_each_nested(a, [&](const nlattr* f) {
+                const uint64_t v = mnl_attr_get_u64(f);
+                switch (mnl_attr_get_type(f)) {
+                    case HOOKDUMP_STATS_A_MATCHED: s.matched = v; break;
+                    case HOOKDUMP_STATS_A_QUEUED: s.queued = v; break;
+                    case HOOKDUMP_STATS_A_DELIVERED: s.delivered = v; break;
+                    case HOOKDUMP_STATS_A_DROP_FULL: s.drop_full = v; break;
+                    case HOOKDUMP_STATS_A_DROP_NOBUFS: s.drop_nobufs = v; break;
+                    case HOOKDUMP_STATS_A_DROP_NOMEM: s.drop_nomem = v; break;
+                    case HOOKDUMP_STATS_A_DROP_NOSESSION: s.drop_nosession = v; break;
+                    case HOOKDUMP_STATS_A_BATCHES: s.batches = v; break;
+                }
+            });
+        });
+    });
+    return s;
+}
+
+KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode) {
+    events_ = std::make_unique<GenlSocket>();
+    events_->set_receive_buffer(8 << 20);
+    if (mode_ == Mode::Listen) {
+        auto it = control_.family().groups.find(HOOKDUMP_MCGRP_EVENTS);
+        if (it == control_.family().groups.end()) throw RuntimeError("the module has no events group");
+        events_->join_group(it->second);
+    } else {
+        events_->transact(events_->start(control_.family().id, HOOKDUMP_CMD_SESSION_START, HOOKDUMP_GENL_VERSION),
+                          "starting a capture session");
+        try {
+            for (const auto& r : rules) rule_ids_.push_back(control_.add_rule(r));
+        } catch (...) {
+            cleanup();
+            throw;
+        }
+    }
+    start_stats_ = control_.stats();
+    ledger_.interfaces.emplace_back();
+}
+
+KmodEngine::~KmodEngine() { cleanup(); }
+
+void KmodEngine::cleanup() noexcept {
+    for (uint32_t id : rule_ids_) {
+        try {
+            control_.delete_rule(id);
+        } catch (...) {
+            // already gone (flushed by someone); nothing to undo
+        }
+    }
+    rule_ids_.clear();
+    events_.reset();  // closing the socket ends the session (NETLINK_URELEASE)
+}
+
+bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& handler) {
+    auto& c = ledger_.interfaces.front();
+    bool go_on = true;
+    int left = static_cast<int>(len);
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); go_on && mnl_nlmsg_ok(nlh, left);
+         nlh = mnl_nlmsg_next(nlh, &left)) {
+        if (nlh->nlmsg_type < NLMSG_MIN_TYPE) continue;
+        for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
+            PacketEvent ev;
+            if (!go_on || mnl_attr_get_type(a) != HOOKDUMP_A_EVENT ||
+                !event_from_payload(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), ev))
+                return;
+            ++c.received;
+            ++c.written;
+            go_on = handler.on_event(ev);
+        });
+    }
+    return go_on;
+}
+
+void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
+    std::vector<char> buf(1 << 20);
+    bool go_on = true;
+    while (go_on && !stop.load(std::memory_order_relaxed)) {
+        const ssize_t n = events_->receive(buf, 100);
+        if (n == -ENOBUFS) {
+            ++overruns_;
+            continue;
+        }
+        if (n == 0) {
+            handler.on_idle(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                      std::chrono::system_clock::now().time_since_epoch())
+                                                      .count()));
+            continue;
+        }
+        go_on = handle_datagram(buf.data(), static_cast<size_t>(n), handler);
+    }
+    // Stop matching, push out what the module still holds, and read it before leaving.
+    if (mode_ == Mode::Session) {
+        for (uint32_t id : rule_ids_) {
+            try {
+                control_.delete_rule(id);
+            } catch (...) {
+            }
+        }
+        rule_ids_.clear();
+        const KmodStats end = control_.stats();  // flushes the per-CPU batches
+        while (go_on) {
+            const ssize_t n = events_->receive(buf, 50);
+            if (n <= 0) break;
+            go_on = handle_datagram(buf.data(), static_cast<size_t>(n), handler);
+        }
+        auto& c = ledger_.interfaces.front();
+        c.filter_accepted = end.matched - start_stats_.matched;
+        c.kernel_drops = (end.drop_full - start_stats_.drop_full) + (end.drop_nobufs - start_stats_.drop_nobufs) +
+                         (end.drop_nomem - start_stats_.drop_nomem);
+    }
+}
+
+}  // namespace hookdump

@@ -1,0 +1,180 @@
+#include "netlink/genl_socket.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace hookdump {
+namespace {
+
+constexpr uint16_t kNlmFCapped = 0x100;    // NLM_F_CAPPED
+constexpr uint16_t kNlmFAckTlvs = 0x200;   // NLM_F_ACK_TLVS
+constexpr int kNlmsgerrAttrMsg = 1;        // NLMSGERR_ATTR_MSG
+
+struct ErrorCtx {
+    int err = 0;
+    std::string message;
+};
+
+int on_error(const nlmsghdr* nlh, void* data) {
+    auto* ctx = static_cast<ErrorCtx*>(data);
+    const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+    if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr))) {
+        ctx->err = EBADMSG;
+        return MNL_CB_ERROR;
+    }
+    if (e->error == 0) return MNL_CB_STOP;  // the ack
+    ctx->err = -e->error;
+    if (nlh->nlmsg_flags & kNlmFAckTlvs) {
+        size_t off = sizeof(nlmsgerr);
+        if (!(nlh->nlmsg_flags & kNlmFCapped)) off += e->msg.nlmsg_len - sizeof(nlmsghdr);
+        const auto* start = static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off;
+        const auto* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
+        for (auto* a = reinterpret_cast<const nlattr*>(start);
+             reinterpret_cast<const char*>(a) + sizeof(nlattr) <= end && a->nla_len >= sizeof(nlattr) &&
+             reinterpret_cast<const char*>(a) + a->nla_len <= end;
+             a = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(a) + MNL_ALIGN(a->nla_len))) {
+            if (mnl_attr_get_type(a) == kNlmsgerrAttrMsg) ctx->message = mnl_attr_get_str(a);
+        }
+    }
+    return MNL_CB_ERROR;
+}
+
+}  // namespace
+
+GenlSocket::GenlSocket() : seq_(static_cast<uint32_t>(time(nullptr))), buf_(MNL_SOCKET_BUFFER_SIZE * 4) {
+    nl_ = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
+    if (!nl_) throw RuntimeError(errno_message("socket(NETLINK_GENERIC)", errno));
+    if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+        const int err = errno;
+        mnl_socket_close(nl_);
+        throw RuntimeError(errno_message("bind(NETLINK_GENERIC)", err));
+    }
+    int on = 1;
+    mnl_socket_setsockopt(nl_, NETLINK_EXT_ACK, &on, sizeof on);
+    mnl_socket_setsockopt(nl_, NETLINK_CAP_ACK, &on, sizeof on);
+}
+
+GenlSocket::~GenlSocket() {
+    if (nl_) mnl_socket_close(nl_);
+}
+
+int GenlSocket::fd() const { return mnl_socket_get_fd(nl_); }
+uint32_t GenlSocket::portid() const { return mnl_socket_get_portid(nl_); }
+
+void GenlSocket::join_group(uint32_t group) {
+    if (mnl_socket_setsockopt(nl_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+        if (errno == EPERM) throw NetlinkError(EPERM, "listening to hookdump events needs CAP_NET_ADMIN");
+        throw NetlinkError(errno, errno_message("joining the netlink group", errno));
+    }
+}
+
+void GenlSocket::set_receive_buffer(int bytes) {
+    // FORCE ignores rmem_max (needs CAP_NET_ADMIN); otherwise take what the limit allows.
+    if (setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+        setsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+nlmsghdr* GenlSocket::start(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf_.data());
+    nlh->nlmsg_type = family;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = ++seq_;
+    auto* g = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(genlmsghdr)));
+    g->cmd = cmd;
+    g->version = version;
+    return nlh;
+}
+
+void GenlSocket::transact(nlmsghdr* nlh, const std::string& what,
+                          const std::function<void(const nlmsghdr*)>& on_reply) {
+    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
+        throw NetlinkError(errno, errno_message(what, errno));
+    const uint32_t seq = nlh->nlmsg_seq;
+    std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE * 4);
+    ErrorCtx ectx;
+    struct Data {
+        const std::function<void(const nlmsghdr*)>* cb;
+        ErrorCtx* ectx;
+    } data{&on_reply, &ectx};
+    mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
+    ctl[NLMSG_ERROR] = [](const nlmsghdr* n, void* d) { return on_error(n, static_cast<Data*>(d)->ectx); };
+    auto on_msg = [](const nlmsghdr* n, void* d) -> int {
+        auto* dd = static_cast<Data*>(d);
+        if (*dd->cb) (*dd->cb)(n);
+        return MNL_CB_OK;
+    };
+    for (;;) {
+        const ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == ENOBUFS) continue;  // events overran a shared socket; the reply still comes
+            throw NetlinkError(errno, errno_message(what, errno));
+        }
+        const int rc = mnl_cb_run2(rbuf.data(), static_cast<size_t>(n), seq, portid(), on_msg, &data, ctl,
+                                   NLMSG_MIN_TYPE);
+        if (rc == MNL_CB_STOP) return;
+        if (rc < 0) {
+            if (errno == ESRCH || errno == EPROTO) continue;  // an event, not our answer
+            const int err = ectx.err ? ectx.err : errno;
+            std::string msg = what + ": " + std::strerror(err);
+            if (!ectx.message.empty()) msg += " (" + ectx.message + ")";
+            if (err == EPERM) msg = what + ": needs CAP_NET_ADMIN (operation not permitted)";
+            throw NetlinkError(err, msg);
+        }
+    }
+}
+
+GenlFamily GenlSocket::resolve(const std::string& name) {
+    nlmsghdr* nlh = start(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1);
+    mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, name.c_str());
+    GenlFamily fam;
+    try {
+        transact(nlh, "looking up the " + name + " netlink family", [&](const nlmsghdr* reply) {
+            for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
+                switch (mnl_attr_get_type(a)) {
+                    case CTRL_ATTR_FAMILY_ID: fam.id = mnl_attr_get_u16(a); break;
+                    case CTRL_ATTR_VERSION: fam.version = mnl_attr_get_u32(a); break;
+                    case CTRL_ATTR_MCAST_GROUPS: {
+                        for_each_nested(a, [&](const nlattr* g) {
+                            std::string gname;
+                            uint32_t gid = 0;
+                            for_each_nested(g, [&](const nlattr* f) {
+                                if (mnl_attr_get_type(f) == CTRL_ATTR_MCAST_GRP_NAME) gname = mnl_attr_get_str(f);
+                                if (mnl_attr_get_type(f) == CTRL_ATTR_MCAST_GRP_ID) gid = mnl_attr_get_u32(f);
+                            });
+                            if (!gname.empty()) fam.groups[gname] = gid;
+                        });
+                        break;
+                    }
+                }
+            });
+        });
+    } catch (const NetlinkError& e) {
+        if (e.error() == ENOENT) throw NetlinkError(ENOENT, "the " + name + " kernel module is not loaded");
+        throw;
+    }
+    return fam;
+}
+
+ssize_t GenlSocket::receive(std::vector<char>& buf, int timeout_ms) {
+    pollfd p{fd(), POLLIN, 0};
+    const int rc = ::poll(&p, 1, timeout_ms);
+    if (rc < 0) {
+        if (errno == EINTR) return 0;
+        throw RuntimeError(errno_message("poll(netlink)", errno));
+    }
+    if (rc == 0) return 0;
+    const ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+    if (n < 0) {
+        if (errno == ENOBUFS) return -ENOBUFS;
+        if (errno == EINTR || errno == EAGAIN) return 0;
+        throw RuntimeError(errno_message("recv(netlink)", errno));
+    }
+    return n;
+}
+
+}  // namespace hookdump
