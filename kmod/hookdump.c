@@ -217,6 +217,7 @@ static bool parse_packet(const struct sk_buff *skb, u8 family, struct hookdump_e
 		frag = ntohs(iph->frag_off);
 		if (frag & (IP_MF | IP_OFFSET))
 			ev->flags |= HOOKDUMP_EV_FRAG;
+		ev->thoff = iph->ihl * 4;
 		if (frag & IP_OFFSET) {
 			ev->flags |= HOOKDUMP_EV_LATER_FRAG;
 			return true;
@@ -242,6 +243,7 @@ static bool parse_packet(const struct sk_buff *skb, u8 family, struct hookdump_e
 			return true;
 		}
 		ev->proto = proto;
+		ev->thoff = thoff - noff;
 		if (fragoff) {
 			ev->flags |= HOOKDUMP_EV_LATER_FRAG;
 			return true;

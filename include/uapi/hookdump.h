@@ -137,7 +137,8 @@ struct hookdump_event {
 	__u8 icmp_code;
 	__u8 pad0;
 	__u32 caplen;		/* packet bytes that follow */
-	__u32 pad1;
+	__u16 thoff;		/* transport header offset from the network header (0: unknown) */
+	__u16 pad1;
 };
 
 #endif /* _UAPI_HOOKDUMP_H */

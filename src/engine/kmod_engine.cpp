@@ -1,5 +1,7 @@
 #include "engine/kmod_engine.h"
 
+#include <net/if.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -20,6 +22,7 @@ static_assert(offsetof(hookdump_event, src) == 48);
 static_assert(offsetof(hookdump_event, dst) == 64);
 static_assert(offsetof(hookdump_event, family) == 80);
 static_assert(offsetof(hookdump_event, caplen) == 88);
+static_assert(offsetof(hookdump_event, thoff) == 92);
 
 namespace {
 
@@ -75,6 +78,18 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
         p.has |= Parsed::kIcmp;
     }
     if (e.flags & HOOKDUMP_EV_TRUNCATED) p.issue = ParseIssue::TruncatedL4;
+    // Transport payload, as the parser computes it from bytes: past the fixed L4 header.
+    if (e.thoff && e.len >= e.thoff) {
+        uint32_t l4 = 0;
+        if (!(e.flags & HOOKDUMP_EV_LATER_FRAG)) {
+            switch (e.proto) {
+                case 6: l4 = 20; break;
+                case 17: case 136: case 1: case 58: l4 = 8; break;
+                case 132: case 33: l4 = 12; break;
+            }
+        }
+        p.ip_payload = e.len - e.thoff > l4 ? e.len - e.thoff - l4 : 0;
+    }
     // The module does not parse TCP flags; the bytes have them when a snaplen was asked for.
     if (e.proto == 6 && e.caplen) {
         const Parsed full = parse_ip(ev.bytes);
@@ -82,7 +97,7 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
             p.tcp_flags = full.tcp_flags;
             p.has |= Parsed::kTcpFlags;
         }
-        p.ip_payload = full.ip_payload;
+        if (full.has_tcp_flags()) p.ip_payload = full.ip_payload;  // honours TCP options
     }
     return true;
 }
@@ -244,6 +259,16 @@ void KmodEngine::cleanup() noexcept {
     events_.reset();  // closing the socket ends the session (NETLINK_URELEASE)
 }
 
+IfName KmodEngine::ifname(int32_t ifindex) {
+    if (ifindex <= 0) return {};
+    auto it = ifnames_.find(ifindex);
+    if (it != ifnames_.end()) return it->second;
+    IfName n;
+    char buf[IF_NAMESIZE] = {};
+    if (if_indextoname(static_cast<unsigned>(ifindex), buf)) n.assign(buf);
+    return ifnames_[ifindex] = n;
+}
+
 bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& handler) {
     auto& c = ledger_.interfaces.front();
     bool go_on = true;
@@ -256,6 +281,7 @@ bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& hand
             if (!go_on || mnl_attr_get_type(a) != HOOKDUMP_A_EVENT ||
                 !event_from_payload(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), ev))
                 return;
+            ev.ifname = ifname(ev.ifindex);
             ++c.received;
             ++c.written;
             go_on = handler.on_event(ev);

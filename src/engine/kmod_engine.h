@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/engine.h"
@@ -54,6 +55,7 @@ public:
 private:
     void cleanup() noexcept;
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler);
+    IfName ifname(int32_t ifindex);  // names as seen from this network namespace, cached
 
     Mode mode_;
     KmodClient control_;
@@ -62,6 +64,7 @@ private:
     Ledger ledger_;
     uint64_t overruns_ = 0;
     KmodStats start_stats_;
+    std::unordered_map<int32_t, IfName> ifnames_;
 };
 
 }  // namespace hookdump

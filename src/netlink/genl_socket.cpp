@@ -102,6 +102,8 @@ void GenlSocket::transact(nlmsghdr* nlh, const std::string& what,
     } data{&on_reply, &ectx};
     mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
     ctl[NLMSG_ERROR] = [](const nlmsghdr* n, void* d) { return on_error(n, static_cast<Data*>(d)->ectx); };
+    ctl[NLMSG_DONE] = [](const nlmsghdr*, void*) { return int{MNL_CB_STOP}; };
+    ctl[NLMSG_NOOP] = [](const nlmsghdr*, void*) { return int{MNL_CB_OK}; };
     auto on_msg = [](const nlmsghdr* n, void* d) -> int {
         auto* dd = static_cast<Data*>(d);
         if (*dd->cb) (*dd->cb)(n);
