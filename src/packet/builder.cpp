@@ -290,9 +290,17 @@ std::vector<uint8_t> PacketBuilder::build() const {
         }
     }
 
-    // Transport checksums, with the IPv4/IPv6 pseudo-header where the protocol uses one.
-    for (size_t i = 0; i < n; ++i) {
+    // Checksums, innermost layer first: an outer checksum (ICMP error, VXLAN's UDP) covers the
+    // inner headers, so their checksums must be final before it is computed.
+    for (size_t i = n; i-- > 0;) {
         const Layer& l = layers_[i];
+        if (l.kind == Kind::Ipv4) {
+            const size_t ihl = (b[l.offset] & 0x0f) * 4u;
+            put16(b, l.offset + 10, 0);
+            put16(b, l.offset + 10, fold(sum16(&b[l.offset], ihl)));
+            continue;
+        }
+        // Transport checksums, with the IPv4/IPv6 pseudo-header where the protocol uses one.
         size_t csum_at;
         bool pseudo = true;
         switch (l.kind) {
@@ -325,13 +333,6 @@ std::vector<uint8_t> PacketBuilder::build() const {
         uint16_t c = fold(sum16(&b[o], len, acc));
         if (c == 0 && l.kind == Kind::Udp) c = 0xffff;
         put16(b, o + csum_at, c);
-    }
-
-    for (const Layer& l : layers_) {
-        if (l.kind != Kind::Ipv4) continue;
-        const size_t ihl = (b[l.offset] & 0x0f) * 4u;
-        put16(b, l.offset + 10, 0);
-        put16(b, l.offset + 10, fold(sum16(&b[l.offset], ihl)));
     }
     return b;
 }
