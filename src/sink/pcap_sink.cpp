@@ -61,7 +61,10 @@ public:
 private:
     void open(uint16_t linktype) {
         linktype_ = linktype;
-        dead_ = pcap_open_dead_with_tstamp_precision(linktype, static_cast<int>(snaplen_),
+        // Events carry LINKTYPE_ values; libpcap's writer takes DLT_ values, which differ for
+        // raw IP (LINKTYPE_RAW 101 is DLT_RAW 12 on Linux). libpcap writes it back as 101.
+        const int dlt = linktype == 101 ? DLT_RAW : linktype;
+        dead_ = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(snaplen_),
                                                      PCAP_TSTAMP_PRECISION_NANO);
         if (!dead_) throw RuntimeError("cannot set up a pcap writer");
         dumper_ = pcap_dump_open(dead_, path_.c_str());
