@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        fmt::print(stderr, "hookdump: {}\nRun 'hookdump --help' for usage.\n", e.what());
+        // One line, like every other error (scripts read the first line of stderr).
+        fmt::print(stderr, "hookdump: {} (see 'hookdump --help')\n", e.what());
         return kExitUsage;
     }
 
