@@ -61,6 +61,7 @@ struct hd_rule {
 	u32 hooks;
 	u32 slots;
 	u32 snaplen;
+	s32 priority;		/* for HOOKDUMP_SLOT_CUSTOM */
 	u64 __percpu *hits;
 };
 
@@ -86,6 +87,7 @@ struct hd_net {
 	struct list_head rules;		/* RCU readers on the packet path */
 	u32 next_rule_id;
 	u32 session_portid;		/* 0: no session; READ_ONCE on the packet path */
+	s32 custom_priority;		/* of the registered HOOKDUMP_SLOT_CUSTOM hooks */
 	struct nf_hook_ops ops[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS];
 	struct hd_hookctx ctx[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS];
 	bool registered[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS];
@@ -422,9 +424,16 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 
 /* ---- hook registration ---------------------------------------------------------------- */
 
-static int hd_slot_priority(int slot)
+static int hd_slot_priority(const struct hd_net *hn, int slot)
 {
-	return slot == HOOKDUMP_SLOT_FIRST ? INT_MIN + 1 : INT_MAX;
+	switch (slot) {
+	case HOOKDUMP_SLOT_FIRST:
+		return INT_MIN + 1;
+	case HOOKDUMP_SLOT_LAST:
+		return INT_MAX;
+	default:
+		return hn->custom_priority;
+	}
 }
 
 /* Registers exactly the hooks some rule needs; called with hn->lock held. */
@@ -435,6 +444,8 @@ static int hd_sync_hooks(struct hd_net *hn)
 	int f, h, s, err = 0;
 
 	list_for_each_entry(r, &hn->rules, list) {
+		if (r->slots & (1u << HOOKDUMP_SLOT_CUSTOM))
+			hn->custom_priority = r->priority;
 		for (f = 0; f < HD_NFAMILIES; f++) {
 			if (r->family && r->family != (f ? AF_INET6 : AF_INET))
 				continue;
@@ -464,7 +475,7 @@ static int hd_sync_hooks(struct hd_net *hn)
 					.priv = &hn->ctx[f][h][s],
 					.pf = f ? NFPROTO_IPV6 : NFPROTO_IPV4,
 					.hooknum = h,
-					.priority = hd_slot_priority(s),
+					.priority = hd_slot_priority(hn, s),
 				};
 				err = nf_register_net_hook(hn->net, ops);
 				if (err)
@@ -496,6 +507,7 @@ static const struct nla_policy hd_rule_policy[HOOKDUMP_RULE_A_MAX + 1] = {
 	[HOOKDUMP_RULE_A_SNAPLEN]	= NLA_POLICY_MAX(NLA_U32, HD_MAX_SNAPLEN),
 	[HOOKDUMP_RULE_A_SLOTS]		= NLA_POLICY_RANGE(NLA_U32, 1, (1u << HD_NSLOTS) - 1),
 	[HOOKDUMP_RULE_A_HITS]		= { .type = NLA_REJECT },
+	[HOOKDUMP_RULE_A_PRIORITY]	= { .type = NLA_S32 },
 };
 
 static const struct nla_policy hd_policy[HOOKDUMP_A_MAX + 1] = {
@@ -589,6 +601,8 @@ static int hd_fill_rule(struct sk_buff *skb, const struct hd_rule *r)
 	    nla_put_u32(skb, HOOKDUMP_RULE_A_HOOKS, r->hooks) ||
 	    nla_put_u32(skb, HOOKDUMP_RULE_A_SLOTS, r->slots) ||
 	    nla_put_u32(skb, HOOKDUMP_RULE_A_SNAPLEN, r->snaplen) ||
+	    ((r->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) &&
+	     nla_put_s32(skb, HOOKDUMP_RULE_A_PRIORITY, r->priority)) ||
 	    nla_put_u64_64bit(skb, HOOKDUMP_RULE_A_HITS, hits, HOOKDUMP_RULE_A_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
@@ -656,6 +670,20 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 	r->slots = tb[HOOKDUMP_RULE_A_SLOTS] ? nla_get_u32(tb[HOOKDUMP_RULE_A_SLOTS])
 					      : 1u << HOOKDUMP_SLOT_FIRST;
 	r->snaplen = tb[HOOKDUMP_RULE_A_SNAPLEN] ? nla_get_u32(tb[HOOKDUMP_RULE_A_SNAPLEN]) : 0;
+	if (!!(r->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) != !!tb[HOOKDUMP_RULE_A_PRIORITY]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_SLOTS],
+				    "the custom slot and HOOKDUMP_RULE_A_PRIORITY go together");
+		err = -EINVAL;
+		goto err_free;
+	}
+	if (tb[HOOKDUMP_RULE_A_PRIORITY]) {
+		r->priority = nla_get_s32(tb[HOOKDUMP_RULE_A_PRIORITY]);
+		if (r->priority == INT_MIN) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_PRIORITY], "priority INT_MIN is reserved");
+			err = -EINVAL;
+			goto err_free;
+		}
+	}
 
 	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!reply) {
@@ -664,6 +692,20 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	mutex_lock(&hn->lock);
+	if (r->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) {
+		const struct hd_rule *o;
+
+		list_for_each_entry(o, &hn->rules, list) {
+			if ((o->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) && o->priority != r->priority) {
+				mutex_unlock(&hn->lock);
+				kfree_skb(reply);
+				NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_PRIORITY],
+						    "another rule already uses a different custom priority");
+				err = -EBUSY;
+				goto err_free;
+			}
+		}
+	}
 	r->id = ++hn->next_rule_id;
 	list_add_tail_rcu(&r->list, &hn->rules);
 	err = hd_sync_hooks(hn);

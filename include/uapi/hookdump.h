@@ -63,6 +63,7 @@ enum hookdump_rule_attr {
 	HOOKDUMP_RULE_A_SLOTS,		/* u32 bitmask of 1 << HOOKDUMP_SLOT_* (default: first) */
 	HOOKDUMP_RULE_A_HITS,		/* u64, reported by RULE_LIST */
 	HOOKDUMP_RULE_A_PAD,
+	HOOKDUMP_RULE_A_PRIORITY,	/* s32: the priority of HOOKDUMP_SLOT_CUSTOM */
 	__HOOKDUMP_RULE_A_MAX,
 };
 #define HOOKDUMP_RULE_A_MAX (__HOOKDUMP_RULE_A_MAX - 1)
@@ -98,7 +99,8 @@ enum hookdump_hook {
 enum hookdump_slot {
 	HOOKDUMP_SLOT_FIRST = 0,	/* priority INT_MIN + 1: before everything else */
 	HOOKDUMP_SLOT_LAST = 1,		/* priority INT_MAX: after everything else */
-	HOOKDUMP_SLOT_COUNT = 2,
+	HOOKDUMP_SLOT_CUSTOM = 2,	/* HOOKDUMP_RULE_A_PRIORITY; one per netns at a time */
+	HOOKDUMP_SLOT_COUNT = 3,
 };
 
 /* hookdump_event.flags */

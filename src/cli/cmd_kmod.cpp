@@ -38,7 +38,7 @@ void KmodRuleOptions::add_to(CLI::App& app, bool with_snaplen) {
     app.add_option("--dport", dport, "Destination port or LOW-HIGH");
     app.add_option("--proto", proto, "IP protocol: tcp, udp, icmp, icmp6, sctp or a number");
     app.add_option("--hooks", hooks, "Hooks: prerouting,input,forward,output,postrouting or all");
-    app.add_option("--priority", priority, "Hook priority: first, last or both");
+    app.add_option("--priority", priority, "Hook priority: first, last, both, or a number (e.g. -150: after conntrack)");
     if (with_snaplen) app.add_option("--snaplen", snaplen, "Packet bytes to copy (0: 5-tuple only)");
 }
 
@@ -72,7 +72,7 @@ std::vector<KmodRule> KmodRuleOptions::rules(const std::string& expression) cons
         }
     }
     base.hooks = parse_hooks(hooks);
-    base.slots = parse_slots(priority);
+    base.slots = parse_slots(priority, &base.priority);
     base.snaplen = snaplen;
     return rules_from_expression(expression, base);
 }

@@ -49,7 +49,9 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
     ev = PacketEvent{};
     ev.ts_ns = e.ts_ns;
     ev.point = point_of(e.hook);
-    ev.slot = e.slot == HOOKDUMP_SLOT_LAST ? PrioritySlot::Last : PrioritySlot::First;
+    ev.slot = e.slot == HOOKDUMP_SLOT_LAST     ? PrioritySlot::Last
+              : e.slot == HOOKDUMP_SLOT_CUSTOM ? PrioritySlot::Custom
+                                               : PrioritySlot::First;
     const bool inbound = e.hook == HOOKDUMP_HOOK_PRE_ROUTING || e.hook == HOOKDUMP_HOOK_LOCAL_IN;
     const bool outbound = e.hook == HOOKDUMP_HOOK_LOCAL_OUT || e.hook == HOOKDUMP_HOOK_POST_ROUTING;
     ev.dir = inbound ? Direction::In : outbound ? Direction::Out : Direction::Unknown;
@@ -129,6 +131,7 @@ uint32_t KmodClient::add_rule(const KmodRule& r) {
     mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_HOOKS, r.hooks);
     mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_SLOTS, r.slots);
     if (r.snaplen) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_SNAPLEN, r.snaplen);
+    if (r.slots & (1u << HOOKDUMP_SLOT_CUSTOM)) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_PRIORITY, static_cast<uint32_t>(r.priority));
     mnl_attr_nest_end(nlh, nest);
     uint32_t id = 0;
     sock_.transact(nlh, "adding a rule", [&](const nlmsghdr* reply) {
@@ -190,6 +193,7 @@ std::vector<KmodRule> KmodClient::list_rules() {
                     case HOOKDUMP_RULE_A_SLOTS: r.slots = mnl_attr_get_u32(f); break;
                     case HOOKDUMP_RULE_A_SNAPLEN: r.snaplen = mnl_attr_get_u32(f); break;
                     case HOOKDUMP_RULE_A_HITS: r.hits = mnl_attr_get_u64(f); break;
+                    case HOOKDUMP_RULE_A_PRIORITY: r.priority = static_cast<int32_t>(mnl_attr_get_u32(f)); break;
                 }
             });
             if (has_src) r.src = src;

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <cerrno>
+#include <climits>
 #include <sstream>
 
 #include "packet/format.h"
@@ -61,7 +63,10 @@ std::string KmodRule::describe() const {
             o << (first ? "" : ",") << kHookNames[h];
             first = false;
         }
-    o << " priority " << (slots == 3 ? "both" : slots == 2 ? "last" : "first");
+    if (slots & 4)
+        o << " priority " << priority;
+    else
+        o << " priority " << (slots == 3 ? "both" : slots == 2 ? "last" : "first");
     if (snaplen) o << " snaplen " << snaplen;
     o << " hits " << hits;
     return o.str();
@@ -87,11 +92,17 @@ uint32_t parse_hooks(const std::string& list) {
     return mask;
 }
 
-uint32_t parse_slots(const std::string& which) {
+uint32_t parse_slots(const std::string& which, int32_t* priority) {
     if (which == "first") return 1;
     if (which == "last") return 2;
     if (which == "both") return 3;
-    throw UsageError("--priority takes first, last or both, not '" + which + "'");
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(which.c_str(), &end, 10);
+    if (which.empty() || *end || errno || v <= INT32_MIN || v > INT32_MAX)
+        throw UsageError("--priority takes first, last, both or a netfilter priority, not '" + which + "'");
+    *priority = static_cast<int32_t>(v);
+    return 4;
 }
 
 namespace {

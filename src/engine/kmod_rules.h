@@ -30,6 +30,7 @@ struct KmodRule {
     uint32_t hooks = 0x1f;  // 1 << HOOKDUMP_HOOK_*
     uint32_t slots = 1;     // 1 << HOOKDUMP_SLOT_*
     uint32_t snaplen = 0;
+    int32_t priority = 0;  // with slot custom (4)
     uint64_t hits = 0;
 
     std::string describe() const;
@@ -38,8 +39,9 @@ struct KmodRule {
 
 // "prerouting,input" / "pre-routing,local-in" / "all" -> hook bitmask; throws UsageError.
 uint32_t parse_hooks(const std::string& list);
-// "first", "last", "both" -> slot bitmask; throws UsageError.
-uint32_t parse_slots(const std::string& which);
+// "first", "last", "both", or a number (a custom priority) -> slot bitmask and priority.
+// Throws UsageError.
+uint32_t parse_slots(const std::string& which, int32_t* priority);
 
 // The pcap-filter subset the module can express: host/src/dst [host], net/src net/dst net,
 // port/src port/dst port, portrange, tcp/udp/icmp/icmp6/sctp/proto N, ip/ip6, joined by

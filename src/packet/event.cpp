@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <string>
 
 namespace hookdump {
 namespace {
@@ -14,6 +15,21 @@ constexpr std::array<std::string_view, kCapturePointCount> kPointNames = {
 std::string_view to_string(CapturePoint p) {
     const auto i = static_cast<size_t>(p);
     return i < kPointNames.size() ? kPointNames[i] : "?";
+}
+
+std::string_view point_label(const PacketEvent& ev) {
+    static const auto kLabels = [] {
+        std::array<std::array<std::string, 4>, kCapturePointCount> t;
+        for (size_t i = 0; i < t.size(); ++i) {
+            const std::string base(kPointNames[i]);
+            t[i] = {base, base, base + ":last", base + ":custom"};
+        }
+        return t;
+    }();
+    const auto i = static_cast<size_t>(ev.point);
+    const auto slot = static_cast<size_t>(ev.slot);
+    if (i >= kLabels.size() || slot >= 4) return "?";
+    return kLabels[i][slot];
 }
 
 std::optional<CapturePoint> capture_point_from_string(std::string_view s) {

@@ -69,4 +69,8 @@ struct PacketEvent {
     uint32_t caplen() const { return static_cast<uint32_t>(bytes.size()); }
 };
 
+// The capture point as printed: "output", or "output:last" / "output:custom" for a hook seen
+// at its last or a custom priority (the first priority is the default and has no suffix).
+std::string_view point_label(const PacketEvent& ev);
+
 }  // namespace hookdump

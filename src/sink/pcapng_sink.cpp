@@ -113,7 +113,7 @@ public:
         }
         if (ev.point != CapturePoint::Unknown || ev.verdict != Verdict::Unknown) {
             comment_.assign("hookdump point=");
-            comment_.append(to_string(ev.point));
+            comment_.append(point_label(ev));
             if (ev.verdict != Verdict::Unknown) comment_.append(" verdict=").append(to_string(ev.verdict));
             b.option_str(kOptComment, comment_);
         }

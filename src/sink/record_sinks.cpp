@@ -15,7 +15,7 @@ void emit_packet(E& e, const PacketEvent& ev) {
     const Parsed& p = ev.parsed;
     e.begin();
     append_epoch_ns(e.raw("ts"), ev.ts_ns);
-    if (ev.point == CapturePoint::Unknown) e.null("point"); else e.text("point", to_string(ev.point));
+    if (ev.point == CapturePoint::Unknown) e.null("point"); else e.text("point", point_label(ev));
     if (ev.ifname.empty()) e.null("ifname"); else e.text("ifname", ev.ifname.view());
     if (ev.ifindex) append_uint(e.raw("ifindex"), static_cast<uint32_t>(ev.ifindex)); else e.null("ifindex");
     if (ev.netns) append_uint(e.raw("netns"), ev.netns); else e.null("netns");

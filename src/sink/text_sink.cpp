@@ -59,7 +59,7 @@ void format_text_line(std::string& o, LocalClock& clock, const PacketEvent& ev) 
     clock.append(o, ev.ts_ns);
     if (ev.point != CapturePoint::Unknown) {
         o.push_back(' ');
-        o.append(to_string(ev.point));
+        o.append(point_label(ev));
     }
     if (!ev.ifname.empty()) {
         o.push_back(' ');
