@@ -231,6 +231,9 @@ KmodStats KmodClient::stats() {
 KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode) {
     events_ = std::make_unique<GenlSocket>();
     events_->set_receive_buffer(8 << 20);
+    // nlctrl's notifications tell when the family goes away (rmmod) while we read.
+    const GenlFamily ctrl = events_->resolve("nlctrl");
+    if (auto it = ctrl.groups.find("notify"); it != ctrl.groups.end()) events_->join_group(it->second);
     if (mode_ == Mode::Listen) {
         auto it = control_.family().groups.find(HOOKDUMP_MCGRP_EVENTS);
         if (it == control_.family().groups.end()) throw RuntimeError("the module has no events group");
@@ -280,6 +283,19 @@ bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& hand
     for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); go_on && mnl_nlmsg_ok(nlh, left);
          nlh = mnl_nlmsg_next(nlh, &left)) {
         if (nlh->nlmsg_type < NLMSG_MIN_TYPE) continue;
+        if (nlh->nlmsg_type == GENL_ID_CTRL) {
+            const auto* g = static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(nlh));
+            bool ours = false;
+            for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
+                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_get_u16(a) == control_.family().id)
+                    ours = true;
+            });
+            if (ours && g->cmd == CTRL_CMD_DELFAMILY) {
+                rule_ids_.clear();  // gone with the module
+                throw RuntimeError("the hookdump kernel module was unloaded");
+            }
+            continue;
+        }
         for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
             PacketEvent ev;
             if (!go_on || mnl_attr_get_type(a) != HOOKDUMP_A_EVENT ||
