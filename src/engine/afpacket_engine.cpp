@@ -156,7 +156,10 @@ struct IfSlot {
 class AfPacketEngine::Ring {
 public:
     Ring(const AfPacketConfig& cfg, const CompiledFilter& filter, int fanout_group, uint64_t netns)
-        : cooked_(cfg.interface == "any"), dlt_(cooked_ ? kDltLinuxSll2 : filter.dlt), netns_(netns) {
+        : cooked_(cfg.interface == "any"),
+          dlt_(cooked_ ? kDltLinuxSll2 : filter.dlt),
+          netns_(netns),
+          kernel_prog_(filter.kernel) {
         if (filter.in_userspace) {
             user_insns_.assign(filter.user.bf_insns, filter.user.bf_insns + filter.user.bf_len);
             user_filter_.bf_len = filter.user.bf_len;
@@ -173,10 +176,9 @@ public:
         setopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION");
         setopt(SOL_PACKET, PACKET_RESERVE, kReserve, "PACKET_RESERVE");
 
-        sock_fprog prog{static_cast<unsigned short>(filter.kernel.size()),
-                        const_cast<sock_filter*>(filter.kernel.data())};
-        if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
-            throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
+        // Accept nothing until start(): with fanout, a ring bound but not yet in the group
+        // would get a copy of every packet the group gets (duplicates at startup).
+        attach_drop_all();
 
         uint32_t block = cfg.block_size;
         const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
@@ -223,8 +225,11 @@ public:
                 throw RuntimeError(errno_message("promiscuous mode on " + filter.device, errno));
         }
         if (fanout_group >= 0) {
-            const int arg = fanout_group | (PACKET_FANOUT_HASH << 16) |
-                            ((PACKET_FANOUT_FLAG_DEFRAG) << 16);
+            // No PACKET_FANOUT_FLAG_DEFRAG: it hands the group reassembled datagrams instead of
+            // the fragments on the wire (and swallows fragments that never complete). Fragments
+            // stay together anyway: the kernel's flow hash leaves the ports out of every
+            // fragment, the first one included.
+            const int arg = fanout_group | (PACKET_FANOUT_HASH << 16);
             if (::setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
                 throw RuntimeError(errno_message("PACKET_FANOUT", errno));
         }
@@ -232,6 +237,13 @@ public:
 
     ~Ring() {
         if (map_) ::munmap(map_, map_len_);
+    }
+
+    // Attaches the real filter: from here on packets reach the ring.
+    void start() {
+        sock_fprog prog{static_cast<unsigned short>(kernel_prog_.size()), kernel_prog_.data()};
+        if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+            throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
     }
 
     void run(EventHandler& handler, const std::atomic<bool>& stop);
@@ -264,6 +276,13 @@ public:
     bool has_user_filter() const { return has_user_filter_; }
 
 private:
+    void attach_drop_all() {
+        sock_filter drop{BPF_RET | BPF_K, 0, 0, 0};
+        sock_fprog prog{1, &drop};
+        if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+            throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
+    }
+
     void setopt(int level, int name, int value, const char* what) {
         if (::setsockopt(fd_.get(), level, name, &value, sizeof value) != 0)
             throw RuntimeError(errno_message(std::string("setsockopt ") + what, errno));
@@ -294,6 +313,7 @@ private:
     bool cooked_;
     int dlt_;
     uint64_t netns_;
+    std::vector<sock_filter> kernel_prog_;
     int32_t ifindex_ = 0;
     uint8_t* map_ = nullptr;
     size_t map_len_ = 0;
@@ -428,6 +448,8 @@ AfPacketEngine::AfPacketEngine(AfPacketConfig cfg) : cfg_(std::move(cfg)) {
     const int group = cfg_.workers > 1 ? static_cast<int>(::getpid() & 0xffff) : -1;
     for (unsigned i = 0; i < cfg_.workers; ++i)
         rings_.push_back(std::make_unique<Ring>(cfg_, filter, group, netns));
+    // Every ring is bound and in the fanout group: now let packets in.
+    for (auto& r : rings_) r->start();
 }
 
 AfPacketEngine::~AfPacketEngine() = default;
