@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -159,7 +160,8 @@ public:
         : cooked_(cfg.interface == "any"),
           dlt_(cooked_ ? kDltLinuxSll2 : filter.dlt),
           netns_(netns),
-          kernel_prog_(filter.kernel) {
+          kernel_prog_(filter.kernel),
+          block_timeout_ms_(cfg.block_timeout_ms ? cfg.block_timeout_ms : 1) {
         if (filter.in_userspace) {
             user_insns_.assign(filter.user.bf_insns, filter.user.bf_insns + filter.user.bf_len);
             user_filter_.bf_len = filter.user.bf_len;
@@ -191,7 +193,7 @@ public:
         req.tp_block_nr = cfg.block_count ? cfg.block_count : 1;
         req.tp_frame_size = 2048;
         req.tp_frame_nr = block / req.tp_frame_size * req.tp_block_nr;
-        req.tp_retire_blk_tov = cfg.block_timeout_ms ? cfg.block_timeout_ms : 1;
+        req.tp_retire_blk_tov = block_timeout_ms_;
         if (::setsockopt(fd_.get(), SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
             throw RuntimeError(errno_message("setting up the ring (PACKET_RX_RING, " +
                                                  std::to_string(block * req.tp_block_nr >> 10) + " KiB)",
@@ -246,6 +248,9 @@ public:
             throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
     }
 
+    // Until `stop` is set or the handler says stop.
+    // On `stop`, what the kernel has already accepted is still read (drain()), so that the
+    // ledger adds up: accepted = read + dropped by the kernel.
     void run(EventHandler& handler, const std::atomic<bool>& stop);
 
     // Reads PACKET_STATISTICS (which resets it in the kernel) into the running totals.
@@ -283,6 +288,18 @@ private:
             throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
     }
 
+    tpacket_block_desc* current_block() const {
+        return reinterpret_cast<tpacket_block_desc*>(map_ + static_cast<size_t>(next_block_) * block_size_);
+    }
+    bool block_ready() const {
+        return __atomic_load_n(&current_block()->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+    }
+    // Delivers the current block and hands it back to the kernel; false when the handler said stop.
+    bool consume_block(EventHandler& handler);
+    // After a stop: reads what the kernel has accepted (up to two block timeouts for the last,
+    // partly filled block to be handed over); false when the handler said stop.
+    bool drain(EventHandler& handler);
+
     void setopt(int level, int name, int value, const char* what) {
         if (::setsockopt(fd_.get(), level, name, &value, sizeof value) != 0)
             throw RuntimeError(errno_message(std::string("setsockopt ") + what, errno));
@@ -314,6 +331,7 @@ private:
     int dlt_;
     uint64_t netns_;
     std::vector<sock_filter> kernel_prog_;
+    uint32_t block_timeout_ms_;
     int32_t ifindex_ = 0;
     uint8_t* map_ = nullptr;
     size_t map_len_ = 0;
@@ -328,6 +346,7 @@ private:
     mutable uint64_t filter_accepted_ = 0;
     mutable uint64_t kernel_drops_ = 0;
     mutable uint64_t freeze_q_ = 0;
+    uint64_t frames_read_ = 0;  // every frame taken from the ring (reader thread)
 
     mutable std::mutex slots_mu_;
     std::deque<IfSlot> slots_;  // deque: slots keep their address as it grows
@@ -403,37 +422,80 @@ bool AfPacketEngine::Ring::deliver(tpacket3_hdr* h, EventHandler& handler) {
     return handler.on_event(ev);
 }
 
+bool AfPacketEngine::Ring::consume_block(EventHandler& handler) {
+    tpacket_block_desc* bd = current_block();
+    const uint32_t n = bd->hdr.bh1.num_pkts;
+    bool go_on = true;
+    auto* h = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(bd) + bd->hdr.bh1.offset_to_first_pkt);
+    for (uint32_t i = 0; i < n && go_on; ++i) {
+        go_on = deliver(h, handler);
+        h = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(h) + h->tp_next_offset);
+    }
+    frames_read_ += n;
+    __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    next_block_ = (next_block_ + 1) % block_count_;
+    return go_on;
+}
+
 void AfPacketEngine::Ring::run(EventHandler& handler, const std::atomic<bool>& stop) {
     pollfd pfd{fd_.get(), POLLIN | POLLERR, 0};
     uint64_t last_tick = 0;
     while (!stop.load(std::memory_order_relaxed)) {
-        auto* bd = reinterpret_cast<tpacket_block_desc*>(map_ + static_cast<size_t>(next_block_) * block_size_);
-        if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
-            const int rc = ::poll(&pfd, 1, 100);
-            if (rc < 0 && errno != EINTR) throw RuntimeError(errno_message("poll", errno));
-            if (rc == 0 || (pfd.revents & POLLERR)) {
-                const uint64_t now = realtime_ns();
+        if (block_ready()) {
+            if (!consume_block(handler)) return;
+            // Ticks also under load, so that flows expire and the status line moves.
+            const uint64_t now = realtime_ns();
+            if (now - last_tick >= 100'000'000) {
                 handler.on_idle(now);
                 last_tick = now;
             }
             continue;
         }
-        bool go_on = true;
-        auto* h = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(bd) + bd->hdr.bh1.offset_to_first_pkt);
-        for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts && go_on; ++i) {
-            go_on = deliver(h, handler);
-            h = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(h) + h->tp_next_offset);
+        const int rc = ::poll(&pfd, 1, 100);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            throw RuntimeError(errno_message("poll", errno));
         }
-        __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-        next_block_ = (next_block_ + 1) % block_count_;
-        // Ticks also under load, so that flows expire and the status line moves.
-        const uint64_t now = realtime_ns();
-        if (now - last_tick >= 100'000'000) {
+        if (rc == 0 || (pfd.revents & POLLERR)) {
+            const uint64_t now = realtime_ns();
             handler.on_idle(now);
             last_tick = now;
         }
-        if (!go_on) break;
     }
+    drain(handler);
+}
+
+bool AfPacketEngine::Ring::drain(EventHandler& handler) {
+    // Nothing new from here on; what the ring holds stays.
+    try {
+        attach_drop_all();
+    } catch (const RuntimeError&) {
+        // best effort: then we also read what arrives while draining
+    }
+    pollfd pfd{fd_.get(), POLLIN, 0};
+    const uint64_t deadline = realtime_ns() + 2ull * block_timeout_ms_ * 1'000'000 + 250'000'000;
+    int quiet_checks = 0;
+    while (true) {
+        if (block_ready()) {
+            if (!consume_block(handler)) return false;
+            quiet_checks = 0;
+            continue;
+        }
+        poll_stats();
+        uint64_t outstanding;
+        {
+            std::lock_guard lock(stats_mu_);
+            const uint64_t in_ring = filter_accepted_ - kernel_drops_;
+            outstanding = in_ring > frames_read_ ? in_ring - frames_read_ : 0;
+        }
+        // Twice in a row nothing outstanding, a few ms apart: a packet that had passed the old
+        // filter on another CPU when the drop-all one was attached has been counted by then.
+        if (outstanding == 0 && ++quiet_checks >= 2) break;
+        if (outstanding) quiet_checks = 0;
+        if (realtime_ns() >= deadline) break;
+        ::poll(&pfd, 1, outstanding ? 10 : 2);
+    }
+    return true;
 }
 
 AfPacketEngine::AfPacketEngine(AfPacketConfig cfg) : cfg_(std::move(cfg)) {
@@ -486,8 +548,8 @@ struct WorkerQueue {
 class QueueingHandler final : public EventHandler {
 public:
     QueueingHandler(WorkerQueue& wq, std::condition_variable& cv_data, std::mutex& data_mu,
-                    const std::atomic<bool>& stop)
-        : wq_(wq), cv_data_(cv_data), data_mu_(data_mu), stop_(stop) {}
+                    const std::atomic<bool>& stop, uint64_t slack_ns)
+        : wq_(wq), cv_data_(cv_data), data_mu_(data_mu), stop_(stop), slack_ns_(slack_ns) {}
     bool on_event(const PacketEvent& ev) override {
         OwnedEvent oe{ev, std::vector<uint8_t>(ev.bytes.begin(), ev.bytes.end())};
         {
@@ -504,14 +566,13 @@ public:
         {
             std::lock_guard lock(wq_.mu);
             // The ring was empty for a while: anything still to come is newer than this,
-            // minus the block timeout the kernel may hold a packet for.
-            if (now_ns > kSlackNs && now_ns - kSlackNs > wq_.watermark) wq_.watermark = now_ns - kSlackNs;
+            // minus the time the kernel may hold a packet in a block not yet handed over.
+            if (now_ns > slack_ns_ && now_ns - slack_ns_ > wq_.watermark) wq_.watermark = now_ns - slack_ns_;
         }
         notify();
     }
 
     static constexpr size_t kMaxQueued = 65536;
-    static constexpr uint64_t kSlackNs = 500'000'000;
 
 private:
     void notify() {
@@ -522,6 +583,7 @@ private:
     std::condition_variable& cv_data_;
     std::mutex& data_mu_;
     const std::atomic<bool>& stop_;
+    uint64_t slack_ns_;
 };
 
 }  // namespace
@@ -542,8 +604,10 @@ void AfPacketEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     std::mutex failure_mu;
     std::vector<std::unique_ptr<QueueingHandler>> handlers;
     std::vector<std::thread> threads;
+    // A block is handed over at most about two block timeouts after its first packet.
+    const uint64_t slack_ns = std::max<uint64_t>(500'000'000, 2ull * cfg_.block_timeout_ms * 1'000'000 + 200'000'000);
     for (size_t i = 0; i < n; ++i) {
-        handlers.push_back(std::make_unique<QueueingHandler>(queues[i], cv_data, data_mu, stop_workers));
+        handlers.push_back(std::make_unique<QueueingHandler>(queues[i], cv_data, data_mu, stop_workers, slack_ns));
         threads.emplace_back([&, i] {
             try {
                 rings_[i]->run(*handlers[i], stop_workers);
@@ -562,12 +626,16 @@ void AfPacketEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         });
     }
 
-    auto stop_all = [&] {
-        stop_workers = true;
+    // Asks the workers to drain their rings and finish; their queues are still merged.
+    auto ask_workers_to_stop = [&] {
+        if (stop_workers.exchange(true)) return;
         for (auto& q : queues) {
             std::lock_guard lock(q.mu);
             q.cv_space.notify_all();
         }
+    };
+    auto stop_all = [&] {
+        ask_workers_to_stop();
         for (auto& t : threads) t.join();
     };
 
@@ -593,8 +661,11 @@ void AfPacketEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
                 }
             }
             if (all_done) break;
-            const bool stopping = stop.load(std::memory_order_relaxed);
-            if (best < n && (best_ts <= min_mark || stopping)) {
+            // On a stop request (or a failed worker) the workers read what their rings still
+            // hold and finish (watermark: infinity); the merge goes on until every queue is
+            // empty, in time order still.
+            if (stop.load(std::memory_order_relaxed) || any_failed.load()) ask_workers_to_stop();
+            if (best < n && best_ts <= min_mark) {
                 OwnedEvent oe;
                 {
                     std::lock_guard lock(queues[best].mu);
@@ -606,7 +677,6 @@ void AfPacketEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
                 go_on = handler.on_event(oe.ev);
                 continue;
             }
-            if (stopping) break;
             const uint64_t now = realtime_ns();
             if (now - last_idle >= 100'000'000) {
                 handler.on_idle(now);
