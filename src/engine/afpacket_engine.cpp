@@ -160,6 +160,7 @@ public:
         : cooked_(cfg.interface == "any"),
           dlt_(cooked_ ? kDltLinuxSll2 : filter.dlt),
           netns_(netns),
+          device_(filter.device),
           kernel_prog_(filter.kernel),
           block_timeout_ms_(cfg.block_timeout_ms ? cfg.block_timeout_ms : 1) {
         if (filter.in_userspace) {
@@ -248,7 +249,7 @@ public:
             throw RuntimeError(errno_message("attaching the filter (SO_ATTACH_FILTER)", errno));
     }
 
-    // Until `stop` is set or the handler says stop.
+    // Until `stop` is set, the handler says stop, or the interface goes away (RuntimeError).
     // On `stop`, what the kernel has already accepted is still read (drain()), so that the
     // ledger adds up: accepted = read + dropped by the kernel.
     void run(EventHandler& handler, const std::atomic<bool>& stop);
@@ -299,6 +300,13 @@ private:
     // After a stop: reads what the kernel has accepted (up to two block timeouts for the last,
     // partly filled block to be handed over); false when the handler said stop.
     bool drain(EventHandler& handler);
+    // The socket's pending error (SO_ERROR, which clears it).
+    int take_error() const {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+        return err;
+    }
 
     void setopt(int level, int name, int value, const char* what) {
         if (::setsockopt(fd_.get(), level, name, &value, sizeof value) != 0)
@@ -330,6 +338,7 @@ private:
     bool cooked_;
     int dlt_;
     uint64_t netns_;
+    std::string device_;
     std::vector<sock_filter> kernel_prog_;
     uint32_t block_timeout_ms_;
     int32_t ifindex_ = 0;
@@ -440,6 +449,7 @@ bool AfPacketEngine::Ring::consume_block(EventHandler& handler) {
 void AfPacketEngine::Ring::run(EventHandler& handler, const std::atomic<bool>& stop) {
     pollfd pfd{fd_.get(), POLLIN | POLLERR, 0};
     uint64_t last_tick = 0;
+    bool went_down = false;
     while (!stop.load(std::memory_order_relaxed)) {
         if (block_ready()) {
             if (!consume_block(handler)) return;
@@ -456,13 +466,25 @@ void AfPacketEngine::Ring::run(EventHandler& handler, const std::atomic<bool>& s
             if (errno == EINTR) continue;
             throw RuntimeError(errno_message("poll", errno));
         }
-        if (rc == 0 || (pfd.revents & POLLERR)) {
+        if (rc > 0 && (pfd.revents & (POLLERR | POLLHUP))) {
+            // The kernel reports an interface that went down or away as ENETDOWN, once; the
+            // socket then receives nothing more (libpcap ends the capture there too).
+            const int err = take_error();
+            if (err == ENETDOWN) {
+                went_down = true;
+                break;
+            }
+            if (err) throw RuntimeError(errno_message("capture on " + device_, err));
+            if (pfd.revents & POLLHUP) throw RuntimeError("capture on " + device_ + ": the socket hung up");
+        }
+        if (rc == 0) {
             const uint64_t now = realtime_ns();
             handler.on_idle(now);
             last_tick = now;
         }
     }
-    drain(handler);
+    if (!drain(handler)) return;
+    if (went_down) throw RuntimeError("interface " + device_ + " went down");
 }
 
 bool AfPacketEngine::Ring::drain(EventHandler& handler) {
