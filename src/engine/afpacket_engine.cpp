@@ -275,7 +275,9 @@ public:
         any_name.assign(cooked_ ? "any" : "");
         InterfaceCounters& c = cooked_ ? l.at(0, any_name) : l.at(ifindex_, slot_name());
         std::lock_guard slock(stats_mu_);
-        c.filter_accepted += filter_accepted_;
+        // Packets the kernel let through only because the filter runs in userspace were not
+        // received by the filter.
+        c.filter_accepted += filter_accepted_ - user_rejected_.load(std::memory_order_relaxed);
         c.kernel_drops += kernel_drops_;
     }
 
@@ -355,7 +357,8 @@ private:
     mutable uint64_t filter_accepted_ = 0;
     mutable uint64_t kernel_drops_ = 0;
     mutable uint64_t freeze_q_ = 0;
-    uint64_t frames_read_ = 0;  // every frame taken from the ring (reader thread)
+    uint64_t frames_read_ = 0;                  // every frame taken from the ring (reader thread)
+    std::atomic<uint64_t> user_rejected_{0};    // of those, refused by the userspace filter
 
     mutable std::mutex slots_mu_;
     std::deque<IfSlot> slots_;  // deque: slots keep their address as it grows
@@ -406,7 +409,10 @@ bool AfPacketEngine::Ring::deliver(tpacket3_hdr* h, EventHandler& handler) {
         pcap_pkthdr ph{};
         ph.caplen = caplen;
         ph.len = len;
-        if (!pcap_offline_filter(&user_filter_, &ph, data)) return true;
+        if (!pcap_offline_filter(&user_filter_, &ph, data)) {
+            user_rejected_.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
     }
 
     IfSlot& s = slot(sll->sll_ifindex);
