@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "cli/output_options.h"
@@ -89,6 +90,7 @@ int run_workers(AfPacketEngine& engine, std::vector<std::unique_ptr<Pipeline>>& 
     for (auto& t : threads) t.join();
     int rc = kExitOk;
     const Ledger ledger = engine.ledger();
+    std::vector<std::string> printed;
     for (unsigned i = 0; i < pipes.size(); ++i) {
         try {
             pipes[i]->finish(ledger);
@@ -96,8 +98,11 @@ int run_workers(AfPacketEngine& engine, std::vector<std::unique_ptr<Pipeline>>& 
             if (errors[i].empty()) errors[i] = e.what();
         }
         if (!errors[i].empty()) {
-            fmt::print(stderr, "hookdump: {}\n", errors[i]);
             rc = kExitRuntime;
+            // Every worker sees an interface go away: say it once.
+            if (std::find(printed.begin(), printed.end(), errors[i]) != printed.end()) continue;
+            fmt::print(stderr, "hookdump: {}\n", errors[i]);
+            printed.push_back(errors[i]);
         }
     }
     return rc;
