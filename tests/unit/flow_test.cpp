@@ -1,0 +1,353 @@
+// Flow table: counting, directionality, idle/active timeouts, eviction, flush; flow writers.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "flow/flow_table.h"
+#include "flow/flow_writer.h"
+#include "packet/builder.h"
+#include "packet/format.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace hookdump {
+namespace {
+
+constexpr uint64_t kSec = 1'000'000'000;
+constexpr uint64_t kT0 = 1700000000 * kSec;
+
+// Owns the bytes of the events it hands out.
+class Traffic {
+public:
+    const PacketEvent& udp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint64_t ts,
+                           size_t payload = 10) {
+        return make(PacketBuilder().ethernet().ipv4(src, dst).udp(sport, dport).payload(payload).build(), ts);
+    }
+    const PacketEvent& tcp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags,
+                           uint64_t ts, size_t payload = 0) {
+        return make(PacketBuilder().ethernet().ipv4(src, dst).tcp(sport, dport, flags).payload(payload).build(), ts);
+    }
+    const PacketEvent& icmp6(const char* src, const char* dst, uint64_t ts) {
+        return make(PacketBuilder().ethernet().ipv6(src, dst).icmp6(128).payload(8).build(), ts);
+    }
+    const PacketEvent& arp(uint64_t ts) {
+        return make(PacketBuilder().ethernet().ethertype(0x0806).payload(28).build(), ts);
+    }
+    const PacketEvent& make(std::vector<uint8_t> bytes, uint64_t ts, uint64_t netns = 0) {
+        frames_.push_back(std::move(bytes));
+        ev_ = {};
+        ev_.ts_ns = ts;
+        ev_.netns = netns;
+        ev_.bytes = frames_.back();
+        ev_.len = static_cast<uint32_t>(frames_.back().size());
+        ev_.parsed = parse_packet(LinkType::Ethernet, ev_.bytes);
+        return ev_;
+    }
+
+private:
+    std::vector<std::vector<uint8_t>> frames_;
+    PacketEvent ev_;
+};
+
+struct Collector {
+    std::vector<FlowRecord> records;
+    FlowTable::Exporter exporter() {
+        return [this](const FlowRecord& r) { records.push_back(r); };
+    }
+};
+
+std::string key_text(const FlowRecord& r) {
+    std::string s = std::to_string(r.key.proto) + " " + addr_to_string(r.key.family, r.key.src);
+    if (r.has_ports) s += ":" + std::to_string(r.key.sport);
+    s += " > " + addr_to_string(r.key.family, r.key.dst);
+    if (r.has_ports) s += ":" + std::to_string(r.key.dport);
+    return s;
+}
+
+FlowConfig config(uint64_t idle = 60 * kSec, uint64_t active = 1800 * kSec, size_t max = 1000) {
+    FlowConfig c;
+    c.idle_timeout_ns = idle;
+    c.active_timeout_ns = active;
+    c.max_flows = max;
+    return c;
+}
+
+TEST(FlowTable, CountsBytesAndFlagsPerFlow) {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 443, kTcpSyn, kT0));
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 443, kTcpAck, kT0 + 1000));
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 443, kTcpPsh | kTcpAck, kT0 + 2000, 100));
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 443, kTcpFin | kTcpAck, kT0 + 3000));
+    t.add(tr.udp("10.0.0.1", "10.0.0.3", 5000, 53, kT0 + 4000, 20));
+    EXPECT_EQ(t.size(), 2u);
+    EXPECT_EQ(t.stats().packets, 5u);
+    EXPECT_EQ(t.stats().flows_created, 2u);
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 2u);
+    const FlowRecord& tcp = out.records[0];  // the least recently seen first
+    EXPECT_EQ(key_text(tcp), "6 10.0.0.1:40000 > 10.0.0.2:443");
+    EXPECT_EQ(tcp.packets, 4u);
+    EXPECT_EQ(tcp.bytes, 54u * 3 + 154u);
+    EXPECT_EQ(tcp.tcp_flags, kTcpSyn | kTcpAck | kTcpPsh | kTcpFin);
+    EXPECT_EQ(tcp.first_ns, kT0);
+    EXPECT_EQ(tcp.last_ns, kT0 + 3000);
+    EXPECT_EQ(tcp.end, FlowEnd::Final);
+    const FlowRecord& udp = out.records[1];
+    EXPECT_EQ(key_text(udp), "17 10.0.0.1:5000 > 10.0.0.3:53");
+    EXPECT_EQ(udp.packets, 1u);
+    EXPECT_EQ(udp.bytes, 14u + 20 + 8 + 20);
+    EXPECT_EQ(udp.tcp_flags, 0);
+    EXPECT_EQ(t.stats().exported_final, 2u);
+    EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(FlowTable, EachDirectionIsAFlow) {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    t.add(tr.udp("192.0.2.1", "192.0.2.2", 1111, 2222, kT0));
+    t.add(tr.udp("192.0.2.2", "192.0.2.1", 2222, 1111, kT0 + 1));
+    t.add(tr.udp("192.0.2.1", "192.0.2.2", 1111, 2222, kT0 + 2));
+    EXPECT_EQ(t.size(), 2u);
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 2u);
+    EXPECT_EQ(key_text(out.records[0]), "17 192.0.2.2:2222 > 192.0.2.1:1111");
+    EXPECT_EQ(out.records[0].packets, 1u);
+    EXPECT_EQ(key_text(out.records[1]), "17 192.0.2.1:1111 > 192.0.2.2:2222");
+    EXPECT_EQ(out.records[1].packets, 2u);
+}
+
+TEST(FlowTable, KeyedByNetnsProtocolAndPorts) {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    const auto udp = PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();
+    t.add(tr.make(udp, kT0, 1));
+    t.add(tr.make(udp, kT0, 2));  // same tuple, another namespace
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 1, 2, kTcpSyn, kT0));
+    t.add(tr.udp("10.0.0.1", "10.0.0.2", 1, 3, kT0));
+    t.add(tr.icmp6("2001:db8::1", "2001:db8::2", kT0));
+    EXPECT_EQ(t.size(), 5u);
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 5u);
+    EXPECT_EQ(key_text(out.records[4]), "58 2001:db8::1 > 2001:db8::2");
+    EXPECT_FALSE(out.records[4].has_ports);
+}
+
+TEST(FlowTable, IdleTimeoutExports) {
+    Collector out;
+    FlowTable t(config(10 * kSec), out.exporter());
+    Traffic tr;
+    t.add(tr.udp("10.0.0.1", "10.0.0.2", 1, 2, kT0));
+    t.add(tr.udp("10.0.0.3", "10.0.0.4", 1, 2, kT0 + 5 * kSec));
+    t.expire(kT0 + 10 * kSec - 1);  // not yet
+    EXPECT_TRUE(out.records.empty());
+    t.expire(kT0 + 10 * kSec);  // 10 s idle: the first goes
+    ASSERT_EQ(out.records.size(), 1u);
+    EXPECT_EQ(key_text(out.records[0]), "17 10.0.0.1:1 > 10.0.0.2:2");
+    EXPECT_EQ(out.records[0].end, FlowEnd::Idle);
+    EXPECT_EQ(t.size(), 1u);
+    // A packet's own time expires flows too (offline reads): the same tuple later is a new flow.
+    t.add(tr.udp("10.0.0.1", "10.0.0.2", 1, 2, kT0 + 30 * kSec));
+    ASSERT_EQ(out.records.size(), 2u);
+    EXPECT_EQ(key_text(out.records[1]), "17 10.0.0.3:1 > 10.0.0.4:2");
+    EXPECT_EQ(out.records[1].end, FlowEnd::Idle);
+    EXPECT_EQ(t.stats().exported_idle, 2u);
+    EXPECT_EQ(t.stats().flows_created, 3u);
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 3u);
+    EXPECT_EQ(out.records[2].first_ns, kT0 + 30 * kSec);
+    EXPECT_EQ(out.records[2].packets, 1u);
+}
+
+TEST(FlowTable, ActiveTimeoutExportsAndContinues) {
+    Collector out;
+    FlowTable t(config(60 * kSec, 100 * kSec), out.exporter());
+    Traffic tr;
+    for (uint64_t s = 0; s <= 250; s += 10)
+        t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 22, s == 0 ? kTcpSyn : kTcpAck, kT0 + s * kSec));
+    // Records at 0..90 (exported at 100), 100..190 (exported at 200), 200..250 left.
+    ASSERT_EQ(out.records.size(), 2u);
+    for (const auto& r : out.records) EXPECT_EQ(r.end, FlowEnd::Active);
+    EXPECT_EQ(out.records[0].first_ns, kT0);
+    EXPECT_EQ(out.records[0].last_ns, kT0 + 90 * kSec);
+    EXPECT_EQ(out.records[0].packets, 10u);
+    EXPECT_EQ(out.records[0].tcp_flags, kTcpSyn | kTcpAck);
+    EXPECT_EQ(out.records[1].first_ns, kT0 + 100 * kSec);
+    EXPECT_EQ(out.records[1].last_ns, kT0 + 190 * kSec);
+    EXPECT_EQ(out.records[1].packets, 10u);
+    EXPECT_EQ(out.records[1].tcp_flags, kTcpAck);
+    EXPECT_EQ(out.records[1].bytes, 10u * 54);
+    EXPECT_EQ(t.stats().exported_active, 2u);
+    EXPECT_EQ(t.size(), 1u);
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 3u);
+    EXPECT_EQ(out.records[2].packets, 6u);
+    EXPECT_EQ(out.records[2].end, FlowEnd::Final);
+    EXPECT_EQ(t.stats().packets, 26u);
+}
+
+TEST(FlowTable, MaxFlowsEvictsLeastRecentlySeen) {
+    Collector out;
+    FlowTable t(config(60 * kSec, 1800 * kSec, 2), out.exporter());
+    Traffic tr;
+    t.add(tr.udp("10.0.0.1", "10.0.0.9", 1, 1, kT0));
+    t.add(tr.udp("10.0.0.2", "10.0.0.9", 2, 2, kT0 + 1));
+    t.add(tr.udp("10.0.0.1", "10.0.0.9", 1, 1, kT0 + 2));  // 10.0.0.1 is now the most recent
+    EXPECT_TRUE(out.records.empty());
+    t.add(tr.udp("10.0.0.3", "10.0.0.9", 3, 3, kT0 + 3));  // full: 10.0.0.2 goes
+    ASSERT_EQ(out.records.size(), 1u);
+    EXPECT_EQ(key_text(out.records[0]), "17 10.0.0.2:2 > 10.0.0.9:2");
+    EXPECT_EQ(out.records[0].end, FlowEnd::Evicted);
+    EXPECT_EQ(out.records[0].packets, 1u);
+    EXPECT_EQ(t.stats().evicted, 1u);
+    EXPECT_EQ(t.size(), 2u);
+    t.add(tr.udp("10.0.0.4", "10.0.0.9", 4, 4, kT0 + 4));  // 10.0.0.1 goes
+    ASSERT_EQ(out.records.size(), 2u);
+    EXPECT_EQ(key_text(out.records[1]), "17 10.0.0.1:1 > 10.0.0.9:1");
+    EXPECT_EQ(out.records[1].packets, 2u);
+    EXPECT_EQ(out.records[1].end, FlowEnd::Evicted);
+    EXPECT_EQ(t.stats().evicted, 2u);
+    t.flush_all();
+    EXPECT_EQ(out.records.size(), 4u);
+    EXPECT_EQ(t.stats().exported_final, 2u);
+    EXPECT_EQ(t.stats().flows_created, 4u);
+}
+
+TEST(FlowTable, FlushAllOldestFirst) {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    t.add(tr.udp("10.0.0.1", "10.0.0.9", 1, 1, kT0));
+    t.add(tr.udp("10.0.0.2", "10.0.0.9", 2, 2, kT0 + 1));
+    t.add(tr.udp("10.0.0.3", "10.0.0.9", 3, 3, kT0 + 2));
+    t.add(tr.udp("10.0.0.1", "10.0.0.9", 1, 1, kT0 + 3));
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 3u);
+    EXPECT_EQ(key_text(out.records[0]), "17 10.0.0.2:2 > 10.0.0.9:2");
+    EXPECT_EQ(key_text(out.records[1]), "17 10.0.0.3:3 > 10.0.0.9:3");
+    EXPECT_EQ(key_text(out.records[2]), "17 10.0.0.1:1 > 10.0.0.9:1");
+    for (const auto& r : out.records) EXPECT_EQ(r.end, FlowEnd::Final);
+    t.flush_all();  // nothing left
+    EXPECT_EQ(out.records.size(), 3u);
+}
+
+TEST(FlowTable, NonIpCountedNotTracked) {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    t.add(tr.arp(kT0));
+    t.add(tr.arp(kT0 + 1));
+    t.add(tr.udp("10.0.0.1", "10.0.0.2", 1, 2, kT0 + 2));
+    EXPECT_EQ(t.stats().non_ip_packets, 2u);
+    EXPECT_EQ(t.stats().packets, 1u);
+    EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(FlowTable, FragmentsWithoutPortsShareAFlow) {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    Ipv4Options later;
+    later.frag_offset = 1480;
+    t.add(tr.make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2", later).protocol(17).payload(100).build(), kT0));
+    later.frag_offset = 2960;
+    t.add(tr.make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2", later).protocol(17).payload(50).build(), kT0 + 1));
+    t.flush_all();
+    ASSERT_EQ(out.records.size(), 1u);
+    EXPECT_FALSE(out.records[0].has_ports);
+    EXPECT_EQ(key_text(out.records[0]), "17 10.0.0.1 > 10.0.0.2");
+    EXPECT_EQ(out.records[0].packets, 2u);
+}
+
+TEST(FlowTable, EndNames) {
+    EXPECT_EQ(to_string(FlowEnd::Idle), "idle");
+    EXPECT_EQ(to_string(FlowEnd::Active), "active");
+    EXPECT_EQ(to_string(FlowEnd::Evicted), "evicted");
+    EXPECT_EQ(to_string(FlowEnd::Final), "end");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow writers
+
+std::vector<FlowRecord> sample_records() {
+    Collector out;
+    FlowTable t(config(), out.exporter());
+    Traffic tr;
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 443, kTcpSyn, kT0));
+    t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 443, kTcpAck, kT0 + 1500000000));
+    t.add(tr.icmp6("2001:db8::1", "2001:db8::2", kT0 + 2 * kSec));
+    t.flush_all();
+    return out.records;
+}
+
+TEST(FlowWriter, CsvAndJsonl) {
+    test::TempDir dir;
+    const auto recs = sample_records();
+    for (const char* fmt : {"csv", "jsonl"}) {
+        const std::string path = dir.file(std::string("flows.") + fmt);
+        auto w = make_flow_writer(fmt, path);
+        for (const auto& r : recs) w->write(r);
+        w->finish({});
+    }
+    const auto csv = test::split_lines(test::read_file(dir.file("flows.csv")));
+    ASSERT_EQ(csv.size(), 3u);
+    EXPECT_EQ(csv[0] + "\n", kFlowCsvHeader);
+    EXPECT_EQ(csv[1], ",6,10.0.0.1,10.0.0.2,40000,443,1700000000.000000000,1700000001.500000000,2,108,S.,end");
+    EXPECT_EQ(csv[2], ",58,2001:db8::1,2001:db8::2,,,1700000002.000000000,1700000002.000000000,1,70,,end");
+    const auto jsonl = test::split_lines(test::read_file(dir.file("flows.jsonl")));
+    ASSERT_EQ(jsonl.size(), 2u);
+    EXPECT_EQ(jsonl[0],
+              R"({"netns":null,"proto":6,"src":"10.0.0.1","dst":"10.0.0.2","sport":40000,"dport":443,)"
+              R"("first":1700000000.000000000,"last":1700000001.500000000,"packets":2,"bytes":108,"tcp_flags":"S.","end":"end"})");
+    EXPECT_EQ(jsonl[1],
+              R"({"netns":null,"proto":58,"src":"2001:db8::1","dst":"2001:db8::2","sport":null,"dport":null,)"
+              R"("first":1700000002.000000000,"last":1700000002.000000000,"packets":1,"bytes":70,"tcp_flags":null,"end":"end"})");
+}
+
+TEST(FlowWriter, TableWithSummary) {
+    test::TempDir dir;
+    const std::string path = dir.file("flows.txt");
+    const auto recs = sample_records();
+    auto w = make_flow_writer("text", path);
+    for (const auto& r : recs) w->write(r);
+    FlowStats st;
+    st.flows_created = 2;
+    st.packets = 3;
+    st.non_ip_packets = 4;
+    st.exported_final = 2;
+    w->finish(st);
+    const auto lines = test::split_lines(test::read_file(path));
+    ASSERT_EQ(lines.size(), 4u);
+    EXPECT_EQ(lines[0].substr(0, 12), "proto source");
+    EXPECT_NE(lines[1].find("10.0.0.1:40000"), std::string::npos) << lines[1];  // biggest first
+    EXPECT_NE(lines[2].find("[2001:db8::1]"), std::string::npos) << lines[2];
+    EXPECT_EQ(lines[3], "2 flows from 3 packets (4 not IP); exported: 0 idle, 0 active, 0 evicted (table full), 2 at end");
+}
+
+TEST(FlowWriter, FormatsAndErrors) {
+    EXPECT_EQ(flow_format_for_path("x.csv"), "csv");
+    EXPECT_EQ(flow_format_for_path("x.jsonl"), "jsonl");
+    EXPECT_EQ(flow_format_for_path("x.json"), "jsonl");
+    EXPECT_EQ(flow_format_for_path("x.ndjson"), "jsonl");
+    EXPECT_EQ(flow_format_for_path("-"), "text");
+    EXPECT_EQ(flow_format_for_path("x.txt"), "text");
+    EXPECT_THROW(make_flow_writer("xml", "-"), UsageError);
+    for (const char* fmt : {"csv", "jsonl", "text"}) {
+        SCOPED_TRACE(fmt);
+        auto w = make_flow_writer(fmt, "/dev/full");
+        for (const auto& r : sample_records()) w->write(r);
+        try {
+            w->finish({});
+            ADD_FAILURE() << "no error";
+        } catch (const RuntimeError& e) {
+            EXPECT_NE(std::string(e.what()).find("/dev/full: No space left on device"), std::string::npos) << e.what();
+        }
+    }
+}
+
+}  // namespace
+}  // namespace hookdump

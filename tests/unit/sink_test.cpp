@@ -1,0 +1,618 @@
+// Sinks written to temporary files and read back: pcap and pcapng through libpcap (and pcapng
+// through tshark for what libpcap does not expose: direction flags, comments, interface names,
+// statistics), csv and jsonl field by field, and write errors.
+#include <gtest/gtest.h>
+
+#include <pcap/pcap.h>
+
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ledger.h"
+#include "packet/builder.h"
+#include "packet/event.h"
+#include "sink/sink.h"
+#include "sink/sinks.h"
+#include "test_util.h"
+#include "util/error.h"
+#include "version.h"
+
+namespace hookdump {
+namespace {
+
+using test::TempDir;
+
+// Events that own their bytes.
+struct Packet {
+    std::vector<uint8_t> bytes;
+    PacketEvent ev;
+};
+
+Packet packet(std::vector<uint8_t> bytes, uint64_t ts, LinkType link = LinkType::Ethernet) {
+    Packet p{std::move(bytes), {}};
+    p.ev.ts_ns = ts;
+    p.ev.len = static_cast<uint32_t>(p.bytes.size());
+    p.ev.linktype = static_cast<uint16_t>(link);
+    return p;
+}
+
+// Points the spans at the owned bytes (after the vector of packets stops moving).
+void finalize(std::vector<Packet>& ps) {
+    for (auto& p : ps) {
+        p.ev.bytes = p.bytes;
+        LinkType link{};
+        if (link_type_from_dlt(p.ev.linktype, link)) p.ev.parsed = parse_packet(link, p.ev.bytes);
+    }
+}
+
+std::vector<Packet> sample_packets() {
+    std::vector<Packet> ps;
+    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(5353, 53).payload(42).build(),
+                        1700000000123456789ull));
+    ps.push_back(packet(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, 0x12).build(),
+                        1700000001000000001ull));
+    // Captured short of the wire length (snap length).
+    Packet cut = packet(PacketBuilder().ethernet().ipv6("2001:db8::1", "2001:db8::2").udp(1, 2).payload(200).build(),
+                        1700000002999999999ull);
+    cut.ev.len = static_cast<uint32_t>(cut.bytes.size());
+    cut.bytes.resize(64);
+    ps.push_back(std::move(cut));
+    ps.push_back(packet(PacketBuilder().ethernet().ethertype(0x0806).payload(28).build(), 1700000003000000000ull));
+    finalize(ps);
+    return ps;
+}
+
+struct ReadPacket {
+    uint64_t ts_ns;
+    uint32_t caplen, len;
+    std::vector<uint8_t> bytes;
+};
+
+struct ReadFile {
+    int linktype = -1;
+    int snaplen = -1;
+    std::vector<ReadPacket> packets;
+};
+
+ReadFile read_capture(const std::string& path, u_int precision = PCAP_TSTAMP_PRECISION_NANO) {
+    char err[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), precision, err);
+    if (!p) {
+        ADD_FAILURE() << "pcap_open_offline " << path << ": " << err;
+        return {};
+    }
+    ReadFile f;
+    f.linktype = pcap_datalink(p);
+    f.snaplen = pcap_snapshot(p);
+    pcap_pkthdr* h;
+    const u_char* data;
+    int rc;
+    const uint64_t scale = precision == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+    while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+        f.packets.push_back({(static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u / scale + static_cast<uint64_t>(h->ts.tv_usec)) * scale,
+                             h->caplen, h->len, std::vector<uint8_t>(data, data + h->caplen)});
+    }
+    EXPECT_EQ(rc, PCAP_ERROR_BREAK) << pcap_geterr(p);
+    pcap_close(p);
+    return f;
+}
+
+void expect_same_packets(const ReadFile& f, const std::vector<const Packet*>& want) {
+    ASSERT_EQ(f.packets.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+        SCOPED_TRACE("packet " + std::to_string(i));
+        EXPECT_EQ(f.packets[i].ts_ns, want[i]->ev.ts_ns);
+        EXPECT_EQ(f.packets[i].caplen, want[i]->ev.caplen());
+        EXPECT_EQ(f.packets[i].len, want[i]->ev.len);
+        EXPECT_EQ(f.packets[i].bytes, want[i]->bytes);
+    }
+}
+
+std::vector<const Packet*> all(const std::vector<Packet>& ps) {
+    std::vector<const Packet*> v;
+    for (const auto& p : ps) v.push_back(&p);
+    return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pcap
+
+TEST(PcapSink, RoundTripNanoseconds) {
+    TempDir dir;
+    const std::string path = dir.file("out.pcap");
+    auto ps = sample_packets();
+    {
+        auto sink = make_pcap_sink({path, 262144});
+        for (const auto& p : ps) sink->write(p.ev);
+        sink->finish(Ledger{});
+    }
+    const std::string raw = test::read_file(path);
+    ASSERT_GE(raw.size(), 24u);
+    uint32_t magic;
+    std::memcpy(&magic, raw.data(), 4);
+    EXPECT_EQ(magic, 0xa1b23c4du);  // nanosecond pcap
+
+    const ReadFile f = read_capture(path);
+    EXPECT_EQ(f.linktype, DLT_EN10MB);
+    EXPECT_EQ(f.snaplen, 262144);
+    expect_same_packets(f, all(ps));
+
+    // A microsecond reader sees the same packets with truncated timestamps.
+    const ReadFile us = read_capture(path, PCAP_TSTAMP_PRECISION_MICRO);
+    ASSERT_EQ(us.packets.size(), ps.size());
+    for (size_t i = 0; i < ps.size(); ++i) EXPECT_EQ(us.packets[i].ts_ns, ps[i].ev.ts_ns / 1000 * 1000);
+}
+
+TEST(PcapSink, OtherLinkTypesAndHeaderOnlyEventsAreCountedNotWritten) {
+    TempDir dir;
+    const std::string path = dir.file("mixed.pcap");
+    std::vector<Packet> ps;
+    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 1000000001));
+    ps.push_back(packet(PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 1000000002, LinkType::Raw));
+    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(3, 4).build(), 1000000003));
+    ps.push_back(packet({}, 1000000004));  // headers only: no bytes
+    ps.back().ev.len = 60;
+    finalize(ps);
+    testing::internal::CaptureStderr();
+    {
+        auto sink = make_pcap_sink({path, 65535});
+        for (const auto& p : ps) sink->write(p.ev);
+        sink->finish(Ledger{});
+    }
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("2 packets not written to " + path), std::string::npos) << err;
+    const ReadFile f = read_capture(path);
+    EXPECT_EQ(f.snaplen, 65535);
+    expect_same_packets(f, {&ps[0], &ps[2]});
+}
+
+TEST(PcapSink, RawLinkType) {
+    TempDir dir;
+    const std::string path = dir.file("raw.pcap");
+    std::vector<Packet> ps;
+    ps.push_back(packet(PacketBuilder().ipv6("::1", "::2").udp(1, 2).build(), 5, LinkType::Raw));
+    finalize(ps);
+    auto sink = make_pcap_sink({path, 262144});
+    sink->write(ps[0].ev);
+    sink->finish(Ledger{});
+    uint32_t file_linktype;
+    std::memcpy(&file_linktype, test::read_file(path).data() + 20, 4);
+    EXPECT_EQ(file_linktype, 101u);  // LINKTYPE_RAW in the file
+    const ReadFile f = read_capture(path);
+    EXPECT_EQ(f.linktype, DLT_RAW);  // DLT_RAW through libpcap
+    expect_same_packets(f, all(ps));
+}
+
+TEST(PcapSink, EmptyCaptureIsAValidFile) {
+    TempDir dir;
+    const std::string path = dir.file("empty.pcap");
+    make_pcap_sink({path, 262144})->finish(Ledger{});
+    const ReadFile f = read_capture(path);
+    EXPECT_EQ(f.linktype, DLT_EN10MB);
+    EXPECT_TRUE(f.packets.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// pcapng
+
+// Two interfaces, every direction, capture points and verdicts.
+std::vector<Packet> pcapng_packets() {
+    auto ps = sample_packets();
+    ps[0].ev.ifindex = 2, ps[0].ev.ifname.assign("eth0"), ps[0].ev.dir = Direction::In;
+    ps[0].ev.point = CapturePoint::TapIn;
+    ps[1].ev.ifindex = 2, ps[1].ev.ifname.assign("eth0"), ps[1].ev.dir = Direction::Out;
+    ps[1].ev.point = CapturePoint::PostRouting, ps[1].ev.verdict = Verdict::Accept;
+    ps[2].ev.ifindex = 1, ps[2].ev.ifname.assign("lo");
+    ps[2].ev.point = CapturePoint::LocalIn, ps[2].ev.verdict = Verdict::Drop;
+    ps[3].ev.ifindex = 2, ps[3].ev.ifname.assign("eth0");  // nothing known: no flags, no comment
+    return ps;
+}
+
+Ledger pcapng_ledger() {
+    Ledger l;
+    IfName eth0;
+    eth0.assign("eth0");
+    auto& c = l.at(2, eth0);
+    c.filter_accepted = 10;
+    c.received = 7;
+    c.kernel_drops = 2;
+    c.hookdump_drops = 1;
+    return l;
+}
+
+std::string write_pcapng(const TempDir& dir, const std::vector<Packet>& ps) {
+    const std::string path = dir.file("out.pcapng");
+    auto sink = make_pcapng_sink({path, 262144});
+    for (const auto& p : ps) sink->write(p.ev);
+    sink->finish(pcapng_ledger());
+    return path;
+}
+
+TEST(PcapngSink, RoundTripThroughLibpcap) {
+    TempDir dir;
+    auto ps = pcapng_packets();
+    const std::string path = write_pcapng(dir, ps);
+    const std::string raw = test::read_file(path);
+    uint32_t shb;
+    std::memcpy(&shb, raw.data(), 4);
+    EXPECT_EQ(shb, 0x0A0D0D0Au);
+    EXPECT_EQ(raw.size() % 4, 0u);
+    const ReadFile f = read_capture(path);
+    EXPECT_EQ(f.linktype, DLT_EN10MB);
+    expect_same_packets(f, all(ps));
+}
+
+TEST(PcapngSink, EmptyCaptureIsAValidFile) {
+    TempDir dir;
+    const std::string path = dir.file("empty.pcapng");
+    make_pcapng_sink({path, 262144})->finish(Ledger{});
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline(path.c_str(), err);
+    // libpcap needs an interface block to read a pcapng section; an empty file has none.
+    if (p) pcap_close(p);
+    const std::string raw = test::read_file(path);
+    ASSERT_GE(raw.size(), 28u);
+    uint32_t len_head, len_tail;
+    std::memcpy(&len_head, raw.data() + 4, 4);
+    std::memcpy(&len_tail, raw.data() + raw.size() - 4, 4);
+    EXPECT_EQ(len_head, raw.size());  // exactly one block: the section header
+    EXPECT_EQ(len_tail, raw.size());
+}
+
+bool need_tshark() {
+    if (test::have_program("tshark")) return true;
+    if (test::in_ci()) ADD_FAILURE() << "tshark is not installed (CI=true: required)";
+    return false;
+}
+
+TEST(PcapngSink, TsharkSeesDirectionCommentInterfaceAndNanoseconds) {
+    if (!need_tshark()) GTEST_SKIP() << "tshark not installed: pcapng options not cross-checked";
+    TempDir dir;
+    auto ps = pcapng_packets();
+    const std::string path = write_pcapng(dir, ps);
+    const auto r = test::run({"tshark", "-n", "-r", path, "-T", "fields", "-E", "separator=|", "-e", "frame.number",
+                              "-e", "frame.time_epoch", "-e", "frame.interface_id", "-e", "frame.interface_name", "-e",
+                              "frame.packet_flags_direction", "-e", "frame.comment", "-e", "frame.len", "-e",
+                              "frame.cap_len"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto lines = test::split_lines(r.out);
+    ASSERT_EQ(lines.size(), 4u) << r.out;
+    EXPECT_EQ(lines[0], "1|1700000000.123456789|0|eth0|0x00000001|hookdump point=tap-in|84|84");
+    EXPECT_EQ(lines[1], "2|1700000001.000000001|0|eth0|0x00000002|hookdump point=postrouting verdict=accept|54|54");
+    EXPECT_EQ(lines[2], "3|1700000002.999999999|1|lo||hookdump point=input verdict=drop|262|64");
+    EXPECT_EQ(lines[3], "4|1700000003.000000000|0|eth0|||42|42");
+}
+
+TEST(PcapngSink, TsharkSeesInterfaceStatistics) {
+    if (!need_tshark()) GTEST_SKIP() << "tshark not installed: pcapng blocks not cross-checked";
+    TempDir dir;
+    auto ps = pcapng_packets();
+    const std::string path = write_pcapng(dir, ps);
+    // Read the file as a file (not as packets) to see every block.
+    const auto r = test::run({"tshark", "-n", "-r", path, "-X", "read_format:MIME Files Format", "-T", "fields",
+                              "-E", "separator=|", "-e", "pcapng.block.type", "-e",
+                              "pcapng.options.option.data.interface.name", "-e",
+                              "pcapng.options.option.data.interface.timestamp_resolution", "-e",
+                              "pcapng.options.option.data.user_application", "-e", "pcapng.interface_id", "-e",
+                              "pcapng.options.option.data.interface.accepted_by_filter", "-e",
+                              "pcapng.options.option.data.interface.dropped_by_os", "-e",
+                              "pcapng.options.option.data.interface.delivered_to_user"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto fields = test::split(test::split_lines(r.out).at(0), '|');
+    ASSERT_EQ(fields.size(), 8u) << r.out;
+    // SHB, IDB eth0, EPB, EPB, IDB lo, EPB, EPB, then one ISB per interface.
+    EXPECT_EQ(fields[0],
+              "0x0a0d0d0a,0x00000001,0x00000006,0x00000006,0x00000001,0x00000006,0x00000006,0x00000005,0x00000005");
+    EXPECT_EQ(fields[1], "eth0,lo");
+    EXPECT_EQ(fields[2], "0x09,0x09");  // nanoseconds on both interfaces
+    EXPECT_EQ(fields[3], "hookdump " + std::string(HOOKDUMP_VERSION));
+    EXPECT_EQ(fields[4], "0,0,1,0,0,1");  // the packets' interfaces, then the statistics blocks
+    EXPECT_EQ(fields[5], "10");         // eth0's ledger: accepted by the kernel filter
+    EXPECT_EQ(fields[6], "3");          // kernel + hookdump drops
+    EXPECT_EQ(fields[7], "3,1");        // packets written per interface
+
+    // capinfos agrees on the interfaces and their statistics blocks.
+    if (test::have_program("capinfos")) {
+        const auto c = test::run({"capinfos", path});
+        ASSERT_EQ(c.status, 0) << c.err;
+        EXPECT_NE(c.out.find("Number of interfaces in file: 2"), std::string::npos) << c.out;
+        EXPECT_NE(c.out.find("Number of stat entries = 1"), std::string::npos) << c.out;
+        EXPECT_NE(c.out.find("Time precision = nanoseconds (9)"), std::string::npos) << c.out;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// csv and jsonl
+
+std::vector<std::string> csv_fields(const std::string& line) {
+    std::vector<std::string> out(1);
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+                out.back().push_back('"');
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                out.back().push_back(c);
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            out.emplace_back();
+        } else {
+            out.back().push_back(c);
+        }
+    }
+    return out;
+}
+
+// A flat JSON object: name -> raw value (strings unescaped and marked with a leading '"';
+// null as nullopt; numbers as written).
+using JsonRecord = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+JsonRecord parse_flat_json(const std::string& s) {
+    JsonRecord rec;
+    size_t i = 0;
+    auto fail = [&](const char* what) {
+        ADD_FAILURE() << what << " at " << i << " in " << s;
+        return JsonRecord{};
+    };
+    auto parse_string = [&](std::string& out) -> bool {
+        if (s[i] != '"') return false;
+        for (++i; i < s.size() && s[i] != '"'; ++i) {
+            if (s[i] == '\\') {
+                ++i;
+                if (s[i] == 'u') {
+                    out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 4), nullptr, 16)));
+                    i += 4;
+                } else if (s[i] == 'n') {
+                    out.push_back('\n');
+                } else {
+                    out.push_back(s[i]);
+                }
+            } else {
+                if (static_cast<unsigned char>(s[i]) < 0x20) return false;
+                out.push_back(s[i]);
+            }
+        }
+        if (i >= s.size()) return false;
+        ++i;
+        return true;
+    };
+    if (s.empty() || s[i++] != '{') return fail("no {");
+    if (s[i] == '}') return rec;
+    for (;;) {
+        std::string name;
+        if (!parse_string(name)) return fail("bad name");
+        if (s[i++] != ':') return fail("no :");
+        std::optional<std::string> value;
+        if (s[i] == '"') {
+            std::string v = "\"";
+            if (!parse_string(v)) return fail("bad string");
+            value = v;
+        } else if (s.compare(i, 4, "null") == 0) {
+            i += 4;
+        } else {
+            const size_t start = i;
+            while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '-')) ++i;
+            if (i == start) return fail("bad value");
+            value = s.substr(start, i - start);
+        }
+        rec.emplace_back(name, value);
+        if (s[i] == ',') {
+            ++i;
+            continue;
+        }
+        if (s[i] == '}' && i + 1 == s.size()) return rec;
+        return fail("bad end");
+    }
+}
+
+std::vector<Packet> record_packets() {
+    auto ps = pcapng_packets();
+    ps[0].ev.netns = 4026531840u;
+    ps[1].ev.ifname.assign("we\"ird,name");  // needs quoting in csv and escaping in json
+    // An ICMP packet and a later fragment.
+    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(3, 1).payload(28).build(),
+                        1700000004000000000ull));
+    Ipv4Options later;
+    later.frag_offset = 8;
+    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2", later).protocol(17).payload(8).build(),
+                        1700000005000000000ull));
+    finalize(ps);
+    return ps;
+}
+
+const std::vector<std::string> kExpectedRows = {
+    "1700000000.123456789,tap-in,eth0,2,4026531840,in,17,198.18.0.1,198.18.0.2,5353,53,,,84,84,0,,",
+    "1700000001.000000001,postrouting,\"we\"\"ird,name\",2,,out,6,10.0.0.1,10.0.0.2,40000,443,,,54,54,0,S.,accept",
+    "1700000002.999999999,input,lo,1,,,17,2001:db8::1,2001:db8::2,1,2,,,262,64,0,,drop",
+    "1700000003.000000000,,eth0,2,,,,,,,,,,42,42,,,",
+    "1700000004.000000000,,,,,,1,198.18.0.1,198.18.0.2,,,3,1,70,70,0,,",
+    "1700000005.000000000,,,,,,17,198.18.0.1,198.18.0.2,,,,,42,42,1,,",
+};
+
+TEST(CsvSink, HeaderRowsAndEmptyFields) {
+    TempDir dir;
+    const std::string path = dir.file("p.csv");
+    auto ps = record_packets();
+    auto sink = make_csv_sink({path, 262144});
+    for (const auto& p : ps) sink->write(p.ev);
+    sink->finish(Ledger{});
+    const auto lines = test::split_lines(test::read_file(path));
+    ASSERT_EQ(lines.size(), ps.size() + 1);
+    EXPECT_EQ(lines[0] + "\n", kCsvHeader);
+    EXPECT_EQ(lines[0], "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,caplen,"
+                        "frag,tcp_flags,verdict");
+    const size_t nfields = csv_fields(lines[0]).size();
+    EXPECT_EQ(nfields, 18u);
+    for (size_t i = 1; i < lines.size(); ++i) {
+        EXPECT_EQ(csv_fields(lines[i]).size(), nfields) << lines[i];
+        EXPECT_EQ(lines[i], kExpectedRows[i - 1]);
+    }
+    EXPECT_EQ(csv_fields(lines[2])[2], "we\"ird,name");
+}
+
+TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
+    TempDir dir;
+    const std::string path = dir.file("p.jsonl");
+    auto ps = record_packets();
+    auto sink = make_jsonl_sink({path, 262144});
+    for (const auto& p : ps) sink->write(p.ev);
+    sink->finish(Ledger{});
+    const auto lines = test::split_lines(test::read_file(path));
+    ASSERT_EQ(lines.size(), ps.size());
+    const auto header = csv_fields(std::string(kCsvHeader, strlen(kCsvHeader) - 1));
+    for (size_t i = 0; i < lines.size(); ++i) {
+        SCOPED_TRACE(lines[i]);
+        const JsonRecord rec = parse_flat_json(lines[i]);
+        ASSERT_EQ(rec.size(), header.size());
+        const auto row = csv_fields(kExpectedRows[i]);
+        for (size_t k = 0; k < rec.size(); ++k) {
+            EXPECT_EQ(rec[k].first, header[k]);  // same names, same order
+            if (row[k].empty()) {
+                EXPECT_FALSE(rec[k].second.has_value()) << rec[k].first;  // null, never ""
+            } else {
+                ASSERT_TRUE(rec[k].second.has_value()) << rec[k].first;
+                std::string v = *rec[k].second;
+                if (!v.empty() && v[0] == '"') v.erase(0, 1);
+                EXPECT_EQ(v, row[k]) << rec[k].first;
+            }
+        }
+    }
+    // Numbers are numbers, text is text.
+    EXPECT_EQ(lines[0].rfind(R"({"ts":1700000000.123456789,"point":"tap-in","ifname":"eth0","ifindex":2,)", 0), 0u)
+        << lines[0];
+    EXPECT_NE(lines[1].find(R"("ifname":"we\"ird,name")"), std::string::npos);
+    EXPECT_NE(lines[3].find(R"("proto":null,"src":null,"dst":null,"sport":null)"), std::string::npos);
+    EXPECT_NE(lines[4].find(R"("icmp_type":3,"icmp_code":1)"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write errors: one line naming the path and the reason.
+
+using SinkMaker = std::unique_ptr<Sink> (*)(const SinkOptions&);
+
+void expect_disk_full(SinkMaker make, const char* name) {
+    SCOPED_TRACE(name);
+    auto ps = sample_packets();
+    try {
+        auto sink = make({"/dev/full", 262144});
+        // Enough to overflow any buffer, then the trailer and close.
+        for (int i = 0; i < 20000; ++i) sink->write(ps[static_cast<size_t>(i) % 2].ev);
+        sink->finish(Ledger{});
+        ADD_FAILURE() << "no error writing to /dev/full";
+    } catch (const RuntimeError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("/dev/full"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("No space left on device"), std::string::npos) << msg;
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "not a RuntimeError: " << e.what();
+    }
+}
+
+void expect_disk_full_on_finish(SinkMaker make, const char* name) {
+    SCOPED_TRACE(name);
+    auto ps = sample_packets();
+    auto sink = make({"/dev/full", 262144});
+    sink->write(ps[0].ev);  // buffered: the error comes at finish
+    try {
+        sink->finish(Ledger{});
+        ADD_FAILURE() << "no error writing to /dev/full";
+    } catch (const RuntimeError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("/dev/full"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("No space left on device"), std::string::npos) << msg;
+    }
+}
+
+TEST(SinkErrors, DiskFullWhileWriting) {
+    expect_disk_full(make_text_sink, "text");
+    expect_disk_full(make_csv_sink, "csv");
+    expect_disk_full(make_jsonl_sink, "jsonl");
+    testing::internal::CaptureStderr();
+    expect_disk_full(make_pcap_sink, "pcap");
+    testing::internal::GetCapturedStderr();
+    expect_disk_full(make_pcapng_sink, "pcapng");
+}
+
+TEST(SinkErrors, DiskFullAtFinish) {
+    expect_disk_full_on_finish(make_text_sink, "text");
+    expect_disk_full_on_finish(make_csv_sink, "csv");
+    expect_disk_full_on_finish(make_jsonl_sink, "jsonl");
+    expect_disk_full_on_finish(make_pcap_sink, "pcap");
+    expect_disk_full_on_finish(make_pcapng_sink, "pcapng");
+}
+
+TEST(SinkErrors, CannotCreate) {
+    TempDir dir;
+    const std::string path = dir.file("no-such-dir/out");
+    auto ps = sample_packets();
+    for (const auto& f : sink_formats()) {
+        SCOPED_TRACE(std::string(f.name));
+        try {
+            auto sink = f.make({path, 262144});
+            sink->write(ps[0].ev);  // pcap opens its file with the first packet's link type
+            sink->finish(Ledger{});
+            ADD_FAILURE() << "no error creating " << path;
+        } catch (const RuntimeError& e) {
+            const std::string msg = e.what();
+            EXPECT_NE(msg.find(path), std::string::npos) << msg;
+            EXPECT_NE(msg.find("No such file or directory"), std::string::npos) << msg;
+        }
+    }
+}
+
+TEST(SinkRegistry, NamesAndExtensions) {
+    EXPECT_EQ(sink_format_by_name("text").name, "text");
+    EXPECT_EQ(sink_format_by_name("pcapng").name, "pcapng");
+    EXPECT_TRUE(sink_format_by_name("pcap").binary);
+    EXPECT_TRUE(sink_format_by_name("pcapng").binary);
+    EXPECT_FALSE(sink_format_by_name("csv").binary);
+    EXPECT_FALSE(sink_format_by_name("jsonl").binary);
+    EXPECT_FALSE(sink_format_by_name("text").binary);
+    try {
+        sink_format_by_name("xml");
+        ADD_FAILURE() << "no error";
+    } catch (const UsageError& e) {
+        EXPECT_STREQ(e.what(), "unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)");
+    }
+    const std::pair<const char*, const char*> by_path[] = {
+        {"a.txt", "text"},    {"a.csv", "csv"},   {"a.jsonl", "jsonl"},   {"a.ndjson", "jsonl"},
+        {"a.json", "jsonl"},  {"a.pcap", "pcap"}, {"dir/a.cap", "pcap"},  {"a.pcapng", "pcapng"},
+        {"a.ntar", "pcapng"},
+    };
+    for (const auto& [path, name] : by_path) {
+        const SinkFormat* f = sink_format_by_path(path);
+        ASSERT_NE(f, nullptr) << path;
+        EXPECT_EQ(f->name, name) << path;
+    }
+    EXPECT_EQ(sink_format_by_path("capture"), nullptr);
+    EXPECT_EQ(sink_format_by_path(".pcap"), nullptr);  // a name that is only an extension
+    EXPECT_EQ(sink_format_by_path("a.pcap.gz"), nullptr);
+}
+
+TEST(TextSink, WritesLinesToFile) {
+    TempDir dir;
+    const std::string path = dir.file("out.txt");
+    auto ps = sample_packets();
+    auto sink = make_text_sink({path, 262144});
+    for (const auto& p : ps) sink->write(p.ev);
+    sink->flush();
+    EXPECT_EQ(test::split_lines(test::read_file(path)).size(), ps.size());  // complete after flush
+    sink->finish(Ledger{});
+    const auto lines = test::split_lines(test::read_file(path));
+    ASSERT_EQ(lines.size(), ps.size());
+    EXPECT_NE(lines[0].find(" IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[3].find(" ARP, length 42"), std::string::npos) << lines[3];
+}
+
+}  // namespace
+}  // namespace hookdump
