@@ -1,0 +1,409 @@
+// The command line, run as a program: exit statuses (0 ok, 1 runtime failure, 2 usage), one
+// line of error naming what was wrong, -d/-dd/-ddd against tcpdump, read with -c, filters and
+// flows over a file made by 'hookdump generate'.
+#include <gtest/gtest.h>
+
+#include <pcap/pcap.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <numeric>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+#ifndef HOOKDUMP_BIN
+#error "HOOKDUMP_BIN must name the hookdump binary"
+#endif
+
+namespace hookdump {
+namespace {
+
+using test::RunResult;
+using test::split_lines;
+
+const std::string kBin = HOOKDUMP_BIN;
+
+RunResult hookdump(std::vector<std::string> args, const std::string& stdout_path = {}) {
+    args.insert(args.begin(), kBin);
+    return test::run(args, stdout_path);
+}
+
+std::string show(const RunResult& r) {
+    return "exit " + std::to_string(r.status) + "\nstdout:\n" + r.out.substr(0, 2000) + "\nstderr:\n" + r.err;
+}
+
+// libpcap's own message for an expression it cannot compile.
+std::string pcap_compile_error(const std::string& expr) {
+    pcap_t* p = pcap_open_dead(DLT_EN10MB, 262144);
+    bpf_program prog{};
+    std::string msg;
+    if (pcap_compile(p, &prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+        msg = pcap_geterr(p);
+    else
+        pcap_freecode(&prog);
+    pcap_close(p);
+    return msg;
+}
+
+bool need_tcpdump() {
+    if (test::have_program("tcpdump")) return true;
+    if (test::in_ci()) ADD_FAILURE() << "tcpdump is not installed (CI=true: required)";
+    return false;
+}
+
+// One generated capture for the whole suite: 100 packets, 16 flows cycling; flow f % 8 in
+// {0,1,2} TCP to 443, {3,4} UDP to 53, 5 VLAN UDP to 4789, 6 IPv6 UDP to 443, 7 ICMP echo.
+class Cli : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new test::TempDir;
+        pcap_ = dir_->file("gen.pcap");
+        const RunResult r = test::run({kBin, "generate", "-n", "100", "-w", pcap_});
+        ASSERT_EQ(r.status, 0) << show(r);
+    }
+    static void TearDownTestSuite() {
+        delete dir_;
+        dir_ = nullptr;
+    }
+    void SetUp() override {
+        setenv("TZ", "UTC", 1);  // inherited by hookdump and tcpdump: the same local time
+        tzset();
+    }
+
+    // Packets i of 0..99 whose flow (i % 16) passes `pred`.
+    template <class Pred>
+    static size_t count_packets(Pred pred) {
+        size_t n = 0;
+        for (int i = 0; i < 100; ++i) n += pred(i % 16) ? 1 : 0;
+        return n;
+    }
+
+    static test::TempDir* dir_;
+    static std::string pcap_;
+};
+
+test::TempDir* Cli::dir_ = nullptr;
+std::string Cli::pcap_;
+
+// ---------------------------------------------------------------------------------------------
+// Exit statuses and messages
+
+TEST_F(Cli, HelpExitsZero) {
+    const RunResult r = hookdump({"--help"});
+    EXPECT_EQ(r.status, 0) << show(r);
+    EXPECT_NE(r.out.find("read"), std::string::npos) << show(r);
+    EXPECT_NE(r.out.find("generate"), std::string::npos) << show(r);
+    EXPECT_EQ(r.err, "");
+}
+
+TEST_F(Cli, VersionExitsZero) {
+    const RunResult r = hookdump({"--version"});
+    EXPECT_EQ(r.status, 0) << show(r);
+    EXPECT_EQ(r.out.rfind("hookdump ", 0), 0u) << show(r);
+    EXPECT_NE(r.out.find(pcap_lib_version()), std::string::npos) << show(r);
+}
+
+TEST_F(Cli, UnknownOptionIsUsageErrorOnOneLine) {
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"--no-such-option"}, {"read", pcap_, "--no-such-option"}, {"generate", "--no-such-option"}}) {
+        const RunResult r = hookdump(args);
+        EXPECT_EQ(r.status, 2) << show(r);
+        EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+        EXPECT_EQ(r.err.rfind("hookdump: ", 0), 0u) << show(r);
+        EXPECT_NE(r.err.find("--no-such-option"), std::string::npos) << show(r);
+        EXPECT_EQ(r.out, "");
+    }
+}
+
+TEST_F(Cli, BadOptionValueIsUsageError) {
+    const RunResult r = hookdump({"read", pcap_, "-c", "zero"});
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+    const RunResult f = hookdump({"read", pcap_, "-o", "xml"});
+    EXPECT_EQ(f.status, 2) << show(f);
+    EXPECT_EQ(f.err, "hookdump: unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)\n");
+}
+
+TEST_F(Cli, BadExpressionGivesLibpcapsMessage) {
+    // The last one compiles to nothing: libpcap refuses it and so do we.
+    for (const std::string expr : {"udp port", "tcp port 99999", "no such thing", "tcp and udp"}) {
+        const std::string libpcap = pcap_compile_error(expr);
+        ASSERT_FALSE(libpcap.empty()) << expr;
+        for (const auto& args : std::vector<std::vector<std::string>>{{"read", pcap_, expr}, {"-d", expr}}) {
+            const RunResult r = hookdump(args);
+            EXPECT_EQ(r.status, 2) << show(r);
+            EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+            EXPECT_NE(r.err.find(libpcap), std::string::npos) << "libpcap says: " << libpcap << "\n" << show(r);
+            EXPECT_EQ(r.out, "");
+        }
+    }
+}
+
+TEST_F(Cli, UnreadableFileIsUsageError) {
+    const std::string missing = dir_->file("no-such-file.pcap");
+    RunResult r = hookdump({"read", missing});
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_NE(r.err.find(missing), std::string::npos) << show(r);
+    EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << show(r);
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+    r = hookdump({"read", dir_->path()});  // a directory
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_NE(r.err.find(dir_->path()), std::string::npos) << show(r);
+}
+
+TEST_F(Cli, NonCaptureFileIsUsageError) {
+    const std::string text = dir_->file("notes.txt");
+    test::write_file(text, "this is not a capture file, just some text\n");
+    RunResult r = hookdump({"read", text});
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_NE(r.err.find("cannot read " + text), std::string::npos) << show(r);
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+    const std::string empty = dir_->file("empty.pcap");
+    test::write_file(empty, "");
+    r = hookdump({"read", empty});
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_NE(r.err.find(empty), std::string::npos) << show(r);
+    // A truncated capture: the header is fine, the first packet record is cut.
+    const std::string cut = dir_->file("cut.pcap");
+    test::write_file(cut, test::read_file(pcap_).substr(0, 24 + 8));
+    r = hookdump({"read", cut});
+    EXPECT_NE(r.status, 0) << show(r);
+    EXPECT_NE(r.err.find(cut), std::string::npos) << show(r);
+}
+
+TEST_F(Cli, UnwritableOutputIsRuntimeError) {
+    const std::string nodir = dir_->file("no-such-dir/out");
+    for (const std::string ext : {".pcap", ".pcapng", ".csv", ".jsonl", ".txt"}) {
+        const RunResult r = hookdump({"read", pcap_, "-w", nodir + ext});
+        EXPECT_EQ(r.status, 1) << show(r);
+        EXPECT_NE(r.err.find(nodir + ext), std::string::npos) << show(r);
+        EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << show(r);
+        EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+    }
+    // A directory is unwritable even for root.
+    const RunResult d = hookdump({"read", pcap_, "-o", "pcapng", "-w", dir_->path()});
+    EXPECT_EQ(d.status, 1) << show(d);
+    EXPECT_NE(d.err.find("Is a directory"), std::string::npos) << show(d);
+    // Flow records too.
+    const RunResult f = hookdump({"read", pcap_, "--flows=" + nodir + ".csv"});
+    EXPECT_EQ(f.status, 1) << show(f);
+    EXPECT_NE(f.err.find(nodir + ".csv"), std::string::npos) << show(f);
+}
+
+TEST_F(Cli, DiskFullIsRuntimeError) {
+    for (const std::string fmt : {"pcap", "pcapng", "csv", "jsonl", "text"}) {
+        const RunResult r = hookdump({"read", pcap_, "-o", fmt, "-w", "/dev/full"});
+        EXPECT_EQ(r.status, 1) << fmt << "\n" << show(r);
+        EXPECT_NE(r.err.find("/dev/full: No space left on device"), std::string::npos) << fmt << "\n" << show(r);
+        EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
+    }
+    // Standard output on a full disk.
+    const RunResult s = hookdump({"read", pcap_}, "/dev/full");
+    EXPECT_EQ(s.status, 1) << show(s);
+    EXPECT_NE(s.err.find("No space left on device"), std::string::npos) << show(s);
+    const RunResult f = hookdump({"read", pcap_, "--flows=/dev/full"});
+    EXPECT_EQ(f.status, 1) << show(f);
+    EXPECT_NE(f.err.find("No space left on device"), std::string::npos) << show(f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// -d, -dd, -ddd: the same program text as tcpdump prints
+
+TEST_F(Cli, BpfDumpMatchesTcpdump) {
+    if (!need_tcpdump()) GTEST_SKIP() << "tcpdump not installed";
+    for (const std::string expr : {"udp port 53", "tcp[tcpflags] & tcp-syn != 0", "ip6 and udp", "vlan 100 and udp",
+                                   "host 198.18.0.1 and not icmp"}) {
+        for (const std::string level : {"-d", "-dd", "-ddd"}) {
+            SCOPED_TRACE(level + " '" + expr + "'");
+            // tcpdump takes the link type from a file (an Ethernet capture) instead of an interface.
+            const RunResult want = test::run({"tcpdump", "-r", pcap_, level, expr});
+            ASSERT_EQ(want.status, 0) << show(want);
+            const RunResult got = hookdump({level, expr});
+            EXPECT_EQ(got.status, 0) << show(got);
+            EXPECT_FALSE(got.out.empty());
+            EXPECT_EQ(got.out, want.out);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// read
+
+TEST_F(Cli, ReadAll) {
+    const RunResult r = hookdump({"read", pcap_});
+    ASSERT_EQ(r.status, 0) << show(r);
+    const auto lines = split_lines(r.out);
+    ASSERT_EQ(lines.size(), 100u);
+    EXPECT_EQ(lines[0], "22:13:20.000000 IP 198.18.0.1.1025 > 198.19.1.1.443: TCP Flags [P.], length 64");
+    EXPECT_EQ(lines[5].substr(0, 26), "22:13:20.000005 vlan 105, ");
+    EXPECT_EQ(lines[6].substr(0, 20), "22:13:20.000006 IP6 ");
+    EXPECT_NE(lines[7].find(": ICMP echo request, length 64"), std::string::npos) << lines[7];
+    EXPECT_EQ(r.err, "");
+}
+
+TEST_F(Cli, ReadCount) {
+    for (const char* n : {"1", "3", "16"}) {
+        const RunResult r = hookdump({"read", pcap_, "-c", n});
+        ASSERT_EQ(r.status, 0) << show(r);
+        EXPECT_EQ(split_lines(r.out).size(), static_cast<size_t>(std::atoi(n))) << show(r);
+    }
+    const RunResult more = hookdump({"read", pcap_, "-c", "1000"});  // more than there is
+    EXPECT_EQ(split_lines(more.out).size(), 100u);
+}
+
+TEST_F(Cli, ReadFiltersExactly) {
+    struct Case {
+        const char* expr;
+        size_t count;
+    };
+    const Case cases[] = {
+        {"udp port 53", count_packets([](int f) { return f % 8 == 3 || f % 8 == 4; })},
+        {"tcp port 443", count_packets([](int f) { return f % 8 <= 2; })},
+        {"icmp", count_packets([](int f) { return f % 8 == 7; })},
+        {"ip6", count_packets([](int f) { return f % 8 == 6; })},
+        {"vlan and udp port 4789", count_packets([](int f) { return f % 8 == 5; })},
+        {"udp", count_packets([](int f) { return f % 8 == 3 || f % 8 == 4 || f % 8 == 6; })},  // not VLAN's
+        {"host 198.18.0.1", count_packets([](int f) { return f == 0; })},
+        {"ip and not tcp and not udp", count_packets([](int f) { return f % 8 == 7; })},
+    };
+    ASSERT_EQ(cases[0].count, 25u);
+    ASSERT_EQ(cases[1].count, 39u);
+    const bool tcpdump = test::have_program("tcpdump");
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.expr);
+        const RunResult r = hookdump({"read", pcap_, c.expr});
+        ASSERT_EQ(r.status, 0) << show(r);
+        const auto lines = split_lines(r.out);
+        EXPECT_EQ(lines.size(), c.count);
+        if (!tcpdump) continue;
+        // The same packets as tcpdump picks (timestamps are 1 µs apart, so they name packets).
+        const RunResult t = test::run({"tcpdump", "-n", "-r", pcap_, c.expr});
+        ASSERT_EQ(t.status, 0) << show(t);
+        std::vector<std::string> ours, theirs;
+        for (const auto& l : lines) ours.push_back(l.substr(0, 15));
+        for (const auto& l : split_lines(t.out))  // tcpdump may add lines (decoded VXLAN payload)
+            if (std::regex_match(l.substr(0, 16), std::regex(R"(\d\d:\d\d:\d\d\.\d{6} )"))) theirs.push_back(l.substr(0, 15));
+        EXPECT_EQ(ours, theirs);
+    }
+    if (!tcpdump && test::in_ci()) ADD_FAILURE() << "tcpdump is not installed (CI=true: required)";
+}
+
+TEST_F(Cli, ReadFilterWordsAreJoined) {
+    const RunResult a = hookdump({"read", pcap_, "udp port 53"});
+    const RunResult b = hookdump({"read", pcap_, "udp", "port", "53"});
+    EXPECT_EQ(a.status, 0);
+    EXPECT_EQ(a.out, b.out);
+}
+
+TEST_F(Cli, WriteAndReadBack) {
+    for (const std::string ext : {".pcap", ".pcapng"}) {
+        const std::string out = dir_->file("copy" + ext);
+        RunResult r = hookdump({"read", pcap_, "udp port 53", "-w", out});
+        ASSERT_EQ(r.status, 0) << show(r);
+        EXPECT_EQ(r.out, "");
+        const RunResult direct = hookdump({"read", pcap_, "udp port 53"});
+        const RunResult copy = hookdump({"read", out});
+        ASSERT_EQ(copy.status, 0) << show(copy);
+        EXPECT_EQ(copy.out, direct.out) << ext;
+    }
+    // The generator is deterministic.
+    const std::string again = dir_->file("again.pcap");
+    ASSERT_EQ(hookdump({"generate", "-n", "100", "-w", again}).status, 0);
+    EXPECT_EQ(test::read_file(again), test::read_file(pcap_));
+}
+
+TEST_F(Cli, RecordFormatsOnStdout) {
+    const RunResult csv = hookdump({"read", pcap_, "-o", "csv", "-c", "5"});
+    ASSERT_EQ(csv.status, 0) << show(csv);
+    const auto lines = split_lines(csv.out);
+    ASSERT_EQ(lines.size(), 6u);
+    EXPECT_EQ(lines[0].substr(0, 9), "ts,point,");
+    EXPECT_EQ(lines[1].substr(0, 21), "1700000000.000000000,");
+    const RunResult jsonl = hookdump({"read", pcap_, "-o", "jsonl", "-c", "5"});
+    ASSERT_EQ(jsonl.status, 0) << show(jsonl);
+    EXPECT_EQ(split_lines(jsonl.out).size(), 5u);
+    EXPECT_EQ(jsonl.out.substr(0, 32), "{\"ts\":1700000000.000000000,\"poin");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --flows
+
+TEST_F(Cli, FlowsTable) {
+    const RunResult r = hookdump({"read", pcap_, "--flows"});
+    ASSERT_EQ(r.status, 0) << show(r);
+    const auto lines = split_lines(r.out);
+    ASSERT_EQ(lines.size(), 1u + 16 + 1) << show(r);  // header, one line a flow, summary
+    EXPECT_EQ(lines[0].substr(0, 12), "proto source");
+    EXPECT_EQ(lines.back(),
+              "16 flows from 100 packets (0 not IP); exported: 0 idle, 0 active, 0 evicted (table full), 16 at end");
+    // Biggest first (bytes, the fifth column): the three TCP flows with 7 packets lead.
+    uint64_t prev = UINT64_MAX;
+    for (size_t i = 1; i + 1 < lines.size(); ++i) {
+        std::istringstream in(lines[i]);
+        std::string proto, src, dst;
+        uint64_t packets = 0, bytes = 0;
+        in >> proto >> src >> dst >> packets >> bytes;
+        EXPECT_LE(bytes, prev) << lines[i];
+        prev = bytes;
+        if (i <= 3) {
+            EXPECT_EQ(proto, "6");
+            EXPECT_EQ(packets, 7u);
+            EXPECT_EQ(bytes, 7u * (14 + 20 + 20 + 64));
+        }
+    }
+    EXPECT_NE(r.out.find("[2001:db8::7]:13703"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, FlowsCsvOneRecordPerFlow) {
+    const std::string path = dir_->file("flows.csv");
+    const RunResult r = hookdump({"read", pcap_, "--flows=" + path});
+    ASSERT_EQ(r.status, 0) << show(r);
+    EXPECT_EQ(r.out, "");  // flows only: no packet lines
+    const auto lines = split_lines(test::read_file(path));
+    ASSERT_EQ(lines.size(), 1u + 16);
+    EXPECT_EQ(lines[0], "netns,proto,src,dst,sport,dport,first,last,packets,bytes,tcp_flags,end");
+    size_t packets = 0;
+    for (size_t i = 1; i < lines.size(); ++i) {
+        const auto f = test::split(lines[i], ',');
+        ASSERT_EQ(f.size(), 12u) << lines[i];
+        packets += std::stoul(f[8]);
+        EXPECT_EQ(f[11], "end");
+    }
+    EXPECT_EQ(packets, 100u);
+    // With a filter, only the matching flows.
+    const std::string dns = dir_->file("dns.jsonl");
+    ASSERT_EQ(hookdump({"read", pcap_, "udp port 53", "--flows=" + dns}).status, 0);
+    EXPECT_EQ(split_lines(test::read_file(dns)).size(), 4u);
+}
+
+TEST_F(Cli, FlowsEvictionReported) {
+    const std::string path = dir_->file("evict.csv");
+    const RunResult r = hookdump({"read", pcap_, "--max-flows", "4", "--flows=" + path});
+    ASSERT_EQ(r.status, 0) << show(r);
+    EXPECT_NE(r.err.find("flows evicted early"), std::string::npos) << show(r);
+    const auto lines = split_lines(test::read_file(path));
+    size_t evicted = 0, packets = 0;
+    for (size_t i = 1; i < lines.size(); ++i) {
+        const auto f = test::split(lines[i], ',');
+        packets += std::stoul(f[8]);
+        evicted += f[11] == "evicted";
+    }
+    EXPECT_EQ(packets, 100u);  // nothing lost: evicted records carry their packets
+    EXPECT_EQ(evicted, lines.size() - 1 - 4);
+}
+
+TEST_F(Cli, FlowsAndPacketsTogether) {
+    const std::string flows = dir_->file("both.jsonl");
+    const RunResult r = hookdump({"read", pcap_, "-c", "10", "-o", "text", "--flows=" + flows});
+    ASSERT_EQ(r.status, 0) << show(r);
+    EXPECT_EQ(split_lines(r.out).size(), 10u);
+    EXPECT_EQ(split_lines(test::read_file(flows)).size(), 10u);
+}
+
+}  // namespace
+}  // namespace hookdump
