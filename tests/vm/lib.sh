@@ -1,0 +1,73 @@
+# Helpers for the VM cases (tests/vm/cases/*.sh). A case is a bash script run inside the
+# guest by guest-run.sh; it starts with
+#
+#   source "$(dirname "$0")/../lib.sh"
+#
+# and exits 0 (pass), 77 (skip: vm_skip) or anything else (fail: vm_fail). The guest's root
+# is the host's, read-only: write only under /tmp (tmpfs; $VM_CASE_TMP is the case's own
+# directory and its working directory) and /run. Network namespaces a case creates are
+# deleted after it in any case; vm_on_exit registers other cleanups.
+#
+# Environment: HOOKDUMP_SRC, HOOKDUMP_BUILD, HOOKDUMP_BIN (the build's hookdump), VM_KVER
+# (the guest kernel's release), VM_CASE, VM_CASE_TMP, CI.
+set -uo pipefail
+
+vm_log() { echo "[$VM_CASE] $*"; }
+vm_fail() { echo "[$VM_CASE] FAIL: $*"; exit 1; }
+vm_skip() { echo "[$VM_CASE] SKIP: $*"; exit 77; }
+
+# Runs "$@" echoing it first; returns its status.
+vm_run() { echo "+ $*"; "$@"; }
+
+# Cleanups run at exit, last registered first.
+# A cleanup that must succeed calls vm_cleanup_failed when it does not: the case then fails.
+_vm_cleanups=()
+_vm_cleanup_rc=0
+vm_on_exit() { _vm_cleanups+=("$*"); }
+vm_cleanup_failed() { echo "[$VM_CASE] FAIL (cleanup): $*"; _vm_cleanup_rc=1; }
+_vm_exit() {
+  local rc=$? i
+  for ((i = ${#_vm_cleanups[@]} - 1; i >= 0; i--)); do eval "${_vm_cleanups[$i]}" || true; done
+  ((rc == 0 && _vm_cleanup_rc != 0)) && rc=1
+  exit $rc
+}
+trap _vm_exit EXIT
+
+vm_require_hookdump() {
+  [[ -x $HOOKDUMP_BIN ]] || vm_fail "$HOOKDUMP_BIN is not built"
+}
+
+# vm_veth_pair NS_A IF_A ADDR_A NS_B IF_B ADDR_B (addresses with their prefix, 198.18.0.0/15)
+# Two network namespaces joined by a veth pair, up, addressed, IPv6 off (no router or
+# neighbour solicitations to muddle packet counts). Deleted at exit.
+vm_veth_pair() {
+  local na=$1 ia=$2 aa=$3 nb=$4 ib=$5 ab=$6 ns
+  modprobe veth || vm_fail "modprobe veth"
+  for ns in "$na" "$nb"; do
+    ip netns add "$ns" || vm_fail "ip netns add $ns"
+    vm_on_exit "ip netns delete $ns 2>/dev/null"
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+  ip link add "$ia" netns "$na" type veth peer name "$ib" netns "$nb" || vm_fail "ip link add veth"
+  ip -n "$na" addr add "$aa" dev "$ia" && ip -n "$nb" addr add "$ab" dev "$ib" || vm_fail "ip addr add"
+  ip -n "$na" link set "$ia" up && ip -n "$nb" link set "$ib" up || vm_fail "ip link set up"
+}
+
+# vm_insmod_hookdump [PARAM=VALUE...]
+# Loads the project's kernel module, built on the host beforehand for the guest's kernel:
+#   make -C kmod KDIR=/lib/modules/$VM_KVER/build
+# ($HOOKDUMP_KMOD overrides the path kmod/hookdump.ko) and unloads it at exit. A module that
+# was not built skips the case, or fails it under CI=true; one built for another kernel fails.
+vm_insmod_hookdump() {
+  local ko=${HOOKDUMP_KMOD:-$HOOKDUMP_SRC/kmod/hookdump.ko} vermagic
+  if [[ ! -f $ko ]]; then
+    local msg="$ko is not built (make -C $HOOKDUMP_SRC/kmod KDIR=/lib/modules/$VM_KVER/build)"
+    [[ ${CI:-} == true ]] && vm_fail "$msg"
+    vm_skip "$msg"
+  fi
+  vermagic=$(modinfo -F vermagic "$ko") || vm_fail "modinfo $ko"
+  [[ ${vermagic%% *} == "$(uname -r)" ]] || vm_fail "$ko is built for ${vermagic%% *}, the guest runs $(uname -r)"
+  vm_run insmod "$ko" "$@" || vm_fail "insmod $ko"
+  vm_on_exit "rmmod hookdump || vm_cleanup_failed 'rmmod hookdump'"
+}
