@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 #include <grp.h>
+#include <pcap/pcap.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -64,6 +65,8 @@ int CaptureCommand::run_kmod() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
     KmodEngine engine(KmodEngine::Mode::Session, kmod_.rules(expr));
+    // tcpdump's readiness line: scripts wait for it.
+    fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n", engine.rule_ids().size());
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
     auto pipeline = out_.build();
@@ -93,6 +96,10 @@ int CaptureCommand::run() {
     if (per_worker_files_ && out_.count) throw UsageError("-c cannot be combined with --per-worker-files");
 
     AfPacketEngine engine(cfg);
+    fmt::print(stderr, "listening on {}, link-type {} ({}), snapshot length {} bytes\n", cfg.interface,
+               pcap_datalink_val_to_name(engine.linktype()) ? pcap_datalink_val_to_name(engine.linktype()) : "?",
+               pcap_datalink_val_to_description(engine.linktype()) ? pcap_datalink_val_to_description(engine.linktype()) : "?",
+               cfg.snaplen);
     if (engine.userspace_filter())
         fmt::print(stderr, "hookdump: this expression reads link-layer fields the kernel cannot "
                            "filter on 'any'; filtering in userspace\n");

@@ -6,6 +6,7 @@
 #include "cli/status.h"
 #include "engine/kmod_engine.h"
 #include "engine/kmod_rules.h"
+#include "hookdump.h"
 
 namespace hookdump {
 namespace {
@@ -100,6 +101,7 @@ bool KmodCommands::selected() const { return rules_->parsed() || kmod_->parsed()
 int KmodCommands::run() {
     if (listen_->parsed()) {
         KmodEngine engine(KmodEngine::Mode::Listen, {});
+        fmt::print(stderr, "listening to hookdump.ko events (multicast group {})\n", HOOKDUMP_MCGRP_EVENTS);
         auto pipeline = listen_out_.build();
         install_stop_signals();
         const int rc = run_capture(engine, *pipeline);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <cstring>
 #include <cerrno>
 #include <climits>
 #include <sstream>
@@ -178,14 +179,24 @@ private:
             if (r.family && r.family != y.family) return std::nullopt;
             r.family = y.family;
         }
-        auto take = [&](std::optional<Prefix>& into, const std::optional<Prefix>& from, const char* what) {
-            if (!from) return true;
-            if (into && !(*into == *from)) fail(std::string("two different ") + what + " addresses in one alternative");
-            into = from;
-            return true;
+        // One prefix per side: both must hold, so keep the narrower when one contains the
+        // other; disjoint prefixes contradict.
+        auto contains = [](const Prefix& wide, const Prefix& narrow) {
+            if (wide.family != narrow.family || wide.len > narrow.len) return false;
+            const int bytes = wide.len / 8, bits = wide.len % 8;
+            if (std::memcmp(wide.addr.data(), narrow.addr.data(), bytes) != 0) return false;
+            const uint8_t mask = static_cast<uint8_t>(0xff << (8 - bits));
+            return bits == 0 || ((wide.addr[bytes] ^ narrow.addr[bytes]) & mask) == 0;
         };
-        take(r.src, y.src, "source");
-        take(r.dst, y.dst, "destination");
+        auto take = [&](std::optional<Prefix>& into, const std::optional<Prefix>& from) {
+            if (!from) return true;
+            if (!into || contains(*into, *from)) {
+                into = from;
+                return true;
+            }
+            return contains(*from, *into);
+        };
+        if (!take(r.src, y.src) || !take(r.dst, y.dst)) return std::nullopt;
         if (y.proto) {
             if (r.proto && *r.proto != *y.proto) return std::nullopt;
             r.proto = y.proto;

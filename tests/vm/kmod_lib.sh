@@ -1,13 +1,16 @@
 # Helpers for the hookdump.ko cases (tests/vm/cases/6*_kmod_*.sh); sourced after lib.sh.
 
-# kmod_wait_rules NS COUNT: waits until NS holds COUNT rules (a capture has set itself up).
-kmod_wait_rules() {
+# kmod_wait_ready ERRFILE COUNT: waits until a capture writing its stderr to ERRFILE says it
+# listens with COUNT rules in place (each hookdump start takes a while under TCG).
+kmod_wait_ready() {
   local i
-  for ((i = 0; i < 100; i++)); do
-    (($(ip netns exec "$1" "$HOOKDUMP_BIN" rules list 2>/dev/null | wc -l) == $2)) && return 0
+  for ((i = 0; i < 300; i++)); do
+    grep -q "^listening at netfilter hooks ($2 rules" "$1" 2>/dev/null && return 0
+    grep -q "^hookdump: " "$1" 2>/dev/null && break
     sleep 0.1
   done
-  vm_fail "$1: expected $2 rules in the module, found $(ip netns exec "$1" "$HOOKDUMP_BIN" rules list | wc -l)"
+  cat "$1"
+  vm_fail "no capture with $2 rules became ready ($1)"
 }
 
 # kmod_wait_exit PID SECONDS: waits for PID; returns its status (124 when killed after SECONDS).

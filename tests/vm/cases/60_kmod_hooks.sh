@@ -18,7 +18,7 @@ for fam in 4 6; do
       "ip$([[ $fam == 6 ]] && echo 6) and host $a and host $b" >$ns-$fam.err 2>&1 &
     eval "pid_$ns=$!"
   done
-  kmod_wait_rules kR 4; kmod_wait_rules kA 4
+  kmod_wait_ready kR-$fam.err 2; kmod_wait_ready kA-$fam.err 2
   vm_run ip netns exec kA $ping -q -c $N -i 0.2 -W 2 $b || vm_fail "ping IPv$fam"
   sleep 0.3
   kill -INT $pid_kR $pid_kA; kmod_wait_exit $pid_kR 10; kmod_wait_exit $pid_kA 10

@@ -11,7 +11,7 @@ ip -n ksA addr add 198.18.0.5/24 dev va
 N=6
 ip netns exec ksA "$HOOKDUMP_BIN" capture --engine kmod --src 198.18.0.1 --hooks output -q -w sent.csv >cap.err 2>&1 &
 pid=$!
-kmod_wait_rules ksA 1
+kmod_wait_ready cap.err 1
 for p in 7001 7002 7003; do
   ip netns exec ksA python3 -c "
 import socket

@@ -14,7 +14,7 @@ ip netns exec kfB sysctl -qw net.ipv6.conf.vb.disable_ipv6=0 net.ipv6.conf.vb.ac
 ip -n kfA addr add 2001:db8::1/64 dev va nodad; ip -n kfB addr add 2001:db8::2/64 dev vb nodad
 ip netns exec kfB "$HOOKDUMP_BIN" capture --engine kmod --hooks prerouting,input -q -w frag.csv 'udp or proto 17 or ip6' >cap.err 2>&1 &
 pid=$!
-kmod_wait_rules kfB 3
+kmod_wait_ready cap.err 3
 ip netns exec kfA python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.18.0.1', 41000))

@@ -11,9 +11,13 @@ for l in 1 2; do
   ip netns exec klA "$HOOKDUMP_BIN" kmod listen -w listen$l.csv >l$l.err 2>&1 &
   eval "lpid$l=$!"
 done
+for l in 1 2; do
+  for ((i = 0; i < 300; i++)); do grep -q '^listening to hookdump.ko events' l$l.err && break; sleep 0.1; done
+  grep -q '^listening to hookdump.ko events' l$l.err || { cat l$l.err; vm_fail "listener $l not ready"; }
+done
 ip netns exec klA "$HOOKDUMP_BIN" capture --engine kmod --hooks output -q -w session.csv icmp >cap.err 2>&1 &
 pid=$!
-kmod_wait_rules klA 1
+kmod_wait_ready cap.err 1
 sleep 0.3
 vm_run ip netns exec klA ping -q -c $N -i 0.2 198.18.0.2 >/dev/null || vm_fail ping
 sleep 0.3

@@ -10,7 +10,7 @@ vm_insmod_hookdump batch_events=8
 vm_veth_pair kdA va 198.18.0.1/24 kdB vb 198.18.0.2/24
 ip netns exec kdA "$HOOKDUMP_BIN" capture --engine kmod --hooks output,postrouting -s 512 -q -w slow.csv icmp >cap.err 2>&1 &
 pid=$!
-kmod_wait_rules kdA 1
+kmod_wait_ready cap.err 1
 kill -STOP $pid
 start=$(date +%s)
 vm_run ip netns exec kdA ping -q -f -c 20000 -s 400 198.18.0.2 | tail -2 || vm_fail "flood ping"

@@ -10,9 +10,9 @@ vm_veth_pair kkA va 198.18.0.1/24 kkB vb 198.18.0.2/24
 vm_run insmod "$ko" || vm_fail insmod
 ip netns exec kkA ping -q -i 0.01 -c 400 198.18.0.2 >/dev/null &
 ping_pid=$!
-ip netns exec kkA "$HOOKDUMP_BIN" capture --engine kmod -q -o csv >/dev/null 2>&1 icmp &
+ip netns exec kkA "$HOOKDUMP_BIN" capture --engine kmod -q -o csv icmp >/dev/null 2>k1.err &
 pid=$!
-kmod_wait_rules kkA 1
+kmod_wait_ready k1.err 1
 sleep 0.5
 kill -9 $pid; wait $pid 2>/dev/null
 sleep 0.3
@@ -22,7 +22,7 @@ after=$(kmod_stat kkA dropped_nosession)
 ((after > before)) || vm_fail "after kill -9 the rule should still match with no session (nosession $before -> $after)"
 ip netns exec kkA "$HOOKDUMP_BIN" capture --engine kmod -q -o csv icmp >/dev/null 2>run.err &
 pid2=$!
-kmod_wait_rules kkA 2
+kmod_wait_ready run.err 1
 vm_run rmmod hookdump || vm_fail "rmmod with a killed reader's rules and a running capture"
 kmod_wait_exit $pid2 10; rc=$?
 ((rc != 124)) || vm_fail "the capture hung after rmmod"

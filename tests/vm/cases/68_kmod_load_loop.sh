@@ -11,7 +11,7 @@ round() {
   insmod "$ko" || vm_fail "insmod (round $1)"
   ip netns exec kpA "$HOOKDUMP_BIN" capture --engine kmod -q -c 2 -o csv icmp >r.csv 2>r.err &
   local pid=$!
-  kmod_wait_rules kpA 1
+  kmod_wait_ready r.err 1
   ip netns exec kpA ping -q -c 1 -W 1 198.18.0.2 >/dev/null
   kmod_wait_exit $pid 10 || { cat r.err; vm_fail "capture (round $1) exited $?"; }
   (($(kmod_count r.csv) == 2)) || vm_fail "round $1: $(kmod_count r.csv) events, expected 2"
