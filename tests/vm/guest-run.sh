@@ -27,9 +27,27 @@ for c in "$@"; do
   echo "vm-run: --- $name" >/dev/console
   echo "vm-run: case $name starts" >/dev/kmsg 2>/dev/null
   t0=$(uptime_cs)
+  # timeout leads its own process group: on expiry it signals the whole group, and after the
+  # case whatever the case left running in it is killed.
   (cd "$VM_CASE_TMP" && exec timeout -k 5 "${VM_CASE_TIMEOUT:-300}" /bin/bash "$c") \
-    </dev/null >"$R/cases/$name.out" 2>&1
+    </dev/null >"$R/cases/$name.out" 2>&1 &
+  pid=$!
+  wait $pid
   rc=$?
+  if kill -KILL -- -$pid 2>/dev/null; then
+    echo "vm-run: killed processes the case left running" >>"$R/cases/$name.out"
+  fi
+  # A module the case left loaded (a case killed by its timeout runs no cleanup) would fail
+  # every later case that loads it.
+  for m in hookdump; do
+    [[ -d /sys/module/$m ]] || continue
+    if rmmod "$m" 2>>"$R/cases/$name.out"; then
+      echo "vm-run: FAIL: the case left module $m loaded (unloaded it)" >>"$R/cases/$name.out"
+    else
+      echo "vm-run: FAIL: the case left module $m loaded, and rmmod failed" >>"$R/cases/$name.out"
+    fi
+    ((rc != 0)) || rc=1
+  done
   dt=$(secs $(($(uptime_cs) - t0)))
   case $rc in
     0) status=pass ;;
