@@ -75,12 +75,12 @@ cannot_start() {
 }
 
 # Empty the results share, but never a directory that is not one.
-if [[ -d $out_dir && -n $(ls -A "$out_dir") && ! -f $out_dir/run.sh && ! -f $out_dir/skipped ]]; then
+if [[ -d $out_dir && -n $(ls -A "$out_dir") && ! -f $out_dir/.hookdump-vm-results && ! -f $out_dir/run.sh ]]; then
   echo "run-vm: $out_dir is not empty and is not a previous results directory; refusing to empty it" >&2
   exit 1
 fi
 rm -rf "$out_dir"
-mkdir -p "$out_dir/cases" || exit 1
+mkdir -p "$out_dir/cases" && : >"$out_dir/.hookdump-vm-results" || exit 1
 
 qemu=$(command -v "${HOOKDUMP_VM_QEMU:-qemu-system-x86_64}") \
   || cannot_start "${HOOKDUMP_VM_QEMU:-qemu-system-x86_64} not found (apt-get install qemu-system-x86)"
