@@ -917,8 +917,15 @@ static const struct genl_ops hd_ops[] = {
 	},
 };
 
+/* Events show other users' traffic: joining needs CAP_NET_ADMIN in the netns's user
+ * namespace, where the kernel can check it (GENL_MCAST_CAP_NET_ADMIN, 6.7+ and backports).
+ */
 static const struct genl_multicast_group hd_mcgrps[] = {
-	{ .name = HOOKDUMP_MCGRP_EVENTS, .flags = GENL_UNS_ADMIN_PERM },
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+	{ .name = HOOKDUMP_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_NET_ADMIN },
+#else
+	{ .name = HOOKDUMP_MCGRP_EVENTS },
+#endif
 };
 
 static struct genl_family hd_family __ro_after_init = {

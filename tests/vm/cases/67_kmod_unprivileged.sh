@@ -6,7 +6,7 @@ vm_require_hookdump
 vm_insmod_hookdump
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 for cmd in "rules add --proto udp" "rules flush" "rules del 1" "kmod listen -c 1" "capture --engine kmod -c 1 udp"; do
-  as_nobody "$HOOKDUMP_BIN" $cmd >out.txt 2>err.txt; rc=$?
+  timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$HOOKDUMP_BIN" $cmd >out.txt 2>err.txt; rc=$?
   cat err.txt
   ((rc == 1)) || vm_fail "'$cmd' as nobody exited $rc, expected 1"
   grep -q "needs CAP_NET_ADMIN" err.txt || vm_fail "'$cmd' as nobody: no clear EPERM line"
