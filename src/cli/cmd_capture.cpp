@@ -10,6 +10,7 @@
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
 #include "engine/kmod_engine.h"
+#include "engine/nflog_engine.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
 
@@ -37,7 +38,8 @@ std::string worker_path(const std::string& path, unsigned i) {
 void CaptureCommand::add_to(CLI::App& app) {
     sub_ = app.add_subcommand("capture", "Capture live packets (AF_PACKET tap: where tcpdump looks)");
     sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap) or kmod (hookdump.ko)")
-        ->check(CLI::IsMember({"afpacket", "kmod"}));
+        ->check(CLI::IsMember({"afpacket", "kmod", "nflog"}));
+    sub_->add_option("--group", nflog_group_, "NFLOG group to read (--engine nflog)")->check(CLI::Range(0, 65535));
     sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
     sub_->add_option("-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)")
@@ -81,8 +83,24 @@ int CaptureCommand::run_kmod() {
     return rc;
 }
 
+int CaptureCommand::run_nflog() {
+    if (!expression_.empty())
+        throw UsageError("--engine nflog takes no expression: your nft/iptables rule ('log group N') selects the packets");
+    NflogEngine engine(nflog_group_, snaplen_ > 0xffff ? 0xffff : snaplen_);
+    fmt::print(stderr, "listening on NFLOG group {}\n", nflog_group_);
+    if (!user_.empty()) drop_privileges(user_);
+    install_stop_signals();
+    auto pipeline = out_.build();
+    const int rc = run_capture(engine, *pipeline);
+    const Ledger ledger = engine.ledger();
+    print_ledger(ledger, pipeline->packets());
+    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, pipeline->packets());
+    return rc;
+}
+
 int CaptureCommand::run() {
     if (engine_ == "kmod") return run_kmod();
+    if (engine_ == "nflog") return run_nflog();
     AfPacketConfig cfg;
     cfg.interface = interface_;
     for (const auto& w : expression_) cfg.filter += (cfg.filter.empty() ? "" : " ") + w;

@@ -81,7 +81,7 @@ private:
     OutputOptions listen_out_;
 };
 
-// hookdump capture: live capture with a chosen engine.
+// hookdump capture: live capture with a chosen engine (afpacket, kmod, nflog).
 class CaptureCommand {
 public:
     void add_to(CLI::App& app);
@@ -90,6 +90,8 @@ public:
 
 private:
     int run_kmod();
+    int run_nflog();
+    uint16_t nflog_group_ = 0;
 
     CLI::App* sub_ = nullptr;
     std::string engine_ = "afpacket";

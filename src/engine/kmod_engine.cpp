@@ -229,7 +229,7 @@ KmodStats KmodClient::stats() {
 }
 
 KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode) {
-    events_ = std::make_unique<GenlSocket>();
+    events_ = std::make_unique<NetlinkSocket>();
     events_->set_receive_buffer(8 << 20);
     // nlctrl's notifications tell when the family goes away (rmmod) while we read.
     const GenlFamily ctrl = events_->resolve("nlctrl");

@@ -9,7 +9,7 @@
 
 #include "engine/engine.h"
 #include "engine/kmod_rules.h"
-#include "netlink/genl_socket.h"
+#include "netlink/netlink_socket.h"
 
 namespace hookdump {
 
@@ -31,7 +31,7 @@ public:
     const GenlFamily& family() const { return family_; }
 
 private:
-    GenlSocket sock_;
+    NetlinkSocket sock_;
     GenlFamily family_;
 };
 
@@ -59,7 +59,7 @@ private:
 
     Mode mode_;
     KmodClient control_;
-    std::unique_ptr<GenlSocket> events_;
+    std::unique_ptr<NetlinkSocket> events_;
     std::vector<uint32_t> rule_ids_;
     Ledger ledger_;
     uint64_t overruns_ = 0;

@@ -65,6 +65,8 @@ struct PacketEvent {
     // valid only while the event is being handled.
     std::span<const uint8_t> bytes;
     Parsed parsed;
+    // A label the source attached (the NFLOG rule's prefix). Borrowed like `bytes`.
+    std::string_view label;
 
     uint32_t caplen() const { return static_cast<uint32_t>(bytes.size()); }
 };

@@ -115,6 +115,7 @@ public:
             comment_.assign("hookdump point=");
             comment_.append(point_label(ev));
             if (ev.verdict != Verdict::Unknown) comment_.append(" verdict=").append(to_string(ev.verdict));
+            if (!ev.label.empty()) comment_.append(" prefix=").append(ev.label);
             b.option_str(kOptComment, comment_);
         }
         b.end();

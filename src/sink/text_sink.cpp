@@ -122,6 +122,11 @@ void format_text_line(std::string& o, LocalClock& clock, const PacketEvent& ev) 
         o.append(", length ");
         append_uint(o, p.ip_payload);
     }
+    if (!ev.label.empty()) {
+        o.append(" prefix \"");
+        o.append(ev.label);
+        o.push_back('"');
+    }
     if (p.issue != ParseIssue::None && p.issue != ParseIssue::NotIp) {
         o.append(" [");
         o.append(to_string(p.issue));

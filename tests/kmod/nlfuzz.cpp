@@ -14,7 +14,7 @@
 
 #include "engine/kmod_engine.h"
 #include "hookdump.h"
-#include "netlink/genl_socket.h"
+#include "netlink/netlink_socket.h"
 
 using namespace hookdump;
 
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     const unsigned seed = argc > 2 ? static_cast<unsigned>(std::atol(argv[2])) : 1;
     std::mt19937 rng(seed);
     try {
-        GenlSocket sock;
+        NetlinkSocket sock;
         const GenlFamily fam = sock.resolve(HOOKDUMP_GENL_NAME);
         timeval tv{2, 0};
         setsockopt(sock.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

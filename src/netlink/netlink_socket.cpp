@@ -1,4 +1,4 @@
-#include "netlink/genl_socket.h"
+#include "netlink/netlink_socket.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -45,40 +45,50 @@ int on_error(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-GenlSocket::GenlSocket() : seq_(static_cast<uint32_t>(time(nullptr))), buf_(MNL_SOCKET_BUFFER_SIZE * 4) {
-    nl_ = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
-    if (!nl_) throw RuntimeError(errno_message("socket(NETLINK_GENERIC)", errno));
+NetlinkSocket::NetlinkSocket(int protocol) : seq_(static_cast<uint32_t>(time(nullptr))), buf_(MNL_SOCKET_BUFFER_SIZE * 4) {
+    nl_ = mnl_socket_open2(protocol, SOCK_CLOEXEC);
+    if (!nl_) throw RuntimeError(errno_message("socket(AF_NETLINK, " + std::to_string(protocol) + ")", errno));
     if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
         const int err = errno;
         mnl_socket_close(nl_);
-        throw RuntimeError(errno_message("bind(NETLINK_GENERIC)", err));
+        throw RuntimeError(errno_message("bind(AF_NETLINK)", err));
     }
     int on = 1;
     mnl_socket_setsockopt(nl_, NETLINK_EXT_ACK, &on, sizeof on);
     mnl_socket_setsockopt(nl_, NETLINK_CAP_ACK, &on, sizeof on);
 }
 
-GenlSocket::~GenlSocket() {
+NetlinkSocket::~NetlinkSocket() {
     if (nl_) mnl_socket_close(nl_);
 }
 
-int GenlSocket::fd() const { return mnl_socket_get_fd(nl_); }
-uint32_t GenlSocket::portid() const { return mnl_socket_get_portid(nl_); }
+int NetlinkSocket::fd() const { return mnl_socket_get_fd(nl_); }
+uint32_t NetlinkSocket::portid() const { return mnl_socket_get_portid(nl_); }
 
-void GenlSocket::join_group(uint32_t group) {
+void NetlinkSocket::join_group(uint32_t group) {
     if (mnl_socket_setsockopt(nl_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
         if (errno == EPERM) throw NetlinkError(EPERM, "listening to hookdump events needs CAP_NET_ADMIN");
         throw NetlinkError(errno, errno_message("joining the netlink group", errno));
     }
 }
 
-void GenlSocket::set_receive_buffer(int bytes) {
+void NetlinkSocket::set_receive_buffer(int bytes) {
     // FORCE ignores rmem_max (needs CAP_NET_ADMIN); otherwise take what the limit allows.
     if (setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
         setsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
 }
 
-nlmsghdr* GenlSocket::start(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
+nlmsghdr* NetlinkSocket::start_raw(uint16_t type, uint16_t flags, size_t extra, void** extra_out) {
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf_.data());
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = ++seq_;
+    void* x = mnl_nlmsg_put_extra_header(nlh, extra);
+    if (extra_out) *extra_out = x;
+    return nlh;
+}
+
+nlmsghdr* NetlinkSocket::start(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf_.data());
     nlh->nlmsg_type = family;
     nlh->nlmsg_flags = flags;
@@ -89,7 +99,7 @@ nlmsghdr* GenlSocket::start(uint16_t family, uint8_t cmd, uint8_t version, uint1
     return nlh;
 }
 
-void GenlSocket::transact(nlmsghdr* nlh, const std::string& what,
+void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
                           const std::function<void(const nlmsghdr*)>& on_reply) {
     if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
         throw NetlinkError(errno, errno_message(what, errno));
@@ -130,7 +140,7 @@ void GenlSocket::transact(nlmsghdr* nlh, const std::string& what,
     }
 }
 
-GenlFamily GenlSocket::resolve(const std::string& name) {
+GenlFamily NetlinkSocket::resolve(const std::string& name) {
     nlmsghdr* nlh = start(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1);
     mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, name.c_str());
     GenlFamily fam;
@@ -162,7 +172,7 @@ GenlFamily GenlSocket::resolve(const std::string& name) {
     return fam;
 }
 
-ssize_t GenlSocket::receive(std::vector<char>& buf, int timeout_ms) {
+ssize_t NetlinkSocket::receive(std::vector<char>& buf, int timeout_ms) {
     pollfd p{fd(), POLLIN, 0};
     const int rc = ::poll(&p, 1, timeout_ms);
     if (rc < 0) {

@@ -1,5 +1,6 @@
-// A generic netlink socket (libmnl) that owns its descriptor, resolves families and groups,
-// and turns a kernel refusal into one line with the kernel's own extack message.
+// A netlink socket (libmnl) that owns its descriptor and turns a kernel refusal into one line
+// with the kernel's own extack message; for generic netlink it also resolves families and
+// groups and starts requests (resolve, start).
 #pragma once
 
 #include <libmnl/libmnl.h>
@@ -50,12 +51,12 @@ void for_each_nested(const nlattr* nest, F&& f) {
                   static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest), f);
 }
 
-class GenlSocket {
+class NetlinkSocket {
 public:
-    GenlSocket();
-    ~GenlSocket();
-    GenlSocket(const GenlSocket&) = delete;
-    GenlSocket& operator=(const GenlSocket&) = delete;
+    explicit NetlinkSocket(int protocol = NETLINK_GENERIC);
+    ~NetlinkSocket();
+    NetlinkSocket(const NetlinkSocket&) = delete;
+    NetlinkSocket& operator=(const NetlinkSocket&) = delete;
 
     int fd() const;
     uint32_t portid() const;
@@ -65,8 +66,10 @@ public:
     void join_group(uint32_t group);
     void set_receive_buffer(int bytes);
 
-    // Starts a request in the socket's buffer; add attributes with mnl_attr_put_* on the
-    // returned header, then call transact().
+    // Starts a generic netlink request in the socket's buffer; add attributes with
+    // mnl_attr_put_* on the returned header, then call transact().
+    // Starts a request of any netlink protocol: header and `extra` zeroed bytes (nfgenmsg...).
+    nlmsghdr* start_raw(uint16_t type, uint16_t flags, size_t extra, void** extra_out);
     nlmsghdr* start(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags = NLM_F_REQUEST | NLM_F_ACK);
     // Sends the started request; calls `on_reply` for every reply (doit answers, dump parts);
     // throws NetlinkError on a refusal. `what` names the request in the error line.

@@ -1,0 +1,36 @@
+// NFLOG: the packets the user's own iptables/nft rules send to `log group N`, read over
+// nfnetlink_log. Sequence gaps and socket overruns are counted in the ledger.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+#include "netlink/netlink_socket.h"
+
+namespace hookdump {
+
+class NflogEngine final : public Engine {
+public:
+    // Binds to the group (throws RuntimeError when another process already has it, or
+    // without CAP_NET_ADMIN). Copies up to `snaplen` bytes of each packet.
+    NflogEngine(uint16_t group, uint32_t snaplen);
+    ~NflogEngine() override;
+
+    std::string_view name() const override { return "nflog"; }
+    void run(EventHandler& handler, const std::atomic<bool>& stop) override;
+    Ledger ledger() const override { return ledger_; }
+
+private:
+    void config(uint8_t cmd_or_zero, const std::function<void(nlmsghdr*)>& attrs, const std::string& what);
+    bool handle_datagram(const char* buf, size_t len, EventHandler& handler);
+
+    uint16_t group_;
+    NetlinkSocket sock_;
+    Ledger ledger_;
+    bool have_seq_ = false;
+    uint32_t next_seq_ = 0;
+    std::string prefix_;
+};
+
+}  // namespace hookdump
