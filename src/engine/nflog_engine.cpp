@@ -4,6 +4,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
 #include <net/if.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -42,7 +43,9 @@ NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen) : group_(group), sock
     try {
         config(NFULNL_CFG_CMD_BIND, {}, "binding to NFLOG group " + std::to_string(group));
     } catch (const NetlinkError& e) {
-        if (e.error() == EBUSY)
+        // nfnetlink_log answers EPERM both without CAP_NET_ADMIN and when another socket has
+        // the group; as root only the second can be the reason.
+        if (e.error() == EBUSY || (e.error() == EPERM && geteuid() == 0))
             throw RuntimeError("NFLOG group " + std::to_string(group) + " is already bound by another process");
         throw;
     }
