@@ -765,6 +765,10 @@ std::vector<Layout> sweep_layouts() {
     v.push_back({"sll2/ipv6+ext chain/tcp", LinkType::LinuxSll2,
                  PacketBuilder().sll2().ipv6("2001:db8::1", "2001:db8::2").ipv6_ext(0).ipv6_ext(43, 16).ipv6_ext(60).ipv6_ah(16).ipv6_fragment(0, true).tcp(80, 8080, 0x11).payload(12).build(),
                  20, 60, 60 + 8 + 16 + 8 + 16 + 8, 20});
+    // Ends in a variable-length extension header: cut inside it, there is no protocol yet.
+    v.push_back({"raw/ipv6+hop-by-hop+dest opts/udp", LinkType::Raw,
+                 PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").ipv6_ext(0, 16).ipv6_ext(60, 24).udp(1, 2).payload(3).build(),
+                 0, 40, 80, 8});
     v.push_back({"sll/ipv6/icmp6", LinkType::LinuxSll,
                  PacketBuilder().sll().ipv6("fe80::1", "ff02::2").icmp6(133).payload(8).build(), 16, 56, 56, 8});
     v.push_back({"null/ipv4/sctp", LinkType::Null,
