@@ -1,33 +1,123 @@
 #include "packet/format.h"
 
-#include <arpa/inet.h>
-
+#include <cstring>
 #include <ctime>
 
 namespace hookdump {
 
+namespace {
+
+// "00" "01" ... "99": two digits per division, half the divisions of one digit at a time.
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+// Writes v in decimal so that it ends at `end`; returns where it starts.
+inline char* put_uint_backward(char* end, uint64_t v) {
+    char* p = end;
+    while (v >= 100) {
+        const auto r = static_cast<unsigned>(v % 100);
+        v /= 100;
+        p -= 2;
+        std::memcpy(p, kDigitPairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        std::memcpy(p, kDigitPairs + 2 * v, 2);
+    } else {
+        *--p = static_cast<char>('0' + v);
+    }
+    return p;
+}
+
+// One address byte in decimal at p; returns the end.
+inline char* put_u8(char* p, unsigned v) {
+    if (v >= 100) {
+        *p++ = static_cast<char>('0' + v / 100);
+        v %= 100;
+        std::memcpy(p, kDigitPairs + 2 * v, 2);
+        return p + 2;
+    }
+    if (v >= 10) {
+        std::memcpy(p, kDigitPairs + 2 * v, 2);
+        return p + 2;
+    }
+    *p = static_cast<char>('0' + v);
+    return p + 1;
+}
+
+inline char* put_ipv4(char* p, const uint8_t* a) {
+    p = put_u8(p, a[0]);
+    *p++ = '.';
+    p = put_u8(p, a[1]);
+    *p++ = '.';
+    p = put_u8(p, a[2]);
+    *p++ = '.';
+    return put_u8(p, a[3]);
+}
+
+// Lower-case hex without leading zeros.
+inline char* put_hex16(char* p, unsigned v) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    if (v >= 0x1000) *p++ = kHex[v >> 12];
+    if (v >= 0x100) *p++ = kHex[(v >> 8) & 15];
+    if (v >= 0x10) *p++ = kHex[(v >> 4) & 15];
+    *p++ = kHex[v & 15];
+    return p;
+}
+
+// RFC 5952 text, exactly as glibc's inet_ntop(AF_INET6) writes it (the first longest run of
+// two or more zero groups becomes "::"; ::/96 and ::ffff:0:0/96 end in a dotted quad), without
+// its sprintf per group.
+inline char* put_ipv6(char* p, const uint8_t* a) {
+    unsigned w[8];
+    for (int i = 0; i < 8; ++i) w[i] = static_cast<unsigned>(a[2 * i] << 8 | a[2 * i + 1]);
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (w[i]) {
+            ++i;
+            continue;
+        }
+        int j = i;
+        while (j < 8 && !w[j]) ++j;
+        if (j - i > best_len) best = i, best_len = j - i;
+        i = j;
+    }
+    if (best_len < 2) best = -1;
+    for (int i = 0; i < 8; ++i) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best) *p++ = ':';
+            continue;
+        }
+        if (i) *p++ = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)))
+            return put_ipv4(p, a + 12);
+        p = put_hex16(p, w[i]);
+    }
+    if (best >= 0 && best + best_len == 8) *p++ = ':';
+    return p;
+}
+
+}  // namespace
+
 void append_uint(std::string& out, uint64_t v) {
     char buf[20];
-    char* p = buf + sizeof buf;
-    do {
-        *--p = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out.append(p, buf + sizeof buf - p);
+    char* const end = buf + sizeof buf;
+    const char* p = put_uint_backward(end, v);
+    out.append(p, static_cast<size_t>(end - p));
 }
 
 void append_addr(std::string& out, uint8_t family, const std::array<uint8_t, 16>& a) {
-    if (family == 4) {
-        for (int i = 0; i < 4; ++i) {
-            if (i) out.push_back('.');
-            append_uint(out, a[i]);
-        }
+    char buf[48];  // "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" is 45
+    char* p;
+    if (family == 4)
+        p = put_ipv4(buf, a.data());
+    else if (family == 6)
+        p = put_ipv6(buf, a.data());
+    else
         return;
-    }
-    if (family == 6) {
-        char buf[INET6_ADDRSTRLEN];
-        if (inet_ntop(AF_INET6, a.data(), buf, sizeof buf)) out.append(buf);
-    }
+    out.append(buf, static_cast<size_t>(p - buf));
 }
 
 std::string addr_to_string(uint8_t family, const std::array<uint8_t, 16>& a) {
@@ -50,13 +140,17 @@ void append_tcp_flags(std::string& out, uint8_t f) {
         if (f & o.bit) out.push_back(o.c);
 }
 
+// v in exactly `width` decimal digits (leading zeros), width at most 20.
 static void append_padded(std::string& out, uint64_t v, int width) {
     char buf[20];
-    for (int i = width - 1; i >= 0; --i) {
-        buf[i] = static_cast<char>('0' + v % 10);
-        v /= 10;
+    int i = width;
+    while (i >= 2) {
+        i -= 2;
+        std::memcpy(buf + i, kDigitPairs + 2 * (v % 100), 2);
+        v /= 100;
     }
-    out.append(buf, width);
+    if (i) buf[0] = static_cast<char>('0' + v % 10);
+    out.append(buf, static_cast<size_t>(width));
 }
 
 void append_epoch_ns(std::string& out, uint64_t ts_ns) {
