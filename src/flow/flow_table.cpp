@@ -4,21 +4,32 @@
 
 namespace hookdump {
 
+namespace {
+
+inline uint64_t load64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+// 64x64 -> 128-bit multiply, folded: the mixing step of wyhash.
+inline uint64_t mum(uint64_t a, uint64_t b) {
+    const unsigned __int128 m = static_cast<unsigned __int128>(a) * b;
+    return static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
+}
+
+}  // namespace
+
 size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
-    // FNV-1a over the fields; cheap and good enough for a table keyed by tuples.
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](const void* p, size_t n) {
-        const auto* b = static_cast<const uint8_t*>(p);
-        for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-    };
-    const size_t alen = k.family == 6 ? 16 : 4;
-    mix(k.src.data(), alen);
-    mix(k.dst.data(), alen);
-    mix(&k.sport, 2);
-    mix(&k.dport, 2);
-    mix(&k.proto, 1);
-    mix(&k.netns, 8);
-    return static_cast<size_t>(h);
+    // A word at a time over the whole key (an IPv4 address's unused 12 bytes are zero, and the
+    // key's == compares them too). The standard unordered_map does not cache hash codes for a
+    // noexcept hash and recomputes them while it walks a bucket: this has to be cheap.
+    const uint64_t ports = uint64_t{k.sport} | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 |
+                           uint64_t{k.family} << 40;
+    const uint64_t a = mum(load64(k.src.data()) ^ 0xa0761d6478bd642full, load64(k.src.data() + 8) ^ 0xe7037ed1a0b428dbull);
+    const uint64_t b = mum(load64(k.dst.data()) ^ 0x8ebc6af09c88c6e3ull, load64(k.dst.data() + 8) ^ 0x589965cc75374cc3ull);
+    const uint64_t c = mum(ports ^ 0x1d8e4e27c47d124full, k.netns ^ 0xa0761d6478bd642full);
+    return static_cast<size_t>(mum(a ^ b ^ 0xe7037ed1a0b428dbull, c ^ 0x8ebc6af09c88c6e3ull));
 }
 
 std::string_view to_string(FlowEnd e) {
@@ -34,29 +45,90 @@ std::string_view to_string(FlowEnd e) {
 FlowTable::FlowTable(FlowConfig config, Exporter exporter)
     : config_(config), exporter_(std::move(exporter)) {
     if (config_.max_flows == 0) config_.max_flows = 1;
-    index_.reserve(config_.max_flows < 65536 ? config_.max_flows : 65536);
+    slots_.resize(1024);
 }
 
-void FlowTable::export_and_erase(std::list<FlowRecord>::iterator it, FlowEnd why) {
-    it->end = why;
+uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
+    const size_t mask = slots_.size() - 1;
+    const auto tag = static_cast<uint32_t>(hash >> 32);
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        const Slot& s = slots_[i];
+        if (s.node == kNil) return kNil;
+        if (s.tag == tag && nodes_[s.node].rec.key == key) return s.node;
+    }
+}
+
+void FlowTable::index_insert(uint32_t node) {
+    const uint64_t hash = nodes_[node].hash;
+    const size_t mask = slots_.size() - 1;
+    size_t i = hash & mask;
+    while (slots_[i].node != kNil) i = (i + 1) & mask;
+    slots_[i] = {node, static_cast<uint32_t>(hash >> 32)};
+}
+
+void FlowTable::index_erase(uint32_t node) {
+    const size_t mask = slots_.size() - 1;
+    size_t i = nodes_[node].hash & mask;
+    while (slots_[i].node != node) i = (i + 1) & mask;
+    // Backward-shift deletion: pull later entries of the probe run into the hole, so that no
+    // lookup stops early at it (and no tombstones pile up).
+    for (size_t j = (i + 1) & mask; slots_[j].node != kNil; j = (j + 1) & mask) {
+        const size_t home = nodes_[slots_[j].node].hash & mask;
+        // Movable when its home is not cyclically within (i, j].
+        const bool in_between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_between) {
+            slots_[i] = slots_[j];
+            i = j;
+        }
+    }
+    slots_[i] = Slot{};
+}
+
+void FlowTable::grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    for (const Slot& s : old)
+        if (s.node != kNil) index_insert(s.node);
+}
+
+void FlowTable::unlink(uint32_t n) {
+    Node& x = nodes_[n];
+    if (x.prev != kNil) nodes_[x.prev].next = x.next; else head_ = x.next;
+    if (x.next != kNil) nodes_[x.next].prev = x.prev; else tail_ = x.prev;
+    x.prev = x.next = kNil;
+}
+
+void FlowTable::push_front(uint32_t n) {
+    Node& x = nodes_[n];
+    x.prev = kNil;
+    x.next = head_;
+    if (head_ != kNil) nodes_[head_].prev = n; else tail_ = n;
+    head_ = n;
+}
+
+void FlowTable::export_and_erase(uint32_t n, FlowEnd why) {
+    FlowRecord& r = nodes_[n].rec;
+    r.end = why;
     switch (why) {
         case FlowEnd::Idle: ++stats_.exported_idle; break;
         case FlowEnd::Active: ++stats_.exported_active; break;
         case FlowEnd::Evicted: ++stats_.evicted; break;
         case FlowEnd::Final: ++stats_.exported_final; break;
     }
-    exporter_(*it);
-    index_.erase(it->key);
-    lru_.erase(it);
+    exporter_(r);
+    index_erase(n);
+    unlink(n);
+    free_.push_back(n);
+    --count_;
 }
 
 void FlowTable::expire(uint64_t now_ns) {
-    while (!lru_.empty() && lru_.back().last_ns + config_.idle_timeout_ns <= now_ns)
-        export_and_erase(std::prev(lru_.end()), FlowEnd::Idle);
+    while (tail_ != kNil && nodes_[tail_].rec.last_ns + config_.idle_timeout_ns <= now_ns)
+        export_and_erase(tail_, FlowEnd::Idle);
 }
 
 void FlowTable::flush_all() {
-    while (!lru_.empty()) export_and_erase(std::prev(lru_.end()), FlowEnd::Final);
+    while (tail_ != kNil) export_and_erase(tail_, FlowEnd::Final);
 }
 
 void FlowTable::add(const PacketEvent& ev) {
@@ -78,40 +150,58 @@ void FlowTable::add(const PacketEvent& ev) {
         key.sport = p.sport;
         key.dport = p.dport;
     }
+    const uint64_t hash = FlowKeyHash{}(key);
 
-    auto found = index_.find(key);
-    if (found != index_.end()) {
-        auto it = found->second;
-        if (ev.ts_ns >= it->first_ns + config_.active_timeout_ns) {
+    if (const uint32_t n = find(key, hash); n != kNil) {
+        FlowRecord* r = &nodes_[n].rec;
+        if (ev.ts_ns >= r->first_ns + config_.active_timeout_ns) {
             // Long-lived flow: export what it has so far and start a new record.
             FlowRecord fresh;
             fresh.key = key;
-            fresh.has_ports = it->has_ports;
-            export_and_erase(it, FlowEnd::Active);
-            lru_.push_front(fresh);
-            it = lru_.begin();
-            it->first_ns = ev.ts_ns;
-            index_.emplace(key, it);
-        } else if (it != lru_.begin()) {
-            lru_.splice(lru_.begin(), lru_, it);
+            fresh.has_ports = r->has_ports;
+            export_and_erase(n, FlowEnd::Active);
+            const uint32_t m = free_.back();  // n, just freed
+            free_.pop_back();
+            nodes_[m].rec = fresh;
+            nodes_[m].rec.first_ns = ev.ts_ns;
+            index_insert(m);
+            push_front(m);
+            ++count_;
+            r = &nodes_[m].rec;
+        } else if (n != head_) {
+            unlink(n);
+            push_front(n);
         }
-        it->last_ns = ev.ts_ns > it->last_ns ? ev.ts_ns : it->last_ns;
-        ++it->packets;
-        it->bytes += ev.len;
-        it->tcp_flags |= p.tcp_flags;
+        r->last_ns = ev.ts_ns > r->last_ns ? ev.ts_ns : r->last_ns;
+        ++r->packets;
+        r->bytes += ev.len;
+        r->tcp_flags |= p.tcp_flags;
         return;
     }
 
-    if (index_.size() >= config_.max_flows) export_and_erase(std::prev(lru_.end()), FlowEnd::Evicted);
-    FlowRecord r;
+    if (count_ >= config_.max_flows) export_and_erase(tail_, FlowEnd::Evicted);
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    uint32_t n;
+    if (!free_.empty()) {
+        n = free_.back();
+        free_.pop_back();
+    } else {
+        n = static_cast<uint32_t>(nodes_.size());
+        nodes_.emplace_back();
+    }
+    Node& x = nodes_[n];
+    x.hash = hash;
+    FlowRecord& r = x.rec;
+    r = FlowRecord{};
     r.key = key;
     r.has_ports = p.has_ports();
     r.first_ns = r.last_ns = ev.ts_ns;
     r.packets = 1;
     r.bytes = ev.len;
     r.tcp_flags = p.tcp_flags;
-    lru_.push_front(r);
-    index_.emplace(key, lru_.begin());
+    index_insert(n);
+    push_front(n);
+    ++count_;
     ++stats_.flows_created;
 }
 

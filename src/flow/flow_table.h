@@ -5,8 +5,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
-#include <unordered_map>
+#include <vector>
 
 #include "packet/event.h"
 
@@ -69,17 +68,42 @@ public:
     // Exports every flow left (end of capture), oldest first.
     void flush_all();
 
-    size_t size() const { return index_.size(); }
+    size_t size() const { return count_; }
     const FlowStats& stats() const { return stats_; }
 
 private:
-    void export_and_erase(std::list<FlowRecord>::iterator it, FlowEnd why);
+    static constexpr uint32_t kNil = UINT32_MAX;
+    // A flow's record and its place in the LRU list (indices into nodes_).
+    struct Node {
+        FlowRecord rec;
+        uint64_t hash = 0;
+        uint32_t prev = kNil;  // towards the most recent
+        uint32_t next = kNil;  // towards the oldest
+    };
+    // The index: open addressing with linear probing over node indices; `tag` is the hash's
+    // upper half, so that most probes of other flows end without touching their node.
+    struct Slot {
+        uint32_t node = kNil;
+        uint32_t tag = 0;
+    };
+
+    uint32_t find(const FlowKey& key, uint64_t hash) const;  // node index or kNil
+    void index_insert(uint32_t node);
+    void index_erase(uint32_t node);
+    void grow();
+    void unlink(uint32_t n);
+    void push_front(uint32_t n);
+    void export_and_erase(uint32_t n, FlowEnd why);
 
     FlowConfig config_;
     Exporter exporter_;
-    // Most recently seen at the front: idle expiry and eviction take from the back.
-    std::list<FlowRecord> lru_;
-    std::unordered_map<FlowKey, std::list<FlowRecord>::iterator, FlowKeyHash> index_;
+    std::vector<Node> nodes_;
+    std::vector<uint32_t> free_;  // unused entries of nodes_
+    std::vector<Slot> slots_;     // a power of two, at most half full
+    size_t count_ = 0;
+    // Most recently seen at the head: idle expiry and eviction take from the tail.
+    uint32_t head_ = kNil;
+    uint32_t tail_ = kNil;
     FlowStats stats_;
 };
 
