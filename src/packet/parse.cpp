@@ -68,13 +68,23 @@ void parse_l4(const uint8_t* base, size_t l4, size_t end, size_t datagram_end, P
             hdr = 8;
             break;
         case 132:  // SCTP common header
-        case 33:   // DCCP generic header (12 bytes with the short sequence number)
             if (avail < 12) break;
             out.sport = be16(p);
             out.dport = be16(p + 2);
             out.has |= Parsed::kPorts;
             hdr = 12;
             break;
+        case 33: {  // DCCP generic header: 16 bytes, 12 with the short sequence number (X = 0)
+            if (avail < 12) break;
+            const size_t generic = (p[8] & 0x01) ? 16 : 12;
+            if (avail < generic) break;
+            out.sport = be16(p);
+            out.dport = be16(p + 2);
+            out.has |= Parsed::kPorts;
+            hdr = p[4] * 4u;  // data offset: the whole header, options included
+            if (hdr < generic) hdr = generic;
+            break;
+        }
         case 1:   // ICMP
         case 58:  // ICMPv6
             if (avail < 8) break;
@@ -107,6 +117,17 @@ void parse_ipv4(std::span<const uint8_t> d, size_t off, Parsed& out) {
         out.issue = ParseIssue::BadIpHeader;
         return;
     }
+    if (d.size() < off + ihl) {  // options cut by the snap length: the header is incomplete
+        out.issue = ParseIssue::TruncatedIp;
+        return;
+    }
+    // A total length of 0 is what TSO/BIG TCP leave in outgoing super-packets.
+    size_t tot = be16(ip + 2);
+    if (tot == 0) tot = d.size() - off;
+    if (tot < ihl) {  // the datagram ends inside its own header: no addresses
+        out.issue = ParseIssue::BadIpHeader;
+        return;
+    }
     out.family = 4;
     std::memcpy(out.src.data(), ip + 12, 4);
     std::memcpy(out.dst.data(), ip + 16, 4);
@@ -117,19 +138,8 @@ void parse_ipv4(std::span<const uint8_t> d, size_t off, Parsed& out) {
     out.fragment = (frag & 0x3fff) != 0;
     out.later_fragment = (frag & 0x1fff) != 0;
 
-    // A total length of 0 is what TSO/BIG TCP leave in outgoing super-packets.
-    size_t tot = be16(ip + 2);
-    if (tot == 0) tot = d.size() - off;
-    if (tot < ihl) {
-        out.issue = ParseIssue::BadIpHeader;
-        return;
-    }
     const size_t datagram_end = off + tot;
     const size_t l4 = off + ihl;
-    if (d.size() < l4) {  // options cut by the snap length
-        out.issue = ParseIssue::TruncatedL4;
-        return;
-    }
     if (out.later_fragment) {
         out.ip_payload = static_cast<uint32_t>(tot - ihl);
         return;
@@ -169,10 +179,12 @@ void parse_ipv6(std::span<const uint8_t> d, size_t off, Parsed& out) {
             case 60:  // destination options
                 if (end < l4 + 2) goto truncated;
                 len = (d[l4 + 1] + 1u) * 8;
+                if (end < l4 + len) goto truncated;  // the whole header, not just its first bytes
                 break;
             case 51:  // AH: length in 4-byte units, minus 2
                 if (end < l4 + 2) goto truncated;
                 len = (d[l4 + 1] + 2u) * 4;
+                if (end < l4 + len) goto truncated;
                 break;
             case 44: {  // fragment
                 if (end < l4 + 8) goto truncated;
