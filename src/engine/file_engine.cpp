@@ -47,7 +47,11 @@ void FileEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         if (rc == PCAP_ERROR_BREAK) break;  // end of file
         if (rc < 0) throw RuntimeError("reading " + path_ + ": " + pcap_geterr(pcap_));
         if (rc == 0) continue;
-        ev.ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec);
+        // pcap files keep the seconds (and the fraction) as unsigned 32-bit values, which
+        // libpcap hands over sign-extended: past January 2038 they arrive negative.
+        const uint64_t sec = h->ts.tv_sec < 0 ? static_cast<uint32_t>(h->ts.tv_sec) : static_cast<uint64_t>(h->ts.tv_sec);
+        const uint64_t frac = h->ts.tv_usec < 0 ? static_cast<uint32_t>(h->ts.tv_usec) : static_cast<uint64_t>(h->ts.tv_usec);
+        ev.ts_ns = sec * 1000000000u + frac;
         ev.len = h->len;
         ev.bytes = {data, h->caplen};
         if (known_link) {
