@@ -133,8 +133,9 @@ def list_namespaces():
 
 
 def remove_stale():
-    """Removes namespaces left by a previous run that was killed (its pid is gone), and ends
-    the captures that run left in them (normally they die with it: PR_SET_PDEATHSIG)."""
+    """Removes namespaces and temporary folders left by a previous run that was killed (its
+    pid is gone), and ends the captures that run left in them (normally they die with it:
+    PR_SET_PDEATHSIG)."""
     for name in list_namespaces():
         m = re.match(re.escape(PREFIX) + r"(\d+)-", name)
         if m and not _pid_alive(int(m.group(1))):
@@ -146,6 +147,11 @@ def remove_stale():
                 except (ProcessLookupError, ValueError):
                     pass
             sh("ip", "netns", "del", name, check=False)
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        m = re.match(re.escape(PREFIX) + r"(\d+)-\d+-", name)
+        if m and not _pid_alive(int(m.group(1))) and os.path.isdir(os.path.join(tmp, name)):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
 def _die_with_parent():
