@@ -39,7 +39,8 @@ void FileEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     auto& counters = ledger_.interfaces.front();
 
     PacketEvent ev;
-    ev.linktype = static_cast<uint16_t>(dlt);
+    // Events carry LINKTYPE_ values; DLT_RAW's platform numbers (12, 14) are LINKTYPE_RAW.
+    ev.linktype = static_cast<uint16_t>(dlt == 12 || dlt == 14 ? 101 : dlt);
     while (!stop.load(std::memory_order_relaxed)) {
         pcap_pkthdr* h;
         const u_char* data;
