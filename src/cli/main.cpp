@@ -44,8 +44,15 @@ int main(int argc, char** argv) {
     KmodCommands kmod;
     kmod.add_to(app);
 
+    // "--flows=FILE" is the only way to give --flows a file (see OutputOptions).
+    std::vector<std::string> args(argv, argv + argc);
+    for (auto& a : args)
+        if (a.rfind("--flows=", 0) == 0) a = "--flows-file=" + a.substr(8);
+    std::vector<char*> cargs;
+    for (auto& a : args) cargs.push_back(a.data());
+
     try {
-        app.parse(argc, argv);
+        app.parse(static_cast<int>(cargs.size()), cargs.data());
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

@@ -38,11 +38,12 @@ void install_stop_signals() {
 void OutputOptions::add_to(CLI::App& app) {
     app.add_option("-o,--output-format", format, "Output format: text, csv, jsonl, pcap, pcapng");
     app.add_option("-w,--write", write_path, "Write packets to FILE (format from -o or the extension)");
-    app.add_option("--flows", flows,
-                   "Keep a flow table; print it at the end, or write flow records to FILE "
-                   "(.csv or .jsonl)")
-        ->expected(0, 1)
-        ->default_str("-");
+    // --flows alone is a flag, so it never swallows the next word (an expression); the file
+    // comes only as --flows=FILE, which main() turns into the hidden --flows-file.
+    app.add_flag("--flows", flows_flag,
+                 "Keep a flow table and print it at the end; --flows=FILE writes flow records "
+                 "to FILE (.csv or .jsonl) instead");
+    app.add_option("--flows-file", flows_file, "")->group("");
     app.add_option("-G,--rotate-seconds", rotate_seconds, "Start a new -w file every SECONDS")
         ->check(CLI::PositiveNumber);
     app.add_option("-C,--rotate-size", rotate_megabytes,
@@ -60,6 +61,8 @@ void OutputOptions::add_to(CLI::App& app) {
 std::unique_ptr<Pipeline> OutputOptions::build() const { return build_for(write_path); }
 
 std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) const {
+    std::optional<std::string> flows;
+    if (flows_flag || !flows_file.empty()) flows = flows_file.empty() ? "-" : flows_file;
     auto pipeline = std::make_unique<Pipeline>(count);
     const bool want_packets = !out_path.empty() || !format.empty() || !flows;
     if (want_packets) {

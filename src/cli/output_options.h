@@ -16,7 +16,8 @@ namespace hookdump {
 struct OutputOptions {
     std::string format;      // -o; empty: from -w's extension, else text
     std::string write_path;  // -w; empty: standard output
-    std::optional<std::string> flows;  // --flows[=FILE]; "-" is standard output
+    bool flows_flag = false;  // --flows
+    std::string flows_file;   // --flows=FILE ("-" is standard output)
     uint64_t count = 0;
     uint32_t snaplen = 262144;
     double idle_timeout = 60;

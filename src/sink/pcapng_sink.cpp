@@ -126,6 +126,11 @@ public:
     uint64_t bytes_written() const override { return out_.bytes_written(); }
 
     void finish(const Ledger& ledger) override {
+        // A capture of nothing still gets an interface, so that readers (libpcap) accept it.
+        if (ifaces_.empty()) {
+            PacketEvent none;
+            interface_id(none);
+        }
         const uint64_t now = now_ns();
         for (uint32_t id = 0; id < ifaces_.size(); ++id) {
             const auto& i = ifaces_[id];
