@@ -20,7 +20,7 @@ inline uint32_t be32(const uint8_t* p) {
 bool is_vlan_tpid(uint16_t t) { return t == kEth8021Q || t == kEth8021AD || t == kEthQinQOld; }
 
 // Skips VLAN tags starting at `off` whose TPID is `ethertype`; returns false when a tag is cut.
-bool skip_vlan_tags(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype, Parsed& out) {
+[[gnu::always_inline]] inline bool skip_vlan_tags(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype, Parsed& out) {
     while (is_vlan_tpid(ethertype)) {
         if (d.size() < off + 4) return false;
         if (out.vlan_depth == 0) {
@@ -45,7 +45,7 @@ bool snap_ethertype(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype
 
 // Fills ports / ICMP / TCP flags from a transport header at `l4` bounded by `end`
 // (the smaller of the captured length and the end of the IP datagram).
-void parse_l4(const uint8_t* base, size_t l4, size_t end, size_t datagram_end, Parsed& out) {
+[[gnu::always_inline]] inline void parse_l4(const uint8_t* base, size_t l4, size_t end, size_t datagram_end, Parsed& out) {
     const size_t avail = end > l4 ? end - l4 : 0;
     const uint8_t* p = base + l4;
     size_t hdr = 0;
@@ -105,7 +105,7 @@ void parse_l4(const uint8_t* base, size_t l4, size_t end, size_t datagram_end, P
     out.ip_payload = datagram_end > payload_start ? static_cast<uint32_t>(datagram_end - payload_start) : 0;
 }
 
-void parse_ipv4(std::span<const uint8_t> d, size_t off, Parsed& out) {
+[[gnu::always_inline]] inline void parse_ipv4(std::span<const uint8_t> d, size_t off, Parsed& out) {
     out.l3_offset = static_cast<uint16_t>(off);
     if (d.size() < off + 20) {
         out.issue = ParseIssue::TruncatedIp;
@@ -148,7 +148,7 @@ void parse_ipv4(std::span<const uint8_t> d, size_t off, Parsed& out) {
     parse_l4(d.data(), l4, end, datagram_end, out);
 }
 
-void parse_ipv6(std::span<const uint8_t> d, size_t off, Parsed& out) {
+[[gnu::always_inline]] inline void parse_ipv6(std::span<const uint8_t> d, size_t off, Parsed& out) {
     out.l3_offset = static_cast<uint16_t>(off);
     if (d.size() < off + 40) {
         out.issue = ParseIssue::TruncatedIp;
