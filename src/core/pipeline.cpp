@@ -15,6 +15,13 @@ bool Pipeline::on_event(const PacketEvent& ev) {
     return count_ == 0 || packets_ < count_;
 }
 
+bool Pipeline::wants_parsed() const {
+    if (flows_) return true;
+    for (const auto& s : sinks_)
+        if (s->needs_parsed()) return true;
+    return false;
+}
+
 void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
     for (auto& s : sinks_) s->flush();

@@ -24,6 +24,7 @@ public:
 
     bool on_event(const PacketEvent& ev) override;
     void on_idle(uint64_t now_ns) override;
+    bool wants_parsed() const override;
 
     // Flushes flows and sinks and writes trailers; throws RuntimeError on a write error.
     void finish(const Ledger& ledger);

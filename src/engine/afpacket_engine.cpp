@@ -363,6 +363,7 @@ private:
     mutable std::mutex slots_mu_;
     std::deque<IfSlot> slots_;  // deque: slots keep their address as it grows
     IfSlot* last_slot_ = nullptr;
+    bool want_parsed_ = true;  // the handler reads PacketEvent::parsed
     PacketEvent ev_;
 };
 
@@ -416,7 +417,7 @@ bool AfPacketEngine::Ring::deliver(tpacket3_hdr* h, EventHandler& handler) {
     }
 
     IfSlot& s = slot(sll->sll_ifindex);
-    s.received.fetch_add(1, std::memory_order_relaxed);
+    s.received.store(s.received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
     PacketEvent& ev = ev_;
     ev.ts_ns = static_cast<uint64_t>(h->tp_sec) * 1000000000u + h->tp_nsec;
     ev.point = sll->sll_pkttype == PACKET_OUTGOING ? CapturePoint::TapOut : CapturePoint::TapIn;
@@ -428,7 +429,9 @@ bool AfPacketEngine::Ring::deliver(tpacket3_hdr* h, EventHandler& handler) {
     ev.linktype = static_cast<uint16_t>(dlt_);
     ev.bytes = {data, caplen};
     LinkType lt;
-    if (link_type_from_dlt(dlt_, lt)) {
+    if (!want_parsed_) {
+        ev.parsed = Parsed{};
+    } else if (link_type_from_dlt(dlt_, lt)) {
         ev.parsed = parse_packet(lt, ev.bytes);
     } else {
         ev.parsed = Parsed{};
@@ -453,6 +456,7 @@ bool AfPacketEngine::Ring::consume_block(EventHandler& handler) {
 }
 
 void AfPacketEngine::Ring::run(EventHandler& handler, const std::atomic<bool>& stop) {
+    want_parsed_ = handler.wants_parsed();
     pollfd pfd{fd_.get(), POLLIN | POLLERR, 0};
     uint64_t last_tick = 0;
     bool went_down = false;

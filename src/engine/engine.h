@@ -18,6 +18,9 @@ public:
     // Called when the engine has nothing to deliver for a while (live engines), so that
     // outputs can flush and flows can expire.
     virtual void on_idle(uint64_t /*now_ns*/) {}
+    // False when nothing downstream reads PacketEvent::parsed (only bytes are written): an
+    // engine may then leave it empty and save the parse.
+    virtual bool wants_parsed() const { return true; }
 };
 
 class Engine {

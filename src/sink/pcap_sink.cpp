@@ -38,6 +38,7 @@ public:
         if (dumper_ && pcap_dump_flush(dumper_) != 0) fail(errno);
     }
 
+    bool needs_parsed() const override { return false; }
     uint64_t bytes_written() const override {
         if (!dumper_) return 0;
         const int64_t pos = pcap_dump_ftell64(dumper_);
@@ -69,6 +70,8 @@ private:
         if (!dead_) throw RuntimeError("cannot set up a pcap writer");
         dumper_ = pcap_dump_open(dead_, path_.c_str());
         if (!dumper_) throw RuntimeError("cannot create " + path_ + ": " + pcap_geterr(dead_));
+        // stdio's default 4 KiB buffer means a write(2) every few dozen small packets.
+        setvbuf(pcap_dump_file(dumper_), nullptr, _IOFBF, 1 << 20);
     }
     void check() {
         if (ferror(pcap_dump_file(dumper_))) fail(errno);

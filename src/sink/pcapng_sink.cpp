@@ -124,6 +124,7 @@ public:
 
     void flush() override { out_.flush(); }
     uint64_t bytes_written() const override { return out_.bytes_written(); }
+    bool needs_parsed() const override { return false; }
 
     void finish(const Ledger& ledger) override {
         // A capture of nothing still gets an interface, so that readers (libpcap) accept it.

@@ -36,6 +36,7 @@ public:
     }
     void flush() override { current_->flush(); }
     uint64_t bytes_written() const override { return current_->bytes_written(); }
+    bool needs_parsed() const override { return current_->needs_parsed(); }
     void finish(const Ledger& ledger) override { current_->finish(ledger); }
 
 private:

@@ -22,6 +22,8 @@ public:
     virtual void finish(const Ledger& ledger) = 0;
     // Flushes buffered output so that what is written so far is complete (signals, rotation).
     virtual void flush() = 0;
+    // False for sinks that write the bytes only (pcap, pcapng): engines may skip parsing.
+    virtual bool needs_parsed() const { return true; }
     // Bytes of output so far, buffered ones included (for size-based rotation).
     virtual uint64_t bytes_written() const = 0;
 };
