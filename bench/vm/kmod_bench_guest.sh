@@ -1,0 +1,350 @@
+#!/bin/bash
+# The guest side of bench/kmod_vm_bench.sh: run inside the QEMU/TCG guest by
+# tests/vm/run-vm.sh as a case script (through a wrapper that bench/kmod_vm_bench.sh writes,
+# which exports the BENCH_* settings below). Not a test: it measures, and fails only when a
+# measurement could not be taken. Raw results go to $VM_RESULTS/bench/ (the writable share);
+# the host script turns them into the table and the JSON.
+#
+# Topology: namespaces hbA (va, 198.18.0.1/24) and hbB (vb, 198.18.0.2/24) joined by veth.
+#
+# Part 1, events delivered to userspace (BENCH_ROUNDS rounds; each runs every reader once, the
+# order rotated from round to round):
+#   kmod   hookdump.ko, one rule (udp dport 9, prerouting, first slot) in hbB, read by
+#          'hookdump capture --engine kmod -q -w /tmp/...csv'
+#   nflog  nft 'udp dport 9 counter log group 5' (prerouting, priority raw) in hbB, read by
+#          'tcpdump -i nflog:5 -B 8192 -w /tmp/...pcap'
+#   base   neither (the sender alone), once a round: what the sender can offer
+#   kmodburst, nflogburst   the same readers, stopped (SIGSTOP) while BENCH_BURST datagrams
+#          go through, so that their events wait in the reader's socket (8 MiB for both); then
+#          let go: the window runs from SIGCONT to the socket drained. This is the rate at which
+#          the reader takes events out of its socket, whatever the sender can offer.
+# Traffic: trafgen sends BENCH_PACKETS UDP datagrams (BENCH_PAYLOAD bytes of payload, 18 by
+# default: 60-byte frames) from va to 198.18.0.2:9 as fast as it can (BENCH_SENDERS processes,
+# 1 by default); they go up hbB's stack (prerouting, then a closed port). A flow round's window
+# runs from just before trafgen starts to the moment every netlink socket of the reader's
+# namespace has been drained (Rmem 0 in /proc/PID/net/netlink, polled with shell builtins).
+# BENCH_EXTRA adds kmod variants for investigation: null, skip, batchN, nosession (see below).
+#
+# Part 2, TCP throughput (BENCH_IPERF_ROUNDS rounds of none, hooked, none, hookedboth, the order
+# rotated each round): iperf3 -t BENCH_IPERF_SECONDS -O 1 (the first second not counted) from
+# hbA to hbB, with no module loaded ("none") vs hookdump.ko freshly loaded with a rule that
+# matches nothing (--dst 198.19.255.254, every hook) in both namespaces, in the first slot
+# ("hooked": 5 hooks a namespace) or in both slots ("hookedboth": 10).
+source "$HOOKDUMP_SRC/tests/vm/lib.sh"
+vm_require_hookdump
+
+N=${BENCH_PACKETS:-200000}
+ROUNDS=${BENCH_ROUNDS:-5}
+IPERF_ROUNDS=${BENCH_IPERF_ROUNDS:-6}
+IPERF_SECONDS=${BENCH_IPERF_SECONDS:-4}
+KMOD_PARAMS=${BENCH_KMOD_PARAMS:-}
+BURST=${BENCH_BURST:-30000}   # datagrams of a burst round (0: none)
+PAYLOAD=${BENCH_PAYLOAD:-18}  # UDP payload bytes: 18 makes 60-byte frames
+SENDERS=${BENCH_SENDERS:-1}   # trafgen processes (-P)
+EXTRA=${BENCH_EXTRA:-}   # investigation: more kmod variants a round (null, skip, batchN, nosession)
+KO=${HOOKDUMP_KMOD:-$HOOKDUMP_SRC/kmod/hookdump.ko}
+OUT=$VM_RESULTS/bench
+mkdir -p "$OUT" || vm_fail "mkdir $OUT"
+HD=$HOOKDUMP_BIN
+
+for t in trafgen nft tcpdump iperf3 insmod; do
+  command -v $t >/dev/null || vm_fail "$t is not installed on the host root (scripts/bootstrap installs it)"
+done
+[[ -f $KO ]] || vm_fail "$KO is not built (make -C kmod KDIR=/lib/modules/$VM_KVER/build)"
+
+# Sleeping without starting a process (each costs ~0.1-1 s under TCG): read with a timeout on
+# a FIFO nobody writes to (the guest has no /dev/fd for a process substitution).
+mkfifo "$VM_CASE_TMP/nap" || vm_fail "mkfifo"
+exec {nap_fd}<>"$VM_CASE_TMP/nap"
+nap() { read -rt "$1" -u "$nap_fd" || true; }
+
+# rmem PID: sets RMEM to the bytes queued in every netlink socket of PID's network namespace.
+rmem() {
+  local _sk _eth _pid _groups r _rest
+  RMEM=0
+  { read -r _rest
+    while read -r _sk _eth _pid _groups r _rest; do ((RMEM += r)); done; } </proc/$1/net/netlink
+}
+
+# cpu PID: sets CPU to "user,nice,system,idle,iowait,irq,softirq" of the whole guest and
+# "utime,stime" of PID (clock ticks), from /proc.
+cpu() {
+  local _c u n sy id io irq sirq _rest f
+  read -r _c u n sy id io irq sirq _rest </proc/stat
+  read -ra f </proc/$1/stat
+  CPU="$u,$n,$sy,$id,$io,$irq,$sirq;${f[13]},${f[14]}"
+}
+
+# wait_line FILE PATTERN: waits (up to 60 s) until FILE has a line starting with PATTERN.
+wait_line() {
+  local i line
+  for ((i = 0; i < 600; i++)); do
+    if [[ -f $1 ]]; then
+      while IFS= read -r line; do [[ $line == "$2"* ]] && return 0; done <"$1"
+    fi
+    nap 0.1
+  done
+  cat "$1"
+  vm_fail "no '$2' in $1"
+}
+
+# drain PID: after the sender is done, waits until PID's namespace holds no queued netlink
+# data; sets T_DRAINED to that moment (EPOCHREALTIME).
+drain() {
+  local i
+  for ((i = 0; i < 6000; i++)); do
+    rmem "$1"
+    if ((RMEM == 0)); then T_DRAINED=$EPOCHREALTIME; return 0; fi
+    nap 0.01
+  done
+  vm_fail "the reader (pid $1) did not drain its socket in 60 s"
+}
+
+# send LOG COUNT: trafgen, COUNT frames; sets T0 and T_SENT.
+send() {
+  T0=$EPOCHREALTIME
+  ip netns exec hbA trafgen -o va -i "$VM_CASE_TMP/udp.cfg" -n "$2" -P "$SENDERS" --no-sock-mem --notouch-irq --no-cpu-stats >"$1" 2>&1 \
+    || { cat "$1"; vm_fail "trafgen"; }
+  T_SENT=$EPOCHREALTIME
+}
+
+# vb_rx: sets RX to vb's received packets and RXDROP to its drops (from sysfs, in hbB).
+vb_stats() {
+  RX=$(ip netns exec hbB cat /sys/class/net/vb/statistics/rx_packets)
+  RXDROP=$(ip netns exec hbB cat /sys/class/net/vb/statistics/rx_dropped)
+}
+
+round_base() {
+  local tag=base_$1
+  vb_stats; local rx0=$RX
+  cpu $$; local cpu0=$CPU
+  send "$OUT/$tag.trafgen" "$N"
+  cpu $$; local cpu1=$CPU
+  vb_stats
+  printf 'kind=base round=%s t0=%s t_sent=%s t_drained=%s rx=%s cpu0=%s cpu1=%s\n' "$1" "$T0" "$T_SENT" "$T_SENT" \
+    $((RX - rx0)) "$cpu0" "$cpu1" >"$OUT/$tag.txt"
+  vm_log "base $1: $N frames sent in $(awk -v a="$T0" -v b="$T_SENT" 'BEGIN { printf "%.2f", b - a }') s"
+}
+
+# measure PID TAG MODE: the traffic, while reader PID reads. MODE flow: N datagrams while it
+# reads. MODE burst: BURST datagrams while it is stopped (SIGSTOP), so that their events wait in
+# its socket; then it is let go (T_CONT) and drains them. Sets T0, T_SENT, T_CONT, T_DRAINED,
+# RMEM_STOPPED (bytes queued while stopped), RX (datagrams vb received), CPU0, CPU1.
+measure() {
+  vb_stats; local rx0=$RX
+  cpu $1; CPU0=$CPU
+  RMEM_STOPPED=
+  if [[ $3 == burst ]]; then
+    kill -STOP $1
+    send "$OUT/$2.trafgen" "$BURST"
+    # The module's flush timer (flush_ms) and nfnetlink_log's (1 s) push out partial batches.
+    nap 1.2
+    rmem $1; RMEM_STOPPED=$RMEM
+    T_CONT=$EPOCHREALTIME
+    kill -CONT $1
+  else
+    send "$OUT/$2.trafgen" "$N"
+    T_CONT=$T0
+  fi
+  drain $1
+  cpu $1; CPU1=$CPU
+  vb_stats; RX=$((RX - rx0))
+}
+
+# round_kmod ROUND [VARIANT]: VARIANT csv (the benchmark: -w /tmp/bench.csv), or for
+# investigation: null (-o csv >/dev/null), skip (-w bench.pcap without -s: the pcap writer
+# skips events without bytes, so this is reading and decoding only).
+round_kmod() {
+  local variant=${2:-csv} kind=kmod pid mode=flow batch=
+  [[ $variant == burst ]] && { mode=burst; variant=csv; kind=kmodburst; }
+  [[ $variant == csv ]] || kind=kmod-$variant
+  if [[ $variant == batch* ]]; then   # batchN: batch_events=N for this round (a 0644 parameter)
+    batch=$(</sys/module/hookdump/parameters/batch_events)
+    echo "${variant#batch}" >/sys/module/hookdump/parameters/batch_events || vm_fail "batch_events"
+    variant=csv
+  fi
+  local tag=${kind}_$1
+  local out=(-w /tmp/bench.csv)
+  case $variant in
+    null) out=(-o csv) ;;
+    skip) out=(-w /tmp/bench.pcap) ;;
+  esac
+  ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats0" || vm_fail "kmod stats"
+  ip netns exec hbB "$HD" capture --engine kmod --hooks prerouting --priority first \
+    --proto udp --dport 9 -q "${out[@]}" 2>"$OUT/$tag.err" >/dev/null &
+  pid=$!
+  wait_line "$OUT/$tag.err" "listening at netfilter hooks (1 rules"
+  measure $pid "$tag" $mode
+  nap 0.2
+  kill -INT $pid; wait $pid || vm_fail "capture exited $?"
+  ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats1" || vm_fail "kmod stats"
+  local rows=-1 first=
+  if [[ $variant == csv ]]; then
+    { read -r _; read -r first; } </tmp/bench.csv
+    rows=$(($(wc -l </tmp/bench.csv) - 1))
+  fi
+  printf 'kind=%s mode=%s round=%s t0=%s t_sent=%s t_cont=%s t_drained=%s rmem_stopped=%s rx=%s rows=%s first_ts=%s cpu0=%s cpu1=%s\n' \
+    "$kind" $mode "$1" "$T0" "$T_SENT" "$T_CONT" "$T_DRAINED" "${RMEM_STOPPED:--}" "$RX" "$rows" "${first%%,*}" \
+    "$CPU0" "$CPU1" >"$OUT/$tag.txt"
+  rm -f /tmp/bench.csv /tmp/bench.pcap
+  [[ -z $batch ]] || echo "$batch" >/sys/module/hookdump/parameters/batch_events
+  vm_log "$kind $1: $(tail -n1 "$OUT/$tag.err")"
+}
+
+# round_kmod_nosession ROUND: the rule without any reader (investigation): the module matches
+# and counts (dropped_nosession) but builds and sends nothing: the hook's own cost.
+round_kmod_nosession() {
+  local tag=kmod-nosession_$1
+  ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats0" || vm_fail "kmod stats"
+  ip netns exec hbB "$HD" rules add --hooks prerouting --priority first --proto udp --dport 9 >/dev/null \
+    || vm_fail "rules add"
+  vb_stats; local rx0=$RX
+  cpu $$; CPU0=$CPU
+  send "$OUT/$tag.trafgen" "$N"
+  cpu $$; CPU1=$CPU
+  vb_stats
+  ip netns exec hbB "$HD" rules flush || vm_fail "rules flush"
+  ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats1" || vm_fail "kmod stats"
+  local m0 m1
+  m0=$(awk '$1 == "matched" { print $2 }' "$OUT/$tag.stats0"); m1=$(awk '$1 == "matched" { print $2 }' "$OUT/$tag.stats1")
+  echo "$((m1 - m0)) packets captured, $((m1 - m0)) received by filter, 0 dropped by kernel, 0 dropped by hookdump (no session)" >"$OUT/$tag.err"
+  printf 'kind=kmod-nosession mode=flow round=%s t0=%s t_sent=%s t_cont=%s t_drained=%s rmem_stopped=- rx=%s rows=-1 first_ts= cpu0=%s cpu1=%s\n' \
+    "$1" "$T0" "$T_SENT" "$T0" "$T_SENT" $((RX - rx0)) "$CPU0" "$CPU1" >"$OUT/$tag.txt"
+  vm_log "kmod-nosession $1: matched $((m1 - m0))"
+}
+
+round_nflog() {
+  local mode=${2:-flow} kind=nflog pid
+  [[ $mode == burst ]] && kind=nflogburst
+  local tag=${kind}_$1
+  ip netns exec hbB nft -f - <<'EOF' || vm_fail "nft"
+table ip hdbench {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    udp dport 9 counter log group 5
+  }
+}
+EOF
+  ip netns exec hbB tcpdump -i nflog:5 -B 8192 -Z root -w /tmp/bench.pcap 2>"$OUT/$tag.err" &
+  pid=$!
+  wait_line "$OUT/$tag.err" "tcpdump: listening on nflog:5"
+  measure $pid "$tag" $mode
+  # nfnetlink_log flushes a partly filled batch after its flush timeout (1 s by default).
+  nap 1.2
+  kill -INT $pid; wait $pid || vm_fail "tcpdump exited $?"
+  ip netns exec hbB nft list table ip hdbench >"$OUT/$tag.nft" || vm_fail "nft list"
+  ip netns exec hbB nft delete table ip hdbench || vm_fail "nft delete"
+  local bytes=$(wc -c </tmp/bench.pcap)
+  printf 'kind=%s mode=%s round=%s t0=%s t_sent=%s t_cont=%s t_drained=%s rmem_stopped=%s rx=%s pcap_bytes=%s cpu0=%s cpu1=%s\n' \
+    "$kind" $mode "$1" "$T0" "$T_SENT" "$T_CONT" "$T_DRAINED" "${RMEM_STOPPED:--}" "$RX" "$bytes" "$CPU0" "$CPU1" \
+    >"$OUT/$tag.txt"
+  rm -f /tmp/bench.pcap
+  vm_log "$kind $1: $(grep 'captured' "$OUT/$tag.err")"
+}
+
+loaded() { [[ -d /sys/module/hookdump ]]; }
+vm_on_exit 'if loaded; then rmmod hookdump || vm_cleanup_failed "rmmod hookdump"; fi'
+load() { loaded || vm_run insmod "$KO" $KMOD_PARAMS || vm_fail "insmod $KO"; }
+unload() { ! loaded || rmmod hookdump || vm_fail "rmmod hookdump"; }
+
+# --- setup
+vm_veth_pair hbA va 198.18.0.1/24 hbB vb 198.18.0.2/24
+ip -n hbA link set va address 02:00:c6:12:00:01 && ip -n hbB link set vb address 02:00:c6:12:00:02 \
+  || vm_fail "set MAC addresses"
+# The kernel cannot autoload modules in this guest (its modprobe is the initramfs's): load
+# what the nft rule needs beforehand.
+modprobe -a nf_tables nft_log nfnetlink_log || vm_fail "modprobe nf_tables nft_log nfnetlink_log"
+# tcpdump's -B asks for SO_RCVBUF 8 MiB, which rmem_max caps (hookdump uses SO_RCVBUFFORCE
+# for the same 8 MiB): lift the cap so that both readers get the same buffer.
+sysctl -qw net.core.rmem_max=8388608 || vm_fail "sysctl rmem_max"
+cat >"$VM_CASE_TMP/udp.cfg" <<EOF
+{
+  eth(da=02:00:c6:12:00:02, sa=02:00:c6:12:00:01, type=0x0800),
+  ipv4(saddr=198.18.0.1, daddr=198.18.0.2, ttl=64, df),
+  udp(sp=40000, dp=9),
+  fill(0x61, $PAYLOAD)
+}
+EOF
+load
+{
+  echo "packets $N"; echo "burst $BURST"; echo "payload $PAYLOAD"; echo "senders $SENDERS"; echo "rounds $ROUNDS"; echo "iperf_rounds $IPERF_ROUNDS"
+  echo "iperf_seconds $IPERF_SECONDS"; echo "kernel $(uname -r)"; echo "nproc $(nproc)"
+  echo "kmod_params ${KMOD_PARAMS:-(defaults)}"
+  for p in /sys/module/hookdump/parameters/*; do echo "param_${p##*/} $(<"$p")"; done
+  echo "rmem_max $(sysctl -n net.core.rmem_max)"
+  echo "trafgen $(trafgen -v 2>&1 | head -n1)"
+  echo "tcpdump $(tcpdump --version 2>&1 | head -n1)"
+  echo "nft $(nft --version)"
+  echo "iperf3 $(iperf3 --version 2>&1 | head -n1)"
+} >"$OUT/env.txt"
+# Warm-up: trafgen's, tcpdump's and hookdump's pages into the guest's page cache, and one frame
+# through the path.
+ip netns exec hbA trafgen -o va -i "$VM_CASE_TMP/udp.cfg" -n 1 -P 1 --no-sock-mem --notouch-irq --no-cpu-stats >/dev/null 2>&1 \
+  || vm_fail "trafgen warm-up"
+tcpdump --version >/dev/null 2>&1
+
+# --- part 1
+t_part1=$EPOCHREALTIME
+# Each round runs every reader once, the order rotated by one each round (kmod, nflog, then
+# nflog, kmod, ...) so that no reader always runs first or last.
+kinds=(kmod nflog)
+((BURST > 0)) && kinds+=(kmodburst nflogburst)
+for v in $EXTRA; do kinds+=(kmod-$v); done
+for ((r = 1; r <= ROUNDS; r++)); do
+  round_base $r
+  for ((i = 0; i < ${#kinds[@]}; i++)); do
+    k=${kinds[(i + r - 1) % ${#kinds[@]}]}
+    case $k in
+      kmod) round_kmod $r ;;
+      nflog) round_nflog $r ;;
+      kmodburst) round_kmod $r burst ;;
+      nflogburst) round_nflog $r burst ;;
+      kmod-nosession) round_kmod_nosession $r ;;
+      kmod-*) round_kmod $r "${k#kmod-}" ;;
+    esac
+  done
+done
+t_part2=$EPOCHREALTIME
+
+# --- part 2
+ip netns exec hbB iperf3 -s -B 198.18.0.2 >"$VM_CASE_TMP/iperf3-server.log" 2>&1 &
+srv=$!
+vm_on_exit "kill $srv 2>/dev/null"
+nap 1
+ip netns exec hbA ping -q -c1 -W2 198.18.0.2 >/dev/null || vm_fail "no path hbA -> hbB"
+# iperf_round KIND ROUND: KIND none (no module), hooked (the idle rule at every hook, first
+# slot: 5 hooks a namespace) or hookedboth (first and last slots: 10 hooks a namespace).
+iperf_round() {
+  local tag=iperf_$1_$2 ns slots=first
+  [[ $1 == hookedboth ]] && slots=both
+  if [[ $1 == none ]]; then
+    unload
+  else
+    unload; load   # a fresh module: no rules or counters left from the previous round
+    for ns in hbA hbB; do
+      ip netns exec $ns "$HD" rules add --dst 198.19.255.254 --hooks all --priority $slots >/dev/null \
+        || vm_fail "rules add in $ns"
+    done
+    ip netns exec hbA "$HD" rules list >"$OUT/$tag.rules"
+  fi
+  ip netns exec hbA iperf3 -c 198.18.0.2 -t "$IPERF_SECONDS" -O 1 -J >"$OUT/$tag.json" 2>"$OUT/$tag.err" \
+    || { cat "$OUT/$tag.err"; vm_fail "iperf3 client"; }
+  if [[ $1 != none ]]; then
+    ip netns exec hbA "$HD" kmod stats >"$OUT/$tag.stats" || vm_fail "kmod stats"
+  fi
+  vm_log "iperf3 $1 $2: $(grep -o '"bits_per_second":[^,]*' "$OUT/$tag.json" | tail -n1)"
+}
+ikinds=(none hooked none hookedboth)   # "none" twice a round: each hooked run has a neighbour
+for ((r = 1; r <= IPERF_ROUNDS; r++)); do
+  for ((i = 0; i < ${#ikinds[@]}; i++)); do
+    k=${ikinds[(i + r - 1) % ${#ikinds[@]}]}
+    iperf_round $k ${r}_$i
+  done
+done
+unload
+t_end=$EPOCHREALTIME
+printf 'part1_seconds %s\npart2_seconds %s\n' \
+  "$(awk -v a="$t_part1" -v b="$t_part2" 'BEGIN { printf "%.1f", b - a }')" \
+  "$(awk -v a="$t_part2" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" >>"$OUT/env.txt"
+echo done >"$OUT/complete"
+vm_log "done"
