@@ -36,7 +36,7 @@ std::string worker_path(const std::string& path, unsigned i) {
 }  // namespace
 
 void CaptureCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("capture", "Capture live packets (AF_PACKET tap: where tcpdump looks)");
+    sub_ = app.add_subcommand("capture", "Capture live packets: at the AF_PACKET tap (default), hookdump.ko hooks (--engine kmod) or NFLOG");
     sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap) or kmod (hookdump.ko)")
         ->check(CLI::IsMember({"afpacket", "kmod", "nflog"}));
     sub_->add_option("--group", nflog_group_, "NFLOG group to read (--engine nflog)")->check(CLI::Range(0, 65535));
