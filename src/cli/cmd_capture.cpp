@@ -62,13 +62,8 @@ void CaptureCommand::add_to(CLI::App& app) {
     kmod_.add_to(*sub_, false);
 }
 
-int CaptureCommand::run_kmod() {
-    kmod_.snaplen = sub_->count("-s") ? snaplen_ : 0;
-    std::string expr;
-    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    KmodEngine engine(KmodEngine::Mode::Session, kmod_.rules(expr));
-    // tcpdump's readiness line: scripts wait for it.
-    fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n", engine.rule_ids().size());
+// After the engine is open: drop privileges, catch signals, run into the outputs, report.
+int CaptureCommand::run_engine(Engine& engine) {
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
     auto pipeline = out_.build();
@@ -77,10 +72,25 @@ int CaptureCommand::run_kmod() {
     if (status_line) pipeline->set_ticker([&](uint64_t now) { status.tick(now, pipeline->packets(), pipeline->bytes()); });
     const int rc = run_capture(engine, *pipeline);
     if (status_line) status.clear();
-    const Ledger ledger = engine.ledger();
-    print_ledger(ledger, pipeline->packets());
-    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, pipeline->packets());
+    report(engine, pipeline->packets());
     return rc;
+}
+
+// tcpdump's ledger line on stderr, and --stats-json.
+void CaptureCommand::report(const Engine& engine, uint64_t captured) const {
+    const Ledger ledger = engine.ledger();
+    print_ledger(ledger, captured);
+    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, captured);
+}
+
+int CaptureCommand::run_kmod() {
+    kmod_.snaplen = sub_->count("-s") ? snaplen_ : 0;
+    std::string expr;
+    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
+    KmodEngine engine(KmodEngine::Mode::Session, kmod_.rules(expr));
+    // tcpdump's readiness line: scripts wait for it.
+    fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n", engine.rule_ids().size());
+    return run_engine(engine);
 }
 
 int CaptureCommand::run_nflog() {
@@ -88,14 +98,7 @@ int CaptureCommand::run_nflog() {
         throw UsageError("--engine nflog takes no expression: your nft/iptables rule ('log group N') selects the packets");
     NflogEngine engine(nflog_group_, snaplen_ > 0xffff ? 0xffff : snaplen_);
     fmt::print(stderr, "listening on NFLOG group {}\n", nflog_group_);
-    if (!user_.empty()) drop_privileges(user_);
-    install_stop_signals();
-    auto pipeline = out_.build();
-    const int rc = run_capture(engine, *pipeline);
-    const Ledger ledger = engine.ledger();
-    print_ledger(ledger, pipeline->packets());
-    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, pipeline->packets());
-    return rc;
+    return run_engine(engine);
 }
 
 int CaptureCommand::run() {
@@ -121,31 +124,17 @@ int CaptureCommand::run() {
     if (engine.userspace_filter())
         fmt::print(stderr, "hookdump: this expression reads link-layer fields the kernel cannot "
                            "filter on 'any'; filtering in userspace\n");
+    out_.snaplen = snaplen_;
+    if (!per_worker_files_ || engine.workers() < 2) return run_engine(engine);
+
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
-
-    out_.snaplen = snaplen_;
-    const bool status_line = !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
-    StatusLine status(engine);
-
-    int rc;
+    std::vector<std::unique_ptr<Pipeline>> pipes;
+    for (unsigned i = 0; i < engine.workers(); ++i) pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
+    const int rc = run_workers(engine, pipes);
     uint64_t captured = 0;
-    if (per_worker_files_ && engine.workers() > 1) {
-        std::vector<std::unique_ptr<Pipeline>> pipes;
-        for (unsigned i = 0; i < engine.workers(); ++i) pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
-        rc = run_workers(engine, pipes);
-        for (auto& p : pipes) captured += p->packets();
-    } else {
-        auto pipeline = out_.build();
-        if (status_line) pipeline->set_ticker([&](uint64_t now) { status.tick(now, pipeline->packets(), pipeline->bytes()); });
-        rc = run_capture(engine, *pipeline);
-        captured = pipeline->packets();
-    }
-    if (status_line) status.clear();
-
-    const Ledger ledger = engine.ledger();
-    print_ledger(ledger, captured);
-    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, captured);
+    for (auto& p : pipes) captured += p->packets();
+    report(engine, captured);
     return rc;
 }
 

@@ -89,6 +89,8 @@ public:
     int run();
 
 private:
+    int run_engine(class Engine& engine);
+    void report(const class Engine& engine, uint64_t captured) const;
     int run_kmod();
     int run_nflog();
     uint16_t nflog_group_ = 0;
