@@ -1,0 +1,63 @@
+// What `hookdump trace` keeps of one event: a copy (events borrow their bytes), reduced to
+// what correlation and the report need.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "packet/event.h"
+
+namespace hookdump::trace {
+
+// An identity that survives the stack, NAT included: fields the kernel does not rewrite on
+// the way (IPv4 id, IPv6 flow label, lengths, TCP sequence numbers, a hash of the first
+// payload bytes). `strong` is false when the engine gave no packet bytes: the key then falls
+// back to the 5-tuple and length, which NAT changes.
+struct PacketKey {
+    uint64_t hash = 0;
+    bool strong = false;
+    bool operator==(const PacketKey&) const = default;
+};
+
+// Tuple as seen at one point (NAT changes it between points).
+struct Tuple {
+    uint8_t family = 0;  // 4, 6, or 0 when unknown
+    uint8_t proto = 0;
+    bool has_ports = false;
+    std::array<uint8_t, 16> src{};
+    std::array<uint8_t, 16> dst{};
+    uint16_t sport = 0;
+    uint16_t dport = 0;
+    bool operator==(const Tuple&) const = default;
+};
+std::string to_string(const Tuple& t);  // "198.18.0.1:1234 > 198.18.0.2:80 udp"
+
+struct Observation {
+    uint64_t ts_ns = 0;
+    CapturePoint point = CapturePoint::Unknown;
+    PrioritySlot slot = PrioritySlot::None;
+    int32_t ifindex = 0;
+    std::string ifname;
+    uint32_t l3len = 0;  // IP total length (IPv6: header + payload)
+    Tuple tuple;
+    PacketKey key;
+    bool drop = false;     // a kfree_skb drop report
+    std::string reason;    // drop reason name, when drop
+    std::string location;  // symbolized drop location, when drop
+    uint64_t seq = 0;      // arrival order, for stable sorting
+};
+
+// Computes the key and copies what trace keeps. Returns false for events that carry no IP
+// packet (nothing to correlate).
+bool observe(const PacketEvent& ev, Observation& out);
+
+// Where a point sits on a packet's way through one namespace's stack (ingress:
+// xdp, tap-in, tc-ingress, PRE_ROUTING, then LOCAL_IN, or FORWARD; local: LOCAL_OUT; then
+// POST_ROUTING, tc-egress, tap-out), first priority before last. Ties order observations
+// whose clocks disagree by a few microseconds.
+int stack_rank(CapturePoint p, PrioritySlot slot);
+
+// "PRE_ROUTING", "LOCAL_IN", ... for hooks, engine names for the rest ("tap-in", "xdp").
+std::string_view trace_point_name(CapturePoint p);
+
+}  // namespace hookdump::trace
