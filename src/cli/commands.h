@@ -115,3 +115,26 @@ private:
 };
 
 }  // namespace hookdump
+
+namespace hookdump {
+
+// hookdump trace: every observation point at once, correlated into each packet's path.
+class TraceCommand {
+public:
+    void add_to(CLI::App& app);
+    bool selected() const { return sub_ && sub_->parsed(); }
+    int run();
+
+private:
+    CLI::App* sub_ = nullptr;
+    std::string interface_ = "any";
+    uint64_t count_ = 0;
+    std::string format_ = "text";
+    std::string write_path_;
+    std::string report_path_;
+    uint32_t window_ms_ = 200;
+    std::string points_ = "all";
+    std::vector<std::string> expression_;
+};
+
+}  // namespace hookdump

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     capture.add_to(app);
     KmodCommands kmod;
     kmod.add_to(app);
+    TraceCommand trace;
+    trace.add_to(app);
 
     // "--flows=FILE" is the only way to give --flows a file (see OutputOptions).
     std::vector<std::string> args(argv, argv + argc);
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
         if (generate.selected()) return generate.run();
         if (capture.selected()) return capture.run();
         if (kmod.selected()) return kmod.run();
+        if (trace.selected()) return trace.run();
         if (dump_level > 0) return dump_bpf(join(top_expression), dump_linktype, dump_level);
         if (!top_expression.empty())
             throw UsageError("unknown command '" + top_expression.front() + "'");

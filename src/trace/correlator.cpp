@@ -18,6 +18,29 @@ bool is_hook(CapturePoint p) {
            p == CapturePoint::LocalOut || p == CapturePoint::PostRouting;
 }
 
+// Which clock stamped an observation: the ring (tap), the module (hooks), BPF, the drop
+// tracepoint. Only observations stamped by different clocks are reordered by stack rank.
+int clock_of(const Observation& o) {
+    if (o.drop) return 4;
+    switch (o.point) {
+        case CapturePoint::TapIn: case CapturePoint::TapOut: return 1;
+        case CapturePoint::Xdp: case CapturePoint::TcIngress: case CapturePoint::TcEgress: return 3;
+        default: return 2;
+    }
+}
+
+// NAT rewrites one side of a tuple at a time (DNAT the destination, SNAT the source): an
+// observation belongs to a packet only if it shares a side with one of its observations.
+// This keeps apart packets of other flows that happen to carry the same id and payload.
+bool nat_compatible(const Tuple& t, const std::vector<Observation>& path) {
+    for (const auto& x : path) {
+        const Tuple& u = x.tuple;
+        if (u.family != t.family || u.proto != t.proto) continue;
+        if ((u.src == t.src && u.sport == t.sport) || (u.dst == t.dst && u.dport == t.dport)) return true;
+    }
+    return false;
+}
+
 bool same_place(const Observation& a, const Observation& b) {
     return a.point == b.point && a.slot == b.slot && a.ifindex == b.ifindex && a.drop == b.drop;
 }
@@ -109,7 +132,7 @@ Correlator::Open* Correlator::find_for(const Observation& o, bool& collided) {
     for (auto& g : open_) {
         if (o.ts_ns > g->last_ns + opt_.window_ns) continue;
         if (o.key.strong && g->key.strong) {
-            if (g->key != o.key) continue;
+            if (g->key != o.key || !nat_compatible(o.tuple, g->pkt.path)) continue;
             const bool seen_here = std::any_of(g->pkt.path.begin(), g->pkt.path.end(),
                                                [&](const Observation& x) { return same_place(x, o); });
             if (!seen_here) return g.get();
@@ -170,7 +193,7 @@ void Correlator::finish(TracedPacket& p) const {
         for (size_t j = i; j > 0; --j) {
             const auto& a = path[j - 1];
             const auto& b = path[j];
-            if (b.ts_ns - a.ts_ns <= kClockSkewNs &&
+            if (b.ts_ns - a.ts_ns <= kClockSkewNs && clock_of(a) != clock_of(b) &&
                 (b.drop ? 30 : stack_rank(b.point, b.slot)) < (a.drop ? 30 : stack_rank(a.point, a.slot)))
                 std::swap(path[j - 1], path[j]);
             else
@@ -193,7 +216,18 @@ void Correlator::finish(TracedPacket& p) const {
     if (opt_.both_slots && !steps.empty() && is_hook(steps.back().first->point) && !steps.back().left)
         stuck = &steps.back();
 
-    if (drop || stuck) {
+    // With every hook watched at both priorities, a packet that left a hook and reached
+    // nothing after it died there too: in routing after PRE_ROUTING, FORWARD or LOCAL_OUT,
+    // or on the way to the device after POST_ROUTING.
+    const Step* vanished = nullptr;
+    if (opt_.both_slots && !stuck && !steps.empty() && is_hook(steps.back().first->point)) {
+        const CapturePoint last = steps.back().first->point;
+        if (last == CapturePoint::PreRouting || last == CapturePoint::Forward || last == CapturePoint::LocalOut ||
+            (last == CapturePoint::PostRouting && opt_.tap_egress))
+            vanished = &steps.back();
+    }
+
+    if (drop || stuck || vanished) {
         p.fate = Fate::Dropped;
         if (stuck) {
             p.dropped_at = std::string(trace_point_name(stuck->first->point));
@@ -258,7 +292,10 @@ std::string path_signature(const TracedPacket& p, bool both_slots) {
         if (!out.empty()) out += " → ";
         out += step_name(s, both_slots, true);
     }
-    if (p.fate == Fate::Dropped) out += (out.empty() ? "✗ dropped at " : " ✗ dropped at ") + p.dropped_at;
+    if (p.fate == Fate::Dropped) {
+        const bool where = p.dropped_at.starts_with("after") || p.dropped_at.starts_with("before");
+        out += fmt::format("{}✗ dropped {}{}", out.empty() ? "" : " ", where ? "" : "at ", p.dropped_at);
+    } else if (p.fate != Fate::Unknown) out += fmt::format(" ✓ {}", to_string(p.fate));
     return out;
 }
 

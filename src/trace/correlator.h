@@ -38,6 +38,9 @@ struct CorrelatorOptions {
     // Hooks are observed at both their first and last priority (the module is loaded), so
     // "entered but never left" can be told.
     bool both_slots = true;
+    // The tap watches every interface's way out: a packet that left POST_ROUTING and never
+    // reached a tap-out died in between (qdisc, neighbour resolution).
+    bool tap_egress = false;
 };
 
 class Correlator {

@@ -19,19 +19,19 @@ struct Node {
 // output above it, the packet's fates as the graph's sinks.
 constexpr Node kNodes[] = {
     {"xdp", "xdp", 70, 300},
-    {"tap-in", "tap-in", 190, 300},
-    {"tc-ingress", "tc ingress", 310, 300},
-    {"PRE_ROUTING", "PRE_ROUTING", 450, 300},
-    {"FORWARD", "FORWARD", 620, 300},
-    {"POST_ROUTING", "POST_ROUTING", 790, 300},
-    {"tc-egress", "tc egress", 920, 300},
-    {"tap-out", "tap-out", 1040, 300},
-    {"LOCAL_IN", "LOCAL_IN", 540, 170},
-    {"LOCAL_OUT", "LOCAL_OUT", 700, 170},
-    {"delivered", "local socket", 540, 50},
-    {"sent", "sent", 1040, 430},
-    {"forwarded", "forwarded", 920, 430},
-    {"unknown", "fate unknown", 450, 430},
+    {"tap-in", "tap-in", 200, 300},
+    {"tc-ingress", "tc ingress", 330, 300},
+    {"PRE_ROUTING", "PRE_ROUTING", 470, 300},
+    {"FORWARD", "FORWARD", 640, 300},
+    {"POST_ROUTING", "POST_ROUTING", 810, 300},
+    {"tc-egress", "tc egress", 950, 300},
+    {"tap-out", "tap-out", 1080, 300},
+    {"LOCAL_IN", "LOCAL_IN", 560, 170},
+    {"LOCAL_OUT", "LOCAL_OUT", 720, 170},
+    {"delivered", "local socket", 560, 50},
+    {"sent", "sent", 1080, 430},
+    {"forwarded", "forwarded", 950, 430},
+    {"unknown", "fate unknown", 470, 430},
 };
 
 const Node* node(const std::string& name) {
@@ -61,7 +61,7 @@ std::string html_report(const PathSummary& summary, const ReportInfo& info) {
     uint64_t max_edge = 1;
     for (const auto& [e, n] : summary.edges()) max_edge = std::max(max_edge, n);
 
-    svg += R"x(<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2563eb"/></marker></defs>)x";
+    svg += R"x(<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="14" markerHeight="14" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2563eb"/></marker></defs>)x";
     // Edges first, so that nodes are drawn over their ends.
     for (const auto& [e, n] : summary.edges()) {
         const Node* a = node(e.first);
@@ -82,8 +82,8 @@ std::string html_report(const PathSummary& summary, const ReportInfo& info) {
     }
     for (const auto& n : kNodes) {
         svg += fmt::format(
-            R"x(<rect x="{}" y="{}" width="120" height="44" rx="8" fill="#dbeafe" stroke="#1d4ed8" stroke-width="2"/><text x="{}" y="{}" font-size="14" text-anchor="middle" fill="#0f172a">{}</text>)x",
-            n.x - 60, n.y - 22, n.x, n.y + 5, esc(n.label));
+            R"x(<rect x="{}" y="{}" width="116" height="44" rx="8" fill="#dbeafe" stroke="#1d4ed8" stroke-width="2"/><text x="{}" y="{}" font-size="14" text-anchor="middle" fill="#0f172a">{}</text>)x",
+            n.x - 58, n.y - 22, n.x, n.y + 5, esc(n.label));
     }
     // Drop points: a red badge on the node where packets died ("after X" marks X).
     for (const auto& [where, n] : summary.drops()) {
@@ -115,7 +115,7 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #cbd5e1; padd
 <h1>hookdump trace</h1>
 <p>Filter: <code>{expr}</code>. {total} packets traced. Observation points: {points}.</p>
 {missing_block}
-<svg id="hook-graph" width="1120" height="480" viewBox="0 0 1120 480">{svg}</svg>
+<svg id="hook-graph" width="1160" height="480" viewBox="0 0 1160 480">{svg}</svg>
 <h2>Paths</h2>
 <table><tr><th>packets</th><th>fate</th><th>path</th></tr>{rows}</table>
 </body></html>

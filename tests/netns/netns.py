@@ -274,8 +274,8 @@ class Topology:
             raise AssertionError(f"hookdump-send failed ({r.returncode}): {r.stderr.strip()}")
         return r.stdout.strip()
 
-    def capture(self, ns, *args, name="cap", workers=1, wait_ready=True):
-        c = Capture(self, ns, list(args), name, workers)
+    def capture(self, ns, *args, name="cap", workers=1, wait_ready=True, command="capture"):
+        c = Capture(self, ns, list(args), name, workers, command)
         self.procs.append(c)
         if wait_ready:
             c.wait_ready()
@@ -318,7 +318,7 @@ LEDGER_RE = re.compile(r"^(\d+) packets captured, (\d+) received by filter, (\d+
 
 
 class Capture:
-    def __init__(self, topo, ns, args, name, workers):
+    def __init__(self, topo, ns, args, name, workers, command="capture"):
         self.topo = topo
         self.ns = ns
         self.args = args
@@ -327,7 +327,7 @@ class Capture:
         self.err_path = topo.path(name + ".stderr")
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
-        cmd = ["ip", "netns", "exec", ns, HOOKDUMP, "capture"] + args
+        cmd = ["ip", "netns", "exec", ns, HOOKDUMP, command] + args
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
                                      preexec_fn=_die_with_parent)

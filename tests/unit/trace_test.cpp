@@ -223,7 +223,7 @@ TEST(Trace, SummaryAndReport) {
     for (const auto& t : c.take_done(0, true)) s.add(t);
     ASSERT_EQ(s.rows().size(), 2u);
     EXPECT_EQ(s.rows()[0].packets, 2u);
-    EXPECT_EQ(s.rows()[0].signature, "PRE_ROUTING → LOCAL_IN");
+    EXPECT_EQ(s.rows()[0].signature, "PRE_ROUTING → LOCAL_IN ✓ delivered");
     EXPECT_EQ(s.rows()[1].signature, "PRE_ROUTING → LOCAL_IN(first) ✗ dropped at LOCAL_IN");
     EXPECT_EQ(s.edges().at({"PRE_ROUTING", "LOCAL_IN"}), 3u);
     EXPECT_EQ(s.edges().at({"LOCAL_IN", "delivered"}), 2u);
@@ -233,6 +233,49 @@ TEST(Trace, SummaryAndReport) {
     EXPECT_NE(html.find("PRE_ROUTING → LOCAL_IN: 3 packets"), std::string::npos);
     EXPECT_NE(html.find("dropped LOCAL_IN: 1 packets"), std::string::npos);
     EXPECT_EQ(html.find("http"), std::string::npos);  // self-contained: nothing fetched
+}
+
+}  // namespace
+}  // namespace hookdump::trace
+
+namespace hookdump::trace {
+namespace {
+
+TEST(Trace, VanishedAfterAHookIsADrop) {
+    // Forwarding disabled: the packet leaves PRE_ROUTING and reaches no other hook.
+    Correlator c({.window_ns = 200'000'000, .both_slots = true, .tap_egress = true});
+    const auto p = udp4("198.18.1.2", "198.18.2.2", 1000, 80, 11);
+    c.add(tap(p, CapturePoint::TapIn, kT0, "r0"));
+    c.add(obs(p, CapturePoint::PreRouting, PrioritySlot::First, kT0 + kUs));
+    c.add(obs(p, CapturePoint::PreRouting, PrioritySlot::Last, kT0 + 2 * kUs));
+    auto done = c.take_done(0, true);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].fate, Fate::Dropped);
+    EXPECT_EQ(done[0].dropped_at, "after PRE_ROUTING");
+    EXPECT_EQ(format_path(done[0]), "tap-in r0 → PRE_ROUTING ✗ dropped after PRE_ROUTING");
+    // Without the module's hooks nothing can be said.
+    Correlator tap_only({.window_ns = 200'000'000, .both_slots = false});
+    tap_only.add(tap(p, CapturePoint::TapIn, kT0, "r0"));
+    EXPECT_EQ(tap_only.take_done(0, true)[0].fate, Fate::Unknown);
+}
+
+}  // namespace
+}  // namespace hookdump::trace
+
+namespace hookdump::trace {
+namespace {
+
+TEST(Trace, SameIdAndPayloadInAnotherFlowIsAnotherPacket) {
+    // A sender that numbers its IP ids from 1 in both directions: equal keys, unrelated packets.
+    Correlator c;
+    const auto in = udp4("198.18.0.2", "198.18.0.1", 40000, 7001, 1);
+    const auto out = udp4("198.18.0.1", "198.18.0.2", 40001, 7002, 1);
+    c.add(tap(in, CapturePoint::TapIn, kT0, "vA"));
+    c.add(tap(out, CapturePoint::TapOut, kT0 + 30 * kUs, "vA"));
+    auto done = c.take_done(0, true);
+    ASSERT_EQ(done.size(), 2u);
+    EXPECT_FALSE(done[0].ambiguous);
+    EXPECT_EQ(done[1].fate, Fate::Sent);
 }
 
 }  // namespace

@@ -1,0 +1,207 @@
+// hookdump trace: runs every observation point that is available at once (the AF_PACKET tap,
+// hookdump.ko at the first and last priority of each hook), each engine on its own thread,
+// and correlates their events into one path per packet (src/trace/).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/output_options.h"
+#include "engine/afpacket_engine.h"
+#include "engine/kmod_engine.h"
+#include "packet/format.h"
+#include "trace/correlator.h"
+#include "trace/html_report.h"
+#include "util/error.h"
+
+namespace hookdump {
+namespace {
+
+// Enough of each packet for the identity (IP header, transport header, 16 payload bytes).
+constexpr uint32_t kTraceSnaplen = 192;
+
+uint64_t now_ns() {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// Engine threads hand their observations to the correlating thread through this.
+class Inbox final : public EventHandler {
+public:
+    bool on_event(const PacketEvent& ev) override {
+        trace::Observation o;
+        if (!trace::observe(ev, o)) return true;
+        std::lock_guard lock(mu_);
+        items_.push_back(std::move(o));
+        return true;
+    }
+    std::vector<trace::Observation> take() {
+        std::vector<trace::Observation> out;
+        std::lock_guard lock(mu_);
+        out.swap(items_);
+        return out;
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<trace::Observation> items_;
+};
+
+struct Source {
+    std::unique_ptr<Engine> engine;
+    std::string what;  // for the readiness line
+};
+
+}  // namespace
+
+void TraceCommand::add_to(CLI::App& app) {
+    sub_ = app.add_subcommand("trace", "Where did my packet go, and where did it die: every observation point at once, one path per packet");
+    sub_->add_option("-i,--interface", interface_, "Interface for the tap (default any)");
+    sub_->add_option("-c,--count", count_, "Exit after COUNT packets are traced");
+    sub_->add_option("-o,--output-format", format_, "text or jsonl")->check(CLI::IsMember({"text", "jsonl"}));
+    sub_->add_option("-w,--write", write_path_, "Write the paths to FILE instead of stdout");
+    sub_->add_option("--report", report_path_, "Write the hook graph as a self-contained HTML page at exit");
+    sub_->add_option("--window", window_ms_, "A packet is complete after MS without news (200)")->check(CLI::Range(1u, 60000u));
+    sub_->add_option("--points", points_, "Observation points to use: all, or a list of tap,kmod")
+        ->check(CLI::IsMember({"all", "tap", "kmod", "tap,kmod", "kmod,tap"}));
+    sub_->add_option("expression", expression_, "pcap-filter expression selecting the packets");
+}
+
+int TraceCommand::run() {
+    std::string expr;
+    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
+    const bool want_tap = points_ == "all" || points_.find("tap") != std::string::npos;
+    const bool want_kmod = points_ == "all" || points_.find("kmod") != std::string::npos;
+
+    std::vector<Source> sources;
+    trace::ReportInfo info;
+    info.expression = expr;
+    bool both_slots = false;
+    if (want_tap) {
+        AfPacketConfig cfg;
+        cfg.interface = interface_;
+        cfg.filter = expr;
+        cfg.snaplen = kTraceSnaplen;
+        cfg.block_size = 256 << 10;
+        cfg.block_count = 4;
+        cfg.block_timeout_ms = 5;
+        sources.push_back({std::make_unique<AfPacketEngine>(cfg), "tap-in/tap-out " + interface_});
+        info.points.push_back("tap-in " + interface_);
+        info.points.push_back("tap-out " + interface_);
+    }
+    if (want_kmod) {
+        std::string why;
+        try {
+            KmodRuleOptions opt;
+            opt.hooks = "all";
+            opt.priority = "both";
+            opt.snaplen = kTraceSnaplen;
+            const auto rules = opt.rules(expr);
+            sources.push_back({std::make_unique<KmodEngine>(KmodEngine::Mode::Session, rules),
+                               "netfilter hooks at first and last priority (hookdump.ko)"});
+            for (const char* h : {"PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING"})
+                info.points.push_back(h);
+            both_slots = true;
+        } catch (const UsageError& e) {
+            why = e.what();
+        } catch (const RuntimeError& e) {
+            why = e.what();
+        }
+        if (!why.empty()) {
+            if (points_ != "all") throw RuntimeError("kmod: " + why);
+            info.missing.push_back("PRE_ROUTING, LOCAL_IN, FORWARD, LOCAL_OUT, POST_ROUTING: " + why);
+        }
+    }
+    if (sources.empty()) throw RuntimeError("no observation point could be opened");
+
+    std::FILE* out = stdout;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, std::fclose);
+    if (!write_path_.empty()) {
+        file.reset(std::fopen(write_path_.c_str(), "w"));
+        if (!file) throw RuntimeError(errno_message("cannot write " + write_path_, errno));
+        out = file.get();
+    }
+
+    install_stop_signals();
+    // The readiness line (scripts wait for it): every source is bound and signals are caught.
+    for (const auto& m : info.missing) fmt::print(stderr, "hookdump: not observed: {}\n", m);
+    std::string ready = "tracing at";
+    for (size_t i = 0; i < sources.size(); ++i) ready += (i ? "; " : " ") + sources[i].what;
+    fmt::print(stderr, "{}\n", ready);
+    const auto& stop = stop_flag();
+    std::atomic<bool> engines_stop{false};
+    Inbox inbox;
+    std::mutex err_mu;
+    std::string error;
+    std::vector<std::thread> threads;
+    for (auto& s : sources)
+        threads.emplace_back([&, eng = s.engine.get()] {
+            try {
+                eng->run(inbox, engines_stop);
+            } catch (const std::exception& e) {
+                std::lock_guard lock(err_mu);
+                if (error.empty()) error = fmt::format("{}: {}", eng->name(), e.what());
+            }
+            engines_stop.store(true);
+        });
+
+    trace::Correlator correlator(
+        {.window_ns = uint64_t{window_ms_} * 1'000'000, .both_slots = both_slots, .tap_egress = want_tap && interface_ == "any"});
+    trace::PathSummary summary;
+    LocalClock clock;
+    uint64_t traced = 0;
+    auto emit = [&](std::vector<trace::TracedPacket> done) {
+        for (auto& p : done) {
+            if (count_ && traced >= count_) return;
+            ++traced;
+            summary.add(p, both_slots);
+            std::string line;
+            if (format_ == "jsonl") {
+                line = trace::to_json(p);
+            } else {
+                clock.append(line, p.path.front().ts_ns);
+                line += fmt::format(" {}: {}", trace::to_string(p.path.front().tuple), trace::format_path(p, both_slots));
+            }
+            line += '\n';
+            std::fwrite(line.data(), 1, line.size(), out);
+        }
+        std::fflush(out);
+    };
+    auto pump = [&](bool flush) {
+        auto items = inbox.take();
+        std::stable_sort(items.begin(), items.end(),
+                         [](const trace::Observation& a, const trace::Observation& b) { return a.ts_ns < b.ts_ns; });
+        for (auto& o : items) correlator.add(std::move(o));
+        emit(correlator.take_done(now_ns(), flush));
+    };
+    while (!stop.load() && !engines_stop.load() && !(count_ && traced >= count_)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        pump(false);
+    }
+    engines_stop.store(true);
+    for (auto& t : threads) t.join();
+    pump(true);
+
+    fmt::print(stderr, "{} packets traced\n", traced);
+    for (const auto& r : summary.rows()) fmt::print(stderr, "{:>8}  {}\n", r.packets, r.signature.empty() ? "(no path)" : r.signature);
+    for (const auto& s : sources) {
+        const InterfaceCounters l = s.engine->ledger().total();
+        if (l.kernel_drops || l.hookdump_drops)
+            fmt::print(stderr, "hookdump: {} lost {} events (kernel {}, hookdump {}): paths may be incomplete\n",
+                       s.engine->name(), l.kernel_drops + l.hookdump_drops, l.kernel_drops, l.hookdump_drops);
+    }
+    if (!report_path_.empty()) {
+        std::ofstream f(report_path_);
+        f << trace::html_report(summary, info);
+        if (!f.flush()) throw RuntimeError(errno_message("cannot write " + report_path_, errno));
+    }
+    if (!error.empty()) throw RuntimeError(error);
+    return 0;
+}
+
+}  // namespace hookdump

@@ -1,0 +1,63 @@
+#!/bin/bash
+# hookdump trace in a router namespace (A -- R -- B): a forwarded datagram goes
+# PRE_ROUTING -> FORWARD -> POST_ROUTING -> tap-out on the other side; DNAT at PRE_ROUTING and
+# SNAT (masquerade) at POST_ROUTING show before -> after at those steps; with forwarding
+# disabled the datagram leaves PRE_ROUTING and dies in routing.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../kmod_lib.sh"
+source "$(dirname "$0")/../trace_lib.sh"
+vm_require_hookdump
+vm_insmod_hookdump
+trace_modprobe_nft
+kmod_router_topology
+ip netns exec kR nft -f - <<'NFT' || vm_fail "nft"
+table ip hdnat {
+  chain pre { type nat hook prerouting priority -100; udp dport 8080 dnat to 198.18.2.2:9090; }
+  chain post { type nat hook postrouting priority 100; oifname "r1" udp dport 9090 masquerade; }
+}
+NFT
+trace_start kR trace.err udp
+send() {  # send SPORT DST DPORT N
+  ip netns exec kA python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.18.1.2', $1))
+for i in range($4): s.sendto(b'payload %d' % i, ('$2', $3))
+" || vm_fail "sender"
+}
+send 41000 198.18.2.2 7020 2
+send 41001 198.18.1.1 8080 1
+sleep 0.5
+ip netns exec kR sysctl -qw net.ipv4.ip_forward=0
+send 41002 198.18.2.2 7021 2
+trace_stop trace.err
+
+fwd=$(trace_query 't["dport"] == 7020')
+echo "$fwd"
+want="tap-in@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tap-out@r1 | forwarded | - | - | single"
+[[ $(grep -cx "$want" <<<"$fwd") == 2 && $(grep -c . <<<"$fwd") == 2 ]] || vm_fail "forwarded: expected 2 x '$want'"
+
+nat=$(trace_query 't["dport"] == 8080')
+echo "$nat"
+want="tap-in@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tap-out@r1 | forwarded | - | - | single"
+[[ $nat == "$want" ]] || vm_fail "NAT: expected '$want'"
+# The tuple at each step: DNAT between PRE_ROUTING's priorities, SNAT between POST_ROUTING's.
+python3 - <<'PY' || vm_fail "NAT tuples"
+import json
+p = [json.loads(l) for l in open("trace.jsonl") if '"dport":8080' in l][0]
+tup = [(o["tuple"]["src"], o["tuple"]["sport"], o["tuple"]["dst"], o["tuple"]["dport"]) for o in p["path"]]
+orig = ("198.18.1.2", 41001, "198.18.1.1", 8080)
+dnat = ("198.18.1.2", 41001, "198.18.2.2", 9090)
+snat = ("198.18.2.1", 41001, "198.18.2.2", 9090)
+want = [orig, orig, dnat, dnat, dnat, dnat, snat, snat]
+print(tup)
+assert tup == want, f"tuples {tup} != {want}"
+PY
+grep -q "^ *3  tap-in r0 → PRE_ROUTING → FORWARD → POST_ROUTING → tap-out r1 ✓ forwarded$" trace.err || vm_fail "summary: forwarded"
+grep -q "^ *2  tap-in r0 → PRE_ROUTING ✗ dropped after PRE_ROUTING$" trace.err || vm_fail "summary: routing drop"
+
+off=$(trace_query 't["dport"] == 7021')
+echo "$off"
+want="tap-in@r0 PRE_ROUTING/first PRE_ROUTING/last | dropped | after PRE_ROUTING | - | single"
+[[ $(grep -cx "$want" <<<"$off") == 2 && $(grep -c . <<<"$off") == 2 ]] || vm_fail "forwarding off: expected 2 x '$want'"
+grep -q "^5 packets traced" trace.err || vm_fail "summary: not 5 packets"
+vm_log "forwarding, DNAT/SNAT and a routing drop traced hook by hook"
