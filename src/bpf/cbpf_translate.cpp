@@ -91,7 +91,7 @@ const char* ancillary_name(uint32_t k) {
 }
 
 class Translator {
-  public:
+public:
     Translator(std::span<const sock_filter> prog, const FilterSpec& spec)
         : prog_(prog), spec_(spec), xdp_(spec.hook == FilterHook::Xdp) {}
 
@@ -110,7 +110,7 @@ class Translator {
         return std::move(out_);
     }
 
-  private:
+private:
     [[noreturn]] void refuse(uint32_t i, const std::string& why) const {
         throw UsageError(
             fmt::format("cannot translate the filter to eBPF: cBPF instruction {} "
@@ -166,14 +166,15 @@ class Translator {
     void check_offset(uint32_t i, uint32_t k) const {
         if (k < 0x80000000u) return;
         const int32_t off = static_cast<int32_t>(k);
-        if (off >= SKF_AD_OFF && off < SKF_AD_OFF + 0x1000) {
+        // Only absolute loads reach the kernel's ancillary data; a negative X + k does not.
+        if (BPF_MODE(prog_[i].code) == BPF_ABS && off >= SKF_AD_OFF) {
             const char* name = ancillary_name(static_cast<uint32_t>(off - SKF_AD_OFF));
             refuse(i, fmt::format("Linux ancillary load {} (socket metadata, not packet bytes)",
                                   name ? name : fmt::format("SKF_AD_OFF+{}", off - SKF_AD_OFF)));
         }
-        if (off >= SKF_NET_OFF && off < SKF_NET_OFF + 0x100000)
+        if (off >= SKF_NET_OFF && off < SKF_NET_OFF + 0x10000)
             refuse(i, "load relative to the network header (SKF_NET_OFF)");
-        if (off >= SKF_LL_OFF && off < SKF_LL_OFF + 0x100000)
+        if (off >= SKF_LL_OFF && off < SKF_LL_OFF + 0x10000)
             refuse(i, "load relative to the link-layer header (SKF_LL_OFF)");
         refuse(i, fmt::format("negative packet offset {}", off));
     }
@@ -667,7 +668,7 @@ std::string mem_ref(uint8_t sz, uint8_t r, int16_t off) {
 }
 
 std::string imm_text(int32_t imm) {
-    if (imm >= -9 && imm <= 9) return std::to_string(imm);
+    if (imm > -1024 && imm < 1024) return std::to_string(imm);
     return imm < 0 ? fmt::format("-{:#x}", -int64_t{imm}) : fmt::format("{:#x}", imm);
 }
 
@@ -721,11 +722,12 @@ std::string format_insn(const bpf_insn& in) {
             return fmt::format("{} = {}", mem_ref(BPF_SIZE(in.code), in.dst_reg, in.off),
                                imm_text(in.imm));
         case BPF_LD:
-            if (in.code == (BPF_LD | BPF_DW | BPF_IMM))
-                return fmt::format("{} = {} ll", reg(in.dst_reg, false),
-                                   in.src_reg == BPF_PSEUDO_MAP_FD
-                                       ? fmt::format("map[fd {}]", in.imm)
-                                       : imm_text(in.imm));
+            if (in.code == (BPF_LD | BPF_DW | BPF_IMM)) {
+                std::string value = imm_text(in.imm);
+                if (in.src_reg == BPF_PSEUDO_MAP_FD)
+                    value = in.imm < 0 ? "map[prog array]" : fmt::format("map[fd {}]", in.imm);
+                return fmt::format("{} = {} ll", reg(in.dst_reg, false), value);
+            }
             break;
         default:
             break;
@@ -743,12 +745,16 @@ Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_vi
     const bpf_prog_type type =
         hook == FilterHook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS;
     const std::string pname = prog_name(name);
-    int fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), nullptr);
+    // As libbpf loads SEC("xdp") and SEC("tc"): a tail call needs the same attach type on both
+    // sides (this kernel checks it since 6.17).
+    const bpf_attach_type attach = hook == FilterHook::Xdp ? BPF_XDP : bpf_attach_type{};
+    LIBBPF_OPTS(bpf_prog_load_opts, plain, .expected_attach_type = attach);
+    int fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), &plain);
     if (fd >= 0) return Fd(fd);
     const int err = errno;
     // Again with the verifier's log, for the message.
     std::string log(4 << 20, '\0');
-    LIBBPF_OPTS(bpf_prog_load_opts, opts, .log_level = 1,
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach, .log_level = 1,
                 .log_size = static_cast<__u32>(log.size()), .log_buf = log.data());
     fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), &opts);
     if (fd >= 0) return Fd(fd);  // passed the second time: a transient failure
@@ -756,7 +762,14 @@ Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_vi
     std::string msg = errno_message(
         fmt::format("loading the eBPF filter '{}' ({} instructions) failed", pname, insns.size()),
         err);
-    if (!log.empty()) msg += ": verifier: " + last_lines(log, 3);
+    const std::string tail = last_lines(log, 1);
+    if (tail.rfind("processed ", 0) == 0) {
+        // The verifier passed it: a check after it failed (for a filter: a program array
+        // owned by programs of another type or attach type).
+        msg += " after verification (a program array of another program or attach type?)";
+    } else if (!tail.empty()) {
+        msg += ": verifier: " + last_lines(log, 3);
+    }
     throw RuntimeError(msg);
 }
 

@@ -25,6 +25,8 @@ private:
 
 // hookdump -d / -dd / -ddd: the compiled program, printed as tcpdump prints it.
 int dump_bpf(const std::string& expression, const std::string& linktype, int level);
+// hookdump --ebpf tc|xdp: the expression translated to eBPF (src/bpf/cbpf_translate.h).
+int dump_ebpf(const std::string& expression, const std::string& hook);
 
 }  // namespace hookdump
 

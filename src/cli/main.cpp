@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
     app.add_flag("-d", dump_level,
                  "Print the compiled classic BPF program of EXPRESSION (-dd as C, -ddd as decimal)");
     app.add_option("-y,--linktype", dump_linktype, "Link type for -d (default EN10MB)");
+    std::string ebpf_hook;
+#ifdef HOOKDUMP_HAVE_BPF
+    app.add_option("--ebpf", ebpf_hook, "Print EXPRESSION translated to eBPF for the tc or xdp engine")
+        ->check(CLI::IsMember({"tc", "xdp"}));
+#endif
     app.add_option("expression", top_expression, "pcap-filter expression (with -d)");
 
     ReadCommand read;
@@ -73,6 +78,9 @@ int main(int argc, char** argv) {
         if (capture.selected()) return capture.run();
         if (kmod.selected()) return kmod.run();
         if (trace.selected()) return trace.run();
+#ifdef HOOKDUMP_HAVE_BPF
+        if (!ebpf_hook.empty()) return dump_ebpf(join(top_expression), ebpf_hook);
+#endif
         if (dump_level > 0) return dump_bpf(join(top_expression), dump_linktype, dump_level);
         if (!top_expression.empty())
             throw UsageError("unknown command '" + top_expression.front() + "'");

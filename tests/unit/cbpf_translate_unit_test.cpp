@@ -1,0 +1,283 @@
+// cBPF -> eBPF translation (src/bpf/cbpf_translate.h) without a kernel: the structure of the
+// output for small hand-written programs, and refusals of what cannot be translated. Whether
+// the kernel accepts the output and decides as libpcap does is netns_cbpf_translate's job.
+#ifdef HOOKDUMP_HAVE_BPF
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "bpf/cbpf_translate.h"
+#include "packet/builder.h"
+#include "util/error.h"
+
+namespace hookdump::bpf {
+namespace {
+
+constexpr int kMapFd = 5;
+constexpr uint32_t kSlot = 3;
+
+sock_filter stmt(uint16_t code, uint32_t k) {
+    return sock_filter{code, 0, 0, k};
+}
+sock_filter jmp(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) {
+    return sock_filter{code, jt, jf, k};
+}
+
+std::vector<std::string> listing(const std::vector<sock_filter>& prog, FilterHook hook) {
+    return disassemble(translate_cbpf(prog, FilterSpec{hook, kMapFd, kSlot}));
+}
+
+std::string refusal(const std::vector<sock_filter>& prog) {
+    try {
+        translate_cbpf(prog, FilterSpec{FilterHook::Tc, kMapFd, kSlot});
+    } catch (const UsageError& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+        EXPECT_EQ(msg.rfind("cannot translate the filter to eBPF: ", 0), 0u) << msg;
+        return msg;
+    }
+    ADD_FAILURE() << "translated; expected a refusal";
+    return "";
+}
+
+using Lines = std::vector<std::string>;
+
+const Lines kAcceptTc = {
+    "r1 = r6", "r2 = map[fd 5] ll", "", "w3 = 3", "call bpf_tail_call", "r0 = -1", "exit"};
+
+TEST(CbpfTranslate, AcceptAllTailCallsThenPassive) {
+    Lines want = {"r6 = r1", "w7 = 0", "w8 = 0", "goto +0"};
+    want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
+    EXPECT_EQ(listing({stmt(BPF_RET | BPF_K, 262144)}, FilterHook::Tc), want);
+}
+
+TEST(CbpfTranslate, RejectAllHasNoTailCall) {
+    EXPECT_EQ(listing({stmt(BPF_RET | BPF_K, 0)}, FilterHook::Tc),
+              (Lines{"r6 = r1", "w7 = 0", "w8 = 0", "goto +0", "r0 = -1", "exit"}));
+    EXPECT_EQ(listing({stmt(BPF_RET | BPF_K, 0)}, FilterHook::Xdp),
+              (Lines{"r6 = r1", "r9 = *(u32 *)(r6 + 0)", "r5 = *(u32 *)(r6 + 4)", "w7 = 0",
+                     "w8 = 0", "goto +0", "r0 = 2", "exit"}));
+}
+
+// ldh [12]; jeq #0x800 jt 0 jf 1; ret #1; ret #0 ("ip").
+const std::vector<sock_filter> kIp = {stmt(BPF_LD | BPF_H | BPF_ABS, 12),
+                                      jmp(BPF_JMP | BPF_JEQ | BPF_K, 0x800, 0, 1),
+                                      stmt(BPF_RET | BPF_K, 1), stmt(BPF_RET | BPF_K, 0)};
+
+TEST(CbpfTranslate, TcLoadsThroughTheHelperBigEndian) {
+    // The jumps to the RETs go straight to the exits: the RETs themselves are not emitted.
+    Lines want = {"r6 = r1",
+                  "w7 = 0",
+                  "w8 = 0",
+                  "r2 = 12",
+                  "r1 = r6",
+                  "r3 = r10",
+                  "r3 += -72",
+                  "r4 = 2",
+                  "call bpf_skb_load_bytes",
+                  "if r0 != 0 goto +9",  // out of bounds: reject
+                  "r7 = *(u16 *)(r10 - 72)",
+                  "r7 = be16 r7",
+                  "if w7 == 0x800 goto +1"};
+    want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
+    // jf is not the next instruction and jt's target is an exit: jump to jt, then goto jf.
+    want.insert(want.begin() + 13, "goto +5");
+    EXPECT_EQ(listing(kIp, FilterHook::Tc), want);
+}
+
+TEST(CbpfTranslate, XdpLoadsDirectlyWithBoundsCheck) {
+    const Lines got = listing(kIp, FilterHook::Xdp);
+    const Lines head = {"r6 = r1",
+                        "r9 = *(u32 *)(r6 + 0)",
+                        "r5 = *(u32 *)(r6 + 4)",
+                        "w7 = 0",
+                        "w8 = 0",
+                        "r2 = r9",
+                        "r2 += 14",
+                        "if r2 > r5 goto +9",
+                        "r7 = *(u16 *)(r9 + 12)",
+                        "r7 = be16 r7"};
+    ASSERT_GT(got.size(), head.size());
+    EXPECT_EQ(Lines(got.begin(), got.begin() + head.size()), head);
+    EXPECT_EQ(got[got.size() - 2], "r0 = 2");  // XDP_PASS
+}
+
+TEST(CbpfTranslate, XdpVariableOffsetIsBoundedForTheVerifier) {
+    // ldxb 4*([14]&0xf); ldh [x + 16]; ret a
+    const Lines got = listing({stmt(BPF_LDX | BPF_B | BPF_MSH, 14),
+                               stmt(BPF_LD | BPF_H | BPF_IND, 16), stmt(BPF_RET | BPF_A, 0)},
+                              FilterHook::Xdp);
+    const Lines want = {"w8 &= 15",
+                        "w8 <<= 2",
+                        "r2 = r8",
+                        "r2 += 16",
+                        "if r2 > 0xfffd goto +14",  // 0xffff - 2: the verifier's MAX_PACKET_OFF
+                        "r3 = r9",
+                        "r3 += r2",
+                        "r4 = r3",
+                        "r4 += 2",
+                        "if r4 > r5 goto +9",
+                        "r7 = *(u16 *)(r3 + 0)",
+                        "r7 = be16 r7",
+                        "if w7 != 0 goto +1",  // RET A: accept when A != 0
+                        "goto +5"};
+    ASSERT_GE(got.size(), 9 + want.size());
+    EXPECT_EQ(Lines(got.begin() + 9, got.begin() + 9 + want.size()), want);
+}
+
+TEST(CbpfTranslate, ScratchMemoryZeroedOnlyWhereRead) {
+    // st M[3]; ld M[3]; ldx M[15]; ret a
+    const Lines got = listing({stmt(BPF_ST, 3), stmt(BPF_LD | BPF_MEM, 3),
+                               stmt(BPF_LDX | BPF_MEM, 15), stmt(BPF_RET | BPF_A, 0)},
+                              FilterHook::Tc);
+    const Lines want = {"r6 = r1",
+                        "w7 = 0",
+                        "w8 = 0",
+                        "*(u32 *)(r10 - 52) = 0",
+                        "*(u32 *)(r10 - 4) = 0",
+                        "*(u32 *)(r10 - 52) = r7",
+                        "r7 = *(u32 *)(r10 - 52)",
+                        "r8 = *(u32 *)(r10 - 4)"};
+    ASSERT_GE(got.size(), want.size());
+    EXPECT_EQ(Lines(got.begin(), got.begin() + want.size()), want);
+}
+
+TEST(CbpfTranslate, DivisionByZeroRejectsAndShiftsBeyond31GiveZero) {
+    const Lines got = listing(
+        {stmt(BPF_LD | BPF_IMM, 100), stmt(BPF_LDX | BPF_W | BPF_LEN, 0),
+         stmt(BPF_ALU | BPF_DIV | BPF_X, 0), stmt(BPF_ALU | BPF_LSH | BPF_X, 0),
+         stmt(BPF_ALU | BPF_RSH | BPF_K, 40), stmt(BPF_ALU | BPF_NEG, 0), stmt(BPF_RET | BPF_A, 0)},
+        FilterHook::Tc);
+    const Lines want = {"w7 = 100",
+                        "r8 = *(u32 *)(r6 + 0)",  // skb->len
+                        "if w8 == 0 goto +14",    // A / 0: reject, as cBPF
+                        "w7 /= w8",
+                        "if w8 > 31 goto +2",
+                        "w7 <<= w8",
+                        "goto +1",
+                        "w7 = 0",
+                        "w7 = 0",  // A >> 40
+                        "w7 = -w7"};
+    ASSERT_GE(got.size(), 3 + want.size());
+    EXPECT_EQ(Lines(got.begin() + 3, got.begin() + 3 + want.size()), want);
+    // A constant division by 0 is a plain reject.
+    const Lines k0 =
+        listing({stmt(BPF_ALU | BPF_MOD | BPF_K, 0), stmt(BPF_RET | BPF_K, 1)}, FilterHook::Tc);
+    EXPECT_EQ(k0[3], "goto +6");  // to the reject exit, over the (reachable) RET and tail call
+}
+
+TEST(CbpfTranslate, UnreachableCodeIsNotEmitted) {
+    // ret #1 followed by dead code: the verifier refuses unreachable instructions.
+    const Lines got = listing(
+        {stmt(BPF_RET | BPF_K, 1), stmt(BPF_LD | BPF_W | BPF_ABS, 0), stmt(BPF_RET | BPF_K, 0)},
+        FilterHook::Tc);
+    Lines want = {"r6 = r1", "w7 = 0", "w8 = 0", "goto +0"};
+    want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
+    EXPECT_EQ(got, want);
+}
+
+TEST(CbpfTranslate, JsetWithFallThroughTrueBranch) {
+    // jset #0x10 jt 0 jf 1 has no inverse: "if set goto +1; goto jf".
+    const Lines got =
+        listing({stmt(BPF_LD | BPF_IMM, 0x30), jmp(BPF_JMP | BPF_JSET | BPF_K, 0x10, 0, 1),
+                 stmt(BPF_LD | BPF_IMM, 1), stmt(BPF_RET | BPF_A, 0)},
+                FilterHook::Tc);
+    EXPECT_EQ(got[4], "if w7 & 16 goto +1");
+    EXPECT_EQ(got[5], "goto +1");
+    EXPECT_EQ(got[6], "w7 = 1");
+}
+
+TEST(CbpfTranslate, RefusesAncillaryLoads) {
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("Linux ancillary load SKF_AD_VLAN_TAG_PRESENT"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_IFINDEX),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("SKF_AD_IFINDEX"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + 100), stmt(BPF_RET | BPF_A, 0)})
+                  .find("SKF_AD_OFF+100"),
+              std::string::npos);
+}
+
+TEST(CbpfTranslate, RefusesNegativeOffsets) {
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_B | BPF_ABS, static_cast<uint32_t>(SKF_NET_OFF + 9)),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("SKF_NET_OFF"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_H | BPF_IND, static_cast<uint32_t>(SKF_LL_OFF)),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("SKF_LL_OFF"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(-0x300000)),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("negative packet offset -3145728"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_W | BPF_IND, static_cast<uint32_t>(-8)),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("negative packet offset -8"),
+              std::string::npos);
+}
+
+TEST(CbpfTranslate, RefusesMalformedPrograms) {
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_MEM, 16), stmt(BPF_RET | BPF_A, 0)}).find("M[16]"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_IMM, 1), stmt(BPF_JMP | BPF_JA, static_cast<uint32_t>(-2)),
+                       stmt(BPF_RET | BPF_A, 0)})
+                  .find("backward jump"),
+              std::string::npos);
+    EXPECT_NE(refusal({jmp(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 5), stmt(BPF_RET | BPF_A, 0)})
+                  .find("beyond the end"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_LD | BPF_IMM, 1)}).find("without a return"), std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_RET | BPF_X, 0)}).find("unsupported cBPF opcode"),
+              std::string::npos);
+    EXPECT_NE(refusal({stmt(BPF_MISC | 0x10, 0), stmt(BPF_RET | BPF_A, 0)}).find("code 0x17"),
+              std::string::npos);
+    try {
+        translate_cbpf({}, FilterSpec{FilterHook::Xdp, kMapFd, kSlot});
+        ADD_FAILURE() << "empty program translated";
+    } catch (const UsageError& e) {
+        EXPECT_STREQ(e.what(), "cannot translate an empty cBPF program");
+    }
+}
+
+TEST(CbpfTranslate, RefusesWhatAnEbpfJumpCannotReach) {
+    // ld #0; jeq #0 jt 1 jf 0; ja <ret>; 4000 loads; ret #1: the ja spans 40000 instructions.
+    std::vector<sock_filter> prog = {stmt(BPF_LD | BPF_IMM, 0),
+                                     jmp(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+                                     stmt(BPF_JMP | BPF_JA, 4000)};
+    for (int i = 0; i < 4000; ++i) prog.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, i));
+    prog.push_back(stmt(BPF_RET | BPF_K, 1));
+    EXPECT_NE(refusal(prog).find("too large"), std::string::npos);
+}
+
+TEST(CbpfTranslate, ProtochainFromLibpcapIsRefused) {
+    const std::vector<sock_filter> prog = compile_pcap_filter("ip6 protochain 6");
+    EXPECT_NE(refusal(prog).find("backward jump (a loop, as libpcap's 'protochain' emits)"),
+              std::string::npos);
+}
+
+TEST(PcapFilter, CompilesAndDecidesAsLibpcap) {
+    const PcapFilter f("tcp dst port 80");
+    EXPECT_GT(f.program().size(), 4u);
+    EXPECT_TRUE(
+        f.matches(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").tcp(1, 80).build()));
+    EXPECT_FALSE(
+        f.matches(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 80).build()));
+    EXPECT_THROW(compile_pcap_filter("tcp port"), UsageError);
+    // Every expression libpcap compiles for Ethernet without loops translates.
+    for (const char* e : {"", "ip", "vlan 100 and tcp", "ip6 and udp portrange 1-99", "len > 60",
+                          "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", "geneve"}) {
+        SCOPED_TRACE(e);
+        EXPECT_NO_THROW(translate_cbpf(compile_pcap_filter(e), FilterSpec{FilterHook::Xdp, 5, 0}));
+    }
+}
+
+}  // namespace
+}  // namespace hookdump::bpf
+
+#endif  // HOOKDUMP_HAVE_BPF
