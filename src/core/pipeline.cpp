@@ -15,6 +15,17 @@ bool Pipeline::on_event(const PacketEvent& ev) {
     return count_ == 0 || packets_ < count_;
 }
 
+bool Pipeline::on_events(std::span<const PacketEvent> evs) {
+    if (count_ && evs.size() > count_ - packets_) evs = evs.first(count_ - packets_);
+    for (auto& s : sinks_) s->write_batch(evs);
+    for (const PacketEvent& ev : evs) {
+        if (flows_) flows_->add(ev);
+        bytes_ += ev.len;
+    }
+    packets_ += evs.size();
+    return count_ == 0 || packets_ < count_;
+}
+
 bool Pipeline::wants_parsed() const {
     if (flows_) return true;
     for (const auto& s : sinks_)

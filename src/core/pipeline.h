@@ -23,6 +23,7 @@ public:
     void set_ticker(std::function<void(uint64_t now_ns)> tick) { tick_ = std::move(tick); }
 
     bool on_event(const PacketEvent& ev) override;
+    bool on_events(std::span<const PacketEvent> evs) override;
     void on_idle(uint64_t now_ns) override;
     bool wants_parsed() const override;
 

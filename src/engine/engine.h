@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <span>
 #include <string_view>
 
 #include "core/ledger.h"
@@ -15,6 +16,13 @@ public:
     virtual ~EventHandler() = default;
     // Returns false to stop the engine (a packet count was reached).
     virtual bool on_event(const PacketEvent& ev) = 0;
+    // Several events at once (a ring block's worth), in order; the same as on_event on each
+    // until one returns false. Handlers override it to save the per-packet calls.
+    virtual bool on_events(std::span<const PacketEvent> evs) {
+        for (const PacketEvent& ev : evs)
+            if (!on_event(ev)) return false;
+        return true;
+    }
     // Called when the engine has nothing to deliver for a while (live engines), so that
     // outputs can flush and flows can expire.
     virtual void on_idle(uint64_t /*now_ns*/) {}

@@ -30,24 +30,31 @@ OutputFile::~OutputFile() {
 }
 
 void OutputFile::flush() {
-    if (failed_) {
-        buf_.clear();
-        return;
+    if (!failed_ && !buf_.empty()) {
+        try {
+            write_all(buf_.data(), buf_.size());
+        } catch (...) {
+            buf_.clear();  // the error is reported once
+            throw;
+        }
     }
+    buf_.clear();
+}
+
+void OutputFile::write_all(const char* p, size_t n) {
+    if (failed_) return;
     size_t off = 0;
-    while (off < buf_.size()) {
-        const ssize_t n = ::write(fd_.get(), buf_.data() + off, buf_.size() - off);
-        if (n < 0) {
+    while (off < n) {
+        const ssize_t w = ::write(fd_.get(), p + off, n - off);
+        if (w < 0) {
             if (errno == EINTR) continue;
             const int err = errno;
             failed_ = true;
-            buf_.clear();
             throw RuntimeError(errno_message("write " + (is_stdout_ ? std::string("stdout") : path_), err));
         }
-        off += static_cast<size_t>(n);
+        off += static_cast<size_t>(w);
     }
     written_ += off;
-    buf_.clear();
 }
 
 void OutputFile::close() {

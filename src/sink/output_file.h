@@ -28,6 +28,12 @@ public:
         if (buf_.size() >= limit_) flush();
     }
     void flush();
+    // Flushes the buffer, then writes `bytes` straight to the file (for writers that keep a
+    // buffer of their own).
+    void write_through(std::string_view bytes) {
+        flush();
+        write_all(bytes.data(), bytes.size());
+    }
     // Flushes and closes, reporting errors from close() too (NFS, EIO).
     void close();
 
@@ -35,6 +41,8 @@ public:
     uint64_t bytes_written() const { return written_ + buf_.size(); }
 
 private:
+    void write_all(const char* p, size_t n);
+
     std::string path_;
     Fd fd_;
     bool is_stdout_ = false;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,10 @@ public:
     virtual ~Sink() = default;
     // Throws RuntimeError on a write error.
     virtual void write(const PacketEvent& ev) = 0;
+    // The same as write() on each, in order; sinks override it to save the per-packet calls.
+    virtual void write_batch(std::span<const PacketEvent> evs) {
+        for (const PacketEvent& ev : evs) write(ev);
+    }
     // Writes trailers (pcapng statistics), flushes and closes. Called once, also after SIGINT.
     virtual void finish(const Ledger& ledger) = 0;
     // Flushes buffered output so that what is written so far is complete (signals, rotation).

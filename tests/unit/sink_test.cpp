@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/ledger.h"
+#include "core/pipeline.h"
 #include "packet/builder.h"
 #include "packet/event.h"
 #include "sink/sink.h"
@@ -184,6 +185,87 @@ TEST(PcapSink, RawLinkType) {
     const ReadFile f = read_capture(path);
     EXPECT_EQ(f.linktype, DLT_RAW);  // DLT_RAW through libpcap
     expect_same_packets(f, all(ps));
+}
+
+// What libpcap's own writer (pcap_dump, as tcpdump -w uses it) makes of the same packets.
+std::string libpcap_dump(const std::string& path, int dlt, int snaplen, const std::vector<Packet>& ps) {
+    pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, snaplen, PCAP_TSTAMP_PRECISION_NANO);
+    pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
+    EXPECT_NE(d, nullptr) << pcap_geterr(dead);
+    for (const auto& p : ps) {
+        pcap_pkthdr h{};
+        h.ts.tv_sec = static_cast<time_t>(p.ev.ts_ns / 1000000000u);
+        h.ts.tv_usec = static_cast<suseconds_t>(p.ev.ts_ns % 1000000000u);
+        h.caplen = p.ev.caplen();
+        h.len = p.ev.len;
+        pcap_dump(reinterpret_cast<u_char*>(d), &h, p.ev.bytes.data());
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+    return test::read_file(path);
+}
+
+TEST(PcapSink, ByteIdenticalToLibpcapsWriter) {
+    TempDir dir;
+    auto ps = sample_packets();
+    // Enough packets to fill the sink's buffer a few times over, one after another and in
+    // batches (the live engines' path).
+    std::vector<Packet> many;
+    for (int i = 0; i < 12000; ++i) {
+        many.push_back(ps[static_cast<size_t>(i) % ps.size()]);
+        many.back().ev.ts_ns += static_cast<uint64_t>(i) * 1000;
+    }
+    many.push_back(packet(std::vector<uint8_t>(150000, 0xab), 1700000009000000000ull));  // > half the buffer
+    many.push_back(packet(std::vector<uint8_t>(150000, 0xcd), 1700000009000000001ull));
+    many.push_back(packet(std::vector<uint8_t>(262144, 0xef), 1700000009000000002ull));  // > the whole buffer
+    many.push_back(ps[0]);
+    finalize(many);
+    std::vector<PacketEvent> evs;
+    for (const auto& p : many) evs.push_back(p.ev);
+    const std::string expect = libpcap_dump(dir.file("libpcap.pcap"), DLT_EN10MB, 262144, many);
+    {
+        auto sink = make_pcap_sink({dir.file("one.pcap"), 262144});
+        for (const auto& ev : evs) sink->write(ev);
+        sink->finish(Ledger{});
+    }
+    {
+        auto sink = make_pcap_sink({dir.file("batch.pcap"), 262144});
+        for (size_t i = 0; i < evs.size(); i += 64)
+            sink->write_batch(std::span<const PacketEvent>(evs).subspan(i, std::min<size_t>(64, evs.size() - i)));
+        sink->finish(Ledger{});
+    }
+    EXPECT_TRUE(test::read_file(dir.file("one.pcap")) == expect);
+    EXPECT_TRUE(test::read_file(dir.file("batch.pcap")) == expect);
+
+    // Raw IP: libpcap maps DLT_RAW to LINKTYPE_RAW in the header; so do we.
+    std::vector<Packet> raw;
+    raw.push_back(packet(PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 7, LinkType::Raw));
+    finalize(raw);
+    {
+        auto sink = make_pcap_sink({dir.file("raw.pcap"), 65535});
+        sink->write(raw[0].ev);
+        sink->finish(Ledger{});
+    }
+    EXPECT_TRUE(test::read_file(dir.file("raw.pcap")) == libpcap_dump(dir.file("libraw.pcap"), DLT_RAW, 65535, raw));
+}
+
+// Batches (on_events) end at the packet count (-c) like single events, also mid-batch.
+TEST(PcapSink, PipelineBatchesStopAtTheCount) {
+    TempDir dir;
+    auto ps = sample_packets();
+    std::vector<PacketEvent> evs;
+    for (int i = 0; i < 300; ++i) evs.push_back(ps[static_cast<size_t>(i) % ps.size()].ev);
+    Pipeline pipe(100);
+    pipe.add_sink(make_pcap_sink({dir.file("c.pcap"), 262144}));
+    const std::span<const PacketEvent> all_evs(evs);
+    EXPECT_TRUE(pipe.on_events(all_evs.subspan(0, 64)));
+    EXPECT_FALSE(pipe.on_events(all_evs.subspan(64, 64)));
+    EXPECT_EQ(pipe.packets(), 100u);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < 100; ++i) bytes += evs[i].len;
+    EXPECT_EQ(pipe.bytes(), bytes);
+    pipe.finish(Ledger{});
+    EXPECT_EQ(read_capture(dir.file("c.pcap")).packets.size(), 100u);
 }
 
 TEST(PcapSink, EmptyCaptureIsAValidFile) {
