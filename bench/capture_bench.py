@@ -10,9 +10,10 @@ after the tap: only capture work is measured.
 Scenarios (--scenarios, comma-separated; default fixed,sweep,flat):
   fixed   a fixed count at a rate every tool keeps up with; interleaved rounds; medians, and the
           median of the per-round CPU ratios (tools compared within the same round)
-  sweep   a ladder of rates (--sweep-rates), each rate a few interleaved rounds of every tool;
-          a tool's loss-free rate is the highest rate of the ladder at which it lost nothing in
-          every round at that rate and every lower one
+  sweep   a ladder of rates (--sweep-rates), each rate a few interleaved rounds of every tool
+          (until a rate where every tool lost packets in every round); a tool's loss-free rate
+          is the highest rate of the ladder at which it lost nothing in every round, at that
+          rate and every lower one; the table shows the lossless rounds at every rate
   flat    trafgen flat out (no rate limit), fixed count; loss and CPU per packet
 
 For each tool: sent, captured, dropped (the tool's own report), capture-process CPU seconds
@@ -21,9 +22,10 @@ packet, and ratios to tcpdump and netsniff-ng. Prints markdown tables, writes JS
 average before and after is recorded: other jobs on the host disturb absolute numbers.
 
   bench/capture_bench.py [--hookdump build/hookdump] [--tools tcpdump,netsniff-ng,hookdump]
-                         [--scenarios fixed,sweep,flat] [--rounds 5] [--count 200000]
-                         [--rate 50000pps] [--sweep-rates 100000,200000,...] [--sweep-seconds 1]
-                         [--flat-count 2000000] [--json bench/out/capture.json]
+                         [--scenarios fixed,sweep,flat] [--rounds 5] [--count 300000]
+                         [--rate 100000pps] [--sweep-rates 100000,200000,...] [--sweep-seconds 1]
+                         [--flat-count 2000000] [--rt PRIO] [--compare NAME=PATH]
+                         [--json bench/out/capture.json]
   bench/capture_bench.py --profile hookdump [--count 1000000 --rate 200000pps]
                          (one capture under `perf record -g`; prints the top of the profile)
 
@@ -86,6 +88,7 @@ TOOLS = [
 ]
 TOOL_BY_NAME = {t["name"]: t for t in TOOLS}
 RINGS_SEEN = {}  # tool -> the kernel's view of its ring (ss -0 -e)
+RT_PRIO = 0  # --rt: every capture runs SCHED_FIFO at this priority
 
 
 def sh(*args, check=True, **kw):
@@ -182,7 +185,7 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None):
     out = os.path.join(workdir, f"{tool['name']}.pcap")
     conf = os.path.join(workdir, "udp.cfg")
     argv = tool["argv"]({"iface": IF_RX, "out": out, "hookdump": hookdump})
-    cmd = ["ip", "netns", "exec", NS_RX, "taskset", "-c", "1"] + argv
+    cmd = ["ip", "netns", "exec", NS_RX, "taskset", "-c", "1"] + (["chrt", "-f", str(RT_PRIO)] if RT_PRIO else []) + argv
     cap = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # `ip netns exec` execs the tool: the PID is the capture's own
     if not wait_bound(cap.pid):
@@ -201,6 +204,7 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None):
     (cpu0, u0, s0), m0 = proc_cpu(cap.pid), machine_cpu()
     t0 = time.time()
     trafgen(conf, count, rate)
+    send_s = time.time() - t0
     # Every tool has handed over and written its last, partly filled ring block (tcpdump's
     # block timeout is the longest: 1000 ms), so the CPU window holds all the work.
     time.sleep(1.5)
@@ -217,7 +221,7 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None):
     dropped = tool["drops"](err)
     return {
         "tool": tool["name"], "sent": count, "rate": rate or "flat", "captured": captured, "dropped": dropped,
-        "lost": count - captured,
+        "lost": count - captured, "sent_pps": round(count / send_s),
         "cpu_s": round(cpu1 - cpu0, 4), "user_s": round(u1 - u0, 2), "sys_s": round(s1 - s0, 2),
         "machine_cpu_s": round(m1 - m0, 3), "seconds": round(elapsed, 2),
         "cpu_ns_per_packet": round((cpu1 - cpu0) * 1e9 / max(captured, 1), 1),
@@ -234,7 +238,7 @@ def rounds_of(tools, rounds, fn):
             row = fn(t)
             row["round"] = r
             rows.append(row)
-            print(f"  round {r} {row['tool']:12} rate {row['rate']:>10} captured {row['captured']}/{row['sent']}"
+            print(f"  round {r} {row['tool']:12} rate {row['rate']:>10} (sent {row['sent_pps']} pps) captured {row['captured']}/{row['sent']}"
                   f" dropped {row['dropped']} cpu {row['cpu_ns_per_packet']} ns/pkt", file=sys.stderr)
     return rows
 
@@ -286,24 +290,29 @@ def parse_rate(s):
 
 
 def sweep(tools, a, workdir):
+    """Every tool at every rate of the ladder (until a rate where every tool lost packets in
+    every round). Loss-free rate: the highest rate at which the tool lost nothing in every
+    round, at that rate and at every lower one."""
     rates = [parse_rate(r) for r in a.sweep_rates.split(",")]
     rows = []
-    alive = {t["name"]: True for t in tools}
     best = {t["name"]: 0 for t in tools}
+    clean_so_far = {t["name"]: True for t in tools}
     for rate in rates:
-        live = [t for t in tools if alive[t["name"]]]
-        if not live:
-            break
         count = max(int(rate * a.sweep_seconds), 1000)
-        rs = rounds_of(live, a.sweep_rounds, lambda t: run_one(t, a.hookdump, count, f"{rate}pps", workdir))
+        rs = rounds_of(tools, a.sweep_rounds, lambda t: run_one(t, a.hookdump, count, f"{rate}pps", workdir))
         for r in rs:
             r["rate_pps"] = rate
         rows += rs
-        for t in live:
-            if all(r["lost"] == 0 for r in rs if r["tool"] == t["name"]):
+        for t in tools:
+            clean = all(r["lost"] == 0 for r in rs if r["tool"] == t["name"])
+            clean_so_far[t["name"]] = clean_so_far[t["name"]] and clean
+            if clean_so_far[t["name"]]:
                 best[t["name"]] = rate
-            else:
-                alive[t["name"]] = False
+        if all(r["lost"] > 0 for r in rs):
+            break
+        # The sender is the limit: higher asked rates would send at the same rate.
+        if statistics.median(r["sent_pps"] for r in rs) < 0.8 * rate:
+            break
     return rows, best
 
 
@@ -325,8 +334,8 @@ def main():
     ap.add_argument("--tools", default=",".join(t["name"] for t in TOOLS))
     ap.add_argument("--scenarios", default="fixed,sweep,flat")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--count", type=int, default=200000)
-    ap.add_argument("--rate", default="50000pps")
+    ap.add_argument("--count", type=int, default=300000)
+    ap.add_argument("--rate", default="100000pps")
     ap.add_argument("--sweep-rates", default="100k,200k,300k,400k,500k,600k,700k,800k,1000k,1200k")
     ap.add_argument("--sweep-seconds", type=float, default=1.0)
     ap.add_argument("--sweep-rounds", type=int, default=3)
@@ -334,9 +343,14 @@ def main():
     ap.add_argument("--flat-rounds", type=int, default=3)
     ap.add_argument("--compare", metavar="NAME=PATH", action="append", default=[],
                     help="one more hookdump row running the binary PATH (two builds in the same rounds)")
+    ap.add_argument("--rt", type=int, default=0, metavar="PRIO",
+                    help="run every capture SCHED_FIFO at PRIO (chrt -f), so that other jobs on a busy host "
+                         "do not decide the loss")
     ap.add_argument("--profile", metavar="TOOL", help="profile one capture of TOOL with perf record -g")
     ap.add_argument("--json", default=os.path.join(root, "bench", "out", "capture.json"))
     a = ap.parse_args()
+    global RT_PRIO
+    RT_PRIO = a.rt
     for t in ("trafgen", "netsniff-ng", "tcpdump", "capinfos", "taskset"):
         if not shutil.which(t):
             sys.exit(f"capture_bench: {t} is missing (scripts/bootstrap installs it)")
@@ -360,7 +374,7 @@ def main():
     result = {"snaplen": SNAPLEN, "ring_mib": RING_MIB, "frame_bytes": 64,
               "tools": {t["name"]: {"argv": t["argv"]({"iface": "IFACE", "out": "OUT.pcap", "hookdump": "hookdump"}),
                                     "ring": t["ring"]} for t in tools},
-              "loadavg_before": loadavg()}
+              "loadavg_before": loadavg(), "rt_prio": a.rt}
     try:
         setup()
         trafgen_conf(os.path.join(workdir, "udp.cfg"))
@@ -379,8 +393,6 @@ def main():
         if "flat" in scenarios:
             rows = rounds_of(tools, a.flat_rounds, lambda t: run_one(t, a.hookdump, a.flat_count, None, workdir))
             result["flat"] = {"count": a.flat_count, "rounds": rows, "median": summarize(rows, names)}
-            for r in rows:
-                r["pps"] = round(r["sent"] / max(r["seconds"] - 1.5, 1e-3))
     finally:
         teardown()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -398,23 +410,31 @@ def main():
         s = result["sweep"]
         print(f"### (b) rate sweep: highest rate with zero loss in all {a.sweep_rounds} rounds "
               f"({a.sweep_seconds:g} s of traffic a round)\n")
-        print("| tool | loss-free rate (pps) | vs tcpdump | first lossy rate: lost per round |")
-        print("|---|---:|---:|---|")
+        print("| tool | loss-free rate (pps) | vs tcpdump |")
+        print("|---|---:|---:|")
         for n in names:
             base = s["loss_free_pps"].get("tcpdump")
-            lossy = [r for r in s["rows"] if r["tool"] == n and r["rate_pps"] > s["loss_free_pps"][n]]
-            first = ""
-            if lossy:
-                rate = min(r["rate_pps"] for r in lossy)
-                first = f"{rate}: " + ", ".join(str(r["lost"]) for r in lossy if r["rate_pps"] == rate)
             ratio = round(s["loss_free_pps"][n] / base, 2) if base else None
-            print(f"| {n} | {s['loss_free_pps'][n]} | {ratio} | {first} |")
+            print(f"| {n} | {s['loss_free_pps'][n]} | {ratio} |")
+        rates = sorted({r["rate_pps"] for r in s["rows"]})
+        print("\nrounds without loss at each rate (packets lost in the others); trafgen's rate as "
+              "achieved (median; it falls short of the asked rate when the sender's CPU is the limit):\n")
+        print("| asked rate (pps) | sent at (pps) | " + " | ".join(names) + " |")
+        print("|---:|---:|" + "---|" * len(names))
+        for rate in rates:
+            achieved = statistics.median(r["sent_pps"] for r in s["rows"] if r["rate_pps"] == rate)
+            cells = []
+            for n in names:
+                rs = [r for r in s["rows"] if r["tool"] == n and r["rate_pps"] == rate]
+                lost = [str(r["lost"]) for r in rs if r["lost"]]
+                cells.append(f"{sum(1 for r in rs if not r['lost'])}/{len(rs)}" + (f" ({', '.join(lost)})" if lost else ""))
+            print(f"| {rate} | {achieved:.0f} | " + " | ".join(cells) + " |")
         print()
     if "flat" in result:
         print(table(f"(c) flat out, {a.flat_count} frames, median of {a.flat_rounds} rounds",
                     result["flat"]["median"], names))
         print("\nflat-out rounds (sent rate, lost):",
-              "; ".join(f"{r['tool']} {r['pps']} pps lost {r['lost']}" for r in result["flat"]["rounds"]))
+              "; ".join(f"{r['tool']} {r['sent_pps']} pps lost {r['lost']}" for r in result["flat"]["rounds"]))
     print("\nrings as the kernel set them up (ss -0 -e):")
     for n, r in RINGS_SEEN.items():
         print(f"  {n}: {r}")
