@@ -9,6 +9,9 @@
 #include "cli/commands.h"
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
+#ifdef HOOKDUMP_HAVE_BPF
+#include "engine/bpf_engine.h"
+#endif
 #include "engine/kmod_engine.h"
 #include "engine/nflog_engine.h"
 #include "sink/rotating_sink.h"
@@ -38,7 +41,11 @@ std::string worker_path(const std::string& path, unsigned i) {
 void CaptureCommand::add_to(CLI::App& app) {
     sub_ = app.add_subcommand("capture", "Capture live packets: at the AF_PACKET tap (default), hookdump.ko hooks (--engine kmod) or NFLOG");
     sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap) or kmod (hookdump.ko)")
-        ->check(CLI::IsMember({"afpacket", "kmod", "nflog"}));
+        ->check(CLI::IsMember({"afpacket", "kmod", "nflog", "tc", "xdp"}));
+    sub_->add_option("--direction", direction_, "tc: in, out or both (default both)")
+        ->check(CLI::IsMember({"in", "out", "both"}));
+    sub_->add_option("--xdp-mode", xdp_mode_, "xdp: auto (native where the driver can), native or generic")
+        ->check(CLI::IsMember({"auto", "native", "generic"}));
     sub_->add_option("--group", nflog_group_, "NFLOG group to read (--engine nflog)")->check(CLI::Range(0, 65535));
     sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
@@ -101,7 +108,45 @@ int CaptureCommand::run_nflog() {
     return run_engine(engine);
 }
 
+// tc and XDP: the rules (expression and --src/--dst/...) go into the programs' rule map.
+int CaptureCommand::run_bpf() {
+#ifdef HOOKDUMP_HAVE_BPF
+    BpfEngineConfig cfg;
+    cfg.hook = engine_ == "tc" ? BpfEngineConfig::Hook::Tc : BpfEngineConfig::Hook::Xdp;
+    cfg.interface = interface_;
+    cfg.ingress = direction_ != "out";
+    cfg.egress = direction_ != "in";
+    if (cfg.hook == BpfEngineConfig::Hook::Xdp && direction_ == "out")
+        throw UsageError("XDP sees received packets only: --direction out needs --engine tc");
+    cfg.xdp_mode = xdp_mode_;
+    cfg.snaplen = snaplen_;
+    // Flows counted in the kernel when flows are all that is written.
+    cfg.flows = (out_.flows_flag || !out_.flows_file.empty()) && out_.write_path.empty() && out_.format.empty();
+    cfg.max_flows = static_cast<uint32_t>(std::min<size_t>(out_.max_flows, 1u << 20));
+    cfg.idle_timeout_ns = static_cast<uint64_t>(out_.idle_timeout * 1e9);
+    cfg.active_timeout_ns = static_cast<uint64_t>(out_.active_timeout * 1e9);
+    std::string expr;
+    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
+    cfg.rules = kmod_.rules(expr);
+    BpfEngine engine(cfg);
+    if (engine.stale_removed())
+        fmt::print(stderr, "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not exit cleanly\n",
+                   engine.stale_removed(), engine.ifname());
+    const char* lt = pcap_datalink_val_to_name(engine.linktype());
+    fmt::print(stderr, "listening on {}, link-type {}, {} engine{}{}, snapshot length {} bytes\n", engine.ifname(),
+               lt ? lt : "?", engine.name(),
+               cfg.hook == BpfEngineConfig::Hook::Tc ? " (" + std::string(direction_ == "both" ? "ingress+egress" : direction_ == "in" ? "ingress" : "egress") + ")"
+                                                     : std::string(engine.xdp_native() ? " (native)" : " (generic)"),
+               cfg.flows ? ", flows counted in the kernel" : "", snaplen_);
+    out_.snaplen = snaplen_;
+    return run_engine(engine);
+#else
+    throw UsageError("--engine " + engine_ + ": this hookdump was built without eBPF support");
+#endif
+}
+
 int CaptureCommand::run() {
+    if (engine_ == "tc" || engine_ == "xdp") return run_bpf();
     if (engine_ == "kmod") return run_kmod();
     if (engine_ == "nflog") return run_nflog();
     AfPacketConfig cfg;

@@ -95,6 +95,9 @@ private:
     void report(const class Engine& engine, uint64_t captured) const;
     int run_kmod();
     int run_nflog();
+    int run_bpf();
+    std::string direction_ = "both";
+    std::string xdp_mode_ = "auto";
     uint16_t nflog_group_ = 0;
 
     CLI::App* sub_ = nullptr;

@@ -33,6 +33,13 @@ bool Pipeline::wants_parsed() const {
     return false;
 }
 
+void Pipeline::on_flow(const FlowRecord& r) {
+    if (!flows_) return;
+    flows_->add_record(r);
+    packets_ += r.packets;
+    bytes_ += r.bytes;
+}
+
 void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
     for (auto& s : sinks_) s->flush();

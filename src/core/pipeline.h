@@ -26,6 +26,7 @@ public:
     bool on_events(std::span<const PacketEvent> evs) override;
     void on_idle(uint64_t now_ns) override;
     bool wants_parsed() const override;
+    void on_flow(const FlowRecord& r) override;
 
     // Flushes flows and sinks and writes trailers; throws RuntimeError on a write error.
     void finish(const Ledger& ledger);

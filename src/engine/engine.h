@@ -11,6 +11,8 @@
 
 namespace hookdump {
 
+struct FlowRecord;
+
 class EventHandler {
 public:
     virtual ~EventHandler() = default;
@@ -29,6 +31,8 @@ public:
     // False when nothing downstream reads PacketEvent::parsed (only bytes are written): an
     // engine may then leave it empty and save the parse.
     virtual bool wants_parsed() const { return true; }
+    // A flow the engine aggregated itself (eBPF flow mode); ignored without a flow output.
+    virtual void on_flow(const FlowRecord& /*r*/) {}
 };
 
 class Engine {

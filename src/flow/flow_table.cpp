@@ -127,6 +127,22 @@ void FlowTable::expire(uint64_t now_ns) {
         export_and_erase(tail_, FlowEnd::Idle);
 }
 
+void FlowTable::add_record(const FlowRecord& r) {
+    if (!r.key.family) {
+        stats_.non_ip_packets += r.packets;
+        return;
+    }
+    stats_.packets += r.packets;
+    ++stats_.flows_created;
+    switch (r.end) {
+        case FlowEnd::Idle: ++stats_.exported_idle; break;
+        case FlowEnd::Active: ++stats_.exported_active; break;
+        case FlowEnd::Evicted: ++stats_.evicted; break;
+        case FlowEnd::Final: ++stats_.exported_final; break;
+    }
+    exporter_(r);
+}
+
 void FlowTable::flush_all() {
     while (tail_ != kNil) export_and_erase(tail_, FlowEnd::Final);
 }

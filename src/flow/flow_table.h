@@ -67,6 +67,9 @@ public:
     void expire(uint64_t now_ns);
     // Exports every flow left (end of capture), oldest first.
     void flush_all();
+    // A flow aggregated elsewhere (in the kernel, by the eBPF engines): exported as it is and
+    // counted like the table's own; a record with family 0 counts as non-IP packets.
+    void add_record(const FlowRecord& r);
 
     size_t size() const { return count_; }
     const FlowStats& stats() const { return stats_; }

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * hookdump's packet programs: tc (clsact ingress and egress) and XDP. Strictly passive: every
+ * program returns TC_ACT_UNSPEC / XDP_PASS and never writes to the packet.
+ *
+ * entry (hd_tc_ingress, hd_tc_egress, hd_xdp): count, parse, apply the rules (the module's
+ * model, src/engine/kmod_rules.h), then tail-call the point's filter slot; when no filter
+ * is loaded the tail call falls through and the entry program records the packet itself.
+ * A filter (a pcap-filter expression translated from classic BPF at run time) tail-calls the
+ * record slot (hd_*_record) when it accepts.
+ *
+ * record: packets mode -> one ring buffer record with up to snaplen bytes; flows mode ->
+ * per-CPU hash of 5-tuples. What cannot be recorded is counted per CPU (struct hd_stats).
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <linux/errno.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "hookdump_pkt.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load. */
+const volatile __u32 cfg_snaplen = 0;		/* bytes of each packet to record */
+const volatile __u32 cfg_mode = HD_MODE_PACKETS;
+const volatile __u32 cfg_nrules = 0;		/* rules[0..n) in use; 0: no rule */
+const volatile __u32 cfg_l3 = 0;		/* the device has no link header */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hd_tuple);
+	__type(value, struct hd_flow_value);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HD_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct hd_rule);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hd_stats);
+} stats SEC(".maps");
+
+/* One program array per point: a filter tail-calls into the array it was loaded for. */
+#define HD_PROG_ARRAY(name)                                                                  \
+	struct {                                                                             \
+		__uint(type, BPF_MAP_TYPE_PROG_ARRAY);                                       \
+		__uint(max_entries, HD_SLOT_COUNT);                                          \
+		__type(key, __u32);                                                          \
+		__type(value, __u32);                                                        \
+	} name SEC(".maps")
+HD_PROG_ARRAY(progs_ingress);
+HD_PROG_ARRAY(progs_egress);
+HD_PROG_ARRAY(progs_xdp);
+
+struct hd_pkt {
+	struct hd_tuple t;
+	__u8 tcp_flags;
+};
+
+static __always_inline long hd_load(void *ctx, int xdp, __u32 off, void *to, __u32 len)
+{
+	if (xdp)
+		return bpf_xdp_load_bytes(ctx, off, to, len);
+	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+static __always_inline struct hd_stats *hd_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+/* Link layer -> IP -> transport ports and TCP flags; what is missing stays zero. */
+static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
+{
+	__u32 off = 0;
+	__u16 proto = 0;
+	__u8 l4 = 0;
+
+	if (cfg_l3) {
+		__u8 v;
+
+		if (hd_load(ctx, xdp, 0, &v, 1) < 0)
+			return;
+		proto = (v >> 4) == 4 ? ETH_P_IP : (v >> 4) == 6 ? ETH_P_IPV6 : 0;
+	} else {
+		struct ethhdr eth;
+
+		if (hd_load(ctx, xdp, 0, &eth, sizeof(eth)) < 0)
+			return;
+		proto = bpf_ntohs(eth.h_proto);
+		off = sizeof(eth);
+		/* Tags still in the frame (XDP, egress before the driver inserts them). */
+#pragma unroll
+		for (int i = 0; i < 2; i++) {
+			__be16 tag[2];
+
+			if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+				break;
+			if (hd_load(ctx, xdp, off, tag, sizeof(tag)) < 0)
+				return;
+			proto = bpf_ntohs(tag[1]);
+			off += 4;
+		}
+	}
+
+	if (proto == ETH_P_IP) {
+		struct iphdr ip;
+		__u16 frag;
+
+		if (hd_load(ctx, xdp, off, &ip, sizeof(ip)) < 0 || ip.version != 4 || ip.ihl < 5)
+			return;
+		p->t.family = 4;
+		p->t.flags |= HD_F_IP;
+		p->t.src[0] = ip.saddr;
+		p->t.dst[0] = ip.daddr;
+		p->t.proto = ip.protocol;
+		frag = bpf_ntohs(ip.frag_off);
+		if (frag & 0x3fff)
+			p->t.flags |= HD_F_FRAG;
+		if (frag & 0x1fff)
+			p->t.flags |= HD_F_LATER_FRAG;
+		off += ip.ihl * 4;
+		l4 = ip.protocol;
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+		__u8 next;
+
+		if (hd_load(ctx, xdp, off, &ip6, sizeof(ip6)) < 0 || ip6.version != 6)
+			return;
+		p->t.family = 6;
+		p->t.flags |= HD_F_IP;
+		__builtin_memcpy(p->t.src, &ip6.saddr, 16);
+		__builtin_memcpy(p->t.dst, &ip6.daddr, 16);
+		off += sizeof(ip6);
+		next = ip6.nexthdr;
+		/* Extension headers, as src/packet/parse.cpp walks them. */
+#pragma unroll
+		for (int i = 0; i < 6; i++) {
+			__u8 ext[8];
+
+			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+			    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+				break;
+			if (hd_load(ctx, xdp, off, ext, sizeof(ext)) < 0) {
+				next = IPPROTO_NONE;
+				p->t.proto = 0;
+				return;
+			}
+			if (next == IPPROTO_FRAGMENT) {
+				__u16 fo = (ext[2] << 8 | ext[3]) & 0xfff8;
+
+				p->t.flags |= HD_F_FRAG;
+				if (fo)
+					p->t.flags |= HD_F_LATER_FRAG;
+				off += 8;
+			} else if (next == IPPROTO_AH) {
+				off += (ext[1] + 2) * 4;
+			} else {
+				off += (ext[1] + 1) * 8;
+			}
+			next = ext[0];
+		}
+		p->t.proto = next;
+		l4 = next;
+	} else {
+		return;
+	}
+
+	if (p->t.flags & HD_F_LATER_FRAG)
+		return;
+	if (l4 == IPPROTO_TCP) {
+		__u8 th[14];
+
+		if (hd_load(ctx, xdp, off, th, sizeof(th)) < 0)
+			return;
+		p->t.sport = th[0] << 8 | th[1];
+		p->t.dport = th[2] << 8 | th[3];
+		p->t.flags |= HD_F_PORTS;
+		p->tcp_flags = th[13];
+	} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE || l4 == IPPROTO_SCTP ||
+		   l4 == IPPROTO_DCCP) {
+		__u8 ports[4];
+
+		if (hd_load(ctx, xdp, off, ports, sizeof(ports)) < 0)
+			return;
+		p->t.sport = ports[0] << 8 | ports[1];
+		p->t.dport = ports[2] << 8 | ports[3];
+		p->t.flags |= HD_F_PORTS;
+	}
+}
+
+static __always_inline int hd_rule_match(const struct hd_rule *r, const struct hd_tuple *t)
+{
+	if (r->any)
+		return 1;
+	if (!(t->flags & HD_F_IP))
+		return 0;
+	if (r->family && r->family != t->family)
+		return 0;
+	if (r->has_proto && r->proto != t->proto)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if ((t->src[i] & r->src_mask[i]) != r->src_addr[i])
+			return 0;
+		if ((t->dst[i] & r->dst_mask[i]) != r->dst_addr[i])
+			return 0;
+	}
+	if (r->sport_min != 0 || r->sport_max != 0xffff) {
+		if (!(t->flags & HD_F_PORTS) || t->sport < r->sport_min || t->sport > r->sport_max)
+			return 0;
+	}
+	if (r->dport_min != 0 || r->dport_max != 0xffff) {
+		if (!(t->flags & HD_F_PORTS) || t->dport < r->dport_min || t->dport > r->dport_max)
+			return 0;
+	}
+	return 1;
+}
+
+struct hd_rules_ctx {
+	struct hd_tuple t;
+	int match;
+};
+
+static long hd_rule_cb(__u32 i, void *data)
+{
+	struct hd_rules_ctx *c = data;
+	const struct hd_rule *r = bpf_map_lookup_elem(&rules, &i);
+
+	if (!r)
+		return 1;
+	if (hd_rule_match(r, &c->t)) {
+		c->match = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* bpf_loop (5.17+): 6.1's verifier takes an open-coded loop over the rules for an infinite one. */
+static __always_inline int hd_rules_match(const struct hd_tuple *t)
+{
+	struct hd_rules_ctx c = { .t = *t };
+
+	if (!cfg_nrules)
+		return 1;
+	bpf_loop(cfg_nrules, hd_rule_cb, &c, 0);
+	return c.match;
+}
+
+static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, struct hd_stats *st)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct hd_flow_value *v = bpf_map_lookup_elem(&flows, &p->t);
+
+	if (!v) {
+		struct hd_flow_value nv = {
+			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now,
+			.tcp_flags = p->tcp_flags,
+		};
+		long err = bpf_map_update_elem(&flows, &p->t, &nv, BPF_NOEXIST);
+
+		if (!err)
+			return;
+		if (err != -EEXIST) {
+			st->flow_full++;
+			return;
+		}
+		/* Another CPU created it meanwhile: this CPU's share exists now. */
+		v = bpf_map_lookup_elem(&flows, &p->t);
+		if (!v) {
+			st->flow_full++;
+			return;
+		}
+	}
+	v->packets++;
+	v->bytes += len;
+	if (!v->first_ns)
+		v->first_ns = now;
+	v->last_ns = now;
+	v->tcp_flags |= p->tcp_flags;
+}
+
+/* Reserves a record with room for `room` bytes (a constant power of two or 0, as the verifier
+ * wants) and copies `cap` (1..room) bytes of the packet into it. */
+static __always_inline void hd_emit_n(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,
+				      __u32 ifindex, __u32 len, __u32 cap, const __u32 room,
+				      struct hd_stats *st)
+{
+	struct hd_record *r = bpf_ringbuf_reserve(&events, sizeof(*r) + room, 0);
+
+	if (!r) {
+		st->ringbuf_full++;
+		return;
+	}
+	r->ts_ns = bpf_ktime_get_ns();
+	r->ifindex = ifindex;
+	r->len = len;
+	r->point = point;
+	r->tcp_flags = p->tcp_flags;
+	r->pad = 0;
+	r->tuple = p->t;
+	if (room) {
+		/* 1 <= cap <= room by the caller's size class; the barrier hides that from clang,
+		 * and the mask shows it to the verifier (6.1's does not follow clang's compares). */
+		__u64 n = cap;
+
+		asm volatile("" : "+r"(n));
+		n = ((n - 1) & (room - 1)) + 1;
+		if (hd_load(ctx, xdp, 0, (void *)(r + 1), n) < 0)
+			n = 0;
+		r->caplen = n;
+	} else {
+		r->caplen = 0;
+	}
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,
+				      __u32 ifindex, __u32 len, struct hd_stats *st)
+{
+	__u32 cap;
+
+	st->matched++;
+	if (cfg_mode == HD_MODE_FLOWS) {
+		hd_count_flow(p, len, st);
+		return;
+	}
+	cap = len < cfg_snaplen ? len : cfg_snaplen;
+	/* Size classes: a record takes at most twice the room its bytes need. */
+#define HD_CLASS(n)                                                                          \
+	if (cap <= (n)) {                                                                    \
+		hd_emit_n(ctx, xdp, p, point, ifindex, len, cap, (n), st);                   \
+		return;                                                                      \
+	}
+	HD_CLASS(0)
+	HD_CLASS(128)
+	HD_CLASS(256)
+	HD_CLASS(512)
+	HD_CLASS(1024)
+	HD_CLASS(2048)
+	HD_CLASS(4096)
+	HD_CLASS(8192)
+	HD_CLASS(16384)
+	HD_CLASS(32768)
+#undef HD_CLASS
+	if (cap > 65536)
+		cap = 65536;
+	hd_emit_n(ctx, xdp, p, point, ifindex, len, cap, 65536, st);
+}
+
+static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifindex, __u32 len,
+				     void *progs)
+{
+	struct hd_stats *st = hd_stats();
+	struct hd_pkt p = {};
+
+	if (!st)
+		return;
+	st->seen++;
+	hd_parse(ctx, xdp, &p);
+	if (!hd_rules_match(&p.t))
+		return;
+	bpf_tail_call(ctx, progs, HD_SLOT_FILTER);
+	/* No filter loaded: record here. */
+	hd_record(ctx, xdp, &p, point, ifindex, len, st);
+}
+
+static __always_inline void hd_after_filter(void *ctx, int xdp, __u8 point, __u32 ifindex,
+					    __u32 len)
+{
+	struct hd_stats *st = hd_stats();
+	struct hd_pkt p = {};
+
+	if (!st)
+		return;
+	hd_parse(ctx, xdp, &p);
+	hd_record(ctx, xdp, &p, point, ifindex, len, st);
+}
+
+SEC("tc")
+int hd_tc_ingress(struct __sk_buff *skb)
+{
+	hd_entry(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, &progs_ingress);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int hd_tc_egress(struct __sk_buff *skb)
+{
+	hd_entry(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, &progs_egress);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int hd_tc_ingress_rec(struct __sk_buff *skb)
+{
+	hd_after_filter(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int hd_tc_egress_rec(struct __sk_buff *skb)
+{
+	hd_after_filter(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int hd_xdp(struct xdp_md *ctx)
+{
+	hd_entry(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), &progs_xdp);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int hd_xdp_rec(struct xdp_md *ctx)
+{
+	hd_after_filter(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx));
+	return XDP_PASS;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The layout shared by bpf/hookdump_pkt.bpf.c and its loader (src/bpf/, src/engine/
+ * bpf_engine.cpp): ring buffer records, flow keys and counters, rules, per-CPU statistics.
+ * Fixed-size types only, no implicit padding: the C++ side static_asserts the sizes.
+ */
+#ifndef HOOKDUMP_PKT_H
+#define HOOKDUMP_PKT_H
+
+#include <linux/types.h>
+
+/* Where a record was taken (the program that ran). */
+enum hd_point {
+	HD_POINT_TC_INGRESS = 1,
+	HD_POINT_TC_EGRESS = 2,
+	HD_POINT_XDP = 3,
+};
+
+/* What the record program does with a matching packet. */
+enum hd_mode {
+	HD_MODE_PACKETS = 0, /* a ring buffer record, with up to snaplen bytes */
+	HD_MODE_FLOWS = 1,   /* counted in the per-CPU flow hash only */
+};
+
+/* Slots of each point's program array: the entry program tail-calls the filter (when one
+ * is loaded), and the filter tail-calls the record program when it accepts. */
+enum hd_slot {
+	HD_SLOT_FILTER = 0,
+	HD_SLOT_RECORD = 1,
+	HD_SLOT_COUNT = 2,
+};
+
+#define HD_MAX_RULES 64
+
+/* hd_tuple.flags / hd_record.flags */
+#define HD_F_IP 0x01	      /* family, src, dst valid */
+#define HD_F_PORTS 0x02	      /* sport, dport valid */
+#define HD_F_FRAG 0x08	      /* a fragment */
+#define HD_F_LATER_FRAG 0x10  /* a non-first fragment: no transport header */
+
+/* The 5-tuple, as the flow hash's key: addresses as on the wire (network order), IPv4's in
+ * the first word, zero after; 32-bit words so that BPF compares them aligned. */
+struct hd_tuple {
+	__u32 src[4];
+	__u32 dst[4];
+	__u16 sport; /* host order; 0 without HD_F_PORTS (ICMP too, as in src/flow/) */
+	__u16 dport;
+	__u8 family; /* 4, 6, or 0 for a non-IP packet */
+	__u8 proto;
+	__u8 flags;
+	__u8 pad;
+};
+
+/* One ring buffer record; `caplen` packet bytes follow. */
+struct hd_record {
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 ifindex;
+	__u32 len; /* length on the wire (skb->len, or the XDP frame's) */
+	__u32 caplen;
+	__u8 point; /* enum hd_point */
+	__u8 tcp_flags;
+	__u16 pad;
+	struct hd_tuple tuple;
+};
+
+/* A flow's counters on one CPU; userspace sums the CPUs. */
+struct hd_flow_value {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_ns; /* CLOCK_MONOTONIC */
+	__u64 last_ns;
+	__u8 tcp_flags;
+	__u8 pad[7];
+};
+
+/* One rule of the module's model (src/engine/kmod_rules.h): a packet matches when every
+ * field given matches; a packet matches the rule set when one rule matches. Prefixes are
+ * given as address & mask, 32 bits at a time. */
+struct hd_rule {
+	__u32 src_addr[4];
+	__u32 src_mask[4];
+	__u32 dst_addr[4];
+	__u32 dst_mask[4];
+	__u16 sport_min, sport_max;
+	__u16 dport_min, dport_max;
+	__u8 family;	/* 0 any, 4, 6 */
+	__u8 has_proto;
+	__u8 proto;
+	__u8 any;	/* no constraint at all: matches every packet, IP or not */
+	__u32 pad;
+};
+
+/* Per-CPU counters (one entry of a per-CPU array). */
+struct hd_stats {
+	__u64 seen;	   /* packets the entry program ran on */
+	__u64 matched;	   /* accepted by the rules and the filter */
+	__u64 ringbuf_full; /* packets mode: a record could not be reserved (lost) */
+	__u64 flow_full;   /* flows mode: a new flow did not fit in the hash (not counted) */
+};
+
+#endif /* HOOKDUMP_PKT_H */

@@ -1,0 +1,435 @@
+#include "bpf/pkt_loader.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string_view>
+
+#include "engine/kmod_rules.h"
+#include "hookdump_pkt.skel.h"
+#include "netlink/netlink_socket.h"
+#include "util/error.h"
+
+namespace hookdump::bpf {
+
+static_assert(sizeof(hd_tuple) == 40);
+static_assert(sizeof(hd_record) == 64);
+static_assert(sizeof(hd_flow_value) == 40);
+static_assert(sizeof(hd_rule) == 80);
+static_assert(sizeof(hd_stats) == 32);
+
+namespace {
+
+// libbpf's messages (the verifier's log among them) on stderr only with HOOKDUMP_BPF_DEBUG
+// set; otherwise the verifier's verdict (the line before "processed N insns") is kept for
+// the one-line error.
+std::string& verifier_verdict() {
+    static std::string s;
+    return s;
+}
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+    static const bool debug = getenv("HOOKDUMP_BPF_DEBUG") != nullptr;
+    if (debug) return vfprintf(stderr, fmt, args);
+    if (level == LIBBPF_DEBUG) return 0;
+    std::vector<char> buf(1 << 20);
+    vsnprintf(buf.data(), buf.size(), fmt, args);
+    // The log comes as one message: its line before "processed" says what was refused.
+    const std::string_view text(buf.data());
+    if (const size_t p = text.find("\nprocessed "); p != std::string_view::npos && p > 0) {
+        const size_t nl = text.rfind('\n', p - 1);
+        const size_t start = nl == std::string_view::npos ? 0 : nl + 1;
+        verifier_verdict() = std::string(text.substr(start, p - start));
+    }
+    return 0;
+}
+
+void set_prefix(const Prefix& p, uint32_t (&addr)[4], uint32_t (&mask)[4]) {
+    uint8_t a[16] = {}, m[16] = {};
+    for (int bit = 0; bit < p.len; ++bit) m[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+    for (int i = 0; i < 16; ++i) a[i] = p.addr[static_cast<size_t>(i)] & m[i];
+    std::memcpy(addr, a, 16);
+    std::memcpy(mask, m, 16);
+}
+
+}  // namespace
+
+std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules) {
+    std::vector<hd_rule> out;
+    for (const KmodRule& k : rules) {
+        hd_rule r{};
+        r.family = k.family;
+        if (k.src) set_prefix(*k.src, r.src_addr, r.src_mask);
+        if (k.dst) set_prefix(*k.dst, r.dst_addr, r.dst_mask);
+        r.sport_min = k.sport_min;
+        r.sport_max = k.sport_max;
+        r.dport_min = k.dport_min;
+        r.dport_max = k.dport_max;
+        if (k.proto) {
+            r.has_proto = 1;
+            r.proto = *k.proto;
+        }
+        r.any = !k.family && !k.src && !k.dst && !k.proto && k.sport_min == 0 &&
+                k.sport_max == 0xffff && k.dport_min == 0 && k.dport_max == 0xffff;
+        if (r.any) return {};  // one rule takes everything: no rule needed
+        out.push_back(r);
+    }
+    if (out.size() > HD_MAX_RULES)
+        throw UsageError(fmt::format(
+            "the expression and options make {} rules; the tc/XDP programs hold at most {}",
+            out.size(), HD_MAX_RULES));
+    return out;
+}
+
+PktObject::PktObject(const PktConfig& cfg) {
+    libbpf_set_print(libbpf_print);
+    verifier_verdict().clear();
+    skel_ = hookdump_pkt__open();
+    if (!skel_) throw RuntimeError(errno_message("opening the tc/XDP programs", errno));
+    skel_->rodata->cfg_snaplen = cfg.snaplen;
+    skel_->rodata->cfg_mode = cfg.mode;
+    skel_->rodata->cfg_nrules = static_cast<uint32_t>(cfg.rules.size());
+    skel_->rodata->cfg_l3 = cfg.l3 ? 1 : 0;
+    const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+    // The map a mode does not use is made as small as the kernel allows.
+    bpf_map__set_max_entries(skel_->maps.events,
+                             cfg.mode == HD_MODE_PACKETS ? cfg.ring_bytes : page);
+    bpf_map__set_max_entries(skel_->maps.flows, cfg.mode == HD_MODE_FLOWS ? cfg.max_flows : 1);
+    if (const int err = hookdump_pkt__load(skel_); err) {
+        hookdump_pkt__destroy(skel_);
+        skel_ = nullptr;
+        if (!verifier_verdict().empty())
+            throw RuntimeError("the kernel's verifier refused the tc/XDP programs: " +
+                               verifier_verdict() + " (HOOKDUMP_BPF_DEBUG=1 shows its log)");
+        throw RuntimeError(errno_message(
+            "loading the tc/XDP programs into the kernel (needs CAP_BPF and CAP_NET_ADMIN)", -err));
+    }
+    const auto put = [&](bpf_map* array, bpf_program* prog) {
+        const uint32_t slot = HD_SLOT_RECORD;
+        const int fd = bpf_program__fd(prog);
+        if (bpf_map_update_elem(bpf_map__fd(array), &slot, &fd, BPF_ANY) != 0)
+            throw RuntimeError(errno_message("setting up the record programs", errno));
+    };
+    try {
+        put(skel_->maps.progs_ingress, skel_->progs.hd_tc_ingress_rec);
+        put(skel_->maps.progs_egress, skel_->progs.hd_tc_egress_rec);
+        put(skel_->maps.progs_xdp, skel_->progs.hd_xdp_rec);
+        for (uint32_t i = 0; i < cfg.rules.size(); ++i)
+            if (bpf_map_update_elem(bpf_map__fd(skel_->maps.rules), &i, &cfg.rules[i], BPF_ANY) !=
+                0)
+                throw RuntimeError(errno_message("writing the filter rules", errno));
+    } catch (...) {
+        hookdump_pkt__destroy(skel_);
+        skel_ = nullptr;
+        throw;
+    }
+}
+
+PktObject::~PktObject() {
+    if (skel_) hookdump_pkt__destroy(skel_);
+}
+
+int PktObject::tc_ingress_fd() const {
+    return bpf_program__fd(skel_->progs.hd_tc_ingress);
+}
+int PktObject::tc_egress_fd() const {
+    return bpf_program__fd(skel_->progs.hd_tc_egress);
+}
+int PktObject::xdp_fd() const {
+    return bpf_program__fd(skel_->progs.hd_xdp);
+}
+int PktObject::events_fd() const {
+    return bpf_map__fd(skel_->maps.events);
+}
+int PktObject::flows_fd() const {
+    return bpf_map__fd(skel_->maps.flows);
+}
+
+int PktObject::prog_array_fd(uint8_t point) const {
+    switch (point) {
+        case HD_POINT_TC_INGRESS:
+            return bpf_map__fd(skel_->maps.progs_ingress);
+        case HD_POINT_TC_EGRESS:
+            return bpf_map__fd(skel_->maps.progs_egress);
+        default:
+            return bpf_map__fd(skel_->maps.progs_xdp);
+    }
+}
+
+void PktObject::set_filter(uint8_t point, int prog_fd) {
+    const uint32_t slot = HD_SLOT_FILTER;
+    if (bpf_map_update_elem(prog_array_fd(point), &slot, &prog_fd, BPF_ANY) != 0)
+        throw RuntimeError(errno_message("installing the filter program", errno));
+}
+
+hd_stats PktObject::stats() const {
+    const int ncpu = libbpf_num_possible_cpus();
+    std::vector<hd_stats> per(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    const uint32_t zero = 0;
+    hd_stats sum{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stats), &zero, per.data()) != 0) return sum;
+    for (const hd_stats& s : per) {
+        sum.seen += s.seen;
+        sum.matched += s.matched;
+        sum.ringbuf_full += s.ringbuf_full;
+        sum.flow_full += s.flow_full;
+    }
+    return sum;
+}
+
+// ---------------------------------------------------------------------------------------------
+// tc over rtnetlink (libbpf's bpf_tc_* cannot name a filter, which leftover detection needs).
+
+namespace {
+
+constexpr const char* kNamePrefix = "hookdump:";
+
+uint32_t parent_of(TcDirection dir) {
+    return TC_H_MAKE(TC_H_CLSACT, dir == TcDirection::Ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+}
+
+tcmsg* start_tc(NetlinkSocket& nl, uint16_t type, uint16_t flags, nlmsghdr** out) {
+    void* extra = nullptr;
+    *out = nl.start_raw(type, flags, sizeof(tcmsg), &extra);
+    auto* t = static_cast<tcmsg*>(extra);
+    t->tcm_family = AF_UNSPEC;
+    return t;
+}
+
+struct FilterInfo {
+    uint32_t prio = 0;
+    uint32_t handle = 0;
+    uint16_t protocol = 0;
+    std::string kind;
+    std::string name;
+};
+
+std::vector<FilterInfo> dump_filters(NetlinkSocket& nl, int ifindex, TcDirection dir) {
+    nlmsghdr* nlh = nullptr;
+    tcmsg* t = start_tc(nl, RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, &nlh);
+    t->tcm_ifindex = ifindex;
+    t->tcm_parent = parent_of(dir);
+    std::vector<FilterInfo> out;
+    try {
+        nl.transact(nlh, "listing tc filters", [&](const nlmsghdr* reply) {
+            if (reply->nlmsg_type != RTM_NEWTFILTER) return;
+            const auto* tm = static_cast<const tcmsg*>(mnl_nlmsg_get_payload(reply));
+            FilterInfo f;
+            f.prio = TC_H_MAJ(tm->tcm_info) >> 16;
+            f.protocol = static_cast<uint16_t>(TC_H_MIN(tm->tcm_info));
+            f.handle = tm->tcm_handle;
+            for_each_attr(reply, sizeof(tcmsg), [&](const nlattr* a) {
+                if (mnl_attr_get_type(a) == TCA_KIND) f.kind = mnl_attr_get_str(a);
+                if (mnl_attr_get_type(a) == TCA_OPTIONS)
+                    for_each_nested(a, [&](const nlattr* o) {
+                        if (mnl_attr_get_type(o) == TCA_BPF_NAME) f.name = mnl_attr_get_str(o);
+                    });
+            });
+            // The dump lists a chain head (handle 0) per priority besides its filters.
+            if (f.handle) out.push_back(f);
+        });
+    } catch (const NetlinkError& e) {
+        if (e.error() == EINVAL || e.error() == ENOENT) return {};  // no clsact qdisc
+        throw;
+    }
+    return out;
+}
+
+void delete_filter(NetlinkSocket& nl, int ifindex, TcDirection dir, const FilterInfo& f) {
+    nlmsghdr* nlh = nullptr;
+    tcmsg* t = start_tc(nl, RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, &nlh);
+    t->tcm_ifindex = ifindex;
+    t->tcm_parent = parent_of(dir);
+    t->tcm_handle = f.handle;
+    t->tcm_info = TC_H_MAKE(f.prio << 16, f.protocol);
+    mnl_attr_put_strz(nlh, TCA_KIND, "bpf");
+    nl.transact(nlh, "removing a tc filter");
+}
+
+bool qdisc_clsact(NetlinkSocket& nl, int ifindex, bool create) {
+    nlmsghdr* nlh = nullptr;
+    tcmsg* t = start_tc(nl, create ? RTM_NEWQDISC : RTM_DELQDISC,
+                        NLM_F_REQUEST | NLM_F_ACK | (create ? NLM_F_CREATE | NLM_F_EXCL : 0), &nlh);
+    t->tcm_ifindex = ifindex;
+    t->tcm_parent = TC_H_CLSACT;
+    t->tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
+    mnl_attr_put_strz(nlh, TCA_KIND, "clsact");
+    try {
+        nl.transact(nlh, create ? "adding the clsact qdisc" : "removing the clsact qdisc");
+    } catch (const NetlinkError& e) {
+        if (create && e.error() == EEXIST) return false;
+        if (!create && (e.error() == ENOENT || e.error() == EINVAL)) return false;
+        throw;
+    }
+    return true;
+}
+
+bool pid_is_hookdump(long pid) {
+    if (pid <= 0) return false;
+    if (pid == getpid()) return true;
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    return comm && std::getline(comm, name) && name == "hookdump";
+}
+
+// Interfaces from which this process removed a crashed run's filters: their clsact is ours
+// to remove once empty.
+std::set<int>& adopted_qdiscs() {
+    static std::set<int> s;
+    return s;
+}
+
+std::set<int>& created_qdiscs() {
+    static std::set<int> s;
+    return s;
+}
+
+}  // namespace
+
+int remove_stale_tc_filters(int ifindex) {
+    NetlinkSocket nl(NETLINK_ROUTE);
+    int removed = 0;
+    for (TcDirection dir : {TcDirection::Ingress, TcDirection::Egress}) {
+        for (const FilterInfo& f : dump_filters(nl, ifindex, dir)) {
+            if (f.kind != "bpf" || f.name.rfind(kNamePrefix, 0) != 0) continue;
+            const long pid = std::strtol(f.name.c_str() + std::strlen(kNamePrefix), nullptr, 10);
+            if (pid_is_hookdump(pid)) continue;  // a live run's
+            delete_filter(nl, ifindex, dir, f);
+            ++removed;
+        }
+    }
+    if (removed) adopted_qdiscs().insert(ifindex);
+    return removed;
+}
+
+std::vector<std::string> tc_filter_names(int ifindex, TcDirection dir) {
+    NetlinkSocket nl(NETLINK_ROUTE);
+    std::vector<std::string> names;
+    for (const FilterInfo& f : dump_filters(nl, ifindex, dir))
+        if (f.kind == "bpf") names.push_back(f.name);
+    return names;
+}
+
+TcFilter::TcFilter(int ifindex, TcDirection dir, int prog_fd) : ifindex_(ifindex), dir_(dir) {
+    NetlinkSocket nl(NETLINK_ROUTE);
+    if (qdisc_clsact(nl, ifindex, true)) {
+        created_qdiscs().insert(ifindex);
+    } else {
+        // A clsact that holds only other hookdump runs' filters is one of us made: the last
+        // run to leave removes it.
+        bool any = false, only_ours = true;
+        for (TcDirection d : {TcDirection::Ingress, TcDirection::Egress})
+            for (const FilterInfo& f : dump_filters(nl, ifindex, d)) {
+                any = true;
+                only_ours = only_ours && f.name.rfind(kNamePrefix, 0) == 0;
+            }
+        if (any && only_ours) adopted_qdiscs().insert(ifindex);
+    }
+    std::set<uint32_t> used;
+    for (const FilterInfo& f : dump_filters(nl, ifindex, dir)) used.insert(f.prio);
+    const std::string name = kNamePrefix + std::to_string(getpid());
+    // The first free priority: ahead of other filters where possible (they may drop what we
+    // want to see), never in place of one. EEXIST: someone took it meanwhile, try the next.
+    for (uint32_t prio = 1; prio < 0xffff; ++prio) {
+        if (used.count(prio)) continue;
+        nlmsghdr* nlh = nullptr;
+        tcmsg* t = start_tc(nl, RTM_NEWTFILTER,
+                            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, &nlh);
+        t->tcm_ifindex = ifindex;
+        t->tcm_parent = parent_of(dir);
+        t->tcm_handle = 1;
+        t->tcm_info = TC_H_MAKE(prio << 16, htons(ETH_P_ALL));
+        mnl_attr_put_strz(nlh, TCA_KIND, "bpf");
+        nlattr* opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+        mnl_attr_put_u32(nlh, TCA_BPF_FD, static_cast<uint32_t>(prog_fd));
+        mnl_attr_put_strz(nlh, TCA_BPF_NAME, name.c_str());
+        mnl_attr_put_u32(nlh, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
+        mnl_attr_nest_end(nlh, opts);
+        try {
+            nl.transact(nlh, fmt::format("attaching the tc {} program",
+                                         dir == TcDirection::Ingress ? "ingress" : "egress"));
+        } catch (const NetlinkError& e) {
+            if (e.error() == EEXIST) continue;
+            throw;
+        }
+        prio_ = prio;
+        return;
+    }
+    throw RuntimeError("no free tc priority on the interface");
+}
+
+TcFilter::~TcFilter() {
+    try {
+        NetlinkSocket nl(NETLINK_ROUTE);
+        delete_filter(nl, ifindex_, dir_, FilterInfo{prio_, 1, htons(ETH_P_ALL), "bpf", ""});
+        if (!created_qdiscs().count(ifindex_) && !adopted_qdiscs().count(ifindex_)) return;
+        // Remove the clsact qdisc we made once nobody's filter is left on it.
+        if (dump_filters(nl, ifindex_, TcDirection::Ingress).empty() &&
+            dump_filters(nl, ifindex_, TcDirection::Egress).empty()) {
+            qdisc_clsact(nl, ifindex_, false);
+            created_qdiscs().erase(ifindex_);
+            adopted_qdiscs().erase(ifindex_);
+        }
+    } catch (const std::exception&) {
+        // The interface may be gone (and its filters with it).
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+XdpLink::XdpLink(int ifindex, const std::string& ifname, int prog_fd, XdpMode mode) {
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    if (bpf_xdp_query(ifindex, 0, &q) == 0 && q.prog_id) {
+        std::string what = fmt::format("id {}", q.prog_id);
+        if (const int pfd = bpf_prog_get_fd_by_id(q.prog_id); pfd >= 0) {
+            bpf_prog_info info{};
+            uint32_t len = sizeof info;
+            if (bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 && info.name[0])
+                what = fmt::format("'{}', id {}", info.name, q.prog_id);
+            close(pfd);
+        }
+        throw RuntimeError(
+            fmt::format("an XDP program ({}) is already attached to {}: hookdump does not "
+                        "replace it; use --engine tc",
+                        what, ifname));
+    }
+    const auto attach = [&](uint32_t flags) {
+        LIBBPF_OPTS(bpf_link_create_opts, o, .flags = flags);
+        return bpf_link_create(prog_fd, ifindex, BPF_XDP, &o);
+    };
+    int fd = -1;
+    if (mode != XdpMode::Generic) {
+        fd = attach(XDP_FLAGS_DRV_MODE);
+        native_ = fd >= 0;
+        if (fd < 0 && mode == XdpMode::Native)
+            throw RuntimeError(
+                errno_message("attaching XDP in native mode to " + ifname +
+                                  " (the driver may not support it: try --xdp-mode generic)",
+                              errno));
+    }
+    if (fd < 0) fd = attach(XDP_FLAGS_SKB_MODE);
+    if (fd < 0) {
+        const int err = errno;
+        if (err == EBUSY || err == EEXIST)
+            throw RuntimeError("an XDP program is already attached to " + ifname +
+                               ": hookdump does not replace it");
+        throw RuntimeError(errno_message("attaching XDP to " + ifname, err));
+    }
+    link_.reset(fd);
+}
+
+}  // namespace hookdump::bpf

@@ -1,0 +1,104 @@
+// The tc/XDP packet programs (bpf/hookdump_pkt.bpf.c) from userspace: the loaded skeleton, the
+// tc filters and XDP links that attach it, each an RAII owner that detaches on destruction.
+#pragma once
+
+#include <linux/bpf.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hookdump_pkt.h"
+#include "util/fd.h"
+
+struct hookdump_pkt;  // the bpftool skeleton
+
+namespace hookdump {
+struct KmodRule;
+}
+
+namespace hookdump::bpf {
+
+struct PktConfig {
+    uint32_t mode = HD_MODE_PACKETS;
+    uint32_t snaplen = 262144;
+    bool l3 = false;  // the device has no link header (the packet starts with IP)
+    std::vector<hd_rule> rules;
+    uint32_t ring_bytes = 16u << 20;  // a power of two, at least a page
+    uint32_t max_flows = 65536;
+};
+
+// The module's rules (kmod_rules.h) as the programs' rules; an empty vector when one of them
+// matches everything. Throws UsageError for more than HD_MAX_RULES.
+std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules);
+
+// The skeleton, opened, configured and loaded; the record programs are in their slots.
+class PktObject {
+  public:
+    explicit PktObject(const PktConfig& cfg);
+    ~PktObject();
+    PktObject(const PktObject&) = delete;
+    PktObject& operator=(const PktObject&) = delete;
+
+    int tc_ingress_fd() const;
+    int tc_egress_fd() const;
+    int xdp_fd() const;
+    // The program array a point's filter goes into (slot HD_SLOT_FILTER) and tail-calls
+    // (HD_SLOT_RECORD).
+    int prog_array_fd(uint8_t point) const;
+    // Puts a loaded filter program into a point's filter slot.
+    void set_filter(uint8_t point, int prog_fd);
+    int events_fd() const;
+    int flows_fd() const;
+    // The per-CPU counters, summed.
+    hd_stats stats() const;
+
+    hookdump_pkt* skel() const { return skel_; }
+
+  private:
+    hookdump_pkt* skel_ = nullptr;
+};
+
+enum class TcDirection { Ingress, Egress };
+
+// Our cls_bpf filter on a clsact hook, at a priority no other filter uses (never displacing
+// one), named "hookdump:<pid>" so that a later run can tell a crashed run's leftover from a
+// live run's filter. Removed by the destructor; the clsact qdisc too when we created it (or
+// cleaned a leftover from it) and it is empty then.
+class TcFilter {
+  public:
+    TcFilter(int ifindex, TcDirection dir, int prog_fd);
+    ~TcFilter();
+    TcFilter(const TcFilter&) = delete;
+    TcFilter& operator=(const TcFilter&) = delete;
+
+    uint32_t priority() const { return prio_; }
+
+  private:
+    int ifindex_;
+    TcDirection dir_;
+    uint32_t prio_ = 0;
+};
+
+// Removes the filters "hookdump:<pid>" on the interface whose process is gone (a run killed
+// with SIGKILL leaves them: netlink tc filters outlive their creator). Returns how many.
+int remove_stale_tc_filters(int ifindex);
+// The names of the bpf filters at a hook ("hookdump:123", ...), for tests and messages.
+std::vector<std::string> tc_filter_names(int ifindex, TcDirection dir);
+
+enum class XdpMode { Auto, Native, Generic };
+
+// An XDP bpf_link: detaches when its fd closes, by us or by the kernel when we die.
+// Refuses (RuntimeError, one line) when an XDP program is already attached.
+class XdpLink {
+  public:
+    XdpLink(int ifindex, const std::string& ifname, int prog_fd, XdpMode mode);
+    bool native() const { return native_; }
+
+  private:
+    Fd link_;
+    bool native_ = false;
+};
+
+}  // namespace hookdump::bpf

@@ -1,0 +1,305 @@
+#include "engine/bpf_engine.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "bpf/pkt_loader.h"
+#include "flow/flow_table.h"
+#include "util/error.h"
+
+namespace hookdump {
+namespace {
+
+constexpr int kLinktypeEthernet = 1;
+constexpr int kLinktypeRaw = 101;
+
+uint64_t clock_ns(clockid_t c) {
+    timespec ts{};
+    clock_gettime(c, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t own_netns_id() {
+    struct stat st;
+    return ::stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+// The device's ARPHRD_ type: Ethernet-framed devices get LINKTYPE_ETHERNET, devices without
+// a link header (tun, wireguard, IP tunnels) carry bare IP: LINKTYPE_RAW.
+int linktype_of(const std::string& ifname, bool* l3) {
+    std::ifstream f("/sys/class/net/" + ifname + "/type");
+    int type = -1;
+    if (!(f >> type)) throw RuntimeError("cannot read the link type of " + ifname);
+    switch (type) {
+        case 1:    // ARPHRD_ETHER
+        case 772:  // ARPHRD_LOOPBACK (a zeroed Ethernet header)
+            *l3 = false;
+            return kLinktypeEthernet;
+        case 65534:  // ARPHRD_NONE
+        case 768:    // ARPHRD_TUNNEL
+        case 769:    // ARPHRD_TUNNEL6
+        case 776:    // ARPHRD_SIT
+        case 778:    // ARPHRD_IPGRE
+        case 823:    // ARPHRD_IP6GRE
+            *l3 = true;
+            return kLinktypeRaw;
+        default:
+            throw UsageError(
+                fmt::format("{} has link type {} (ARPHRD): the tc/XDP engines handle Ethernet and "
+                            "IP-only devices; use --engine afpacket",
+                            ifname, type));
+    }
+}
+
+Parsed parsed_from_tuple(const hd_tuple& t, uint8_t tcp_flags) {
+    Parsed p;
+    if (!(t.flags & HD_F_IP)) {
+        p.issue = ParseIssue::NotIp;
+        return p;
+    }
+    p.has = Parsed::kIp | Parsed::kProto;
+    p.family = t.family;
+    std::memcpy(p.src.data(), t.src, 16);
+    std::memcpy(p.dst.data(), t.dst, 16);
+    p.proto = t.proto;
+    p.fragment = t.flags & HD_F_FRAG;
+    p.later_fragment = t.flags & HD_F_LATER_FRAG;
+    if (t.flags & HD_F_PORTS) {
+        p.has |= Parsed::kPorts;
+        p.sport = t.sport;
+        p.dport = t.dport;
+    }
+    if (t.proto == 6 && (t.flags & HD_F_PORTS)) {
+        p.has |= Parsed::kTcpFlags;
+        p.tcp_flags = tcp_flags;
+    }
+    return p;
+}
+
+// One flow's counters over the CPUs: the earliest first, the latest last.
+FlowRecord sum_cpus(const std::vector<hd_flow_value>& per) {
+    FlowRecord r;
+    for (const hd_flow_value& v : per) {
+        if (!v.packets) continue;
+        r.packets += v.packets;
+        r.bytes += v.bytes;
+        if (!r.first_ns || (v.first_ns && v.first_ns < r.first_ns)) r.first_ns = v.first_ns;
+        r.last_ns = std::max<uint64_t>(r.last_ns, v.last_ns);
+        r.tcp_flags |= v.tcp_flags;
+    }
+    return r;
+}
+
+struct RingCtx {
+    BpfEngine* engine;
+    EventHandler* handler;
+    const BpfEngineConfig* cfg;
+    int ifindex;
+    IfName ifname;
+    int linktype;
+    uint64_t netns;
+    int64_t offset;
+    uint64_t* received;
+    bool go_on = true;
+};
+
+int on_record(void* ctx, void* data, size_t size) {
+    auto* c = static_cast<RingCtx*>(ctx);
+    if (size < sizeof(hd_record)) return 0;
+    hd_record r;
+    std::memcpy(&r, data, sizeof r);
+    const uint32_t caplen = std::min<uint32_t>(r.caplen, static_cast<uint32_t>(size - sizeof r));
+    PacketEvent ev;
+    ev.ts_ns = r.ts_ns + static_cast<uint64_t>(c->offset);
+    ev.point = r.point == HD_POINT_TC_INGRESS  ? CapturePoint::TcIngress
+               : r.point == HD_POINT_TC_EGRESS ? CapturePoint::TcEgress
+                                               : CapturePoint::Xdp;
+    ev.dir = r.point == HD_POINT_TC_EGRESS ? Direction::Out : Direction::In;
+    ev.ifindex = static_cast<int32_t>(r.ifindex);
+    if (ev.ifindex == c->ifindex) ev.ifname = c->ifname;
+    ev.netns = c->netns;
+    ev.len = r.len;
+    ev.linktype = static_cast<uint16_t>(c->linktype);
+    ev.bytes = {static_cast<const uint8_t*>(data) + sizeof r, caplen};
+    if (c->handler->wants_parsed()) {
+        // The bytes when there are enough of them (VLAN, ICMP, the parse issues), the kernel's
+        // tuple otherwise (a short snaplen).
+        LinkType lt = LinkType::Ethernet;
+        link_type_from_dlt(c->linktype, lt);
+        ev.parsed = parse_packet(lt, ev.bytes);
+        if (!ev.parsed.has_ip() || (!ev.parsed.has_ports() && (r.tuple.flags & HD_F_PORTS)))
+            ev.parsed = parsed_from_tuple(r.tuple, r.tcp_flags);
+    }
+    ++*c->received;
+    if (!c->handler->on_event(ev)) {
+        c->go_on = false;
+        return -ECANCELED;  // stops libbpf's consume loop
+    }
+    return 0;
+}
+
+}  // namespace
+
+BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
+    if (cfg_.interface.empty() || cfg_.interface == "any")
+        throw UsageError(fmt::format("--engine {} needs one interface (-i IFACE)", name()));
+    ifindex_ = static_cast<int>(if_nametoindex(cfg_.interface.c_str()));
+    if (!ifindex_) {
+        char* end = nullptr;
+        const long v = std::strtol(cfg_.interface.c_str(), &end, 10);
+        char buf[IF_NAMESIZE] = {};
+        if (*end == 0 && v > 0 && if_indextoname(static_cast<unsigned>(v), buf))
+            ifindex_ = static_cast<int>(v);
+        if (!ifindex_) throw UsageError("no such interface: " + cfg_.interface);
+        ifname_ = buf;
+    } else {
+        ifname_ = cfg_.interface;
+    }
+    bool l3 = false;
+    linktype_ = linktype_of(ifname_, &l3);
+    if (!cfg_.filter.empty())
+        throw UsageError(
+            "this expression cannot be expressed as rules and the cBPF translator is not built");
+
+    bpf::PktConfig pc;
+    pc.mode = cfg_.flows ? HD_MODE_FLOWS : HD_MODE_PACKETS;
+    pc.snaplen = cfg_.snaplen;
+    pc.l3 = l3;
+    pc.rules = bpf::to_bpf_rules(cfg_.rules);
+    pc.max_flows = cfg_.max_flows;
+    obj_ = std::make_unique<bpf::PktObject>(pc);
+    netns_ = own_netns_id();
+
+    if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
+        stale_removed_ = bpf::remove_stale_tc_filters(ifindex_);
+        if (cfg_.ingress)
+            tc_.push_back(std::make_unique<bpf::TcFilter>(ifindex_, bpf::TcDirection::Ingress,
+                                                          obj_->tc_ingress_fd()));
+        if (cfg_.egress)
+            tc_.push_back(std::make_unique<bpf::TcFilter>(ifindex_, bpf::TcDirection::Egress,
+                                                          obj_->tc_egress_fd()));
+    } else {
+        bpf::XdpMode m = bpf::XdpMode::Auto;
+        if (cfg_.xdp_mode == "native")
+            m = bpf::XdpMode::Native;
+        else if (cfg_.xdp_mode == "generic" || cfg_.xdp_mode == "skb")
+            m = bpf::XdpMode::Generic;
+        else if (cfg_.xdp_mode != "auto")
+            throw UsageError("--xdp-mode is auto, native or generic");
+        xdp_ = std::make_unique<bpf::XdpLink>(ifindex_, ifname_, obj_->xdp_fd(), m);
+    }
+    mono_to_real_ = static_cast<int64_t>(clock_ns(CLOCK_REALTIME)) -
+                    static_cast<int64_t>(clock_ns(CLOCK_MONOTONIC));
+}
+
+BpfEngine::~BpfEngine() {
+    // Detach before the programs go: tc filters hold their own reference to the program.
+    tc_.clear();
+    xdp_.reset();
+}
+
+bool BpfEngine::xdp_native() const {
+    return xdp_ && xdp_->native();
+}
+
+void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
+    if (cfg_.flows) {
+        uint64_t next_sweep = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            timespec ts{0, 100'000'000};
+            nanosleep(&ts, nullptr);
+            const uint64_t now = clock_ns(CLOCK_REALTIME);
+            if (now >= next_sweep) {
+                sweep_flows(handler, false);
+                next_sweep = now + 1'000'000'000;
+            }
+            handler.on_idle(now);
+        }
+        sweep_flows(handler, true);
+        return;
+    }
+    RingCtx ctx{this, &handler, &cfg_, ifindex_, {}, linktype_, netns_, mono_to_real_, &received_};
+    ctx.ifname.assign(ifname_);
+    ring_buffer* rb = ring_buffer__new(obj_->events_fd(), on_record, &ctx, nullptr);
+    if (!rb) throw RuntimeError(errno_message("opening the BPF ring buffer", errno));
+    std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> guard(rb, ring_buffer__free);
+    while (ctx.go_on && !stop.load(std::memory_order_relaxed)) {
+        const int n = ring_buffer__poll(rb, 100);
+        if (n < 0 && n != -EINTR && n != -ECANCELED)
+            throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
+        if (n == 0) handler.on_idle(clock_ns(CLOCK_REALTIME));
+    }
+    // What the kernel recorded before the stop is read, so that the ledger adds up.
+    if (ctx.go_on) ring_buffer__consume(rb);
+}
+
+void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
+    const int fd = obj_->flows_fd();
+    const int ncpu = libbpf_num_possible_cpus();
+    std::vector<hd_tuple> keys;
+    hd_tuple key{}, next{};
+    const hd_tuple* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    std::vector<hd_flow_value> per(static_cast<size_t>(ncpu));
+    const uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
+    for (const hd_tuple& k : keys) {
+        if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
+        FlowRecord r = sum_cpus(per);
+        FlowEnd why = FlowEnd::Final;
+        if (!final_sweep) {
+            if (r.last_ns + cfg_.idle_timeout_ns <= now_mono)
+                why = FlowEnd::Idle;
+            else if (r.last_ns >= r.first_ns + cfg_.active_timeout_ns)
+                why = FlowEnd::Active;
+            else
+                continue;
+            // Take the counters with the element: packets counted between the lookup above
+            // and here are in this read.
+            if (bpf_map_lookup_and_delete_elem(fd, &k, per.data()) != 0) continue;
+            r = sum_cpus(per);
+        }
+        if (!r.packets) continue;
+        r.end = why;
+        r.first_ns += static_cast<uint64_t>(mono_to_real_);
+        r.last_ns += static_cast<uint64_t>(mono_to_real_);
+        r.key.netns = netns_;
+        r.key.family = k.family;
+        std::memcpy(r.key.src.data(), k.src, 16);
+        std::memcpy(r.key.dst.data(), k.dst, 16);
+        r.key.proto = k.family ? k.proto : 0;
+        r.has_ports = k.flags & HD_F_PORTS;
+        if (r.has_ports) {
+            r.key.sport = k.sport;
+            r.key.dport = k.dport;
+        }
+        received_ += r.packets;
+        handler.on_flow(r);
+    }
+}
+
+Ledger BpfEngine::ledger() const {
+    Ledger l;
+    IfName n;
+    n.assign(ifname_);
+    InterfaceCounters& c = l.at(ifindex_, n);
+    const hd_stats s = obj_->stats();
+    c.filter_accepted = s.matched;
+    c.received = received_;
+    c.kernel_drops = s.ringbuf_full + s.flow_full;
+    c.written = received_;
+    return l;
+}
+
+}  // namespace hookdump

@@ -1,0 +1,74 @@
+// Live capture with eBPF programs at tc (clsact ingress/egress) or XDP, no module needed:
+// packets through a BPF ring buffer, or (flow mode) 5-tuples counted in the kernel's per-CPU
+// hash and exported by userspace. Filtering in the kernel: the module's rule model in a map,
+// or a pcap-filter expression translated from classic BPF and tail-called.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/kmod_rules.h"
+
+namespace hookdump {
+
+namespace bpf {
+class PktObject;
+class TcFilter;
+class XdpLink;
+}  // namespace bpf
+
+struct BpfEngineConfig {
+    enum class Hook { Tc, Xdp } hook = Hook::Tc;
+    std::string interface;  // a name or an index
+    bool ingress = true;    // tc: which directions
+    bool egress = true;
+    std::string xdp_mode = "auto";  // auto (native where the driver can), native, generic
+    uint32_t snaplen = 262144;
+    bool flows = false;          // aggregate in the kernel instead of recording packets
+    uint32_t max_flows = 65536;  // the kernel's flow hash
+    uint64_t idle_timeout_ns = 60'000'000'000;
+    uint64_t active_timeout_ns = 1800'000'000'000;
+    std::vector<KmodRule> rules;  // empty: every packet
+    std::string filter;           // pcap-filter expression for the translated filter
+};
+
+class BpfEngine final : public Engine {
+  public:
+    // Loads and attaches; throws UsageError for a bad interface or expression, RuntimeError
+    // when the kernel refuses (already an XDP program there, no privileges).
+    explicit BpfEngine(BpfEngineConfig cfg);
+    ~BpfEngine() override;
+
+    std::string_view name() const override {
+        return cfg_.hook == BpfEngineConfig::Hook::Tc ? "tc" : "xdp";
+    }
+    void run(EventHandler& handler, const std::atomic<bool>& stop) override;
+    Ledger ledger() const override;
+
+    int linktype() const { return linktype_; }
+    int ifindex() const { return ifindex_; }
+    const std::string& ifname() const { return ifname_; }
+    // Leftover tc filters of a crashed run removed at start.
+    int stale_removed() const { return stale_removed_; }
+    bool xdp_native() const;
+
+  private:
+    void sweep_flows(EventHandler& handler, bool final_sweep);
+
+    BpfEngineConfig cfg_;
+    int ifindex_ = 0;
+    std::string ifname_;
+    int linktype_ = 1;
+    uint64_t netns_ = 0;
+    int64_t mono_to_real_ = 0;
+    int stale_removed_ = 0;
+    uint64_t received_ = 0;
+    std::unique_ptr<bpf::PktObject> obj_;
+    std::vector<std::unique_ptr<bpf::TcFilter>> tc_;
+    std::unique_ptr<bpf::XdpLink> xdp_;
+};
+
+}  // namespace hookdump

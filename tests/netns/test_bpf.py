@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""hookdump capture --engine tc|xdp: the eBPF programs at clsact ingress/egress and XDP, in
+network namespaces joined by a veth pair. Exact counts, 5-tuples and lengths; the rule
+filter in the kernel; flow mode (counted in the kernel); nothing left attached after exit,
+SIGTERM and kill -9 (a crashed run's tc filters removed by the next start); the polite
+refusal when an XDP program is already attached.
+
+  HOOKDUMP_BIN=... HOOKDUMP_SEND=... python3 test_bpf.py [Group ...]
+
+Traffic: hookdump-send in B to A over vB -> vA, to a MAC nobody has (A's kernel drops it
+after tc ingress and XDP without answering), so counts are exact without a filter.
+"""
+
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netns  # noqa: E402
+from netns import Topology, read_csv, sh  # noqa: E402
+
+A_IP, B_IP = "198.18.0.1", "198.18.0.2"
+A6, B6 = "2001:db8::1", "2001:db8::2"
+PAYLOAD = 32
+
+SIGS = netns.SIGINT_BIT | netns.SIGTERM_BIT
+
+# (send kwargs, expected rows (proto, src, dst, sport, dport, len)) for one mixed burst.
+MIX = [
+    (dict(kind="udp", count=3, flows=3, sport=40000, dport=5001),
+     [("17", B_IP, A_IP, str(40000 + i), "5001", 14 + 20 + 8 + PAYLOAD) for i in range(3)]),
+    (dict(kind="udp", count=4, sport=40100, dport=5002),
+     [("17", B_IP, A_IP, "40100", "5002", 14 + 20 + 8 + PAYLOAD)] * 4),
+    (dict(kind="tcp", count=2, sport=41000, dport=80, flags="S"),
+     [("6", B_IP, A_IP, "41000", "80", 14 + 20 + 20 + PAYLOAD)] * 2),
+    (dict(kind="icmp", count=2, sport=7),
+     [("1", B_IP, A_IP, "", "", 14 + 20 + 8 + PAYLOAD)] * 2),
+    (dict(kind="udp6", count=3, src=B6, dst=A6, sport=42000, dport=5001),
+     [("17", B6, A6, "42000", "5001", 14 + 40 + 8 + PAYLOAD)] * 3),
+    (dict(kind="frag", count=1, sport=43000, dport=5001),
+     [("17", B_IP, A_IP, "43000", "5001", 14 + 20 + 24), ("17", B_IP, A_IP, "", "", 14 + 20 + 16)]),
+]
+TOTAL = sum(len(rows) for _, rows in MIX)
+
+
+def two_namespaces(t):
+    a, b = t.netns("a"), t.netns("b")
+    t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+    return a, b
+
+
+def send_mix(t, b):
+    for kw, _ in MIX:
+        kw = dict(kw)
+        kind, count = kw.pop("kind"), kw.pop("count")
+        t.send(b, "vB", kind=kind, count=count, payload=PAYLOAD, **kw)
+
+
+def expected_rows():
+    return [r for _, rows in MIX for r in rows]
+
+
+def row(r):
+    return (r["proto"], r["src"], r["dst"], r["sport"], r["dport"], int(r["len"]))
+
+
+def wait_attached(c, timeout=15):
+    """The engine printed its 'listening on' line (programs attached) and caught its signals."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if c.proc.poll() is not None:
+            raise AssertionError(f"capture exited early ({c.proc.returncode}): {c.stderr()}")
+        if "listening on " in c.stderr():
+            try:
+                with open(f"/proc/{c.proc.pid}/status") as f:
+                    m = re.search(r"^SigCgt:\s*([0-9a-f]+)", f.read(), re.M)
+                if m and int(m.group(1), 16) & SIGS == SIGS:
+                    return c
+            except FileNotFoundError:
+                pass
+        time.sleep(0.02)
+    raise AssertionError(f"capture not attached after {timeout}s: {c.stderr()}")
+
+
+def capture(t, ns, *args, name="cap"):
+    return wait_attached(t.capture(ns, *args, name=name, wait_ready=False))
+
+
+def hookdump_pid(c):
+    """`ip netns exec` execs hookdump: same pid."""
+    return c.proc.pid
+
+
+def tc_filters(ns, dev, direction):
+    return sh("tc", "filter", "show", "dev", dev, direction, ns=ns).stdout
+
+
+def clsact_present(ns, dev):
+    return "clsact" in sh("tc", "qdisc", "show", "dev", dev, ns=ns).stdout
+
+
+def xdp_attached(ns, dev):
+    out = sh("ip", "-d", "link", "show", "dev", dev, ns=ns).stdout
+    return re.search(r"\bxdp(generic|drv|offload)?\b", out) is not None or "prog/xdp" in out
+
+
+class Tc(unittest.TestCase):
+    """Every packet sent is recorded once at tc ingress of the receiver and tc egress of the
+    sender, with the 5-tuple and length sent and the whole frame as bytes."""
+
+    def test_tc_ingress_egress(self):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            rx, tx = t.path("rx.csv"), t.path("tx.csv")
+            crx = capture(t, a, "--engine", "tc", "-i", "vA", "-w", rx, name="rx")
+            ctx = capture(t, b, "--engine", "tc", "-i", "vB", "--direction", "out", "-w", tx, name="tx")
+            self.assertEqual(crx.stderr().splitlines()[0],
+                             "listening on vA, link-type EN10MB, tc engine (ingress+egress), snapshot length 262144 bytes")
+            send_mix(t, b)
+            for c in (crx, ctx):
+                self.assertEqual(c.stop(), 0, c.stderr())
+                self.assertEqual(c.ledger(), (TOTAL, TOTAL, 0, 0))
+            exp = expected_rows()
+            rows = read_csv(rx)
+            self.assertEqual([row(r) for r in rows], exp)
+            ifindex, nsid = t.ifindex(a, "vA"), t.netns_id(a)
+            for r in rows:
+                self.assertEqual((r["point"], r["dir"], r["ifname"], r["ifindex"], r["netns"], r["caplen"]),
+                                 ("tc-ingress", "in", "vA", str(ifindex), str(nsid), r["len"]))
+            rows = read_csv(tx)
+            self.assertEqual([row(r) for r in rows], exp)
+            for r in rows:
+                self.assertEqual((r["point"], r["dir"], r["ifname"], r["caplen"]), ("tc-egress", "out", "vB", r["len"]))
+
+    def test_pcap_bytes_and_snaplen(self):
+        """The bytes recorded are the frame sent; -s cuts them, the length stays."""
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            full, cut = t.path("full.pcap"), t.path("cut.pcap")
+            ref = t.path("ref.pcap")
+            c1 = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-w", full, name="full")
+            c2 = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-s", "64", "-w", cut, name="cut")
+            c3 = t.capture(a, "-i", "vA", "-w", ref, name="ref")  # AF_PACKET as the reference
+            send_mix(t, b)
+            for c in (c1, c2, c3):
+                self.assertEqual(c.stop(), 0, c.stderr())
+            _, fp = netns.read_pcap(full)
+            _, cp = netns.read_pcap(cut)
+            _, rp = netns.read_pcap(ref)
+            self.assertEqual([(p[1], p[2]) for p in fp], [(p[1], p[2]) for p in rp])
+            self.assertEqual([(p[1], p[2]) for p in cp], [(p[1], p[2][:64]) for p in rp])
+
+    def test_ping_directions(self):
+        """The kernel's own traffic: echo requests leave vA at egress, replies come in."""
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            out = t.path("ping.csv")
+            c = capture(t, a, "--engine", "tc", "-i", "vA", "-w", out, "icmp", name="ping")
+            sh("ping", "-c", "3", "-i", "0.2", "-W", "2", B_IP, ns=a)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            rows = read_csv(out)
+            got = Counter((r["point"], r["src"], r["dst"], r["icmp_type"]) for r in rows)
+            self.assertEqual(got, Counter({("tc-egress", A_IP, B_IP, "8"): 3, ("tc-ingress", B_IP, A_IP, "0"): 3}))
+
+
+class Filter(unittest.TestCase):
+    """Rules in the kernel select exactly the expected subset; eight captures at once on one
+    interface, each at its own tc priority, none displacing another."""
+
+    def test_rules(self):
+        cases = [
+            (["udp port 5001"], 3 + 3 + 1),  # the later fragment carries no port
+            (["udp"], 3 + 4 + 3 + 2),
+            (["tcp and port 80"], 2),
+            (["icmp"], 2),
+            (["ip6"], 3),
+            ([f"src host {B_IP} and dst port 5002"], 4),
+            (["--proto", "udp", "--dport", "5002"], 4),
+            (["--src", B_IP, "--sport", "40000-40002"], 3),
+            (["udp and (dst port 5002 or dst port 80)"], 4),
+        ]
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            caps = []
+            for i, (args, n) in enumerate(cases):
+                path = t.path(f"f{i}.csv")
+                caps.append((args, n, path, capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-q",
+                                                    "-w", path, *args, name=f"f{i}")))
+            prios = re.findall(r"pref (\d+) bpf chain 0 handle", tc_filters(a, "vA", "ingress"))
+            self.assertEqual(len(prios), len(cases))
+            self.assertEqual(len(set(prios)), len(cases))
+            send_mix(t, b)
+            for args, n, path, c in caps:
+                self.assertEqual(c.stop(), 0, c.stderr())
+                self.assertEqual(len(read_csv(path)), n, args)
+                self.assertEqual(c.ledger(), (n, n, 0, 0), args)
+            self.assertEqual(tc_filters(a, "vA", "ingress"), "")
+            self.assertFalse(clsact_present(a, "vA"))
+            rows = read_csv(caps[0][2])
+            self.assertEqual(Counter((r["src"], r["dport"]) for r in rows),
+                             Counter({(B_IP, "5001"): 4, (B6, "5001"): 3}))
+
+
+class Flows(unittest.TestCase):
+    """--flows with nothing else written: 5-tuples counted in the kernel, one record per flow
+    with the packets and bytes sent."""
+
+    def check_flows(self, engine):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            out = t.path("flows.csv")
+            args = ["--engine", engine, "-i", "vA", f"--flows={out}"]
+            if engine == "tc":
+                args += ["--direction", "in"]
+            c = capture(t, a, *args, name="flows")
+            self.assertIn("flows counted in the kernel", c.stderr())
+            send_mix(t, b)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            self.assertEqual(c.ledger(), (TOTAL, TOTAL, 0, 0))
+            exp = Counter()
+            for r in expected_rows():
+                exp[r[:5]] += 1
+            got = {}
+            for r in read_csv(out):
+                key = (r["proto"], r["src"], r["dst"], r["sport"], r["dport"])
+                self.assertNotIn(key, got)
+                got[key] = (int(r["packets"]), int(r["bytes"]))
+                self.assertEqual(r["end"], "end")
+                self.assertEqual(r["netns"], str(t.netns_id(a)))
+            byts = Counter()
+            for r in expected_rows():
+                byts[r[:5]] += r[5]
+            self.assertEqual(got, {k: (n, byts[k]) for k, n in exp.items()})
+
+    def test_tc_flows(self):
+        self.check_flows("tc")
+
+    def test_xdp_flows(self):
+        self.check_flows("xdp")
+
+    def test_idle_export(self):
+        """A flow idle for --idle-timeout is exported while the capture runs."""
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            out = t.path("idle.csv")
+            c = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", f"--flows={out}",
+                        "--idle-timeout", "1", name="idle")
+            t.send(b, "vB", kind="udp", count=4, sport=40000, dport=5001, payload=PAYLOAD)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (os.path.exists(out) and "idle" in open(out).read()):
+                time.sleep(0.1)
+            t.send(b, "vB", kind="udp", count=2, sport=40000, dport=5001, payload=PAYLOAD)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            ends = [(r["end"], r["packets"]) for r in read_csv(out)]
+            self.assertEqual(ends, [("idle", "4"), ("end", "2")])
+
+
+class Xdp(unittest.TestCase):
+    """XDP (native where the driver can, and generic): every packet received, once."""
+
+    def check(self, mode, label):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            out = t.path("xdp.csv")
+            c = capture(t, a, "--engine", "xdp", "--xdp-mode", mode, "-i", "vA", "-w", out, name="xdp")
+            self.assertEqual(c.stderr().splitlines()[0],
+                             f"listening on vA, link-type EN10MB, xdp engine ({label}), snapshot length 262144 bytes")
+            self.assertTrue(xdp_attached(a, "vA"))
+            send_mix(t, b)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            self.assertEqual(c.ledger(), (TOTAL, TOTAL, 0, 0))
+            rows = read_csv(out)
+            self.assertEqual([row(r) for r in rows], expected_rows())
+            for r in rows:
+                self.assertEqual((r["point"], r["dir"], r["ifname"], r["caplen"]), ("xdp", "in", "vA", r["len"]))
+            self.assertFalse(xdp_attached(a, "vA"))
+
+    def test_native(self):
+        self.check("native", "native")
+
+    def test_generic(self):
+        self.check("generic", "generic")
+
+    def test_rules(self):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            out = t.path("xdp.csv")
+            c = capture(t, a, "--engine", "xdp", "-i", "vA", "-w", out, "udp and dst port 5002", name="xdp")
+            send_mix(t, b)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            self.assertEqual(c.ledger(), (4, 4, 0, 0))
+            self.assertEqual(len(read_csv(out)), 4)
+
+    def test_already_attached(self):
+        with Topology() as t:
+            a, _ = two_namespaces(t)
+            first = capture(t, a, "--engine", "xdp", "-i", "vA", "-q", "-o", "csv", name="first")
+            r = netns.run_hookdump(a, "capture", "--engine", "xdp", "-i", "vA", "-q", "-o", "csv")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertRegex(r.stderr.strip(),
+                             r"^hookdump: an XDP program \('hd_xdp', id \d+\) is already attached to vA: "
+                             r"hookdump does not replace it; use --engine tc$")
+            self.assertEqual(first.stop(), 0, first.stderr())
+            self.assertFalse(xdp_attached(a, "vA"))
+
+
+class Cleanup(unittest.TestCase):
+    """Nothing stays attached after exit, SIGTERM or kill -9 (tc: the next start removes a
+    killed run's filters; XDP: the link goes with the process)."""
+
+    def test_signals_and_kill(self):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                c = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name=f"s{sig}")
+                pid = hookdump_pid(c)
+                self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "ingress"))
+                self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "egress"))
+                self.assertEqual(c.stop(sig, settle=0), 0, c.stderr())
+                self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+                self.assertFalse(clsact_present(a, "vA"))
+            # -c N: the engine ends by itself.
+            c = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", "-c", "2", name="count")
+            t.send(b, "vB", kind="udp", count=5, payload=PAYLOAD)
+            self.assertEqual(c.wait(), 0, c.stderr())
+            self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+
+            # kill -9: netlink tc filters outlive their process ...
+            c = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name="k9")
+            pid = hookdump_pid(c)
+            c.kill()
+            self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "ingress"))
+            self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "egress"))
+            # ... a live run's are left alone by a second run, the dead one's are removed.
+            live = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name="live")
+            self.assertIn("hookdump: removed 2 tc filter(s) left on vA by a hookdump that did not exit cleanly",
+                          live.stderr())
+            live_pid = hookdump_pid(live)
+            other = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name="other")
+            self.assertNotIn("removed", other.stderr())
+            ing = tc_filters(a, "vA", "ingress")
+            self.assertNotIn(f"hookdump:{pid}", ing)
+            self.assertIn(f"hookdump:{live_pid}", ing)
+            self.assertIn(f"hookdump:{hookdump_pid(other)}", ing)
+            for c in (other, live):
+                self.assertEqual(c.stop(settle=0), 0, c.stderr())
+            self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+            self.assertFalse(clsact_present(a, "vA"))
+
+            # XDP: the bpf_link closes with the process, even on kill -9.
+            c = capture(t, a, "--engine", "xdp", "-i", "vA", "-q", "-o", "csv", name="x9")
+            self.assertTrue(xdp_attached(a, "vA"))
+            c.kill()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and xdp_attached(a, "vA"):
+                time.sleep(0.05)
+            self.assertFalse(xdp_attached(a, "vA"))
+
+    def test_others_filters_untouched(self):
+        """A filter someone else put at priority 1 stays; ours goes next to it, and away."""
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            sh("tc", "qdisc", "add", "dev", "vA", "clsact", ns=a)
+            # A classic-BPF cls_bpf filter that never matches (no module needed).
+            sh("tc", "filter", "add", "dev", "vA", "ingress", "pref", "1", "protocol", "all", "bpf",
+               "bytecode", "1,6 0 0 0,", ns=a)
+            out = t.path("o.csv")
+            c = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-w", out, name="o")
+            self.assertRegex(tc_filters(a, "vA", "ingress"), r"pref 2 bpf chain 0 handle 0x1 hookdump:")
+            t.send(b, "vB", kind="udp", count=3, payload=PAYLOAD)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            self.assertEqual(len(read_csv(out)), 3)
+            left = tc_filters(a, "vA", "ingress")
+            self.assertRegex(left, r"^filter protocol all pref 1 bpf chain 0 \n"
+                                   r"filter protocol all pref 1 bpf chain 0 handle 0x1 .*bytecode '1,6 0 0 0'\n$")
+            self.assertNotIn("hookdump", left)
+            self.assertTrue(clsact_present(a, "vA"))
+
+
+class Errors(unittest.TestCase):
+    def test_errors(self):
+        with Topology() as t:
+            a, _ = two_namespaces(t)
+            for args, rc, msg in [
+                (["--engine", "tc"], 2, "hookdump: --engine tc needs one interface (-i IFACE)"),
+                (["--engine", "tc", "-i", "nosuch0"], 2, "hookdump: no such interface: nosuch0"),
+                (["--engine", "xdp", "-i", "vA", "--direction", "out"], 2,
+                 "hookdump: XDP sees received packets only: --direction out needs --engine tc"),
+            ]:
+                r = netns.run_hookdump(a, "capture", *args)
+                self.assertEqual((r.returncode, r.stderr.strip()), (rc, msg), args)
+
+
+def main():
+    netns.require(tools=("ip", "tc", "ping"))
+    netns.install_signal_handlers()
+    netns.remove_stale()
+    loader = unittest.defaultTestLoader
+    names = sys.argv[1:]
+    mod = sys.modules[__name__]
+    suite = unittest.TestSuite(loader.loadTestsFromName(n, mod) for n in names) if names \
+        else loader.loadTestsFromModule(mod)
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    sys.exit(0 if result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()
