@@ -108,7 +108,7 @@ int CaptureCommand::run_nflog() {
     return run_engine(engine);
 }
 
-// tc and XDP: the rules (expression and --src/--dst/...) go into the programs' rule map.
+// tc and XDP: --src/--dst/... as rules in a map, the expression as a translated filter.
 int CaptureCommand::run_bpf() {
 #ifdef HOOKDUMP_HAVE_BPF
     BpfEngineConfig cfg;
@@ -127,7 +127,10 @@ int CaptureCommand::run_bpf() {
     cfg.active_timeout_ns = static_cast<uint64_t>(out_.active_timeout * 1e9);
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    cfg.rules = kmod_.rules(expr);
+    // The options as rules in a map; the expression as libpcap compiles it, translated to eBPF
+    // (the same packets as on every other engine).
+    cfg.rules = kmod_.rules("");
+    cfg.filter = expr;
     BpfEngine engine(cfg);
     if (engine.stale_removed())
         fmt::print(stderr, "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not exit cleanly\n",

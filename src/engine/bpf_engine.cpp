@@ -11,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "bpf/cbpf_translate.h"
+#include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
 #include "flow/flow_table.h"
 #include "util/error.h"
@@ -165,9 +167,6 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     }
     bool l3 = false;
     linktype_ = linktype_of(ifname_, &l3);
-    if (!cfg_.filter.empty())
-        throw UsageError(
-            "this expression cannot be expressed as rules and the cBPF translator is not built");
 
     bpf::PktConfig pc;
     pc.mode = cfg_.flows ? HD_MODE_FLOWS : HD_MODE_PACKETS;
@@ -177,6 +176,29 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.max_flows = cfg_.max_flows;
     obj_ = std::make_unique<bpf::PktObject>(pc);
     netns_ = own_netns_id();
+
+    // The expression: libpcap's cBPF for the device's link type, translated and put in each
+    // point's filter slot before anything is attached (no packet passes unfiltered).
+    if (!cfg_.filter.empty()) {
+        constexpr int kDltEn10mb = 1, kDltRaw = 12;  // libpcap's DLT_ values on Linux
+        const auto cbpf = bpf::compile_pcap_filter(cfg_.filter, l3 ? kDltRaw : kDltEn10mb,
+                                                   static_cast<int>(cfg_.snaplen));
+        std::vector<uint8_t> points;
+        if (cfg_.hook == BpfEngineConfig::Hook::Xdp) {
+            points.push_back(HD_POINT_XDP);
+        } else {
+            if (cfg_.ingress) points.push_back(HD_POINT_TC_INGRESS);
+            if (cfg_.egress) points.push_back(HD_POINT_TC_EGRESS);
+        }
+        for (uint8_t point : points) {
+            const bpf::FilterSpec spec{cfg_.hook == BpfEngineConfig::Hook::Xdp
+                                           ? bpf::FilterHook::Xdp
+                                           : bpf::FilterHook::Tc,
+                                       obj_->prog_array_fd(point), HD_SLOT_RECORD};
+            filters_.push_back(std::make_unique<Fd>(bpf::load_filter(cbpf, spec, "hd_filter")));
+            obj_->set_filter(point, filters_.back()->get());
+        }
+    }
 
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
         stale_removed_ = bpf::remove_stale_tc_filters(ifindex_);

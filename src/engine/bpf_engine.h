@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "engine/kmod_rules.h"
+#include "util/fd.h"
 
 namespace hookdump {
 
@@ -67,6 +68,7 @@ class BpfEngine final : public Engine {
     int stale_removed_ = 0;
     uint64_t received_ = 0;
     std::unique_ptr<bpf::PktObject> obj_;
+    std::vector<std::unique_ptr<Fd>> filters_;  // translated pcap filters, one per point
     std::vector<std::unique_ptr<bpf::TcFilter>> tc_;
     std::unique_ptr<bpf::XdpLink> xdp_;
 };

@@ -168,8 +168,9 @@ class Tc(unittest.TestCase):
 
 
 class Filter(unittest.TestCase):
-    """Rules in the kernel select exactly the expected subset; eight captures at once on one
-    interface, each at its own tc priority, none displacing another."""
+    """Expressions (libpcap's cBPF translated to eBPF, tail-called) and --src/--dst/... rules
+    (a map) select exactly the expected subset; thirteen captures at once on one interface,
+    each at its own tc priority, none displacing another."""
 
     def test_rules(self):
         cases = [
@@ -182,6 +183,10 @@ class Filter(unittest.TestCase):
             (["--proto", "udp", "--dport", "5002"], 4),
             (["--src", B_IP, "--sport", "40000-40002"], 3),
             (["udp and (dst port 5002 or dst port 80)"], 4),
+            (["ip and not udp"], 2 + 2),
+            (["tcp[tcpflags] & tcp-syn != 0"], 2),
+            (["ip[6:2] & 0x3fff != 0"], 2),  # both pieces of the fragmented datagram
+            (["--proto", "udp", "ip6"], 3),  # a rule and an expression together
         ]
         with Topology() as t:
             a, b = two_namespaces(t)
