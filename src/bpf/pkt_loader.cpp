@@ -104,11 +104,6 @@ PktObject::PktObject(const PktConfig& cfg) {
     skel_->rodata->cfg_mode = cfg.mode;
     skel_->rodata->cfg_nrules = static_cast<uint32_t>(cfg.rules.size());
     skel_->rodata->cfg_l3 = cfg.l3 ? 1 : 0;
-    // A program array takes only programs like its first one, expected attach type included
-    // (newer kernels check it): the XDP programs are loaded as the translated filters are,
-    // without one.
-    bpf_program__set_expected_attach_type(skel_->progs.hd_xdp, static_cast<bpf_attach_type>(0));
-    bpf_program__set_expected_attach_type(skel_->progs.hd_xdp_rec, static_cast<bpf_attach_type>(0));
     const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
     // The map a mode does not use is made as small as the kernel allows.
     bpf_map__set_max_entries(skel_->maps.events,
