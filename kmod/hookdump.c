@@ -34,15 +34,17 @@
 #include "compat.h"
 #include "hookdump.h"
 
-static unsigned int batch_events = 64;
+static unsigned int batch_events = 256;
 module_param(batch_events, uint, 0644);
-MODULE_PARM_DESC(batch_events, "Events per netlink message before it is sent (default 64)");
+MODULE_PARM_DESC(batch_events, "Events per netlink message before it is sent (default 256)");
 
 static unsigned int flush_ms = 10;
 module_param(flush_ms, uint, 0644);
 MODULE_PARM_DESC(flush_ms, "Longest time an event waits in a batch, in ms (default 10)");
 
 #define HD_MAX_SNAPLEN	4096
+/* A batch's skb is sized for batch_events events, up to this (nfnetlink_log's largest). */
+#define HD_BATCH_MAX_BYTES	(128 * 1024)
 #define HD_NFAMILIES	2	/* index 0: IPv4, 1: IPv6 */
 #define HD_NSLOTS	HOOKDUMP_SLOT_COUNT
 
@@ -66,7 +68,7 @@ struct hd_rule {
 };
 
 struct hd_batch {
-	spinlock_t lock;
+	spinlock_t lock;	/* this CPU's packet path (BH off) against the flushes */
 	struct sk_buff *skb;
 	unsigned int count;
 };
@@ -76,6 +78,7 @@ struct hd_net;
 /* What a registered hook knows about itself (nf_hook_ops.priv). */
 struct hd_hookctx {
 	struct hd_net *hn;
+	u32 nrules;		/* rules that want this hook; READ_ONCE on the packet path */
 	u8 family;		/* AF_INET, AF_INET6 */
 	u8 hook;
 	u8 slot;
@@ -124,33 +127,42 @@ static bool prefix_match(const union nf_inet_addr *a, const union nf_inet_addr *
 	return true;
 }
 
-static bool rule_matches(const struct hd_rule *r, const struct hookdump_event *ev,
-			 const struct hd_hookctx *ctx)
+/* The part of a rule that the IP header and the hook decide: tried before anything is parsed. */
+static bool rule_matches_l3(const struct hd_rule *r, const struct hd_hookctx *ctx,
+			    const void *src, const void *dst, int iif, int oif)
 {
-	unsigned int alen = ev->family == AF_INET ? 4 : 16;
+	unsigned int alen = ctx->family == AF_INET ? 4 : 16;
 
 	if (!(r->hooks & (1u << ctx->hook)) || !(r->slots & (1u << ctx->slot)))
 		return false;
-	if (r->family && r->family != ev->family)
+	if (r->family && r->family != ctx->family)
 		return false;
+	if (r->has_src && !prefix_match(src, &r->src, r->src_plen, alen))
+		return false;
+	if (r->has_dst && !prefix_match(dst, &r->dst, r->dst_plen, alen))
+		return false;
+	if (r->iif && r->iif != iif)
+		return false;
+	if (r->oif && r->oif != oif)
+		return false;
+	return true;
+}
+
+/* The rest, on the parsed event, for a rule that rule_matches_l3() accepted. */
+static bool rule_matches_l4(const struct hd_rule *r, const struct hookdump_event *ev)
+{
 	if (r->has_proto && r->proto != ev->proto)
 		return false;
-	if (r->has_src && !prefix_match((const union nf_inet_addr *)ev->src, &r->src, r->src_plen, alen))
-		return false;
-	if (r->has_dst && !prefix_match((const union nf_inet_addr *)ev->dst, &r->dst, r->dst_plen, alen))
-		return false;
 	if (r->sport_min || r->sport_max != 0xffff) {
-		if (!(ev->flags & HOOKDUMP_EV_PORTS) || ev->sport < r->sport_min || ev->sport > r->sport_max)
+		if (!(ev->flags & HOOKDUMP_EV_PORTS) ||
+		    ev->sport < r->sport_min || ev->sport > r->sport_max)
 			return false;
 	}
 	if (r->dport_min || r->dport_max != 0xffff) {
-		if (!(ev->flags & HOOKDUMP_EV_PORTS) || ev->dport < r->dport_min || ev->dport > r->dport_max)
+		if (!(ev->flags & HOOKDUMP_EV_PORTS) ||
+		    ev->dport < r->dport_min || ev->dport > r->dport_max)
 			return false;
 	}
-	if (r->iif && r->iif != ev->iif)
-		return false;
-	if (r->oif && r->oif != ev->oif)
-		return false;
 	return true;
 }
 
@@ -321,6 +333,24 @@ static void hd_flush_timer(struct timer_list *t)
 	hd_flush_all(hn);
 }
 
+/* A new batch, room for batch_events events of @attr bytes: fewer, bigger messages cost the
+ * reader fewer wakeups and system calls. When memory is short, a page-sized one will do.
+ */
+static struct sk_buff *hd_batch_alloc(size_t attr)
+{
+	size_t one = max_t(size_t, NLMSG_GOODSIZE, nla_total_size(attr));
+	size_t want = (size_t)READ_ONCE(batch_events) * nla_total_size(attr);
+	struct sk_buff *skb;
+
+	want = clamp_t(size_t, want, one, max_t(size_t, one, HD_BATCH_MAX_BYTES));
+	if (want > one) {
+		skb = genlmsg_new(want, GFP_ATOMIC | __GFP_NOWARN);
+		if (skb)
+			return skb;
+	}
+	return genlmsg_new(one, GFP_ATOMIC);
+}
+
 static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookdump_event *ev,
 		      u32 snaplen)
 {
@@ -338,9 +368,7 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	if (b->skb && skb_tailroom(b->skb) < nla_total_size(attr))
 		full = hd_batch_take(b, &full_count);
 	if (!b->skb) {
-		size_t size = max_t(size_t, NLMSG_GOODSIZE,
-				    nlmsg_total_size(GENL_HDRLEN + nla_total_size(attr)));
-		struct sk_buff *nskb = genlmsg_new(size - NLMSG_HDRLEN, GFP_ATOMIC);
+		struct sk_buff *nskb = hd_batch_alloc(attr);
 
 		if (!nskb || !genlmsg_put(nskb, 0, 0, &hd_family, 0, HOOKDUMP_CMD_EVENTS)) {
 			kfree_skb(nskb);
@@ -379,22 +407,55 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 {
 	const struct hd_hookctx *ctx = priv;
 	struct hd_net *hn = ctx->hn;
+	int iif = state->in ? state->in->ifindex : 0;
+	int oif = state->out ? state->out->ifindex : 0;
 	struct hookdump_event ev;
 	const struct hd_rule *r;
+	const void *src, *dst;
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	} _nh;
 
-	if (list_empty(&hn->rules))
+	/* Most packets match nothing: decide that from the IP header alone, before the event is
+	 * cleared or the transport header looked for.
+	 */
+	if (!READ_ONCE(ctx->nrules))
 		return NF_ACCEPT;
+	if (ctx->family == AF_INET) {
+		const struct iphdr *iph = skb_header_pointer(skb, skb_network_offset(skb),
+							     sizeof(_nh.v4), &_nh.v4);
+
+		if (!iph)
+			return NF_ACCEPT;
+		src = &iph->saddr;
+		dst = &iph->daddr;
+	} else {
+		const struct ipv6hdr *ip6h = skb_header_pointer(skb, skb_network_offset(skb),
+								sizeof(_nh.v6), &_nh.v6);
+
+		if (!ip6h)
+			return NF_ACCEPT;
+		src = &ip6h->saddr;
+		dst = &ip6h->daddr;
+	}
+	/* The hooks run under rcu_read_lock (nf_hook_slow). */
+	list_for_each_entry_rcu(r, &hn->rules, list)
+		if (rule_matches_l3(r, ctx, src, dst, iif, oif))
+			break;
+	if (list_entry_is_head(r, &hn->rules, list))
+		return NF_ACCEPT;
+
 	memset(&ev, 0, sizeof(ev));
 	if (!parse_packet(skb, ctx->family, &ev))
 		return NF_ACCEPT;
 	ev.hook = ctx->hook;
 	ev.slot = ctx->slot;
-	ev.iif = state->in ? state->in->ifindex : 0;
-	ev.oif = state->out ? state->out->ifindex : 0;
+	ev.iif = iif;
+	ev.oif = oif;
 
-	/* The hooks run under rcu_read_lock (nf_hook_slow). */
-	list_for_each_entry_rcu(r, &hn->rules, list) {
-		if (!rule_matches(r, &ev, ctx))
+	list_for_each_entry_from_rcu(r, &hn->rules, list) {
+		if (!rule_matches_l3(r, ctx, src, dst, iif, oif) || !rule_matches_l4(r, &ev))
 			continue;
 		this_cpu_inc(*r->hits);
 		hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
@@ -408,7 +469,8 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 		ev.mark = skb->mark;
 		ev.rule_id = r->id;
 		if (skb->sk && sk_fullsock(skb->sk) &&
-		    (ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT || ctx->hook == HOOKDUMP_HOOK_POST_ROUTING)) {
+		    (ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT ||
+		     ctx->hook == HOOKDUMP_HOOK_POST_ROUTING)) {
 			ev.uid = from_kuid_munged(&init_user_ns, sock_net_uid(hn->net, skb->sk));
 			ev.flags |= HOOKDUMP_EV_UID;
 			if (in_task() && ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT) {
@@ -439,7 +501,7 @@ static int hd_slot_priority(const struct hd_net *hn, int slot)
 /* Registers exactly the hooks some rule needs; called with hn->lock held. */
 static int hd_sync_hooks(struct hd_net *hn)
 {
-	bool need[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS] = {};
+	u32 need[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS] = {};
 	const struct hd_rule *r;
 	int f, h, s, err = 0;
 
@@ -452,7 +514,7 @@ static int hd_sync_hooks(struct hd_net *hn)
 			for (h = 0; h < HOOKDUMP_HOOK_COUNT; h++)
 				for (s = 0; s < HD_NSLOTS; s++)
 					if ((r->hooks & (1u << h)) && (r->slots & (1u << s)))
-						need[f][h][s] = true;
+						need[f][h][s]++;
 		}
 	}
 	for (f = 0; f < HD_NFAMILIES; f++) {
@@ -460,7 +522,8 @@ static int hd_sync_hooks(struct hd_net *hn)
 			for (s = 0; s < HD_NSLOTS; s++) {
 				struct nf_hook_ops *ops = &hn->ops[f][h][s];
 
-				if (need[f][h][s] == hn->registered[f][h][s])
+				WRITE_ONCE(hn->ctx[f][h][s].nrules, need[f][h][s]);
+				if (!!need[f][h][s] == hn->registered[f][h][s])
 					continue;
 				if (!need[f][h][s]) {
 					nf_unregister_net_hook(hn->net, ops);
@@ -468,7 +531,8 @@ static int hd_sync_hooks(struct hd_net *hn)
 					continue;
 				}
 				hn->ctx[f][h][s] = (struct hd_hookctx){
-					.hn = hn, .family = f ? AF_INET6 : AF_INET, .hook = h, .slot = s,
+					.hn = hn, .nrules = need[f][h][s],
+					.family = f ? AF_INET6 : AF_INET, .hook = h, .slot = s,
 				};
 				*ops = (struct nf_hook_ops){
 					.hook = hd_hook,
@@ -530,7 +594,8 @@ static int hd_parse_addr(struct nlattr **tb, int attr, int plen_attr, u8 family,
 
 	if (!tb[attr]) {
 		if (tb[plen_attr]) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[plen_attr], "prefix length without an address");
+			NL_SET_ERR_MSG_ATTR(extack, tb[plen_attr],
+					    "prefix length without an address");
 			return -EINVAL;
 		}
 		return 0;
@@ -640,7 +705,8 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 	}
 	r->family = tb[HOOKDUMP_RULE_A_FAMILY] ? nla_get_u8(tb[HOOKDUMP_RULE_A_FAMILY]) : 0;
 	if (r->family && r->family != AF_INET && r->family != AF_INET6) {
-		NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_FAMILY], "family must be AF_INET or AF_INET6");
+		NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_FAMILY],
+				    "family must be AF_INET or AF_INET6");
 		err = -EINVAL;
 		goto err_free;
 	}
@@ -666,7 +732,8 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 	}
 	r->iif = tb[HOOKDUMP_RULE_A_IIF] ? nla_get_u32(tb[HOOKDUMP_RULE_A_IIF]) : 0;
 	r->oif = tb[HOOKDUMP_RULE_A_OIF] ? nla_get_u32(tb[HOOKDUMP_RULE_A_OIF]) : 0;
-	r->hooks = tb[HOOKDUMP_RULE_A_HOOKS] ? nla_get_u32(tb[HOOKDUMP_RULE_A_HOOKS]) : HOOKDUMP_HOOKS_ALL;
+	r->hooks = tb[HOOKDUMP_RULE_A_HOOKS] ? nla_get_u32(tb[HOOKDUMP_RULE_A_HOOKS])
+					     : HOOKDUMP_HOOKS_ALL;
 	r->slots = tb[HOOKDUMP_RULE_A_SLOTS] ? nla_get_u32(tb[HOOKDUMP_RULE_A_SLOTS])
 					      : 1u << HOOKDUMP_SLOT_FIRST;
 	r->snaplen = tb[HOOKDUMP_RULE_A_SNAPLEN] ? nla_get_u32(tb[HOOKDUMP_RULE_A_SNAPLEN]) : 0;
@@ -679,7 +746,8 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 	if (tb[HOOKDUMP_RULE_A_PRIORITY]) {
 		r->priority = nla_get_s32(tb[HOOKDUMP_RULE_A_PRIORITY]);
 		if (r->priority == INT_MIN) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_PRIORITY], "priority INT_MIN is reserved");
+			NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_PRIORITY],
+					    "priority INT_MIN is reserved");
 			err = -EINVAL;
 			goto err_free;
 		}
@@ -696,7 +764,8 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 		const struct hd_rule *o;
 
 		list_for_each_entry(o, &hn->rules, list) {
-			if ((o->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) && o->priority != r->priority) {
+			if ((o->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) &&
+			    o->priority != r->priority) {
 				mutex_unlock(&hn->lock);
 				kfree_skb(reply);
 				NL_SET_ERR_MSG_ATTR(extack, tb[HOOKDUMP_RULE_A_PRIORITY],
