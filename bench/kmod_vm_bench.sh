@@ -3,7 +3,7 @@
 # QEMU/TCG guest (Debian's 6.1 kernel; tests/vm/run-vm.sh), in one command:
 #
 #   bench/kmod_vm_bench.sh [--build-dir DIR] [--hookdump FILE] [--kmod FILE] [-n PACKETS]
-#                          [-r ROUNDS] [--burst N] [--payload BYTES] [--senders N]
+#                          [-r ROUNDS] [--burst N] [--payload BYTES] [--sender KIND] [--senders N]
 #                          [--iperf-rounds N] [--iperf-seconds S] [--kmod-params PARAMS]
 #                          [--extra VARIANTS] [--out DIR] [--json FILE]
 #
@@ -16,6 +16,8 @@
 #   -r ROUNDS         rounds of each of kmod and NFLOG, interleaved (5)
 #   --burst N         datagrams of a "burst" round (readers stopped, then drained; 30000; 0: none)
 #   --payload BYTES   UDP payload of each datagram (18: 60-byte frames)
+#   --sender KIND     pktgen (default: the kernel's packet generator, a kernel thread in the
+#                     guest, fast enough to overload either reader) or trafgen (userspace)
 #   --senders N       trafgen processes (1)
 #   --iperf-rounds N  iperf3 rounds: none, hooked, none, hookedboth each (6)
 #   --iperf-seconds S length of one iperf3 round, after a first second not counted (4)
@@ -38,7 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 build_dir=$root/build hookdump= ko=$root/kmod/hookdump.ko packets=200000 rounds=5 burst=30000
-payload=18 senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra=
+payload=18 sender=pktgen senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra=
 out=$root/bench/out/kmod_vm json=$root/bench/out/kmod_vm.json
 while (($#)); do
   case $1 in
@@ -51,6 +53,7 @@ while (($#)); do
     --iperf-seconds) iperf_seconds=$2; shift 2 ;;
     --kmod-params) kmod_params=$2; shift 2 ;;
     --extra) extra=$2; shift 2 ;;
+    --sender) sender=$2; shift 2 ;;
     --senders) senders=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
     --burst) burst=$2; shift 2 ;;
@@ -84,6 +87,7 @@ wrapper=$case_dir/kmod_vm_bench.sh
   echo '# written by bench/kmod_vm_bench.sh'
   printf 'export BENCH_PACKETS=%q BENCH_BURST=%q BENCH_ROUNDS=%q BENCH_IPERF_ROUNDS=%q BENCH_IPERF_SECONDS=%q\n' \
     "$packets" "$burst" "$rounds" "$iperf_rounds" "$iperf_seconds"
+  printf 'export BENCH_SENDER=%q\n' "$sender"
   printf 'export BENCH_KMOD_PARAMS=%q BENCH_EXTRA=%q BENCH_SENDERS=%q BENCH_PAYLOAD=%q HOOKDUMP_KMOD=%q\n' \
     "$kmod_params" "$extra" "$senders" "$payload" "$ko"
   printf 'exec /bin/bash %q\n' "$here/vm/kmod_bench_guest.sh"

@@ -40,6 +40,7 @@ IPERF_SECONDS=${BENCH_IPERF_SECONDS:-4}
 KMOD_PARAMS=${BENCH_KMOD_PARAMS:-}
 BURST=${BENCH_BURST:-30000}   # datagrams of a burst round (0: none)
 PAYLOAD=${BENCH_PAYLOAD:-18}  # UDP payload bytes: 18 makes 60-byte frames
+SENDER=${BENCH_SENDER:-pktgen}   # pktgen (a kernel thread) or trafgen
 SENDERS=${BENCH_SENDERS:-1}   # trafgen processes (-P)
 EXTRA=${BENCH_EXTRA:-}   # investigation: more kmod variants a round (null, skip, batchN, nosession)
 KO=${HOOKDUMP_KMOD:-$HOOKDUMP_SRC/kmod/hookdump.ko}
@@ -100,12 +101,39 @@ drain() {
   vm_fail "the reader (pid $1) did not drain its socket in 60 s"
 }
 
-# send LOG COUNT: trafgen, COUNT frames; sets T0 and T_SENT.
+# send LOG COUNT: COUNT frames from va; sets T0 and T_SENT.
 send() {
+  if [[ $SENDER == pktgen ]]; then
+    # pktgen's thread transmits on va, and veth hands each frame to vb's backlog on the same
+    # CPU: that CPU runs the whole receive path (hooks, rules, batching), the other is left
+    # to the reader. T0 is taken inside the namespace, after the process start-up.
+    ip netns exec hbA /bin/bash -c "echo 'count $2' >/proc/net/pktgen/va || exit 1
+      echo \$EPOCHREALTIME >$VM_CASE_TMP/pktgen.t0
+      echo start >/proc/net/pktgen/pgctrl && cat /proc/net/pktgen/va" >"$1" 2>&1 \
+      || { cat "$1"; vm_fail "pktgen"; }
+    T_SENT=$EPOCHREALTIME
+    T0=$(<"$VM_CASE_TMP/pktgen.t0")
+    return
+  fi
   T0=$EPOCHREALTIME
   ip netns exec hbA trafgen -o va -i "$VM_CASE_TMP/udp.cfg" -n "$2" -P "$SENDERS" --no-sock-mem --notouch-irq --no-cpu-stats >"$1" 2>&1 \
     || { cat "$1"; vm_fail "trafgen"; }
   T_SENT=$EPOCHREALTIME
+}
+
+# pktgen_setup: one pktgen device (va) on thread 0 in hbA, sending the same datagram as
+# trafgen's udp.cfg (60-byte frames, 198.18.0.1:40000 -> 198.18.0.2:9; no clone: veth
+# delivers the skb itself).
+pktgen_setup() {
+  modprobe pktgen || vm_fail "modprobe pktgen"
+  ip netns exec hbA /bin/bash -c "set -e
+    pg() { echo \"\$2\" >/proc/net/pktgen/\$1; }
+    pg kpktgend_0 rem_device_all
+    pg kpktgend_0 'add_device va'
+    for c in 'clone_skb 0' 'burst 1' 'delay 0' 'pkt_size $((PAYLOAD + 42))' 'dst 198.18.0.2' \
+      'src_min 198.18.0.1' 'src_max 198.18.0.1' 'dst_mac 02:00:c6:12:00:02' 'udp_src_min 40000' \
+      'udp_src_max 40000' 'udp_dst_min 9' 'udp_dst_max 9'; do pg va \"\$c\"; done" \
+    || vm_fail "pktgen setup"
 }
 
 # vb_rx: sets RX to vb's received packets and RXDROP to its drops (from sysfs, in hbB).
@@ -118,7 +146,7 @@ round_base() {
   local tag=base_$1
   vb_stats; local rx0=$RX
   cpu $$; local cpu0=$CPU
-  send "$OUT/$tag.trafgen" "$N"
+  send "$OUT/$tag.sender" "$N"
   cpu $$; local cpu1=$CPU
   vb_stats
   printf 'kind=base round=%s t0=%s t_sent=%s t_drained=%s rx=%s cpu0=%s cpu1=%s\n' "$1" "$T0" "$T_SENT" "$T_SENT" \
@@ -136,14 +164,14 @@ measure() {
   RMEM_STOPPED=
   if [[ $3 == burst ]]; then
     kill -STOP $1
-    send "$OUT/$2.trafgen" "$BURST"
+    send "$OUT/$2.sender" "$BURST"
     # The module's flush timer (flush_ms) and nfnetlink_log's (1 s) push out partial batches.
     nap 1.2
     rmem $1; RMEM_STOPPED=$RMEM
     T_CONT=$EPOCHREALTIME
     kill -CONT $1
   else
-    send "$OUT/$2.trafgen" "$N"
+    send "$OUT/$2.sender" "$N"
     T_CONT=$T0
   fi
   drain $1
@@ -200,7 +228,7 @@ round_kmod_nosession() {
     || vm_fail "rules add"
   vb_stats; local rx0=$RX
   cpu $$; CPU0=$CPU
-  send "$OUT/$tag.trafgen" "$N"
+  send "$OUT/$tag.sender" "$N"
   cpu $$; CPU1=$CPU
   vb_stats
   ip netns exec hbB "$HD" rules flush || vm_fail "rules flush"
@@ -265,9 +293,10 @@ cat >"$VM_CASE_TMP/udp.cfg" <<EOF
   fill(0x61, $PAYLOAD)
 }
 EOF
+[[ $SENDER == pktgen ]] && pktgen_setup
 load
 {
-  echo "packets $N"; echo "burst $BURST"; echo "payload $PAYLOAD"; echo "senders $SENDERS"; echo "rounds $ROUNDS"; echo "iperf_rounds $IPERF_ROUNDS"
+  echo "packets $N"; echo "burst $BURST"; echo "payload $PAYLOAD"; echo "sender $SENDER"; echo "senders $SENDERS"; echo "rounds $ROUNDS"; echo "iperf_rounds $IPERF_ROUNDS"
   echo "iperf_seconds $IPERF_SECONDS"; echo "kernel $(uname -r)"; echo "nproc $(nproc)"
   echo "kmod_params ${KMOD_PARAMS:-(defaults)}"
   for p in /sys/module/hookdump/parameters/*; do echo "param_${p##*/} $(<"$p")"; done
@@ -279,8 +308,7 @@ load
 } >"$OUT/env.txt"
 # Warm-up: trafgen's, tcpdump's and hookdump's pages into the guest's page cache, and one frame
 # through the path.
-ip netns exec hbA trafgen -o va -i "$VM_CASE_TMP/udp.cfg" -n 1 -P 1 --no-sock-mem --notouch-irq --no-cpu-stats >/dev/null 2>&1 \
-  || vm_fail "trafgen warm-up"
+send "$OUT/warmup.sender" 1
 tcpdump --version >/dev/null 2>&1
 
 # --- part 1
