@@ -1,13 +1,28 @@
 # Helpers for the hookdump.ko cases (tests/vm/cases/6*_kmod_*.sh); sourced after lib.sh.
 
+# kmod_nap SECONDS: sleeps without starting a process (each costs ~0.1-1 s under TCG): a read
+# with a timeout on a FIFO nobody writes to.
+kmod_nap() {
+  if [[ -z ${_kmod_nap_fd:-} ]]; then
+    [[ -p $VM_CASE_TMP/.kmod_nap ]] || mkfifo "$VM_CASE_TMP/.kmod_nap" || vm_fail "mkfifo"
+    exec {_kmod_nap_fd}<>"$VM_CASE_TMP/.kmod_nap"
+  fi
+  read -rt "$1" -u "$_kmod_nap_fd" || true
+}
+
 # kmod_wait_ready ERRFILE COUNT: waits until a capture writing its stderr to ERRFILE says it
-# listens with COUNT rules in place (each hookdump start takes a while under TCG).
+# listens with COUNT rules in place (each hookdump start takes a while under TCG). Builtins
+# only: the loops of kmod_load_loop run this 50 times.
 kmod_wait_ready() {
-  local i
+  local i line
   for ((i = 0; i < 300; i++)); do
-    grep -q "^listening at netfilter hooks ($2 rules" "$1" 2>/dev/null && return 0
-    grep -q "^hookdump: " "$1" 2>/dev/null && break
-    sleep 0.1
+    if [[ -f $1 ]]; then
+      while IFS= read -r line; do
+        [[ $line == "listening at netfilter hooks ($2 rules"* ]] && return 0
+        [[ $line == "hookdump: "* ]] && break 2
+      done <"$1"
+    fi
+    kmod_nap 0.1
   done
   cat "$1"
   vm_fail "no capture with $2 rules became ready ($1)"
@@ -18,7 +33,7 @@ kmod_wait_exit() {
   local i
   for ((i = 0; i < $2 * 10; i++)); do
     kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-    sleep 0.1
+    kmod_nap 0.1
   done
   kill -9 "$1"; wait "$1"
   return 124
