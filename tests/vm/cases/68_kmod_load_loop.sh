@@ -9,11 +9,14 @@ vm_veth_pair kpA va 198.18.0.1/24 kpB vb 198.18.0.2/24
 sunreclaim() { awk '$1 == "SUnreclaim:" { print $2 }' /proc/meminfo; }
 round() {
   insmod "$ko" || vm_fail "insmod (round $1)"
+  # Emptied here, not by the capture's redirection (done in the child, maybe after
+  # kmod_wait_ready has read the last round's "listening" line and the ping has gone).
+  : >r.err
   ip netns exec kpA "$HOOKDUMP_BIN" capture --engine kmod -q -c 2 -o csv icmp >r.csv 2>r.err &
   local pid=$!
   kmod_wait_ready r.err 1
   ip netns exec kpA ping -q -c 1 -W 1 198.18.0.2 >/dev/null
-  kmod_wait_exit $pid 10 || { cat r.err; vm_fail "capture (round $1) exited $?"; }
+  kmod_wait_exit $pid 30 || { rc=$?; cat r.err; vm_fail "capture (round $1) exited $rc"; }
   (($(kmod_count r.csv) == 2)) || vm_fail "round $1: $(kmod_count r.csv) events, expected 2"
   rmmod hookdump || vm_fail "rmmod (round $1)"
 }
