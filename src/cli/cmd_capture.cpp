@@ -12,6 +12,9 @@
 #ifdef HOOKDUMP_HAVE_BPF
 #include "engine/bpf_engine.h"
 #endif
+#ifdef HOOKDUMP_HAVE_DROP
+#include "engine/drop_engine.h"
+#endif
 #include "engine/kmod_engine.h"
 #include "engine/nflog_engine.h"
 #include "sink/rotating_sink.h"
@@ -39,13 +42,17 @@ std::string worker_path(const std::string& path, unsigned i) {
 }  // namespace
 
 void CaptureCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("capture", "Capture live packets: at the AF_PACKET tap (default), hookdump.ko hooks (--engine kmod) or NFLOG");
-    sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap) or kmod (hookdump.ko)")
-        ->check(CLI::IsMember({"afpacket", "kmod", "nflog", "tc", "xdp"}));
+    sub_ = app.add_subcommand("capture", "Capture live packets: at the AF_PACKET tap (default), hookdump.ko hooks (--engine kmod), NFLOG, tc/XDP, or the kernel's drops (--engine drop)");
+    sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap), kmod (hookdump.ko), nflog, tc, xdp, drop (the kernel's drop reasons)")
+        ->check(CLI::IsMember({"afpacket", "kmod", "nflog", "tc", "xdp", "drop"}));
     sub_->add_option("--direction", direction_, "tc: in, out or both (default both)")
         ->check(CLI::IsMember({"in", "out", "both"}));
     sub_->add_option("--xdp-mode", xdp_mode_, "xdp: auto (native where the driver can), native or generic")
         ->check(CLI::IsMember({"auto", "native", "generic"}));
+    sub_->add_flag("--all-reasons", drop_all_reasons_,
+                   "--engine drop: also frees whose reason is NOT_SPECIFIED (not reported by default)");
+    sub_->add_flag("--all-netns", drop_all_netns_,
+                   "--engine drop: drops in every network namespace (default: only hookdump's own)");
     sub_->add_option("--group", nflog_group_, "NFLOG group to read (--engine nflog)")->check(CLI::Range(0, 65535));
     sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
@@ -148,7 +155,29 @@ int CaptureCommand::run_bpf() {
 #endif
 }
 
+int CaptureCommand::run_drop() {
+#ifdef HOOKDUMP_HAVE_DROP
+    std::string expr;
+    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
+    DropEngineConfig cfg;
+    cfg.rules = kmod_.rules(expr);
+    cfg.all_reasons = drop_all_reasons_;
+    cfg.all_netns = drop_all_netns_;
+    DropEngine engine(cfg);
+    out_.drop_fields = true;
+    fmt::print(stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
+               engine.kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
+    return run_engine(engine);
+#else
+    throw UsageError("this hookdump was built without the drop engine (it needs clang, bpftool, libbpf and the "
+                     "build machine's BTF)");
+#endif
+}
+
 int CaptureCommand::run() {
+    if ((drop_all_reasons_ || drop_all_netns_) && engine_ != "drop")
+        throw UsageError("--all-reasons and --all-netns belong to --engine drop");
+    if (engine_ == "drop") return run_drop();
     if (engine_ == "tc" || engine_ == "xdp") return run_bpf();
     if (engine_ == "kmod") return run_kmod();
     if (engine_ == "nflog") return run_nflog();

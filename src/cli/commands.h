@@ -98,7 +98,10 @@ private:
     int run_bpf();
     std::string direction_ = "both";
     std::string xdp_mode_ = "auto";
+    int run_drop();
     uint16_t nflog_group_ = 0;
+    bool drop_all_reasons_ = false;
+    bool drop_all_netns_ = false;
 
     CLI::App* sub_ = nullptr;
     std::string engine_ = "afpacket";

@@ -26,6 +26,7 @@ struct OutputOptions {
     double rotate_seconds = 0;    // -G
     double rotate_megabytes = 0;  // -C, in units of 1,000,000 bytes like tcpdump
     unsigned rotate_files = 0;    // -W
+    bool drop_fields = false;     // records carry reason and location (--engine drop)
 
     void add_to(CLI::App& app);
     // Throws UsageError for inconsistent choices (a binary format to a terminal, unknown format).

@@ -9,6 +9,7 @@ namespace {
 constexpr std::array<std::string_view, kCapturePointCount> kPointNames = {
     "-",         "tap-in",    "tap-out",   "prerouting", "input",     "forward",
     "output",    "postrouting", "xdp",     "tc-ingress", "tc-egress", "nflog",
+    "drop",
 };
 }  // namespace
 

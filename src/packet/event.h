@@ -25,8 +25,9 @@ enum class CapturePoint : uint8_t {
     TcIngress,
     TcEgress,
     Nflog,
+    Drop,  // skb:kfree_skb: where the kernel freed a packet it dropped
 };
-inline constexpr int kCapturePointCount = 12;
+inline constexpr int kCapturePointCount = 13;
 
 std::string_view to_string(CapturePoint p);
 std::optional<CapturePoint> capture_point_from_string(std::string_view s);
@@ -67,6 +68,11 @@ struct PacketEvent {
     Parsed parsed;
     // A label the source attached (the NFLOG rule's prefix). Borrowed like `bytes`.
     std::string_view label;
+    // Drop events (CapturePoint::Drop): the kernel's name of the reason ("NETFILTER_DROP",
+    // "unknown" where the kernel reports none) and where the packet was freed
+    // ("nf_hook_slow+0x9f"). Borrowed like `bytes`; empty for other events.
+    std::string_view drop_reason;
+    std::string_view drop_location;
 
     uint32_t caplen() const { return static_cast<uint32_t>(bytes.size()); }
 };

@@ -116,6 +116,8 @@ public:
             comment_.append(point_label(ev));
             if (ev.verdict != Verdict::Unknown) comment_.append(" verdict=").append(to_string(ev.verdict));
             if (!ev.label.empty()) comment_.append(" prefix=").append(ev.label);
+            if (!ev.drop_reason.empty()) comment_.append(" reason=").append(ev.drop_reason);
+            if (!ev.drop_location.empty()) comment_.append(" location=").append(ev.drop_location);
             b.option_str(kOptComment, comment_);
         }
         b.end();

@@ -11,7 +11,7 @@ namespace hookdump {
 namespace {
 
 template <class E>
-void emit_packet(E& e, const PacketEvent& ev) {
+void emit_packet(E& e, const PacketEvent& ev, bool drop_fields) {
     const Parsed& p = ev.parsed;
     e.begin();
     append_epoch_ns(e.raw("ts"), ev.ts_ns);
@@ -54,17 +54,22 @@ void emit_packet(E& e, const PacketEvent& ev) {
         e.null("tcp_flags");
     }
     if (ev.verdict == Verdict::Unknown) e.null("verdict"); else e.text("verdict", to_string(ev.verdict));
+    if (drop_fields) {
+        if (ev.drop_reason.empty()) e.null("reason"); else e.text("reason", ev.drop_reason);
+        if (ev.drop_location.empty()) e.null("location"); else e.text("location", ev.drop_location);
+    }
     e.end();
 }
 
 template <class E>
 class RecordSink final : public Sink {
 public:
-    RecordSink(const SinkOptions& o, std::string_view header) : out_(o.path), e_(out_.buffer()) {
+    RecordSink(const SinkOptions& o, std::string_view header)
+        : out_(o.path), e_(out_.buffer()), drop_fields_(o.drop_fields) {
         out_.write(header);
     }
     void write(const PacketEvent& ev) override {
-        emit_packet(e_, ev);
+        emit_packet(e_, ev, drop_fields_);
         out_.maybe_flush();
     }
     void flush() override { out_.flush(); }
@@ -74,6 +79,7 @@ public:
 private:
     OutputFile out_;
     E e_;
+    bool drop_fields_;
 };
 
 }  // namespace
@@ -82,8 +88,12 @@ const char* const kCsvHeader =
     "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,caplen,"
     "frag,tcp_flags,verdict\n";
 
+const char* const kCsvDropHeader =
+    "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,caplen,"
+    "frag,tcp_flags,verdict,reason,location\n";
+
 std::unique_ptr<Sink> make_csv_sink(const SinkOptions& o) {
-    return std::make_unique<RecordSink<CsvEmitter>>(o, kCsvHeader);
+    return std::make_unique<RecordSink<CsvEmitter>>(o, o.drop_fields ? kCsvDropHeader : kCsvHeader);
 }
 
 std::unique_ptr<Sink> make_jsonl_sink(const SinkOptions& o) {

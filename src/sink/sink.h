@@ -36,6 +36,9 @@ public:
 struct SinkOptions {
     std::string path = "-";   // "-" is standard output
     uint32_t snaplen = 262144;
+    // csv/jsonl: the drop engine's two fields (reason, location) after the others. Off for
+    // other engines, whose records stay as they were.
+    bool drop_fields = false;
 };
 
 using SinkFactory = std::unique_ptr<Sink> (*)(const SinkOptions&);

@@ -8,6 +8,7 @@
 namespace hookdump {
 
 extern const char* const kCsvHeader;
+extern const char* const kCsvDropHeader;  // with SinkOptions::drop_fields
 
 std::unique_ptr<Sink> make_text_sink(const SinkOptions& o);
 std::unique_ptr<Sink> make_csv_sink(const SinkOptions& o);

@@ -127,6 +127,11 @@ void format_text_line(std::string& o, LocalClock& clock, const PacketEvent& ev) 
         o.append(ev.label);
         o.push_back('"');
     }
+    if (!ev.drop_reason.empty()) {
+        o.append(", reason ");
+        o.append(ev.drop_reason);
+        if (!ev.drop_location.empty()) o.append(" at ").append(ev.drop_location);
+    }
     if (p.issue != ParseIssue::None && p.issue != ParseIssue::NotIp) {
         o.append(" [");
         o.append(to_string(p.issue));

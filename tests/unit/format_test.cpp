@@ -165,7 +165,7 @@ TEST(FormatJson, Escaping) {
 
 TEST(FormatNames, CapturePointsDirectionsVerdicts) {
     const char* names[] = {"tap-in", "tap-out", "prerouting", "input", "forward", "output",
-                           "postrouting", "xdp", "tc-ingress", "tc-egress", "nflog"};
+                           "postrouting", "xdp", "tc-ingress", "tc-egress", "nflog", "drop"};
     for (int i = 1; i < kCapturePointCount; ++i) {
         const auto p = static_cast<CapturePoint>(i);
         EXPECT_EQ(to_string(p), names[i - 1]);
