@@ -3,6 +3,7 @@
 // and correlates their events into one path per packet (src/trace/).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,13 @@
 #include "cli/output_options.h"
 #include "engine/afpacket_engine.h"
 #include "engine/kmod_engine.h"
+#ifdef HOOKDUMP_HAVE_BPF
+#include "engine/bpf_engine.h"
+#endif
+#ifdef HOOKDUMP_HAVE_DROP
+#include "engine/drop_engine.h"
+#endif
+#include <net/if.h>
 #include "packet/format.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
@@ -67,22 +75,70 @@ void TraceCommand::add_to(CLI::App& app) {
     sub_->add_option("-w,--write", write_path_, "Write the paths to FILE instead of stdout");
     sub_->add_option("--report", report_path_, "Write the hook graph as a self-contained HTML page at exit");
     sub_->add_option("--window", window_ms_, "A packet is complete after MS without news (200)")->check(CLI::Range(1u, 60000u));
-    sub_->add_option("--points", points_, "Observation points to use: all, or a list of tap,kmod")
-        ->check(CLI::IsMember({"all", "tap", "kmod", "tap,kmod", "kmod,tap"}));
+    sub_->add_option("--points", points_,
+                     "Observation points: all (tap,kmod,tc,drop), or a list of tap, kmod, tc, xdp, drop");
     sub_->add_option("expression", expression_, "pcap-filter expression selecting the packets");
 }
+
+namespace {
+
+std::vector<std::string> split_points(const std::string& list) {
+    static const std::vector<std::string> kKnown = {"tap", "kmod", "tc", "xdp", "drop"};
+    if (list == "all") return {"tap", "kmod", "tc", "drop"};
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= list.size()) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        std::string p = list.substr(start, comma - start);
+        if (std::find(kKnown.begin(), kKnown.end(), p) == kKnown.end())
+            throw UsageError("--points: unknown point '" + p + "' (tap, kmod, tc, xdp, drop or all)");
+        out.push_back(p);
+        start = comma + 1;
+    }
+    return out;
+}
+
+// The interfaces of this namespace that tc and XDP attach to: -i's, or every one but lo.
+std::vector<std::string> attach_interfaces(const std::string& iface) {
+    if (iface != "any") return {iface};
+    std::vector<std::string> out;
+    if (struct if_nameindex* all = if_nameindex()) {
+        for (auto* i = all; i->if_index != 0; ++i)
+            if (std::string_view(i->if_name) != "lo") out.emplace_back(i->if_name);
+        if_freenameindex(all);
+    }
+    return out;
+}
+
+}  // namespace
 
 int TraceCommand::run() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    const bool want_tap = points_ == "all" || points_.find("tap") != std::string::npos;
-    const bool want_kmod = points_ == "all" || points_.find("kmod") != std::string::npos;
+    const auto points = split_points(points_);
+    auto wanted = [&](const char* p) { return std::find(points.begin(), points.end(), p) != points.end(); };
+    const bool explicit_points = points_ != "all";
 
     std::vector<Source> sources;
     trace::ReportInfo info;
     info.expression = expr;
     bool both_slots = false;
-    if (want_tap) {
+    // A point that cannot run is named and the trace goes on with the rest; when the user
+    // named the points, it is an error.
+    auto unavailable = [&](const std::string& what, const std::string& why) {
+        if (explicit_points) throw RuntimeError(what + ": " + why);
+        info.missing.push_back(what + ": " + why);
+    };
+    auto try_open = [&](const std::string& what, auto&& open) {
+        try {
+            open();
+        } catch (const UsageError& e) {
+            unavailable(what, e.what());
+        } catch (const RuntimeError& e) {
+            unavailable(what, e.what());
+        }
+    };
+    if (wanted("tap")) {
         AfPacketConfig cfg;
         cfg.interface = interface_;
         cfg.filter = expr;
@@ -94,9 +150,8 @@ int TraceCommand::run() {
         info.points.push_back("tap-in " + interface_);
         info.points.push_back("tap-out " + interface_);
     }
-    if (want_kmod) {
-        std::string why;
-        try {
+    if (wanted("kmod")) {
+        try_open("PRE_ROUTING, LOCAL_IN, FORWARD, LOCAL_OUT, POST_ROUTING", [&] {
             KmodRuleOptions opt;
             opt.hooks = "all";
             opt.priority = "both";
@@ -107,16 +162,44 @@ int TraceCommand::run() {
             for (const char* h : {"PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING"})
                 info.points.push_back(h);
             both_slots = true;
-        } catch (const UsageError& e) {
-            why = e.what();
-        } catch (const RuntimeError& e) {
-            why = e.what();
-        }
-        if (!why.empty()) {
-            if (points_ != "all") throw RuntimeError("kmod: " + why);
-            info.missing.push_back("PRE_ROUTING, LOCAL_IN, FORWARD, LOCAL_OUT, POST_ROUTING: " + why);
+        });
+    }
+#ifdef HOOKDUMP_HAVE_BPF
+    for (const char* hook : {"tc", "xdp"}) {
+        if (!wanted(hook)) continue;
+        const bool tc = std::string_view(hook) == "tc";
+        for (const auto& ifname : attach_interfaces(interface_)) {
+            try_open(fmt::format("{} on {}", tc ? "tc ingress/egress" : "xdp", ifname), [&] {
+                BpfEngineConfig cfg;
+                cfg.hook = tc ? BpfEngineConfig::Hook::Tc : BpfEngineConfig::Hook::Xdp;
+                cfg.interface = ifname;
+                cfg.snaplen = kTraceSnaplen;
+                cfg.filter = expr;
+                sources.push_back({std::make_unique<BpfEngine>(cfg), fmt::format("{} {}", hook, ifname)});
+                info.points.push_back(fmt::format("{} {}", tc ? "tc ingress/egress" : "xdp", ifname));
+            });
         }
     }
+#endif
+#ifdef HOOKDUMP_HAVE_DROP
+    if (wanted("drop")) {
+        try_open("kfree_skb drop reasons", [&] {
+            DropEngineConfig cfg;
+            cfg.rules = KmodRuleOptions{}.rules(expr);
+            sources.push_back({std::make_unique<DropEngine>(cfg), "kfree_skb (drop reasons)"});
+            info.points.push_back("kfree_skb");
+        });
+    }
+#endif
+#ifndef HOOKDUMP_HAVE_BPF
+    for (const char* p : {"tc", "xdp"})
+        if (wanted(p)) unavailable(p, "this hookdump was built without eBPF (clang, bpftool, libbpf-dev)");
+#endif
+#ifndef HOOKDUMP_HAVE_DROP
+    if (wanted("drop")) unavailable("drop", "this hookdump was built without the drop-reason program (no BTF at build time)");
+#endif
+    if (!wanted("xdp") && !explicit_points)
+        info.missing.push_back("xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket buffers to run");
     if (sources.empty()) throw RuntimeError("no observation point could be opened");
 
     std::FILE* out = stdout;
@@ -151,7 +234,7 @@ int TraceCommand::run() {
         });
 
     trace::Correlator correlator(
-        {.window_ns = uint64_t{window_ms_} * 1'000'000, .both_slots = both_slots, .tap_egress = want_tap && interface_ == "any"});
+        {.window_ns = uint64_t{window_ms_} * 1'000'000, .both_slots = both_slots, .tap_egress = wanted("tap") && interface_ == "any"});
     trace::PathSummary summary;
     LocalClock clock;
     uint64_t traced = 0;

@@ -131,7 +131,9 @@ bool observe(const PacketEvent& ev, Observation& out) {
     out.tuple.has_ports = p.has_ports();
     out.tuple.sport = p.sport;
     out.tuple.dport = p.dport;
-    out.drop = ev.verdict == Verdict::Drop;
+    out.drop = ev.point == CapturePoint::Drop || ev.verdict == Verdict::Drop;
+    out.reason = std::string(ev.drop_reason);
+    out.location = std::string(ev.drop_location);
 
     Hasher h;
     const size_t l3 = p.l3_offset;

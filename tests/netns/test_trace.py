@@ -112,9 +112,15 @@ class Trace(unittest.TestCase):
             self.assertEqual(len(recs), 6, recs)
             got = sorted((r["path"][0]["tuple"]["dport"], [p["point"] for p in r["path"]],
                           [p.get("ifname") for p in r["path"]], r["fate"], r["ambiguous"]) for r in recs)
-            want = [(7001, ["tap-in"], ["vA"], "unknown", False)] * 4 + \
-                   [(7002, ["tap-out"], ["vA"], "sent", False)] * 2
+            # No listener on 7001: each datagram dies in UDP's receive path (NO_SOCKET), after
+            # the last point this host can observe without the module (tc ingress).
+            want = [(7001, ["tap-in", "tc-ingress", "kfree_skb"], ["vA", "vA", "vA"], "dropped", False)] * 4 + \
+                   [(7002, ["tc-egress", "tap-out"], ["vA", "vA"], "sent", False)] * 2
             self.assertEqual(got, want)
+            for r in recs:
+                if r["fate"] == "dropped":
+                    self.assertEqual((r["dropped_at"], r["reason"]), ("after tc-ingress", "NO_SOCKET"), r)
+                    self.assertRegex(r["location"], r"^__udp4_lib_rcv\+0x[0-9a-f]+$")
             for r in recs:
                 tup = r["path"][0]["tuple"]
                 if tup["dport"] == 7001:
@@ -122,11 +128,12 @@ class Trace(unittest.TestCase):
                 else:
                     self.assertEqual((tup["src"], tup["dst"], tup["sport"], tup["proto"]), (A_IP, B_IP, 40001, 17))
             self.assertRegex(err, r"(?m)^6 packets traced$")
-            self.assertRegex(err, r"(?m)^ +4  tap-in vA$")
-            self.assertRegex(err, r"(?m)^ +2  tap-out vA ✓ sent$")
+            self.assertRegex(err, r"(?m)^ +4  tap-in vA → tc-ingress vA ✗ dropped after tc-ingress$")
+            self.assertRegex(err, r"(?m)^ +2  tc-egress vA → tap-out vA ✓ sent$")
 
             html = open(report).read()
             self.assertIn("tap-out → sent: 2 packets", html)
+            self.assertIn("dropped after tc-ingress: 4 packets", html)
             self.assertIn("the hookdump kernel module is not loaded", html)
             png = t.path("report.png")
             r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -138,10 +145,11 @@ class Trace(unittest.TestCase):
 
             def count(rgb, tol=12):
                 return sum(1 for p in pixels if all(abs(p[i] - rgb[i]) <= tol for i in range(3)))
-            # Node boxes (#dbeafe) and the one edge drawn (#2563eb), as pixels on the screen.
-            boxes, edges = count((0xdb, 0xea, 0xfe)), count((0x25, 0x63, 0xeb))
+            # Node boxes (#dbeafe), the edges (#2563eb) and the drop badge (#dc2626), as pixels.
+            boxes, edges, drops = count((0xdb, 0xea, 0xfe)), count((0x25, 0x63, 0xeb)), count((0xdc, 0x26, 0x26))
             self.assertGreater(boxes, 14 * 100 * 30, "the graph's 14 nodes are not on the screenshot")
-            self.assertGreater(edges, 200, "no edge on the screenshot")
+            self.assertGreater(edges, 400, "no edges on the screenshot")
+            self.assertGreater(drops, 800, "no drop badge on the screenshot")
 
 
 def main():

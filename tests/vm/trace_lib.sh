@@ -46,7 +46,8 @@ PY
 }
 
 # The guest cannot autoload modules (its kernel's modprobe path is the initramfs's): load
-# what nft rules need, NAT included.
+# what nft rules need, NAT included, and clsact for the tc points.
 trace_modprobe_nft() {
-  modprobe -a nf_tables nft_chain_nat nft_nat nft_masq nf_conntrack nf_nat || vm_fail "modprobe nf_tables and NAT"
+  modprobe -a nf_tables nft_chain_nat nft_nat nft_masq nf_conntrack nf_nat sch_ingress cls_bpf \
+    || vm_fail "modprobe nf_tables, NAT and sch_ingress, cls_bpf (tc)"
 }

@@ -2,7 +2,8 @@
 # hookdump trace in one namespace, with hookdump.ko at both priorities of every hook and the
 # tap: a datagram dropped by an nft INPUT rule (entered LOCAL_IN, never left it), one
 # delivered to a socket, and one sent by the host (LOCAL_OUT -> POST_ROUTING -> tap-out, in
-# that order: the egress tap is after POSTROUTING, the ingress tap before PREROUTING).
+# that order: the egress tap is after POSTROUTING, the ingress tap before PREROUTING), with tc
+# ingress/egress and the drop reason from kfree_skb.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../kmod_lib.sh"
 source "$(dirname "$0")/../trace_lib.sh"
@@ -40,22 +41,22 @@ trace_stop trace.err
 dropped=$(trace_query 't["dport"] == 7009')
 echo "$dropped"
 [[ $(grep -c . <<<"$dropped") == 3 ]] || vm_fail "expected 3 traced packets to port 7009"
-want="tap-in@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first | dropped | LOCAL_IN"
-[[ $(grep -c "^$want | .* | single$" <<<"$dropped") == 3 ]] || vm_fail "port 7009: not '$want' for all 3"
+want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first kfree_skb@va | dropped | LOCAL_IN | NETFILTER_DROP | single"
+[[ $(grep -cx "$want" <<<"$dropped") == 3 ]] || vm_fail "port 7009: not '$want' for all 3"
 
 delivered=$(trace_query 't["dport"] == 7010')
 echo "$delivered"
-want="tap-in@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first LOCAL_IN/last | delivered | - | - | single"
+want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first LOCAL_IN/last | delivered | - | - | single"
 [[ $(grep -cx "$want" <<<"$delivered") == 2 && $(grep -c . <<<"$delivered") == 2 ]] \
   || vm_fail "port 7010: expected 2 x '$want'"
 
 sent=$(trace_query 't["dport"] == 7011')
 echo "$sent"
-want="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last tap-out@va | sent | - | - | single"
+want="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last tc-egress@va tap-out@va | sent | - | - | single"
 [[ $sent == "$want" ]] || vm_fail "port 7011: expected '$want'"
 
 grep -q "^6 packets traced" trace.err || vm_fail "summary: not 6 packets"
-grep -q "^ *3  tap-in va → PRE_ROUTING → LOCAL_IN(first) ✗ dropped at LOCAL_IN$" trace.err || vm_fail "summary line of the drops"
+grep -q "^ *3  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) ✗ dropped at LOCAL_IN$" trace.err || vm_fail "summary line of the drops"
 grep -q '<svg id="hook-graph"' report.html || vm_fail "no graph in the report"
 grep -q "LOCAL_IN → delivered: 2 packets" report.html || vm_fail "report: LOCAL_IN → delivered edge"
 vm_log "drop in LOCAL_IN, delivery and local output traced hook by hook"

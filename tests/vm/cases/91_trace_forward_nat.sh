@@ -2,7 +2,7 @@
 # hookdump trace in a router namespace (A -- R -- B): a forwarded datagram goes
 # PRE_ROUTING -> FORWARD -> POST_ROUTING -> tap-out on the other side; DNAT at PRE_ROUTING and
 # SNAT (masquerade) at POST_ROUTING show before -> after at those steps; with forwarding
-# disabled the datagram leaves PRE_ROUTING and dies in routing.
+# disabled the datagram leaves PRE_ROUTING and dies in routing (ip_error: IP_INADDRERRORS on 6.1).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../kmod_lib.sh"
 source "$(dirname "$0")/../trace_lib.sh"
@@ -33,12 +33,12 @@ trace_stop trace.err
 
 fwd=$(trace_query 't["dport"] == 7020')
 echo "$fwd"
-want="tap-in@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tap-out@r1 | forwarded | - | - | single"
+want="tap-in@r0 tc-ingress@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tc-egress@r1 tap-out@r1 | forwarded | - | - | single"
 [[ $(grep -cx "$want" <<<"$fwd") == 2 && $(grep -c . <<<"$fwd") == 2 ]] || vm_fail "forwarded: expected 2 x '$want'"
 
 nat=$(trace_query 't["dport"] == 8080')
 echo "$nat"
-want="tap-in@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tap-out@r1 | forwarded | - | - | single"
+want="tap-in@r0 tc-ingress@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tc-egress@r1 tap-out@r1 | forwarded | - | - | single"
 [[ $nat == "$want" ]] || vm_fail "NAT: expected '$want'"
 # The tuple at each step: DNAT between PRE_ROUTING's priorities, SNAT between POST_ROUTING's.
 python3 - <<'PY' || vm_fail "NAT tuples"
@@ -48,16 +48,16 @@ tup = [(o["tuple"]["src"], o["tuple"]["sport"], o["tuple"]["dst"], o["tuple"]["d
 orig = ("198.18.1.2", 41001, "198.18.1.1", 8080)
 dnat = ("198.18.1.2", 41001, "198.18.2.2", 9090)
 snat = ("198.18.2.1", 41001, "198.18.2.2", 9090)
-want = [orig, orig, dnat, dnat, dnat, dnat, snat, snat]
+want = [orig, orig, orig, dnat, dnat, dnat, dnat, snat, snat, snat]
 print(tup)
 assert tup == want, f"tuples {tup} != {want}"
 PY
-grep -q "^ *3  tap-in r0 → PRE_ROUTING → FORWARD → POST_ROUTING → tap-out r1 ✓ forwarded$" trace.err || vm_fail "summary: forwarded"
-grep -q "^ *2  tap-in r0 → PRE_ROUTING ✗ dropped after PRE_ROUTING$" trace.err || vm_fail "summary: routing drop"
+grep -q "^ *3  tap-in r0 → tc-ingress r0 → PRE_ROUTING → FORWARD → POST_ROUTING → tc-egress r1 → tap-out r1 ✓ forwarded$" trace.err || vm_fail "summary: forwarded"
+grep -q "^ *2  tap-in r0 → tc-ingress r0 → PRE_ROUTING ✗ dropped after PRE_ROUTING$" trace.err || vm_fail "summary: routing drop"
 
 off=$(trace_query 't["dport"] == 7021')
 echo "$off"
-want="tap-in@r0 PRE_ROUTING/first PRE_ROUTING/last | dropped | after PRE_ROUTING | - | single"
+want="tap-in@r0 tc-ingress@r0 PRE_ROUTING/first PRE_ROUTING/last kfree_skb@r0 | dropped | after PRE_ROUTING | IP_INADDRERRORS | single"
 [[ $(grep -cx "$want" <<<"$off") == 2 && $(grep -c . <<<"$off") == 2 ]] || vm_fail "forwarding off: expected 2 x '$want'"
 grep -q "^5 packets traced" trace.err || vm_fail "summary: not 5 packets"
 vm_log "forwarding, DNAT/SNAT and a routing drop traced hook by hook"
