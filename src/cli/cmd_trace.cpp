@@ -255,12 +255,22 @@ int TraceCommand::run() {
         }
         std::fflush(out);
     };
+    // Engines deliver late and unevenly (the module batches for 10 ms, rings hand over
+    // blocks): observations wait until every engine has had time to deliver what came before
+    // them, then go to the correlator in time order. Otherwise a packet NATed on both sides
+    // could be seen after SNAT before the module reported the steps in between.
+    const uint64_t settle_ns = uint64_t{window_ms_} * 1'000'000 / 2;
+    std::vector<trace::Observation> pending;
     auto pump = [&](bool flush) {
         auto items = inbox.take();
-        std::stable_sort(items.begin(), items.end(),
+        pending.insert(pending.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
+        std::stable_sort(pending.begin(), pending.end(),
                          [](const trace::Observation& a, const trace::Observation& b) { return a.ts_ns < b.ts_ns; });
-        for (auto& o : items) correlator.add(std::move(o));
-        emit(correlator.take_done(now_ns(), flush));
+        const uint64_t horizon = flush ? UINT64_MAX : now_ns() - settle_ns;
+        size_t n = 0;
+        while (n < pending.size() && pending[n].ts_ns <= horizon) correlator.add(std::move(pending[n++]));
+        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+        emit(correlator.take_done(flush ? 0 : horizon, flush));
     };
     while (!stop.load() && !engines_stop.load() && !(count_ && traced >= count_)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

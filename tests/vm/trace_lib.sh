@@ -18,7 +18,7 @@ trace_start() {
 
 # trace_stop ERRFILE: SIGINT, wait, show what it printed.
 trace_stop() {
-  sleep 0.6  # longer than the correlation window: every packet complete
+  sleep 0.8  # longer than the settle time and the correlation window: every packet complete
   kill -INT $TRACE_PID
   kmod_wait_exit $TRACE_PID 20 || { cat "$1"; vm_fail "trace exited $?"; }
   cat "$1"
