@@ -696,7 +696,7 @@ def main():
     ap.add_argument("--rate", default="100000pps")
     ap.add_argument("--sweep-rates", default="100k,200k,300k,400k,500k,600k,700k,800k,1000k,1200k")
     ap.add_argument("--sweep-seconds", type=float, default=1.0)
-    ap.add_argument("--sweep-rounds", type=int, default=3)
+    ap.add_argument("--sweep-rounds", type=int, default=2)
     ap.add_argument("--flat-count", type=int, default=1000000)
     ap.add_argument("--flat-rounds", type=int, default=3)
     ap.add_argument("--budget", type=float, default=1.0, metavar="PCT",
@@ -704,7 +704,7 @@ def main():
     ap.add_argument("--budget-period-ms", type=float, default=100.0,
                     help="budget: the CFS period (the quota is PCT of it; at least 1 ms)")
     ap.add_argument("--budget-ring-mib", type=int, default=4, help="budget: every tool's ring size")
-    ap.add_argument("--budget-gaps", default="40us,20us,10us,6us,4us,2.5us,1.6us,1us,0.6us,0.4us",
+    ap.add_argument("--budget-gaps", default="20us,10us,5us,3us,2us,1.3us,0.8us,0.5us,0.3us",
                     help="budget: trafgen --gap ladder (evenly paced frames), slowest first")
     ap.add_argument("--budget-seconds", type=float, default=4.0)
     ap.add_argument("--budget-rounds", type=int, default=2)
