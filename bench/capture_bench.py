@@ -725,6 +725,9 @@ def main():
     if a.rt and "budget" in scenarios:
         sys.exit("capture_bench: --rt and the budget scenario exclude each other (a SCHED_FIFO task cannot join a "
                  "cgroup without RT runtime, and would not be bound by the CFS quota)")
+    if "budget" in scenarios and not os.path.exists(os.path.join(CpuBudget.ROOT, "cpu.cfs_quota_us")):
+        sys.exit(f"capture_bench: the budget scenario needs the cgroup v1 cpu controller with CFS bandwidth at "
+                 f"{CpuBudget.ROOT} (or leave it out: --scenarios fixed,sweep,flat)")
     for t in ("trafgen", "netsniff-ng", "tcpdump", "capinfos", "taskset", "bpftool"):
         if not shutil.which(t):
             sys.exit(f"capture_bench: {t} is missing (scripts/bootstrap installs it)")
