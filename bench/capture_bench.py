@@ -90,8 +90,8 @@ TOOLS = [
     },
     {
         "name": "hookdump",
-        "argv": lambda c: [c["hookdump"], "capture", "-i", c["iface"], "-q", "-s", str(SNAPLEN), "--block-size",
-                           str(c["ring_mib"] * 1024 // 8), "--ring-blocks", "8", "-w", c["out"], "udp"],
+        "argv": lambda c: [c["hookdump"], "capture", "--engine", "afpacket", "-i", c["iface"], "-q", "-s", str(SNAPLEN),
+                           "--block-size", str(c["ring_mib"] * 1024 // 8), "--ring-blocks", "8", "-w", c["out"], "udp"],
         "drops": lambda err: _first_int(r"(\d+) dropped by kernel", err),
         "ring": "TPACKET_V3: 8 blocks of 1 MiB, block timeout 50 ms (hookdump's defaults)",
     },

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/engine_choice.h"
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
 #ifdef HOOKDUMP_HAVE_BPF
@@ -42,9 +43,12 @@ std::string worker_path(const std::string& path, unsigned i) {
 }  // namespace
 
 void CaptureCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("capture", "Capture live packets: at the AF_PACKET tap (default), hookdump.ko hooks (--engine kmod), NFLOG, tc/XDP, or the kernel's drops (--engine drop)");
-    sub_->add_option("--engine", engine_, "Capture engine: afpacket (the tap), kmod (hookdump.ko), nflog, tc, xdp, drop (the kernel's drop reasons)")
-        ->check(CLI::IsMember({"afpacket", "kmod", "nflog", "tc", "xdp", "drop"}));
+    sub_ = app.add_subcommand("capture", "Capture live packets: hookdump.ko's netfilter hooks, tc or the AF_PACKET tap (--engine auto picks), NFLOG, XDP, or the kernel's drops (--engine drop)");
+    sub_->add_option("--engine", engine_,
+                     "Capture engine: auto (default: hookdump.ko if loaded and no -i, else tc on the -i "
+                     "interface, else afpacket; says which and why on stderr), afpacket (the tap), kmod "
+                     "(hookdump.ko), nflog, tc, xdp, drop (the kernel's drop reasons)")
+        ->check(CLI::IsMember({"auto", "afpacket", "kmod", "nflog", "tc", "xdp", "drop"}));
     sub_->add_option("--direction", direction_, "tc: in, out or both (default both)")
         ->check(CLI::IsMember({"in", "out", "both"}));
     sub_->add_option("--xdp-mode", xdp_mode_, "xdp: auto (native where the driver can), native or generic")
@@ -54,7 +58,7 @@ void CaptureCommand::add_to(CLI::App& app) {
     sub_->add_flag("--all-netns", drop_all_netns_,
                    "--engine drop: drops in every network namespace (default: only hookdump's own)");
     sub_->add_option("--group", nflog_group_, "NFLOG group to read (--engine nflog)")->check(CLI::Range(0, 65535));
-    sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
+    sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any; with auto, one interface picks tc)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
     sub_->add_option("-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)")
         ->check(CLI::Range(64u, 262144u));
@@ -97,121 +101,116 @@ void CaptureCommand::report(const Engine& engine, uint64_t captured) const {
     if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, captured);
 }
 
-int CaptureCommand::run_kmod() {
-    kmod_.snaplen = sub_->count("-s") ? snaplen_ : 0;
-    std::string expr;
-    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    KmodEngine engine(KmodEngine::Mode::Session, kmod_.rules(expr));
-    // tcpdump's readiness line: scripts wait for it.
-    fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n", engine.rule_ids().size());
-    return run_engine(engine);
+// The options as every engine reads them (src/cli/engine_choice.h).
+EngineOptions CaptureCommand::engine_options() const {
+    EngineOptions o;
+    o.interface = interface_;
+    for (const auto& w : expression_) o.expression += (o.expression.empty() ? "" : " ") + w;
+    o.snaplen = snaplen_;
+    o.promiscuous = !no_promisc_;
+    o.workers = workers_;
+    o.block_size = block_kib_ << 10;
+    o.block_count = blocks_;
+    o.block_timeout_ms = block_timeout_ms_;
+    o.rules = kmod_;
+    // Explicit kmod: the 5-tuple only unless -s asks for bytes.
+    o.kmod_snaplen = sub_->count("-s") ? snaplen_ : 0;
+    o.ingress = direction_ != "out";
+    o.egress = direction_ != "in";
+    o.xdp_mode = xdp_mode_;
+    // tc/XDP count flows in the kernel when flows are all that is written.
+    o.flows = (out_.flows_flag || !out_.flows_file.empty()) && out_.write_path.empty() && out_.format.empty();
+    o.max_flows = static_cast<uint32_t>(std::min<size_t>(out_.max_flows, 1u << 20));
+    o.idle_timeout_ns = static_cast<uint64_t>(out_.idle_timeout * 1e9);
+    o.active_timeout_ns = static_cast<uint64_t>(out_.active_timeout * 1e9);
+    o.nflog_group = nflog_group_;
+    o.all_reasons = drop_all_reasons_;
+    o.all_netns = drop_all_netns_;
+    return o;
 }
 
-int CaptureCommand::run_nflog() {
-    if (!expression_.empty())
-        throw UsageError("--engine nflog takes no expression: your nft/iptables rule ('log group N') selects the packets");
-    NflogEngine engine(nflog_group_, snaplen_ > 0xffff ? 0xffff : snaplen_);
-    fmt::print(stderr, "listening on NFLOG group {}\n", nflog_group_);
-    return run_engine(engine);
+// What --engine auto decides from: -i only when given, and the options only one engine honours.
+AutoRequest CaptureCommand::auto_request(const EngineOptions& o) const {
+    AutoRequest req;
+    if (sub_->count("-i")) req.interface = interface_;
+    req.expression = o.expression;
+    static const std::pair<const char*, const char*> kOwned[] = {
+        {"--workers", "afpacket"}, {"--per-worker-files", "afpacket"}, {"--block-size", "afpacket"},
+        {"--ring-blocks", "afpacket"}, {"--block-timeout", "afpacket"},
+        // Detaching tc filters and removing module rules at exit needs the privileges -Z gives up.
+        {"-Z", "afpacket"}, {"--direction", "tc"}, {"--xdp-mode", "xdp"}, {"--hooks", "kmod"},
+        {"--priority", "kmod"}, {"--group", "nflog"}, {"--all-reasons", "drop"}, {"--all-netns", "drop"}};
+    for (auto [option, engine] : kOwned)
+        if (sub_->count(option)) req.engine_options.emplace_back(option, engine);
+    const KmodRuleOptions& r = kmod_;
+    req.rule_options = !r.src.empty() || !r.dst.empty() || !r.sport.empty() || !r.dport.empty() || !r.proto.empty();
+    return req;
 }
 
-// tc and XDP: --src/--dst/... as rules in a map, the expression as a translated filter.
-int CaptureCommand::run_bpf() {
+// tcpdump's readiness line ("listening on ..."), per engine: scripts wait for it.
+void CaptureCommand::print_ready(Engine& engine, const EngineOptions& o) {
+    if (auto* af = dynamic_cast<AfPacketEngine*>(&engine)) {
+        const char* name = pcap_datalink_val_to_name(af->linktype());
+        const char* desc = pcap_datalink_val_to_description(af->linktype());
+        fmt::print(stderr, "listening on {}, link-type {} ({}), snapshot length {} bytes\n", o.interface,
+                   name ? name : "?", desc ? desc : "?", o.snaplen);
+        if (af->userspace_filter())
+            fmt::print(stderr, "hookdump: this expression reads link-layer fields the kernel cannot "
+                               "filter on 'any'; filtering in userspace\n");
+    } else if (auto* km = dynamic_cast<KmodEngine*>(&engine)) {
+        fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n", km->rule_ids().size());
+    } else if (dynamic_cast<NflogEngine*>(&engine)) {
+        fmt::print(stderr, "listening on NFLOG group {}\n", o.nflog_group);
 #ifdef HOOKDUMP_HAVE_BPF
-    BpfEngineConfig cfg;
-    cfg.hook = engine_ == "tc" ? BpfEngineConfig::Hook::Tc : BpfEngineConfig::Hook::Xdp;
-    cfg.interface = interface_;
-    cfg.ingress = direction_ != "out";
-    cfg.egress = direction_ != "in";
-    if (cfg.hook == BpfEngineConfig::Hook::Xdp && direction_ == "out")
-        throw UsageError("XDP sees received packets only: --direction out needs --engine tc");
-    cfg.xdp_mode = xdp_mode_;
-    cfg.snaplen = snaplen_;
-    // Flows counted in the kernel when flows are all that is written.
-    cfg.flows = (out_.flows_flag || !out_.flows_file.empty()) && out_.write_path.empty() && out_.format.empty();
-    cfg.max_flows = static_cast<uint32_t>(std::min<size_t>(out_.max_flows, 1u << 20));
-    cfg.idle_timeout_ns = static_cast<uint64_t>(out_.idle_timeout * 1e9);
-    cfg.active_timeout_ns = static_cast<uint64_t>(out_.active_timeout * 1e9);
-    std::string expr;
-    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    // The options as rules in a map; the expression as libpcap compiles it, translated to eBPF
-    // (the same packets as on every other engine).
-    cfg.rules = kmod_.rules("");
-    cfg.filter = expr;
-    BpfEngine engine(cfg);
-    if (engine.stale_removed())
-        fmt::print(stderr, "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not exit cleanly\n",
-                   engine.stale_removed(), engine.ifname());
-    const char* lt = pcap_datalink_val_to_name(engine.linktype());
-    fmt::print(stderr, "listening on {}, link-type {}, {} engine{}{}, snapshot length {} bytes\n", engine.ifname(),
-               lt ? lt : "?", engine.name(),
-               cfg.hook == BpfEngineConfig::Hook::Tc ? " (" + std::string(direction_ == "both" ? "ingress+egress" : direction_ == "in" ? "ingress" : "egress") + ")"
-                                                     : std::string(engine.xdp_native() ? " (native)" : " (generic)"),
-               cfg.flows ? ", flows counted in the kernel" : "", snaplen_);
-    out_.snaplen = snaplen_;
-    return run_engine(engine);
-#else
-    throw UsageError("--engine " + engine_ + ": this hookdump was built without eBPF support");
+    } else if (auto* bpf = dynamic_cast<BpfEngine*>(&engine)) {
+        if (bpf->stale_removed())
+            fmt::print(stderr, "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not exit cleanly\n",
+                       bpf->stale_removed(), bpf->ifname());
+        const char* lt = pcap_datalink_val_to_name(bpf->linktype());
+        const bool tc = bpf->name() == "tc";
+        const char* dir = o.ingress && o.egress ? "ingress+egress" : o.ingress ? "ingress" : "egress";
+        fmt::print(stderr, "listening on {}, link-type {}, {} engine ({}){}, snapshot length {} bytes\n",
+                   bpf->ifname(), lt ? lt : "?", bpf->name(),
+                   tc ? dir : bpf->xdp_native() ? "native" : "generic",
+                   o.flows ? ", flows counted in the kernel" : "", o.snaplen);
 #endif
-}
-
-int CaptureCommand::run_drop() {
 #ifdef HOOKDUMP_HAVE_DROP
-    std::string expr;
-    for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    DropEngineConfig cfg;
-    cfg.rules = kmod_.rules(expr);
-    cfg.all_reasons = drop_all_reasons_;
-    cfg.all_netns = drop_all_netns_;
-    DropEngine engine(cfg);
-    out_.drop_fields = true;
-    fmt::print(stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
-               engine.kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
-    return run_engine(engine);
-#else
-    throw UsageError("this hookdump was built without the drop engine (it needs clang, bpftool, libbpf and the "
-                     "build machine's BTF)");
+    } else if (auto* drop = dynamic_cast<DropEngine*>(&engine)) {
+        out_.drop_fields = true;
+        fmt::print(stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
+                   drop->kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
 #endif
+    }
 }
 
 int CaptureCommand::run() {
-    if ((drop_all_reasons_ || drop_all_netns_) && engine_ != "drop")
+    if ((drop_all_reasons_ || drop_all_netns_) && engine_ != "drop" && engine_ != "auto")
         throw UsageError("--all-reasons and --all-netns belong to --engine drop");
-    if (engine_ == "drop") return run_drop();
-    if (engine_ == "tc" || engine_ == "xdp") return run_bpf();
-    if (engine_ == "kmod") return run_kmod();
-    if (engine_ == "nflog") return run_nflog();
-    AfPacketConfig cfg;
-    cfg.interface = interface_;
-    for (const auto& w : expression_) cfg.filter += (cfg.filter.empty() ? "" : " ") + w;
-    cfg.promiscuous = !no_promisc_;
-    cfg.snaplen = snaplen_;
-    cfg.workers = workers_;
-    cfg.block_size = block_kib_ << 10;
-    cfg.block_count = blocks_;
-    cfg.block_timeout_ms = block_timeout_ms_;
     if (per_worker_files_ && out_.write_path.empty()) throw UsageError("--per-worker-files needs -w FILE");
     if (per_worker_files_ && out_.count) throw UsageError("-c cannot be combined with --per-worker-files");
-
-    AfPacketEngine engine(cfg);
-    fmt::print(stderr, "listening on {}, link-type {} ({}), snapshot length {} bytes\n", cfg.interface,
-               pcap_datalink_val_to_name(engine.linktype()) ? pcap_datalink_val_to_name(engine.linktype()) : "?",
-               pcap_datalink_val_to_description(engine.linktype()) ? pcap_datalink_val_to_description(engine.linktype()) : "?",
-               cfg.snaplen);
-    if (engine.userspace_filter())
-        fmt::print(stderr, "hookdump: this expression reads link-layer fields the kernel cannot "
-                           "filter on 'any'; filtering in userspace\n");
+    const EngineOptions opt = engine_options();
+    std::unique_ptr<Engine> engine;
+    if (engine_ == "auto") {
+        AutoEngine chosen = open_auto(auto_request(opt), opt);
+        // Printed with -q too, as tcpdump prints 'listening on' with -q.
+        fmt::print(stderr, "hookdump: {}\n", chosen.line);
+        engine = std::move(chosen.engine);
+    } else {
+        engine = open_engine(engine_, opt);
+    }
+    print_ready(*engine, opt);
     out_.snaplen = snaplen_;
-    if (!per_worker_files_ || engine.workers() < 2) return run_engine(engine);
+    auto* af = dynamic_cast<AfPacketEngine*>(engine.get());
+    if (!per_worker_files_ || !af || af->workers() < 2) return run_engine(*engine);
 
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
     std::vector<std::unique_ptr<Pipeline>> pipes;
-    for (unsigned i = 0; i < engine.workers(); ++i) pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
-    const int rc = run_workers(engine, pipes);
+    for (unsigned i = 0; i < af->workers(); ++i) pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
+    const int rc = run_workers(*af, pipes);
     uint64_t captured = 0;
     for (auto& p : pipes) captured += p->packets();
-    report(engine, captured);
+    report(*af, captured);
     return rc;
 }
 

@@ -11,17 +11,11 @@
 #include <mutex>
 #include <thread>
 
-#include "cli/commands.h"
-#include "cli/output_options.h"
-#include "engine/afpacket_engine.h"
-#include "engine/kmod_engine.h"
-#ifdef HOOKDUMP_HAVE_BPF
-#include "engine/bpf_engine.h"
-#endif
-#ifdef HOOKDUMP_HAVE_DROP
-#include "engine/drop_engine.h"
-#endif
 #include <net/if.h>
+
+#include "cli/commands.h"
+#include "cli/engine_choice.h"
+#include "cli/output_options.h"
 #include "packet/format.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
@@ -138,27 +132,27 @@ int TraceCommand::run() {
             unavailable(what, e.what());
         }
     };
+    // Every point from the same options (src/cli/engine_choice.h), as `capture` builds them.
+    EngineOptions opt;
+    opt.interface = interface_;
+    opt.expression = expr;
+    opt.snaplen = kTraceSnaplen;
+    opt.kmod_snaplen = kTraceSnaplen;
+    // Small blocks handed over soon: the correlator waits for the slowest point.
+    opt.block_size = 256 << 10;
+    opt.block_count = 4;
+    opt.block_timeout_ms = 5;
     if (wanted("tap")) {
-        AfPacketConfig cfg;
-        cfg.interface = interface_;
-        cfg.filter = expr;
-        cfg.snaplen = kTraceSnaplen;
-        cfg.block_size = 256 << 10;
-        cfg.block_count = 4;
-        cfg.block_timeout_ms = 5;
-        sources.push_back({std::make_unique<AfPacketEngine>(cfg), "tap-in/tap-out " + interface_});
+        sources.push_back({open_engine("afpacket", opt), "tap-in/tap-out " + interface_});
         info.points.push_back("tap-in " + interface_);
         info.points.push_back("tap-out " + interface_);
     }
     if (wanted("kmod")) {
         try_open("PRE_ROUTING, LOCAL_IN, FORWARD, LOCAL_OUT, POST_ROUTING", [&] {
-            KmodRuleOptions opt;
-            opt.hooks = "all";
-            opt.priority = "both";
-            opt.snaplen = kTraceSnaplen;
-            const auto rules = opt.rules(expr);
-            sources.push_back({std::make_unique<KmodEngine>(KmodEngine::Mode::Session, rules),
-                               "netfilter hooks at first and last priority (hookdump.ko)"});
+            EngineOptions k = opt;
+            k.rules.hooks = "all";
+            k.rules.priority = "both";
+            sources.push_back({open_engine("kmod", k), "netfilter hooks at first and last priority (hookdump.ko)"});
             for (const char* h : {"PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING"})
                 info.points.push_back(h);
             both_slots = true;
@@ -170,12 +164,10 @@ int TraceCommand::run() {
         const bool tc = std::string_view(hook) == "tc";
         for (const auto& ifname : attach_interfaces(interface_)) {
             try_open(fmt::format("{} on {}", tc ? "tc ingress/egress" : "xdp", ifname), [&] {
-                BpfEngineConfig cfg;
-                cfg.hook = tc ? BpfEngineConfig::Hook::Tc : BpfEngineConfig::Hook::Xdp;
-                cfg.interface = ifname;
-                cfg.snaplen = kTraceSnaplen;
-                cfg.filter = expr;
-                sources.push_back({std::make_unique<BpfEngine>(cfg), fmt::format("{} {}", hook, ifname)});
+                EngineOptions b = opt;
+                b.interface = ifname;
+                b.promiscuous = false;  // the tc/XDP points leave the device as it is
+                sources.push_back({open_engine(hook, b), fmt::format("{} {}", hook, ifname)});
                 info.points.push_back(fmt::format("{} {}", tc ? "tc ingress/egress" : "xdp", ifname));
             });
         }
@@ -184,9 +176,7 @@ int TraceCommand::run() {
 #ifdef HOOKDUMP_HAVE_DROP
     if (wanted("drop")) {
         try_open("kfree_skb drop reasons", [&] {
-            DropEngineConfig cfg;
-            cfg.rules = KmodRuleOptions{}.rules(expr);
-            sources.push_back({std::make_unique<DropEngine>(cfg), "kfree_skb (drop reasons)"});
+            sources.push_back({open_engine("drop", opt), "kfree_skb (drop reasons)"});
             info.points.push_back("kfree_skb");
         });
     }

@@ -83,7 +83,7 @@ private:
     OutputOptions listen_out_;
 };
 
-// hookdump capture: live capture with a chosen engine (afpacket, kmod, nflog).
+// hookdump capture: live capture with a chosen engine (auto, afpacket, kmod, nflog, tc, xdp, drop).
 class CaptureCommand {
 public:
     void add_to(CLI::App& app);
@@ -93,18 +93,17 @@ public:
 private:
     int run_engine(class Engine& engine);
     void report(const class Engine& engine, uint64_t captured) const;
-    int run_kmod();
-    int run_nflog();
-    int run_bpf();
+    struct EngineOptions engine_options() const;
+    struct AutoRequest auto_request(const struct EngineOptions& o) const;
+    void print_ready(class Engine& engine, const struct EngineOptions& o);
     std::string direction_ = "both";
     std::string xdp_mode_ = "auto";
-    int run_drop();
     uint16_t nflog_group_ = 0;
     bool drop_all_reasons_ = false;
     bool drop_all_netns_ = false;
 
     CLI::App* sub_ = nullptr;
-    std::string engine_ = "afpacket";
+    std::string engine_ = "auto";
     std::string interface_ = "any";
     bool no_promisc_ = false;
     uint32_t snaplen_ = 262144;

@@ -3,7 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -34,31 +36,18 @@ uint64_t own_netns_id() {
     return ::stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
 }
 
-// The device's ARPHRD_ type: Ethernet-framed devices get LINKTYPE_ETHERNET, devices without
-// a link header (tun, wireguard, IP tunnels) carry bare IP: LINKTYPE_RAW.
-int linktype_of(const std::string& ifname, bool* l3) {
-    std::ifstream f("/sys/class/net/" + ifname + "/type");
-    int type = -1;
-    if (!(f >> type)) throw RuntimeError("cannot read the link type of " + ifname);
-    switch (type) {
-        case 1:    // ARPHRD_ETHER
-        case 772:  // ARPHRD_LOOPBACK (a zeroed Ethernet header)
-            *l3 = false;
-            return kLinktypeEthernet;
-        case 65534:  // ARPHRD_NONE
-        case 768:    // ARPHRD_TUNNEL
-        case 769:    // ARPHRD_TUNNEL6
-        case 776:    // ARPHRD_SIT
-        case 778:    // ARPHRD_IPGRE
-        case 823:    // ARPHRD_IP6GRE
-            *l3 = true;
-            return kLinktypeRaw;
-        default:
-            throw UsageError(
-                fmt::format("{} has link type {} (ARPHRD): the tc/XDP engines handle Ethernet and "
-                            "IP-only devices; use --engine afpacket",
-                            ifname, type));
-    }
+// Promiscuous mode as libpcap asks for it: a membership on a packet socket, counted by the
+// kernel and dropped when the socket closes, even after kill -9. Protocol 0: the socket itself
+// receives nothing.
+Fd promisc_socket(int ifindex, const std::string& ifname) {
+    Fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    if (!fd) throw RuntimeError(errno_message("promiscuous mode on " + ifname + " (needs CAP_NET_RAW)", errno));
+    packet_mreq mr{};
+    mr.mr_ifindex = ifindex;
+    mr.mr_type = PACKET_MR_PROMISC;
+    if (::setsockopt(fd.get(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) != 0)
+        throw RuntimeError(errno_message("promiscuous mode on " + ifname, errno));
+    return fd;
 }
 
 Parsed parsed_from_tuple(const hd_tuple& t, uint8_t tcp_flags) {
@@ -150,6 +139,33 @@ int on_record(void* ctx, void* data, size_t size) {
 
 }  // namespace
 
+// The device's ARPHRD_ type: Ethernet-framed devices get LINKTYPE_ETHERNET, devices without
+// a link header (tun, wireguard, IP tunnels) carry bare IP: LINKTYPE_RAW.
+int BpfEngine::linktype_of(const std::string& ifname, bool* l3) {
+    std::ifstream f("/sys/class/net/" + ifname + "/type");
+    int type = -1;
+    if (!(f >> type)) throw RuntimeError("cannot read the link type of " + ifname);
+    switch (type) {
+        case 1:    // ARPHRD_ETHER
+        case 772:  // ARPHRD_LOOPBACK (a zeroed Ethernet header)
+            *l3 = false;
+            return kLinktypeEthernet;
+        case 65534:  // ARPHRD_NONE
+        case 768:    // ARPHRD_TUNNEL
+        case 769:    // ARPHRD_TUNNEL6
+        case 776:    // ARPHRD_SIT
+        case 778:    // ARPHRD_IPGRE
+        case 823:    // ARPHRD_IP6GRE
+            *l3 = true;
+            return kLinktypeRaw;
+        default:
+            throw UsageError(
+                fmt::format("{} has link type {} (ARPHRD): the tc/XDP engines handle Ethernet and "
+                            "IP-only devices; use --engine afpacket",
+                            ifname, type));
+    }
+}
+
 BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     if (cfg_.interface.empty() || cfg_.interface == "any")
         throw UsageError(fmt::format("--engine {} needs one interface (-i IFACE)", name()));
@@ -218,6 +234,8 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
             throw UsageError("--xdp-mode is auto, native or generic");
         xdp_ = std::make_unique<bpf::XdpLink>(ifindex_, ifname_, obj_->xdp_fd(), m);
     }
+    // After the attach: a failed attach leaves the device's promiscuity alone.
+    if (cfg_.promiscuous && !l3) promisc_ = promisc_socket(ifindex_, ifname_);
     mono_to_real_ = static_cast<int64_t>(clock_ns(CLOCK_REALTIME)) -
                     static_cast<int64_t>(clock_ns(CLOCK_MONOTONIC));
 }

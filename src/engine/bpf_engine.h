@@ -27,6 +27,7 @@ struct BpfEngineConfig {
     bool ingress = true;    // tc: which directions
     bool egress = true;
     std::string xdp_mode = "auto";  // auto (native where the driver can), native, generic
+    bool promiscuous = false;       // as AF_PACKET's default: the NIC passes every frame up
     uint32_t snaplen = 262144;
     bool flows = false;          // aggregate in the kernel instead of recording packets
     uint32_t max_flows = 65536;  // the kernel's flow hash
@@ -56,6 +57,10 @@ class BpfEngine final : public Engine {
     int stale_removed() const { return stale_removed_; }
     bool xdp_native() const;
 
+    // The device's link type for the events (LINKTYPE_ETHERNET, or LINKTYPE_RAW with *l3 for a
+    // device without a link header); UsageError for a device the programs cannot frame.
+    static int linktype_of(const std::string& ifname, bool* l3);
+
   private:
     void sweep_flows(EventHandler& handler, bool final_sweep);
 
@@ -71,6 +76,7 @@ class BpfEngine final : public Engine {
     std::vector<std::unique_ptr<Fd>> filters_;  // translated pcap filters, one per point
     std::vector<std::unique_ptr<bpf::TcFilter>> tc_;
     std::unique_ptr<bpf::XdpLink> xdp_;
+    Fd promisc_;  // a packet socket holding the device's promiscuity count
 };
 
 }  // namespace hookdump

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 HOOKDUMP = os.environ.get("HOOKDUMP_BIN", "")
 SENDER = os.environ.get("HOOKDUMP_SEND", "")
@@ -274,8 +275,10 @@ class Topology:
             raise AssertionError(f"hookdump-send failed ({r.returncode}): {r.stderr.strip()}")
         return r.stdout.strip()
 
-    def capture(self, ns, *args, name="cap", workers=1, wait_ready=True, command="capture"):
-        c = Capture(self, ns, list(args), name, workers, command)
+    def capture(self, ns, *args, name="cap", workers=1, wait_ready=True, command="capture", wrapper=()):
+        """Starts `hookdump COMMAND ARGS` in `ns` (through `wrapper`, a command that execs the
+        rest, e.g. setpriv); waits until its AF_PACKET sockets are bound unless told not to."""
+        c = Capture(self, ns, list(args), name, workers, command, wrapper)
         self.procs.append(c)
         if wait_ready:
             c.wait_ready()
@@ -318,7 +321,7 @@ LEDGER_RE = re.compile(r"^(\d+) packets captured, (\d+) received by filter, (\d+
 
 
 class Capture:
-    def __init__(self, topo, ns, args, name, workers, command="capture"):
+    def __init__(self, topo, ns, args, name, workers, command="capture", wrapper=()):
         self.topo = topo
         self.ns = ns
         self.args = args
@@ -327,7 +330,7 @@ class Capture:
         self.err_path = topo.path(name + ".stderr")
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
-        cmd = ["ip", "netns", "exec", ns, HOOKDUMP, command] + args
+        cmd = ["ip", "netns", "exec", ns] + list(wrapper) + [HOOKDUMP, command] + args
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
                                      preexec_fn=_die_with_parent)
@@ -339,12 +342,9 @@ class Capture:
             with open(f"/proc/{pid}/comm") as f:
                 if f.read().strip() != "hookdump":
                     return False  # still `ip netns exec`
-            with open(f"/proc/{pid}/status") as f:
-                m = re.search(r"^SigCgt:\s*([0-9a-f]+)", f.read(), re.M)
-            caught = int(m.group(1), 16) if m else 0
             # hookdump installs its SIGINT/SIGTERM handlers right after the rings are bound:
             # from then on every packet reaches a ring and a signal stops it cleanly.
-            if not (caught & SIGINT_BIT and caught & SIGTERM_BIT):
+            if not self._signals_caught():
                 return False
             inodes = set()
             for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -376,6 +376,31 @@ class Capture:
                 return
             time.sleep(0.01)
         raise AssertionError(f"capture not ready after {timeout}s: {' '.join(self.cmd)}")
+
+    def wait_line(self, pattern, timeout=15):
+        """Waits until a line of stderr matches `pattern` (a regular expression, searched from the
+        line's start) and the capture has caught SIGINT and SIGTERM (every engine installs its
+        handlers once it is attached, around its readiness line). Returns self."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{' '.join(self.args[:2])}... exited early ({self.proc.returncode}): "
+                                     f"{self.stderr()}")
+            if any(regex.match(line) for line in self.stderr().splitlines()) and self._signals_caught():
+                return self
+            time.sleep(0.02)
+        raise AssertionError(f"no line matching {pattern!r} on stderr after {timeout}s: {' '.join(self.cmd)}\n"
+                             f"{self.stderr()}")
+
+    def _signals_caught(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                m = re.search(r"^SigCgt:\s*([0-9a-f]+)", f.read(), re.M)
+        except FileNotFoundError:
+            return False
+        caught = int(m.group(1), 16) if m else 0
+        return caught & SIGINT_BIT and caught & SIGTERM_BIT
 
     def send_signal(self, sig):
         if self.proc.poll() is None:
@@ -433,6 +458,30 @@ class Capture:
 def run_hookdump(ns, *args, timeout=20):
     cmd = ["ip", "netns", "exec", ns, HOOKDUMP] + list(args) if ns else [HOOKDUMP] + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a test file
+
+def run_tests(module_name, tools=("ip", "capinfos", "tcpdump", "ping")):
+    """main() of every test file: prerequisites (or a loud skip), clean-up on signals, what a
+    killed run left removed, then the unittest groups named on the command line (all if none).
+    Exits 0, 1 on a failure, or 77 when every test was skipped for a missing kernel feature."""
+    require(tools)
+    install_signal_handlers()
+    remove_stale()
+    module = sys.modules[module_name]
+    loader = unittest.defaultTestLoader
+    names = sys.argv[1:]
+    suite = loader.loadTestsFromNames(names, module) if names else loader.loadTestsFromModule(module)
+    t0 = time.monotonic()
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    log(f"{os.path.basename(module.__file__)}: {result.testsRun} tests in {time.monotonic() - t0:.1f}s")
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.skipped and len(result.skipped) == result.testsRun:
+        sys.exit(SKIP)  # only for a kernel that lacks a feature: see missing_kernel_feature
+    sys.exit(0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,8 +27,6 @@ A_IP, B_IP = "198.18.0.1", "198.18.0.2"
 A6, B6 = "2001:db8::1", "2001:db8::2"
 PAYLOAD = 32
 
-SIGS = netns.SIGINT_BIT | netns.SIGTERM_BIT
-
 # (send kwargs, expected rows (proto, src, dst, sport, dport, len)) for one mixed burst.
 MIX = [
     (dict(kind="udp", count=3, flows=3, sport=40000, dport=5001),
@@ -68,26 +66,9 @@ def row(r):
     return (r["proto"], r["src"], r["dst"], r["sport"], r["dport"], int(r["len"]))
 
 
-def wait_attached(c, timeout=15):
-    """The engine printed its 'listening on' line (programs attached) and caught its signals."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if c.proc.poll() is not None:
-            raise AssertionError(f"capture exited early ({c.proc.returncode}): {c.stderr()}")
-        if "listening on " in c.stderr():
-            try:
-                with open(f"/proc/{c.proc.pid}/status") as f:
-                    m = re.search(r"^SigCgt:\s*([0-9a-f]+)", f.read(), re.M)
-                if m and int(m.group(1), 16) & SIGS == SIGS:
-                    return c
-            except FileNotFoundError:
-                pass
-        time.sleep(0.02)
-    raise AssertionError(f"capture not attached after {timeout}s: {c.stderr()}")
-
-
 def capture(t, ns, *args, name="cap"):
-    return wait_attached(t.capture(ns, *args, name=name, wait_ready=False))
+    """The engine printed its 'listening on' line (programs attached) and caught its signals."""
+    return t.capture(ns, *args, name=name, wait_ready=False).wait_line("listening on ")
 
 
 def hookdump_pid(c):
@@ -144,7 +125,7 @@ class Tc(unittest.TestCase):
             ref = t.path("ref.pcap")
             c1 = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-w", full, name="full")
             c2 = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-s", "64", "-w", cut, name="cut")
-            c3 = t.capture(a, "-i", "vA", "-w", ref, name="ref")  # AF_PACKET as the reference
+            c3 = t.capture(a, "--engine", "afpacket", "-i", "vA", "-w", ref, name="ref")  # the reference
             send_mix(t, b)
             for c in (c1, c2, c3):
                 self.assertEqual(c.stop(), 0, c.stderr())
@@ -400,18 +381,6 @@ class Errors(unittest.TestCase):
                 self.assertEqual((r.returncode, r.stderr.strip()), (rc, msg), args)
 
 
-def main():
-    netns.require(tools=("ip", "tc", "ping"))
-    netns.install_signal_handlers()
-    netns.remove_stale()
-    loader = unittest.defaultTestLoader
-    names = sys.argv[1:]
-    mod = sys.modules[__name__]
-    suite = unittest.TestSuite(loader.loadTestsFromName(n, mod) for n in names) if names \
-        else loader.loadTestsFromModule(mod)
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    sys.exit(0 if result.wasSuccessful() else 1)
-
 
 if __name__ == "__main__":
-    main()
+    netns.run_tests(__name__, tools=("ip", "tc", "ping"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""hookdump capture (AF_PACKET) in network namespaces joined by veth pairs.
+"""hookdump capture --engine afpacket in network namespaces joined by veth pairs.
 
 Run one group:  HOOKDUMP_BIN=... HOOKDUMP_SEND=... python3 test_capture.py Tuples
 (ctest runs each group as netns_<group>, label netns). Needs root; without it, or without
@@ -27,6 +27,8 @@ from netns import Topology, read_csv, read_jsonl, read_pcap, read_pcapng, ts_key
 A_IP, B_IP = "198.18.0.1", "198.18.0.2"
 A6, B6 = "2001:db8::1", "2001:db8::2"
 PAYLOAD = 32
+# This file tests the tap: every capture names its engine (the default, auto, picks tc for -i IFACE).
+AF = ("--engine", "afpacket")
 
 
 def two_namespaces(t):
@@ -93,9 +95,9 @@ class Tuples(unittest.TestCase):
                         exp.append(expect(17, B6, A6, frag="1", length=14 + 40 + 8 + 16))
             total = len(exp)
 
-            c1 = t.capture(a, "-i", "vA", "-c", str(total), "-w", csv_path, name="csv")
-            c2 = t.capture(a, "-i", "vA", "-c", str(total), "-w", jsonl_path, name="jsonl")
-            c3 = t.capture(a, "-i", "vA", "-c", str(total), name="text")
+            c1 = t.capture(a, *AF, "-i", "vA", "-c", str(total), "-w", csv_path, name="csv")
+            c2 = t.capture(a, *AF, "-i", "vA", "-c", str(total), "-w", jsonl_path, name="jsonl")
+            c3 = t.capture(a, *AF, "-i", "vA", "-c", str(total), name="text")
             for s in sends:
                 s = dict(s)
                 kind, count = s.pop("kind"), s.pop("count")
@@ -166,13 +168,13 @@ class Filter(unittest.TestCase):
             for i, (expr, n) in enumerate(cases.items()):
                 for where in ("vA", "any"):
                     path = t.path(f"f{i}-{where}.csv")
-                    caps[(expr, where)] = (t.capture(a, "-i", where, "-q", "-w", path, expr, name=f"f{i}{where}"),
+                    caps[(expr, where)] = (t.capture(a, *AF, "-i", where, "-q", "-w", path, expr, name=f"f{i}{where}"),
                                            path, n)
             # On any, an expression that reads the cooked header's address field cannot run in
             # the kernel: hookdump says so and filters in userspace, with the same result.
             user_expr = "ether[12:2] = 0x0248 and udp port 5001"
             user_path = t.path("user.csv")
-            user = t.capture(a, "-i", "any", "-q", "-w", user_path, user_expr, name="user")
+            user = t.capture(a, *AF, "-i", "any", "-q", "-w", user_path, user_expr, name="user")
             for kind, port, count, extra in mix:
                 t.send(b, "vB", kind=kind, count=count, dport=port, payload=PAYLOAD, **extra)
             time.sleep(0.2)
@@ -200,9 +202,9 @@ class Direction(unittest.TestCase):
     def test_directions(self):
         with Topology() as t:
             a, b = two_namespaces(t)
-            ca = t.capture(a, "-i", "vA", "-w", t.path("a.csv"), "icmp or udp", name="a")
-            cb = t.capture(b, "-i", "vB", "-w", t.path("b.csv"), "icmp or udp", name="b")
-            cn = t.capture(b, "-i", "vB", "-w", t.path("b.pcapng"), "icmp or udp", name="bng")
+            ca = t.capture(a, *AF, "-i", "vA", "-w", t.path("a.csv"), "icmp or udp", name="a")
+            cb = t.capture(b, *AF, "-i", "vB", "-w", t.path("b.csv"), "icmp or udp", name="b")
+            cn = t.capture(b, *AF, "-i", "vB", "-w", t.path("b.pcapng"), "icmp or udp", name="bng")
             r = netns.sh("ping", "-c", "3", "-i", "0.2", "-W", "2", A_IP, ns=b, check=False)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             t.send(b, "vB", kind="udp", count=4, payload=PAYLOAD)
@@ -240,12 +242,12 @@ class Vlan(unittest.TestCase):
         with Topology() as t:
             a, b = two_namespaces(t)
             caps = {
-                "a_text": t.capture(a, "-i", "vA", name="a_text"),
-                "a_pcap": t.capture(a, "-i", "vA", "-w", t.path("a.pcap"), name="a_pcap"),
-                "b_pcap": t.capture(b, "-i", "vB", "-w", t.path("b.pcap"), name="b_pcap"),
-                "a_vlan": t.capture(a, "-i", "vA", "-w", t.path("a_vlan.csv"), "vlan 100", name="a_vlan"),
+                "a_text": t.capture(a, *AF, "-i", "vA", name="a_text"),
+                "a_pcap": t.capture(a, *AF, "-i", "vA", "-w", t.path("a.pcap"), name="a_pcap"),
+                "b_pcap": t.capture(b, *AF, "-i", "vB", "-w", t.path("b.pcap"), name="b_pcap"),
+                "a_vlan": t.capture(a, *AF, "-i", "vA", "-w", t.path("a_vlan.csv"), "vlan 100", name="a_vlan"),
                 # (No `vlan` filter on any: libpcap has "no VLAN support for Linux cooked v2".)
-                "a_any": t.capture(a, "-i", "any", "-w", t.path("a_any.pcap"), name="a_any"),
+                "a_any": t.capture(a, *AF, "-i", "any", "-w", t.path("a_any.pcap"), name="a_any"),
             }
             t.send(b, "vB", kind="udp", count=6, vlan=100, src="198.18.100.2", dst="198.18.100.1", payload=PAYLOAD)
             t.send(b, "vB", kind="udp", count=2, first_id=6, payload=PAYLOAD)
@@ -305,11 +307,11 @@ class VlanSubif(unittest.TestCase):
                 self.skipTest(netns.missing_kernel_feature("802.1Q VLAN devices (CONFIG_VLAN_8021Q, module 8021q)"))
             t.vlan(b, "vB", 100, "198.18.100.2/24")
             caps = {
-                "a_text": t.capture(a, "-i", "vA", name="a_text"),
-                "a_pcap": t.capture(a, "-i", "vA", "-w", t.path("a.pcap"), name="a_pcap"),
-                "b_pcap": t.capture(b, "-i", "vB", "-w", t.path("b.pcap"), name="b_pcap"),
-                "a_sub": t.capture(a, "-i", "vA.100", "-w", t.path("a_sub.csv"), name="a_sub"),
-                "a_any": t.capture(a, "-i", "any", "-w", t.path("a_any.pcap"), name="a_any"),
+                "a_text": t.capture(a, *AF, "-i", "vA", name="a_text"),
+                "a_pcap": t.capture(a, *AF, "-i", "vA", "-w", t.path("a.pcap"), name="a_pcap"),
+                "b_pcap": t.capture(b, *AF, "-i", "vB", "-w", t.path("b.pcap"), name="b_pcap"),
+                "a_sub": t.capture(a, *AF, "-i", "vA.100", "-w", t.path("a_sub.csv"), name="a_sub"),
+                "a_any": t.capture(a, *AF, "-i", "any", "-w", t.path("a_any.pcap"), name="a_any"),
             }
             # Through the VLAN device (the kernel tags them, in metadata), then untagged.
             t.send(b, "vB.100", kind="udp", count=5, src="198.18.100.2", dst="198.18.100.1", payload=PAYLOAD)
@@ -337,8 +339,8 @@ class Any(unittest.TestCase):
             a, b, c = t.netns("a"), t.netns("b"), t.netns("c")
             t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
             t.veth(a, "vA2", "198.18.1.1/24", c, "vC", "198.18.1.2/24")
-            cap = t.capture(a, "-i", "any", "-w", t.path("any.csv"), name="any")
-            capng = t.capture(a, "-i", "any", "-w", t.path("any.pcapng"), name="anyng")
+            cap = t.capture(a, *AF, "-i", "any", "-w", t.path("any.csv"), name="any")
+            capng = t.capture(a, *AF, "-i", "any", "-w", t.path("any.pcapng"), name="anyng")
             t.send(b, "vB", kind="udp", count=6, payload=PAYLOAD)
             t.send(c, "vC", kind="tcp", count=4, src="198.18.1.2", dst="198.18.1.1", payload=PAYLOAD)
             t.send(b, "vB", kind="icmp", count=2, payload=PAYLOAD)
@@ -375,10 +377,10 @@ class Workers(unittest.TestCase):
     def test_workers(self):
         with Topology() as t:
             a, b = two_namespaces(t)
-            merged = t.capture(a, "-i", "vA", "--workers", "2", "-w", t.path("merged.pcap"), name="merged", workers=2)
-            split = t.capture(a, "-i", "vA", "--workers", "2", "--per-worker-files", "-w", t.path("split.pcapng"),
+            merged = t.capture(a, *AF, "-i", "vA", "--workers", "2", "-w", t.path("merged.pcap"), name="merged", workers=2)
+            split = t.capture(a, *AF, "-i", "vA", "--workers", "2", "--per-worker-files", "-w", t.path("split.pcapng"),
                               name="split", workers=2)
-            frags = t.capture(a, "-i", "vA", "--workers", "2", "-w", t.path("frags.csv"), "ip[6:2] & 0x3fff != 0",
+            frags = t.capture(a, *AF, "-i", "vA", "--workers", "2", "-w", t.path("frags.csv"), "ip[6:2] & 0x3fff != 0",
                               name="frags", workers=2)
             t.send(b, "vB", kind="udp", count=self.N, flows=self.FLOWS, rate=20000, payload=PAYLOAD)
             t.send(b, "vB", kind="frag", count=10, first_id=self.N, payload=PAYLOAD)
@@ -446,11 +448,11 @@ class Rotation(unittest.TestCase):
     def test_rotation(self):
         with Topology() as t:
             a, b = two_namespaces(t)
-            size = [t.capture(a, "-i", "vA", "-C", "0.01", "-w", t.path("size" + ext), name="size" + ext[1:])
+            size = [t.capture(a, *AF, "-i", "vA", "-C", "0.01", "-w", t.path("size" + ext), name="size" + ext[1:])
                     for ext in (".pcap", ".pcapng")]
-            timed = [t.capture(a, "-i", "vA", "-G", "1", "-w", t.path("time" + ext), name="time" + ext[1:])
+            timed = [t.capture(a, *AF, "-i", "vA", "-G", "1", "-w", t.path("time" + ext), name="time" + ext[1:])
                      for ext in (".pcap", ".pcapng")]
-            bounded = t.capture(a, "-i", "vA", "-C", "0.01", "-W", "2", "-w", t.path("ring.pcapng"), name="ring")
+            bounded = t.capture(a, *AF, "-i", "vA", "-C", "0.01", "-W", "2", "-w", t.path("ring.pcapng"), name="ring")
             # 300 packets of 78 bytes in about 1.5 s: 25+ KB (3+ files of 10 KB) and 2+ seconds.
             t.send(b, "vB", kind="udp", count=300, rate=200, payload=PAYLOAD)
             for c in size + timed + [bounded]:
@@ -476,8 +478,8 @@ class Ledger(unittest.TestCase):
             a, b, c = t.netns("a"), t.netns("b"), t.netns("c")
             t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
             t.veth(a, "vA2", "198.18.1.1/24", c, "vC", "198.18.1.2/24")
-            one = t.capture(a, "-i", "vA", "-q", "-w", t.path("one.csv"), "--stats-json", t.path("one.json"), name="one")
-            anyc = t.capture(a, "-i", "any", "-q", "-w", t.path("any.pcapng"), "--stats-json", t.path("any.json"),
+            one = t.capture(a, *AF, "-i", "vA", "-q", "-w", t.path("one.csv"), "--stats-json", t.path("one.json"), name="one")
+            anyc = t.capture(a, *AF, "-i", "any", "-q", "-w", t.path("any.pcapng"), "--stats-json", t.path("any.json"),
                              name="any")
             t.send(b, "vB", kind="udp", count=500, flows=8, rate=5000, payload=PAYLOAD)
             t.send(c, "vC", kind="udp", count=200, src="198.18.1.2", dst="198.18.1.1", rate=5000, payload=PAYLOAD)
@@ -526,19 +528,19 @@ class Errors(unittest.TestCase):
             a, b = two_namespaces(t)
             t.veth(a, "vD", None, b, "vE", None, up=False)
 
-            r = netns.run_hookdump(a, "capture", "-i", "nosuch0", "-c", "1")
+            r = netns.run_hookdump(a, "capture", *AF, "-i", "nosuch0", "-c", "1")
             self.assertEqual(r.returncode, 2)
             self.assertEqual(self.one_line(r), "hookdump: no such interface: nosuch0")
 
-            r = netns.run_hookdump(a, "capture", "-i", "vD", "-c", "1")
+            r = netns.run_hookdump(a, "capture", *AF, "-i", "vD", "-c", "1")
             self.assertEqual(r.returncode, 2)
             self.assertEqual(self.one_line(r), "hookdump: interface vD is down")
 
             for iface in ("vA", "any"):
-                r = netns.run_hookdump(a, "capture", "-i", iface, "-c", "1", "udp", "port")
+                r = netns.run_hookdump(a, "capture", *AF, "-i", iface, "-c", "1", "udp", "port")
                 self.assertEqual(r.returncode, 2)
                 self.assertTrue(self.one_line(r).startswith("hookdump: bad filter expression: "), r.stderr)
-                r = netns.run_hookdump(a, "capture", "-i", iface, "--workers", "2", "-c", "1", "tcp", "port", "http2x")
+                r = netns.run_hookdump(a, "capture", *AF, "-i", iface, "--workers", "2", "-c", "1", "tcp", "port", "http2x")
                 self.assertEqual(r.returncode, 2)
                 self.assertTrue(self.one_line(r).startswith("hookdump: bad filter expression: "), r.stderr)
 
@@ -547,7 +549,7 @@ class Errors(unittest.TestCase):
             for workers, extra in ((1, []), (2, []), (2, ["--per-worker-files"])):
                 name = f"gone{workers}{len(extra)}"
                 t.veth(a, "vG", None, b, "vH", None)
-                cap = t.capture(a, "-i", "vG", "--workers", str(workers), "-w", t.path(name + ".pcapng"), *extra,
+                cap = t.capture(a, *AF, "-i", "vG", "--workers", str(workers), "-w", t.path(name + ".pcapng"), *extra,
                                 name=name, workers=workers)
                 t.send(b, "vH", kind="udp", count=5, flows=5, payload=PAYLOAD)
                 time.sleep(0.3)
@@ -562,7 +564,7 @@ class Errors(unittest.TestCase):
                 self.assertEqual(sum(netns.tool_packet_count(p) for p in paths), 5)
 
             # Brought down and up again while capturing: the same.
-            cap = t.capture(a, "-i", "vA", "-w", t.path("down.csv"), name="down")
+            cap = t.capture(a, *AF, "-i", "vA", "-w", t.path("down.csv"), name="down")
             netns.sh("ip", "link", "set", "vA", "down", ns=a)
             self.assertEqual(cap.wait(timeout=10), 1, cap.stderr())
             self.assertEqual(cap.messages()[0], "hookdump: interface vA went down")
@@ -582,7 +584,7 @@ class Signals(unittest.TestCase):
                         # A long block timeout: packets sit in a block the kernel has not handed
                         # over when the signal comes; hookdump must still write them.
                         name = f"{sig.name}-{workers}{ext}"
-                        caps.append((sig, name, t.capture(a, "-i", "vA", "--workers", str(workers),
+                        caps.append((sig, name, t.capture(a, *AF, "-i", "vA", "--workers", str(workers),
                                                           "--block-timeout", "1500", "-w", t.path(name),
                                                           name=name, workers=workers)))
             t.send(b, "vB", kind="udp", count=50, payload=PAYLOAD)
@@ -603,22 +605,6 @@ class Signals(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 6, "stopping took too long")
 
 
-def main():
-    netns.require()
-    netns.install_signal_handlers()
-    netns.remove_stale()
-    names = sys.argv[1:] or None
-    suite = unittest.defaultTestLoader.loadTestsFromNames(names, sys.modules[__name__]) if names else \
-        unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    t0 = time.monotonic()
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    netns.log(f"netns: {result.testsRun} tests in {time.monotonic() - t0:.1f}s")
-    if not result.wasSuccessful():
-        sys.exit(1)
-    if result.skipped and len(result.skipped) == result.testsRun:
-        sys.exit(netns.SKIP)  # only for a kernel that lacks a feature: see missing_kernel_feature
-    sys.exit(0)
-
 
 if __name__ == "__main__":
-    main()
+    netns.run_tests(__name__, tools=("ip", "capinfos", "tcpdump", "ping"))

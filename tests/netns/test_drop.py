@@ -8,7 +8,6 @@ the kernel names and where it freed them, in a network namespace. Exact counts a
 import os
 import re
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,16 +27,8 @@ def kernel_version():
     return int(m.group(1)), int(m.group(2))
 
 
-def wait_listening(c, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if c.proc.poll() is not None:
-            raise AssertionError(f"capture exited early: {c.stderr()}")
-        if "listening at skb:kfree_skb" in c.stderr():
-            time.sleep(0.2)  # attached before the line; signal handlers follow it
-            return
-        time.sleep(0.02)
-    raise AssertionError("drop capture not ready")
+def wait_listening(c):
+    return c.wait_line("listening at skb:kfree_skb ", timeout=20)
 
 
 def nft_drop_udp(ns, dport):
@@ -130,21 +121,13 @@ class Drop(unittest.TestCase):
     def test_usage(self):
         with Topology() as t:
             a = t.netns("a")
-            r = netns.run_hookdump(a, "capture", "--all-reasons", "-c", "1")
+            r = netns.run_hookdump(a, "capture", "--engine", "afpacket", "--all-reasons", "-c", "1")
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("--all-reasons and --all-netns belong to --engine drop", r.stderr)
             r = netns.run_hookdump(a, "capture", "--engine", "drop", "not", "udp")
             self.assertEqual(r.returncode, 2, r.stderr)
 
 
-def main():
-    netns.require(tools=("ip", "nft"))
-    netns.install_signal_handlers()
-    netns.remove_stale()
-    result = unittest.TextTestRunner(verbosity=2).run(
-        unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__]))
-    sys.exit(0 if result.wasSuccessful() else 1)
-
 
 if __name__ == "__main__":
-    main()
+    netns.run_tests(__name__, tools=("ip", "nft"))

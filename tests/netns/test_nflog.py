@@ -7,7 +7,6 @@ nfnetlink_log in a network namespace, with the rule's prefix. Exact counts and 5
 
 import os
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -17,16 +16,8 @@ from netns import Topology, read_csv, sh  # noqa: E402
 A_IP, B_IP = "198.18.0.1", "198.18.0.2"
 
 
-def wait_listening(c, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if c.proc.poll() is not None:
-            raise AssertionError(f"capture exited early: {c.stderr()}")
-        if "listening on NFLOG group" in c.stderr():
-            time.sleep(0.2)  # the group is bound before the line; signal handlers follow it
-            return
-        time.sleep(0.02)
-    raise AssertionError("nflog capture not ready")
+def wait_listening(c):
+    return c.wait_line("listening on NFLOG group ")
 
 
 class Nflog(unittest.TestCase):
@@ -75,14 +66,6 @@ class Nflog(unittest.TestCase):
             self.assertIn("takes no expression", r.stderr)
 
 
-def main():
-    netns.require(tools=("ip", "nft"))
-    netns.install_signal_handlers()
-    netns.remove_stale()
-    result = unittest.TextTestRunner(verbosity=2).run(
-        unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__]))
-    sys.exit(0 if result.wasSuccessful() else 1)
-
 
 if __name__ == "__main__":
-    main()
+    netns.run_tests(__name__, tools=("ip", "nft"))

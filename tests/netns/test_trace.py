@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,18 +73,6 @@ def read_png(path):
     return width, height, pixels
 
 
-def wait_tracing(c, timeout=10):
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if c.proc.poll() is not None:
-            raise AssertionError(f"trace exited early: {c.stderr()}")
-        if "\ntracing at " in "\n" + c.stderr():
-            return
-        time.sleep(0.02)
-    raise AssertionError("trace not ready")
-
-
 class Trace(unittest.TestCase):
     def test_tap_paths_summary_and_report(self):
         chromium = find_chromium()
@@ -94,7 +83,7 @@ class Trace(unittest.TestCase):
             out = t.path("trace.jsonl")
             c = t.capture(a, "-i", "vA", "-o", "jsonl", "-w", out, "--report", report, "udp", name="trace",
                           command="trace", wait_ready=False)
-            wait_tracing(c)
+            c.wait_line("tracing at ")
             # 4 received by A, 2 sent by A, and traffic the filter excludes.
             t.send(b, "vB", count=4, kind="udp", src=B_IP, dst=A_IP, sport=40000, dport=7001,
                    dst_mac=t.macs[(a, "vA")])
@@ -102,7 +91,6 @@ class Trace(unittest.TestCase):
                    dst_mac=t.macs[(b, "vB")])
             t.send(b, "vB", count=3, kind="tcp", src=B_IP, dst=A_IP, sport=40000, dport=7003,
                    dst_mac=t.macs[(a, "vA")])
-            import time
             time.sleep(0.5)  # longer than the correlation window
             self.assertEqual(c.stop(), 0, c.stderr())
             err = c.stderr()
@@ -152,14 +140,6 @@ class Trace(unittest.TestCase):
             self.assertGreater(drops, 800, "no drop badge on the screenshot")
 
 
-def main():
-    netns.require(tools=("ip", "chromium"))
-    netns.install_signal_handlers()
-    netns.remove_stale()
-    result = unittest.TextTestRunner(verbosity=2).run(
-        unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__]))
-    sys.exit(0 if result.wasSuccessful() else 1)
-
 
 if __name__ == "__main__":
-    main()
+    netns.run_tests(__name__, tools=("ip", "chromium"))

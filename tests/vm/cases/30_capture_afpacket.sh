@@ -34,7 +34,7 @@ wait_exit() {
 count() { grep -c "$1" "$2"; }
 
 # 1. -c N: stops by itself after exactly the N echo requests.
-ip netns exec vmB "$HOOKDUMP_BIN" capture -i veth-b -q -c "$N" -w req.pcap 'icmp[icmptype] == icmp-echo' \
+ip netns exec vmB "$HOOKDUMP_BIN" capture --engine afpacket -i veth-b -q -c "$N" -w req.pcap 'icmp[icmptype] == icmp-echo' \
   >cap1.out 2>cap1.err &
 pid=$!
 wait_bound $pid || { cat cap1.err; vm_fail "hookdump capture did not bind to veth-b"; }
@@ -56,7 +56,7 @@ for ((s = 1; s <= N; s++)); do
 done
 
 # 2. No -c, stopped by SIGINT: exactly N requests and N replies, nothing else, nothing dropped.
-ip netns exec vmB "$HOOKDUMP_BIN" capture -i veth-b -q -w all.pcap icmp >cap2.out 2>cap2.err &
+ip netns exec vmB "$HOOKDUMP_BIN" capture --engine afpacket -i veth-b -q -w all.pcap icmp >cap2.out 2>cap2.err &
 pid=$!
 wait_bound $pid || { cat cap2.err; vm_fail "hookdump capture did not bind to veth-b"; }
 vm_run ip netns exec vmA ping -q -c "$N" -i 0.2 -W 2 198.18.0.2 || vm_fail "ping"
@@ -82,7 +82,7 @@ if [[ ! -x $send ]]; then
   vm_log "$send is not built: part 3 (hookdump-send) not run"
   exit 0
 fi
-ip netns exec vmB "$HOOKDUMP_BIN" capture -i veth-b -q -c "$N" -w udp.pcap 'udp and dst port 5001' \
+ip netns exec vmB "$HOOKDUMP_BIN" capture --engine afpacket -i veth-b -q -c "$N" -w udp.pcap 'udp and dst port 5001' \
   >cap3.out 2>cap3.err &
 pid=$!
 wait_bound $pid || { cat cap3.err; vm_fail "hookdump capture did not bind to veth-b"; }

@@ -1,0 +1,58 @@
+// The engines `capture` and `trace` run, built from one set of options in one place (so that
+// their defaults cannot drift apart), and `--engine auto`'s pick among them
+// (src/engine/auto_choice.h decides, this opens and falls back).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "engine/auto_choice.h"
+#include "engine/engine.h"
+
+namespace hookdump {
+
+struct EngineOptions {
+    std::string interface = "any";  // a name, an index, or any
+    std::string expression;         // pcap-filter expression (words joined)
+    uint32_t snaplen = 262144;
+    bool promiscuous = true;  // AF_PACKET, tc and XDP
+    // AF_PACKET's rings.
+    unsigned workers = 1;
+    uint32_t block_size = 1 << 20;
+    uint32_t block_count = 8;
+    uint32_t block_timeout_ms = 50;
+    // --src/--dst/--sport/--dport/--proto (kmod, tc, xdp, drop), --hooks/--priority (kmod).
+    KmodRuleOptions rules;
+    uint32_t kmod_snaplen = 0;  // bytes the module copies from the IP header (0: 5-tuple only)
+    // tc and XDP.
+    bool ingress = true, egress = true;
+    std::string xdp_mode = "auto";
+    bool flows = false;  // counted in the kernel
+    uint32_t max_flows = 65536;
+    uint64_t idle_timeout_ns = 60'000'000'000;
+    uint64_t active_timeout_ns = 1800'000'000'000;
+    uint16_t nflog_group = 0;
+    bool all_reasons = false, all_netns = false;  // drop
+};
+
+// hookdump.ko's limit on the bytes it copies per packet (HD_MAX_SNAPLEN in kmod/hookdump.c).
+inline constexpr uint32_t kKmodMaxSnaplen = 4096;
+
+// Opens engine `kind`: afpacket, kmod, nflog, tc, xdp or drop. Throws as the engine does
+// (UsageError for the user's mistakes, RuntimeError for the kernel's refusals).
+std::unique_ptr<Engine> open_engine(const std::string& kind, const EngineOptions& opt);
+
+struct AutoEngine {
+    std::unique_ptr<Engine> engine;
+    std::string line;  // "engine auto: tc (hookdump.ko not loaded)"
+};
+
+// --engine auto: plan_auto() on this host, then the pick opened; when hookdump.ko or tc fails
+// to open with a RuntimeError (no BPF permission, the verifier, no free tc priority), the next
+// engine of the plan is tried and the failure joins the reasons. UsageErrors (no such
+// interface, a bad expression) are the user's on every engine: they are thrown.
+AutoEngine open_auto(const AutoRequest& req, EngineOptions opt);
+
+}  // namespace hookdump

@@ -1,0 +1,159 @@
+#include "engine/auto_choice.h"
+
+#include <net/if.h>
+
+#include <cctype>
+#include <cstdlib>
+
+#include "engine/kmod_engine.h"
+#include "engine/kmod_rules.h"
+#include "util/error.h"
+#ifdef HOOKDUMP_HAVE_BPF
+#include "bpf/cbpf_translate.h"
+#include "engine/bpf_engine.h"
+#endif
+
+namespace hookdump {
+namespace {
+
+bool has_word(const std::string& text, std::string_view word) {
+    std::string w;
+    for (size_t i = 0; i <= text.size(); ++i) {
+        const char c = i < text.size() ? text[i] : ' ';
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+            w.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+            continue;
+        }
+        if (w == word) return true;
+        w.clear();
+    }
+    return false;
+}
+
+}  // namespace
+
+bool SystemProbe::kmod_loaded() {
+    try {
+        KmodClient probe;  // resolves the genl family "hookdump"
+        return true;
+    } catch (const RuntimeError&) {
+        return false;
+    }
+}
+
+std::string SystemProbe::kmod_refuses(const std::string& expression) {
+    try {
+        rules_from_expression(expression, KmodRule{});
+        return {};
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+}
+
+std::string SystemProbe::tc_refuses(const std::string& interface, const std::string& expression) {
+#ifndef HOOKDUMP_HAVE_BPF
+    (void)interface;
+    (void)expression;
+    return "this hookdump was built without eBPF";
+#else
+    std::string ifname = interface;
+    if (!if_nametoindex(ifname.c_str())) {
+        char* end = nullptr;
+        const long v = std::strtol(interface.c_str(), &end, 10);
+        char buf[IF_NAMESIZE] = {};
+        // No such interface: every engine says so, let the one chosen do it.
+        if (*end || v <= 0 || !if_indextoname(static_cast<unsigned>(v), buf)) return {};
+        ifname = buf;
+    }
+    bool l3 = false;
+    try {
+        BpfEngine::linktype_of(ifname, &l3);
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    // The kernel moves VLAN tags out of the frame before tc ingress (and transmits them from
+    // metadata): the bytes tc sees have none, so `vlan` would match nothing.
+    if (has_word(expression, "vlan")) return "vlan: tc sees frames without their VLAN tags";
+    if (expression.empty()) return {};
+    std::vector<sock_filter> cbpf;
+    try {
+        constexpr int kDltEn10mb = 1, kDltRaw = 12;
+        cbpf = bpf::compile_pcap_filter(expression, l3 ? kDltRaw : kDltEn10mb);
+    } catch (const UsageError&) {
+        return {};  // a bad expression: an error on every engine
+    }
+    try {
+        bpf::translate_cbpf(cbpf, {bpf::FilterHook::Tc, -1, 0});
+    } catch (const UsageError& e) {
+        return std::string("tc cannot run the expression: ") + e.what();
+    }
+    return {};
+#endif
+}
+
+static std::string engine_owner(const std::string& engine) {
+    if (engine == "afpacket") return "AF_PACKET's";
+    if (engine == "kmod") return "hookdump.ko's";
+    if (engine == "nflog") return "NFLOG's";
+    return engine == "xdp" ? "XDP's" : engine + "'s";
+}
+
+AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe) {
+    static constexpr const char* kRuleOptions = "--src/--dst/--sport/--dport/--proto";
+    // An option only one engine honours decides it.
+    if (!req.engine_options.empty()) {
+        const auto& [option, engine] = req.engine_options.front();
+        for (const auto& [o, e] : req.engine_options)
+            if (e != engine)
+                throw UsageError(option + " and " + o + " belong to different engines (" + engine +
+                                 ", " + e + ")");
+        if (engine == "afpacket" && req.rule_options)
+            throw UsageError(std::string(kRuleOptions) + " are not AF_PACKET's (" + option +
+                             " is): write them as the expression");
+        return {{engine}, {option + " is " + engine_owner(engine)}};
+    }
+
+    AutoPlan plan;
+    // Why an engine is passed over; only the reasons before the pick are printed.
+    auto pass_over = [&](std::string why) {
+        if (plan.engines.empty()) plan.reasons.push_back(std::move(why));
+    };
+    if (!probe.kmod_loaded()) {
+        pass_over("hookdump.ko not loaded");
+    } else if (!req.interface.empty()) {
+        // A link was named: its frames as they cross it, where tc and the tap are. The module
+        // sees IP packets at netfilter hooks, several times each and never another host's.
+        pass_over("-i " + req.interface + " names a link; hookdump.ko sees netfilter hooks");
+    } else if (std::string why = probe.kmod_refuses(req.expression); !why.empty()) {
+        pass_over(why);
+    } else {
+        plan.engines.push_back("kmod");
+        plan.reasons.push_back("hookdump.ko is loaded");
+    }
+    if (req.interface.empty()) {
+        pass_over("tc needs one interface (-i IFACE)");
+    } else if (req.interface == "any") {
+        pass_over("-i any: tc takes one interface");
+    } else if (std::string why = probe.tc_refuses(req.interface, req.expression); !why.empty()) {
+        pass_over(why);
+    } else {
+        plan.engines.push_back("tc");
+    }
+    if (!req.rule_options) {
+        plan.engines.push_back("afpacket");
+    } else if (plan.engines.empty()) {
+        std::string why;
+        for (const auto& r : plan.reasons) why += (why.empty() ? "" : "; ") + r;
+        throw UsageError(std::string(kRuleOptions) + " need hookdump.ko or tc (" + why +
+                         "); for AF_PACKET write them as the expression");
+    }
+    return plan;
+}
+
+std::string auto_line(const std::string& engine, const std::vector<std::string>& reasons) {
+    std::string line = "engine auto: " + engine + " (";
+    for (size_t i = 0; i < reasons.size(); ++i) line += (i ? "; " : "") + reasons[i];
+    return line + ")";
+}
+
+}  // namespace hookdump

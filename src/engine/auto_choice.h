@@ -1,0 +1,54 @@
+// `--engine auto`: which engine a capture runs when the user did not say. The best available
+// in this order: hookdump.ko if it is loaded (and no -i names a link), else tc on the named
+// interface, else AF_PACKET. Options only one engine honours decide it outright. The decision
+// is a pure function of the request and of an AutoProbe (the host's answers), so that it is
+// tested without root; src/cli/engine_choice.cpp opens the engines and falls back at run time.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hookdump {
+
+struct AutoRequest {
+    std::string interface;   // -i as given; empty when -i was not given
+    std::string expression;  // the pcap-filter expression (words joined)
+    // Options given that only one engine honours, {option, engine}: {"--workers", "afpacket"}.
+    std::vector<std::pair<std::string, std::string>> engine_options;
+    bool rule_options = false;  // --src/--dst/--sport/--dport/--proto: hookdump.ko and tc only
+};
+
+// What the host can do. Each *_refuses returns why that engine cannot take the request here,
+// or "" when it can (or when the error is the user's and every engine would report it).
+class AutoProbe {
+  public:
+    virtual ~AutoProbe() = default;
+    virtual bool kmod_loaded() = 0;
+    virtual std::string kmod_refuses(const std::string& expression) = 0;
+    virtual std::string tc_refuses(const std::string& interface, const std::string& expression) = 0;
+};
+
+// The probe of this machine: the genl family "hookdump" resolves; the expression turns into
+// module rules; the tc engine is built, the device's link type is one it frames, and libpcap's
+// program for the expression translates to eBPF (nothing is loaded).
+class SystemProbe final : public AutoProbe {
+  public:
+    bool kmod_loaded() override;
+    std::string kmod_refuses(const std::string& expression) override;
+    std::string tc_refuses(const std::string& interface, const std::string& expression) override;
+};
+
+struct AutoPlan {
+    std::vector<std::string> engines;  // to try in order: the pick first, then run-time fallbacks
+    std::vector<std::string> reasons;  // why the better engines were passed over, or the option
+};
+
+// Throws UsageError when no engine can honour the options given together.
+AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe);
+
+// The one line on stderr: "engine auto: tc (hookdump.ko not loaded)" (main adds nothing;
+// the caller prefixes "hookdump: ").
+std::string auto_line(const std::string& engine, const std::vector<std::string>& reasons);
+
+}  // namespace hookdump
