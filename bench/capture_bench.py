@@ -716,8 +716,8 @@ def main():
                     help="budget: trafgen --gap ladder (evenly paced frames), slowest first")
     ap.add_argument("--budget-seconds", type=float, default=4.0)
     ap.add_argument("--budget-rounds", type=int, default=2)
-    ap.add_argument("--compare", metavar="NAME=PATH", action="append", default=[],
-                    help="one more hookdump row running the binary PATH (two builds in the same rounds)")
+    ap.add_argument("--compare", metavar="NAME=[ROW:]PATH", action="append", default=[],
+                    help="one more row like ROW (default hookdump) running the binary PATH (two builds in the same rounds)")
     ap.add_argument("--rt", type=int, default=0, metavar="PRIO",
                     help="run every capture SCHED_FIFO at PRIO (chrt -f), so that other jobs on a busy host "
                          "do not decide the loss (not with the budget scenario)")
@@ -743,7 +743,10 @@ def main():
         sys.exit("capture_bench: needs 2 CPUs (sender and capture pinned apart)")
     for spec in a.compare:
         name, path = spec.split("=", 1)
-        row = dict(TOOL_BY_NAME["hookdump"], name=name)
+        base = "hookdump"
+        if ":" in path and path.split(":", 1)[0] in TOOL_BY_NAME:  # ROW:PATH, e.g. hookdump-tc:old/hookdump
+            base, path = path.split(":", 1)
+        row = dict(TOOL_BY_NAME[base], name=name)
         base_argv = row["argv"]
         row["argv"] = lambda c, base_argv=base_argv, path=path: base_argv(dict(c, hookdump=os.path.abspath(path)))
         TOOLS.append(row)

@@ -31,6 +31,9 @@ const volatile __u32 cfg_snaplen = 0;		/* bytes of each packet to record */
 const volatile __u32 cfg_mode = HD_MODE_PACKETS;
 const volatile __u32 cfg_nrules = 0;		/* rules[0..n) in use; 0: no rule */
 const volatile __u32 cfg_l3 = 0;		/* the device has no link header */
+/* Wake the reader only once this much is waiting (0: every record). A wakeup per record cost
+ * the reader a context switch and an epoll round a packet; it drains by timeout otherwise. */
+const volatile __u32 cfg_wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -332,7 +335,9 @@ static __always_inline void hd_emit_n(void *ctx, int xdp, const struct hd_pkt *p
 	} else {
 		r->caplen = 0;
 	}
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, cfg_wakeup_bytes &&
+			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_wakeup_bytes ?
+			   BPF_RB_NO_WAKEUP : 0);
 }
 
 static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,

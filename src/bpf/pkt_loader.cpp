@@ -104,6 +104,7 @@ PktObject::PktObject(const PktConfig& cfg) {
     skel_->rodata->cfg_mode = cfg.mode;
     skel_->rodata->cfg_nrules = static_cast<uint32_t>(cfg.rules.size());
     skel_->rodata->cfg_l3 = cfg.l3 ? 1 : 0;
+    skel_->rodata->cfg_wakeup_bytes = cfg.wakeup_bytes;
     const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
     // The map a mode does not use is made as small as the kernel allows.
     bpf_map__set_max_entries(skel_->maps.events,

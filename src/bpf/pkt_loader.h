@@ -26,6 +26,9 @@ struct PktConfig {
     bool l3 = false;  // the device has no link header (the packet starts with IP)
     std::vector<hd_rule> rules;
     uint32_t ring_bytes = 16u << 20;  // a power of two, at least a page
+    // The reader is woken once this much waits in the ring (0: at every record); below it,
+    // it drains on its poll timeout (BpfEngine's kDrainMs), as AF_PACKET retires a block.
+    uint32_t wakeup_bytes = 0;
     uint32_t max_flows = 65536;
 };
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -24,6 +25,8 @@ namespace {
 
 constexpr int kLinktypeEthernet = 1;
 constexpr int kLinktypeRaw = 101;
+// How long records below the wakeup threshold may wait in the ring (AF_PACKET's block timeout).
+constexpr int kDrainMs = 50;
 
 uint64_t clock_ns(clockid_t c) {
     timespec ts{};
@@ -190,6 +193,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.l3 = l3;
     pc.rules = bpf::to_bpf_rules(cfg_.rules);
     pc.max_flows = cfg_.max_flows;
+    pc.wakeup_bytes = std::min<uint32_t>(pc.ring_bytes / 8, 1u << 20);
     obj_ = std::make_unique<bpf::PktObject>(pc);
     netns_ = own_netns_id();
 
@@ -272,7 +276,10 @@ void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     if (!rb) throw RuntimeError(errno_message("opening the BPF ring buffer", errno));
     std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> guard(rb, ring_buffer__free);
     while (ctx.go_on && !stop.load(std::memory_order_relaxed)) {
-        const int n = ring_buffer__poll(rb, 100);
+        // The programs wake us only once wakeup_bytes wait (one wakeup per record was a
+        // context switch a packet): what stays below that is read when the poll times out.
+        int n = ring_buffer__poll(rb, kDrainMs);
+        if (n == 0) n = ring_buffer__consume(rb);
         if (n < 0 && n != -EINTR && n != -ECANCELED)
             throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
         if (n == 0) handler.on_idle(clock_ns(CLOCK_REALTIME));
