@@ -112,7 +112,8 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			return;
 		proto = bpf_ntohs(eth.h_proto);
 		off = sizeof(eth);
-		/* Tags still in the frame (XDP, egress before the driver inserts them). */
+		/* Tags in the frame (XDP; at tc a frame sent with its tag in it, or the inner
+		 * tag of two: the outer one is in the skb's metadata, see hd_skb_vtag). */
 #pragma unroll
 		for (int i = 0; i < 2; i++) {
 			__be16 tag[2];
@@ -303,6 +304,13 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 	v->tcp_flags |= p->tcp_flags;
 }
 
+static __always_inline void hd_submit(struct hd_record *r)
+{
+	bpf_ringbuf_submit(r, cfg_wakeup_bytes &&
+			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_wakeup_bytes ?
+			   BPF_RB_NO_WAKEUP : 0);
+}
+
 /* Reserves a record with room for `room` bytes (a constant power of two or 0, as the verifier
  * wants) and copies `cap` (1..room) bytes of the packet into it. */
 static __always_inline void hd_emit_n(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,
@@ -335,26 +343,74 @@ static __always_inline void hd_emit_n(void *ctx, int xdp, const struct hd_pkt *p
 	} else {
 		r->caplen = 0;
 	}
-	bpf_ringbuf_submit(r, cfg_wakeup_bytes &&
-			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_wakeup_bytes ?
-			   BPF_RB_NO_WAKEUP : 0);
+	hd_submit(r);
 }
 
-static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,
-				      __u32 ifindex, __u32 len, struct hd_stats *st)
+/* As hd_emit_n, for a tc packet whose outermost VLAN tag the kernel keeps in the skb's
+ * metadata: the record holds the frame as it was on the wire, the tag `vtag` (TPID and TCI in
+ * network order) put back after the MAC addresses. `cap` (12..room) bytes come from the skb,
+ * 4 from the tag, as AF_PACKET (and libpcap) do: snaplen applies to the skb's bytes. */
+static __always_inline void hd_emit_vlan_n(void *ctx, const struct hd_pkt *p, __u8 point,
+					   __u32 ifindex, __u32 len, __u32 cap, const __u32 room,
+					   __u32 vtag, struct hd_stats *st)
 {
-	__u32 cap;
+	struct hd_record *r = bpf_ringbuf_reserve(&events, sizeof(*r) + room + 16, 0);
+	__u8 *b;
+	__u64 n = cap;
+
+	if (!r) {
+		st->ringbuf_full++;
+		return;
+	}
+	r->ts_ns = bpf_ktime_get_ns();
+	r->ifindex = ifindex;
+	r->len = len;
+	r->point = point;
+	r->tcp_flags = p->tcp_flags;
+	r->pad = 0;
+	r->tuple = p->t;
+	b = (__u8 *)(r + 1);
+	r->caplen = 0;
+	if (bpf_skb_load_bytes(ctx, 0, b, 12) == 0) {
+		__builtin_memcpy(b + 12, &vtag, 4);
+		r->caplen = 16;
+		asm volatile("" : "+r"(n));
+		if (n > 12) {
+			/* 1 <= n - 12 <= room, the mask shows it to the verifier (see hd_emit_n). */
+			n = ((n - 12 - 1) & (room - 1)) + 1;
+			if (bpf_skb_load_bytes(ctx, 12, b + 16, n) == 0)
+				r->caplen = 16 + n;
+			else
+				r->caplen = 0;
+		}
+	}
+	hd_submit(r);
+}
+
+/* `len` is the packet's length in the skb (or the XDP frame); `vtag`, when not 0, the VLAN tag
+ * the kernel took out of the frame before tc (skb metadata), counted in the length on the
+ * wire and put back in the recorded bytes. */
+static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,
+				      __u32 ifindex, __u32 len, __u32 vtag, struct hd_stats *st)
+{
+	__u32 cap, wire = vtag ? len + 4 : len;
 
 	st->matched++;
 	if (cfg_mode == HD_MODE_FLOWS) {
-		hd_count_flow(p, len, st);
+		hd_count_flow(p, wire, st);
 		return;
 	}
 	cap = len < cfg_snaplen ? len : cfg_snaplen;
+	/* A snaplen shorter than the MAC addresses leaves no room for the tag: as AF_PACKET. */
+	if (cap < 12)
+		vtag = 0;
 	/* Size classes: a record takes at most twice the room its bytes need. */
 #define HD_CLASS(n)                                                                          \
 	if (cap <= (n)) {                                                                    \
-		hd_emit_n(ctx, xdp, p, point, ifindex, len, cap, (n), st);                   \
+		if ((n) && vtag)                                                             \
+			hd_emit_vlan_n(ctx, p, point, ifindex, wire, cap, (n), vtag, st);    \
+		else                                                                         \
+			hd_emit_n(ctx, xdp, p, point, ifindex, wire, cap, (n), st);          \
 		return;                                                                      \
 	}
 	HD_CLASS(0)
@@ -370,11 +426,14 @@ static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p
 #undef HD_CLASS
 	if (cap > 65536)
 		cap = 65536;
-	hd_emit_n(ctx, xdp, p, point, ifindex, len, cap, 65536, st);
+	if (vtag)
+		hd_emit_vlan_n(ctx, p, point, ifindex, wire, cap, 65536, vtag, st);
+	else
+		hd_emit_n(ctx, xdp, p, point, ifindex, wire, cap, 65536, st);
 }
 
 static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifindex, __u32 len,
-				     void *progs)
+				     __u32 vtag, void *progs)
 {
 	struct hd_stats *st = hd_stats();
 	struct hd_pkt p = {};
@@ -387,11 +446,11 @@ static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifind
 		return;
 	bpf_tail_call(ctx, progs, HD_SLOT_FILTER);
 	/* No filter loaded: record here. */
-	hd_record(ctx, xdp, &p, point, ifindex, len, st);
+	hd_record(ctx, xdp, &p, point, ifindex, len, vtag, st);
 }
 
 static __always_inline void hd_after_filter(void *ctx, int xdp, __u8 point, __u32 ifindex,
-					    __u32 len)
+					    __u32 len, __u32 vtag)
 {
 	struct hd_stats *st = hd_stats();
 	struct hd_pkt p = {};
@@ -399,47 +458,68 @@ static __always_inline void hd_after_filter(void *ctx, int xdp, __u8 point, __u3
 	if (!st)
 		return;
 	hd_parse(ctx, xdp, &p);
-	hd_record(ctx, xdp, &p, point, ifindex, len, st);
+	hd_record(ctx, xdp, &p, point, ifindex, len, vtag, st);
+}
+
+/* The outermost VLAN tag when the kernel holds it in the skb's metadata (always so at tc
+ * ingress: __netif_receive_skb_core untags before tc; at egress when the VLAN device or the
+ * stack left it for the driver to insert), as the 4 bytes it had on the wire; 0 otherwise. */
+static __always_inline __u32 hd_skb_vtag(const struct __sk_buff *skb)
+{
+	__u16 tag[2];
+	__u32 v;
+
+	if (!skb->vlan_present)
+		return 0;
+	tag[0] = skb->vlan_proto; /* already network order */
+	tag[1] = bpf_htons(skb->vlan_tci);
+	__builtin_memcpy(&v, tag, 4);
+	return v;
 }
 
 SEC("tc")
 int hd_tc_ingress(struct __sk_buff *skb)
 {
-	hd_entry(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, &progs_ingress);
+	hd_entry(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb),
+		 &progs_ingress);
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int hd_tc_egress(struct __sk_buff *skb)
 {
-	hd_entry(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, &progs_egress);
+	hd_entry(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb),
+		 &progs_egress);
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int hd_tc_ingress_rec(struct __sk_buff *skb)
 {
-	hd_after_filter(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len);
+	hd_after_filter(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb));
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int hd_tc_egress_rec(struct __sk_buff *skb)
 {
-	hd_after_filter(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len);
+	hd_after_filter(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb));
 	return TC_ACT_UNSPEC;
 }
 
+/* XDP sees the frame as the driver hands it over: a tag in the frame is in the bytes; a tag
+ * the NIC (or veth, from its peer's metadata) keeps aside is not visible here at all. */
 SEC("xdp")
 int hd_xdp(struct xdp_md *ctx)
 {
-	hd_entry(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), &progs_xdp);
+	hd_entry(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), 0,
+		 &progs_xdp);
 	return XDP_PASS;
 }
 
 SEC("xdp")
 int hd_xdp_rec(struct xdp_md *ctx)
 {
-	hd_after_filter(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx));
+	hd_after_filter(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), 0);
 	return XDP_PASS;
 }

@@ -51,11 +51,13 @@ struct hd_tuple {
 	__u8 pad;
 };
 
-/* One ring buffer record; `caplen` packet bytes follow. */
+/* One ring buffer record; `caplen` packet bytes follow: the frame as on the wire (a VLAN tag
+ * the kernel keeps in the skb's metadata is put back after the MAC addresses). */
 struct hd_record {
 	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u32 ifindex;
-	__u32 len; /* length on the wire (skb->len, or the XDP frame's) */
+	__u32 len; /* length on the wire (skb->len, + 4 for a VLAN tag in the skb's metadata;
+		    * the XDP frame's) */
 	__u32 caplen;
 	__u8 point; /* enum hd_point */
 	__u8 tcp_flags;

@@ -27,10 +27,20 @@ constexpr uint8_t kA = BPF_REG_7;
 constexpr uint8_t kX = BPF_REG_8;
 constexpr uint8_t kData = BPF_REG_9;     // Xdp: ctx->data
 constexpr uint8_t kDataEnd = BPF_REG_5;  // Xdp: ctx->data_end (no helper call clobbers it)
+constexpr uint8_t kVlan = BPF_REG_9;     // Tc: skb->vlan_present
 
-constexpr uint32_t kMemWords = 16;              // BPF_MEMWORDS
-constexpr int16_t kMemBase = -4 * 16;           // M[i] at fp - 64 + 4 * i
-constexpr int16_t kLoadBuf = kMemBase - 8;      // bpf_skb_load_bytes() destination
+constexpr uint32_t kMemWords = 16;          // BPF_MEMWORDS
+constexpr int16_t kMemBase = -4 * 16;       // M[i] at fp - 64 + 4 * i
+constexpr int16_t kLoadBuf = kMemBase - 8;  // bpf_skb_load_bytes() destination
+// Tc, with a VLAN tag in the skb's metadata: the frame as it was on the wire starts with the
+// MACs (skb bytes 0-11), the tag, then skb bytes 12.. . Its first 20 bytes are copied here.
+constexpr int16_t kWireHead = kLoadBuf - 24;
+constexpr uint32_t kWireHeadLen = 20;
+constexpr uint32_t kMacsLen = 12;
+constexpr uint32_t kTagLen = 4;
+constexpr int16_t wire_head(uint32_t at) {
+    return static_cast<int16_t>(kWireHead + static_cast<int16_t>(at));
+}
 constexpr uint32_t kMaxPacketOff = 0xffff;      // the verifier's MAX_PACKET_OFF
 constexpr uint32_t kMaxHelperOff = 0x7fffffff;  // bpf_skb_load_bytes() refuses more
 
@@ -91,7 +101,7 @@ const char* ancillary_name(uint32_t k) {
 }
 
 class Translator {
-public:
+  public:
     Translator(std::span<const sock_filter> prog, const FilterSpec& spec)
         : prog_(prog), spec_(spec), xdp_(spec.hook == FilterHook::Xdp) {}
 
@@ -110,7 +120,7 @@ public:
         return std::move(out_);
     }
 
-private:
+  private:
     [[noreturn]] void refuse(uint32_t i, const std::string& why) const {
         throw UsageError(
             fmt::format("cannot translate the filter to eBPF: cBPF instruction {} "
@@ -285,6 +295,7 @@ private:
             emit(make(BPF_LDX | BPF_MEM | BPF_W, kData, kCtx, offsetof(xdp_md, data), 0));
             emit(make(BPF_LDX | BPF_MEM | BPF_W, kDataEnd, kCtx, offsetof(xdp_md, data_end), 0));
         }
+        if (!xdp_) vlan_prologue();
         mov32_imm(kA, 0);
         mov32_imm(kX, 0);
         // libpcap's interpreter zeroes M[]; the verifier refuses reads of unwritten stack.
@@ -299,6 +310,110 @@ private:
     }
 
     static int16_t mem_off(uint32_t m) { return static_cast<int16_t>(kMemBase + 4 * m); }
+
+    // A forward jump within the code being emitted; land() points it at what comes next.
+    size_t local_jump(uint8_t code, uint8_t dst, uint8_t src, int32_t imm) {
+        emit(make(code, dst, src, 0, imm));
+        return out_.size() - 1;
+    }
+    void land(size_t at) { out_[at].off = static_cast<int16_t>(out_.size() - at - 1); }
+
+    void skb_load_bytes(int32_t off, int16_t to, int32_t len) {
+        mov64_reg(BPF_REG_1, kCtx);
+        mov64_imm(BPF_REG_2, off);
+        mov64_reg(BPF_REG_3, BPF_REG_10);
+        alu64_imm(BPF_ADD, BPF_REG_3, to);
+        mov64_imm(BPF_REG_4, len);
+        emit(make(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_skb_load_bytes));
+    }
+
+    // At tc the kernel has taken the outermost VLAN tag out of the frame (always at ingress,
+    // often at egress) and keeps it in the skb. libpcap's code reads the frame as it was on
+    // the wire (`vlan` checks bytes 12-13, then everything is 4 bytes further): when a tag is
+    // there, loads below byte 20 read a copy of the wire's first 20 bytes on the stack, loads
+    // beyond read the skb 4 bytes earlier, and the length is 4 more. The skb is not touched.
+    void vlan_prologue() {
+        // Only what the program needs: the flag for any packet or length load, the copy for
+        // loads that may read below byte 20 of the wire.
+        bool flag = false, copy = false;
+        for (uint32_t i = 0; i < prog_.size(); ++i) {
+            if (!reachable_[i]) continue;
+            const sock_filter& f = prog_[i];
+            const uint16_t cls = BPF_CLASS(f.code), mode = BPF_MODE(f.code);
+            if (cls != BPF_LD && cls != BPF_LDX) continue;
+            const uint32_t size = BPF_SIZE(f.code) == BPF_W ? 4 : BPF_SIZE(f.code) == BPF_H ? 2 : 1;
+            if (mode == BPF_LEN) {
+                flag = true;
+            } else if (mode == BPF_IND) {
+                flag = copy = true;
+            } else if (mode == BPF_ABS || mode == BPF_MSH) {
+                flag = true;
+                copy |= uint64_t{f.k} + size > kMacsLen && f.k < kMacsLen + kTagLen;
+            }
+        }
+        if (!flag) return;
+        emit(make(BPF_LDX | BPF_MEM | BPF_W, kVlan, kCtx, offsetof(__sk_buff, vlan_present), 0));
+        if (!copy) return;
+        const size_t skip = local_jump(BPF_JMP32 | BPF_JEQ | BPF_K, kVlan, 0, 0);
+        // Zeroed first (the verifier wants the copy initialised; a short frame leaves a gap
+        // at the end), and the length check of each load guards what is past the frame.
+        emit(make(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_10, 0, kWireHead, 0));
+        emit(make(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_10, 0, wire_head(8), 0));
+        emit(make(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, wire_head(16), 0));
+        skb_load_bytes(0, kWireHead, kMacsLen);
+        emit(make(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, kCtx, offsetof(__sk_buff, vlan_proto), 0));
+        emit(make(BPF_STX | BPF_MEM | BPF_H, BPF_REG_10, BPF_REG_2, wire_head(kMacsLen), 0));
+        emit(make(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, kCtx, offsetof(__sk_buff, vlan_tci), 0));
+        emit(make(BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_2, 0, 0, 16));
+        emit(make(BPF_STX | BPF_MEM | BPF_H, BPF_REG_10, BPF_REG_2, wire_head(kMacsLen + 2), 0));
+        // skb bytes 12..min(len, 16): the helper takes a length the verifier can bound.
+        emit(make(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, kCtx, offsetof(__sk_buff, len), 0));
+        alu64_imm(BPF_SUB, BPF_REG_4, kMacsLen);
+        const size_t short_frame = local_jump(BPF_JMP | BPF_JSLT | BPF_K, BPF_REG_4, 0, 1);
+        emit(make(BPF_JMP | BPF_JLE | BPF_K, BPF_REG_4, 0, 1,
+                  static_cast<int32_t>(kWireHeadLen - kMacsLen - kTagLen)));
+        mov64_imm(BPF_REG_4, static_cast<int32_t>(kWireHeadLen - kMacsLen - kTagLen));
+        mov64_reg(BPF_REG_1, kCtx);
+        mov64_imm(BPF_REG_2, kMacsLen);
+        mov64_reg(BPF_REG_3, BPF_REG_10);
+        alu64_imm(BPF_ADD, BPF_REG_3, wire_head(kMacsLen + kTagLen));
+        emit(make(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_skb_load_bytes));
+        land(short_frame);
+        land(skip);
+    }
+
+    // With a tag: reject unless the wire's bytes [r2, r2 + size) exist, then read them from the
+    // stack copy, byte by byte (the stack allows no misaligned load), as a big-endian value:
+    // no byte swap follows. r2 is at most kWireHeadLen - size (checked by the caller), or the
+    // offset is the constant k.
+    void load_wire_head(uint8_t dst, uint32_t size, bool variable, uint32_t k) {
+        emit(make(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, kCtx, offsetof(__sk_buff, len), 0));
+        alu64_imm(BPF_ADD, BPF_REG_3, static_cast<int32_t>(kTagLen));
+        uint8_t base = BPF_REG_10;
+        int16_t off = wire_head(k);
+        if (variable) {
+            mov64_reg(BPF_REG_4, BPF_REG_2);
+            alu64_imm(BPF_ADD, BPF_REG_4, static_cast<int32_t>(size));
+            reject_if(BPF_JMP | BPF_JGT | BPF_X, BPF_REG_4, BPF_REG_3, 0);
+            mov64_reg(BPF_REG_4, BPF_REG_10);
+            alu64_imm(BPF_ADD, BPF_REG_4, kWireHead);
+            emit(make(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_4, BPF_REG_2, 0, 0));
+            base = BPF_REG_4;
+            off = 0;
+        } else {
+            reject_if(BPF_JMP | BPF_JLT | BPF_K, BPF_REG_3, 0, static_cast<int32_t>(k + size));
+        }
+        for (uint32_t j = 0; j < size; ++j) {
+            const int16_t at = static_cast<int16_t>(off + static_cast<int16_t>(j));
+            if (j == 0) {
+                emit(make(BPF_LDX | BPF_MEM | BPF_B, dst, base, at, 0));
+                continue;
+            }
+            emit(make(BPF_LDX | BPF_MEM | BPF_B, BPF_REG_3, base, at, 0));
+            alu32_imm(BPF_LSH, dst, 8);
+            alu32_reg(BPF_OR, dst, BPF_REG_3);
+        }
+    }
 
     // dst = packet[offset .. offset+size) big-endian; out of bounds rejects. The offset is the
     // constant k (variable = false) or X + k (variable = true).
@@ -329,14 +444,35 @@ private:
                 emit(make(BPF_LDX | BPF_MEM | sz, dst, BPF_REG_3, 0, 0));
             }
         } else {
+            // Where a VLAN tag in the skb's metadata changes where the bytes are (see
+            // vlan_prologue): `done` jumps over the skb load when they came from the stack.
+            size_t done = SIZE_MAX;
             if (variable) {
                 // 64-bit sum: X + k never wraps around (libpcap rejects, it does not wrap).
                 mov64_reg(BPF_REG_2, kX);
                 alu64_imm(BPF_ADD, BPF_REG_2, static_cast<int32_t>(k));
                 reject_if(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0,
                           static_cast<int32_t>(kMaxHelperOff));
+                const size_t untagged = local_jump(BPF_JMP32 | BPF_JEQ | BPF_K, kVlan, 0, 0);
+                const size_t beyond = local_jump(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0,
+                                                 static_cast<int32_t>(kWireHeadLen - size));
+                load_wire_head(dst, size, true, 0);
+                done = local_jump(BPF_JMP | BPF_JA, 0, 0, 0);
+                land(beyond);
+                alu64_imm(BPF_SUB, BPF_REG_2, static_cast<int32_t>(kTagLen));
+                land(untagged);
+            } else if (uint64_t{k} + size <= kMacsLen) {
+                mov64_imm(BPF_REG_2, static_cast<int32_t>(k));  // the same with or without
+            } else if (uint64_t{k} + size <= kWireHeadLen && k < kMacsLen + kTagLen) {
+                const size_t untagged = local_jump(BPF_JMP32 | BPF_JEQ | BPF_K, kVlan, 0, 0);
+                load_wire_head(dst, size, false, k);
+                done = local_jump(BPF_JMP | BPF_JA, 0, 0, 0);
+                land(untagged);
+                mov64_imm(BPF_REG_2, static_cast<int32_t>(k));
             } else {
                 mov64_imm(BPF_REG_2, static_cast<int32_t>(k));
+                emit(make(BPF_JMP32 | BPF_JEQ | BPF_K, kVlan, 0, 1, 0));
+                alu64_imm(BPF_SUB, BPF_REG_2, static_cast<int32_t>(kTagLen));
             }
             mov64_reg(BPF_REG_1, kCtx);
             mov64_reg(BPF_REG_3, BPF_REG_10);
@@ -345,6 +481,11 @@ private:
             emit(make(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_skb_load_bytes));
             reject_if(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0);
             emit(make(BPF_LDX | BPF_MEM | sz, dst, BPF_REG_10, kLoadBuf, 0));
+            if (size > 1)
+                emit(
+                    make(BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, static_cast<int32_t>(size * 8)));
+            if (done != SIZE_MAX) land(done);
+            return;
         }
         if (size > 1)
             emit(make(BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, static_cast<int32_t>(size * 8)));
@@ -357,6 +498,8 @@ private:
             emit(make(BPF_ALU | BPF_MOV | BPF_X, dst, dst, 0, 0));  // a scalar, zero-extended
         } else {
             emit(make(BPF_LDX | BPF_MEM | BPF_W, dst, kCtx, offsetof(__sk_buff, len), 0));
+            emit(make(BPF_JMP32 | BPF_JEQ | BPF_K, kVlan, 0, 1, 0));
+            alu32_imm(BPF_ADD, dst, kTagLen);
         }
     }
 

@@ -12,11 +12,16 @@
 
 #include <cstring>
 #include <optional>
+
+#include <fmt/format.h>
 #include <vector>
 
+#include "bpf/cbpf_translate.h"
+#include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
 #include "engine/kmod_rules.h"
 #include "packet/builder.h"
+#include "vlan_metadata.h"
 
 namespace hookdump::bpf {
 namespace {
@@ -332,6 +337,114 @@ TEST_F(ProgTest, FilterSlotTailCallsRecord) {
     EXPECT_EQ(obj.stats().seen, 3u);
     EXPECT_EQ(obj.stats().matched, 2u);
     close(filter);
+}
+
+// At tc the kernel keeps the outermost VLAN tag in the skb's metadata (tests/netns/
+// vlan_metadata.h puts it there): the record holds the frame as it was on the wire, its length
+// counts the tag, snaplen applies to the skb's bytes (as AF_PACKET), and a translated
+// pcap-filter expression sees the tag where libpcap's code looks for it.
+TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
+    const auto tagged = PacketBuilder()
+                            .ethernet()
+                            .vlan(100, 0x8100, 5)
+                            .ipv4("198.18.100.2", "198.18.100.1")
+                            .udp(40000, 5001)
+                            .payload(32)
+                            .build();
+    const auto qinq = PacketBuilder()
+                          .ethernet()
+                          .vlan(300, 0x88a8)
+                          .vlan(100)
+                          .ipv4("198.18.100.2", "198.18.100.1")
+                          .tcp(41000, 80, 0x02)
+                          .build();
+    const auto other = PacketBuilder()
+                           .ethernet()
+                           .vlan(200)
+                           .ipv4("198.18.100.2", "198.18.100.1")
+                           .udp(40000, 5001)
+                           .build();
+    const auto plain = udp4("198.18.100.2", "198.18.100.1", 40000, 5001);
+    const auto u1 = test::strip_outer_tag(tagged), u2 = test::strip_outer_tag(qinq),
+               u3 = test::strip_outer_tag(other);
+    ASSERT_TRUE(u1 && u2 && u3);
+    test::VlanPushRunner runner;
+
+    for (const uint32_t snaplen : {262144u, 64u, 8u}) {
+        PktConfig cfg;
+        cfg.snaplen = snaplen;
+        PktObject obj(cfg);
+        for (const int prog : {obj.tc_ingress_fd(), obj.tc_egress_fd()}) {
+            runner.set_target(prog);
+            EXPECT_EQ(runner.run(u1->frame, u1->tpid, u1->tci), kTcUnspec);
+            EXPECT_EQ(runner.run(u2->frame, u2->tpid, u2->tci), kTcUnspec);
+        }
+        const auto recs = drain(obj);
+        ASSERT_EQ(recs.size(), 4u);
+        for (size_t i = 0; i < recs.size(); ++i) {
+            const auto& want = i % 2 ? qinq : tagged;
+            const hd_record& h = recs[i].hdr;
+            SCOPED_TRACE(fmt::format("snaplen {} record {}", snaplen, i));
+            EXPECT_EQ(h.point, i < 2 ? HD_POINT_TC_INGRESS : HD_POINT_TC_EGRESS);
+            EXPECT_EQ(h.len, want.size());
+            // As AF_PACKET: snaplen cuts the skb's bytes, the tag comes on top (not below 12).
+            const size_t cap = snaplen >= want.size() - 4 ? want.size()
+                               : snaplen >= 12            ? snaplen + 4
+                                                          : snaplen;
+            const auto& stripped = i % 2 ? u2->frame : u1->frame;
+            EXPECT_EQ(h.caplen, cap);
+            if (snaplen >= 12)
+                EXPECT_EQ(recs[i].bytes, std::vector<uint8_t>(want.begin(), want.begin() + cap));
+            else
+                EXPECT_EQ(recs[i].bytes,
+                          std::vector<uint8_t>(stripped.begin(), stripped.begin() + cap));
+            EXPECT_EQ(h.tuple.family, 4);
+            EXPECT_EQ(h.tuple.src[0], v4("198.18.100.2"));
+            EXPECT_EQ(h.tuple.sport, i % 2 ? 41000 : 40000);
+        }
+    }
+
+    // A translated expression decides on the frame as on the wire.
+    PktConfig cfg;
+    PktObject obj(cfg);
+    const FilterSpec spec{FilterHook::Tc, obj.prog_array_fd(HD_POINT_TC_INGRESS), HD_SLOT_RECORD};
+    const Fd filter =
+        load_filter(compile_pcap_filter("vlan 100 and host 198.18.100.2 and udp port 5001"), spec,
+                    "hd_vlan_filter");
+    obj.set_filter(HD_POINT_TC_INGRESS, filter.get());
+    runner.set_target(obj.tc_ingress_fd());
+    EXPECT_EQ(runner.run(u1->frame, u1->tpid, u1->tci), kTcUnspec);  // yes
+    EXPECT_EQ(runner.run(u2->frame, u2->tpid, u2->tci), kTcUnspec);  // outer tag 300: no
+    EXPECT_EQ(runner.run(u3->frame, u3->tpid, u3->tci), kTcUnspec);  // tag 200: no
+    run(obj.tc_ingress_fd(), plain, kTcUnspec);                      // untagged: no
+    run(obj.tc_ingress_fd(), tagged, kTcUnspec);  // the tag still in the frame: yes
+    const auto recs = drain(obj);
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0].bytes, tagged);
+    EXPECT_EQ(recs[1].bytes, tagged);
+    EXPECT_EQ(obj.stats().seen, 5u);
+    EXPECT_EQ(obj.stats().matched, 2u);
+
+    // Flow mode counts the bytes on the wire.
+    PktConfig fcfg;
+    fcfg.mode = HD_MODE_FLOWS;
+    PktObject fobj(fcfg);
+    runner.set_target(fobj.tc_ingress_fd());
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(runner.run(u1->frame, u1->tpid, u1->tci), kTcUnspec);
+    hd_tuple k{};
+    k.src[0] = v4("198.18.100.2");
+    k.dst[0] = v4("198.18.100.1");
+    k.sport = 40000;
+    k.dport = 5001;
+    k.family = 4;
+    k.proto = 17;
+    k.flags = HD_F_IP | HD_F_PORTS;
+    std::vector<hd_flow_value> per(static_cast<size_t>(libbpf_num_possible_cpus()));
+    ASSERT_EQ(bpf_map_lookup_elem(fobj.flows_fd(), &k, per.data()), 0);
+    uint64_t packets = 0, bytes = 0;
+    for (const auto& v : per) packets += v.packets, bytes += v.bytes;
+    EXPECT_EQ(packets, 3u);
+    EXPECT_EQ(bytes, 3 * tagged.size());
 }
 
 }  // namespace

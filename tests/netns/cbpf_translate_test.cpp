@@ -6,6 +6,10 @@
 // says accept (7) or reject (the passive verdict). Each verdict is compared with
 // pcap_offline_filter()'s on the same bytes; any disagreement fails.
 //
+// At tc the kernel has moved a frame's outer VLAN tag into the skb's metadata: every tagged
+// packet is also run through the tc translation that way (tests/netns/vlan_metadata.h), untagged
+// with the tag in metadata, and must get libpcap's verdict on the frame as it was on the wire.
+//
 // Packets BPF_PROG_TEST_RUN cannot run (shorter than an Ethernet header, longer than a page)
 // are counted and reported per hook, not hidden. Needs root (CAP_BPF, CAP_PERFMON): exit 77
 // without, a failure under CI=true.
@@ -33,6 +37,7 @@
 #include "cbpf_corpus.h"
 #include "packet/builder.h"
 #include "util/error.h"
+#include "vlan_metadata.h"
 
 using namespace hookdump;
 using namespace hookdump::bpf;
@@ -101,6 +106,18 @@ const std::vector<std::string> kExpressions = {
     "vlan 100 and host 198.18.0.1",
     "vlan and vlan",
     "vlan 200 and ip6 and udp",
+    "vlan 100 and vlan 300",
+    "vlan and ether[14:2] & 0xe000 == 0xa000",
+    "ether[12:4] = 0x81000064",
+    "ether[10:4] & 0xffff0000 != 0",
+    "ether[13:4] != 0",
+    "ether proto 0x8100",
+    "len > 70",
+    "len <= 64",
+    "not vlan and udp",
+    "vlan and ether[18:2] = 0",
+    "ether[16:4] != 1",
+    "ether[19] = 0",
     "mpls",
     "mpls and ip",
     "pppoes",
@@ -271,6 +288,19 @@ std::vector<std::vector<uint8_t>> built_packets() {
     add(PacketBuilder().ethernet().vlan(200).ipv6("2001:db8::1", "2001:db8::2").udp(1, 53));
     add(PacketBuilder().ethernet().vlan(300, 0x88a8).vlan(100).ipv4(a, b).icmp(8));
     add(PacketBuilder().ethernet().vlan(100).vlan(100).ipv4("10.0.0.1", a).udp(53, 53));
+    add(PacketBuilder().ethernet().vlan(100, 0x8100, 5).ipv4("198.18.100.2", a).udp(40000, 5001));
+    {
+        Ipv4Options o;
+        o.options = {0x07, 0x07, 0x04, 0, 0, 0, 0};  // ports behind a variable header length
+        add(PacketBuilder().ethernet().vlan(100).ipv4(a, b, o).tcp(1234, 80, 0x02));
+        const auto t = PacketBuilder().ethernet().vlan(100).ipv4(a, b).udp(1, 2).build();
+        for (size_t n : {16, 17, 18, 19, 20, 21, 33, 40})  // truncated: loads past the end
+            out.emplace_back(t.begin(), t.begin() + n);
+        // Short frames a test run takes untagged (not IPv4): the end of the frame within the
+        // wire's first 20 bytes.
+        const auto x = PacketBuilder().ethernet().vlan(100).ethertype(0x88b5).payload(8).build();
+        for (size_t n : {18, 19, 20, 21, 22}) out.emplace_back(x.begin(), x.begin() + n);
+    }
     // ARP, broadcast/multicast MACs
     add(PacketBuilder()
             .ethernet({2, 0, 0, 0, 0, 1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
@@ -447,6 +477,13 @@ int main(int argc, char** argv) {
         }
     }
 
+    // The tagged ones, untagged with their tag for the metadata.
+    std::vector<std::pair<size_t, test::Untagged>> tagged;
+    for (size_t i = 0; i < packets.size(); ++i)
+        if (auto u = test::strip_outer_tag(packets[i])) tagged.emplace_back(i, std::move(*u));
+    test::VlanPushRunner vlan_runner;
+    HookStats vlan_stats;
+
     // libpcap's verdicts do not depend on the hook: compute once per expression.
     HookStats stats[2];
     size_t translated = 0;
@@ -510,6 +547,42 @@ int main(int argc, char** argv) {
                 std::printf("  %-4s %-60s %zu cBPF -> %zu eBPF insns\n", hook_name(hooks[h]),
                             expr.c_str(), pf.program().size(),
                             translate_cbpf(pf.program(), spec).size());
+            if (hooks[h] != FilterHook::Tc) continue;
+            vlan_runner.set_target(prog.get());
+            disagree_here = 0;
+            for (const auto& [i, u] : tagged) {
+                const auto v = vlan_runner.run(u.frame, u.tpid, u.tci);
+                if (!v) {
+                    // The kernel refuses test runs of frames too short for the IPv4 header
+                    // their ethertype announces (truncated copies of tagged frames here).
+                    if (u.frame.size() < 14 + 20) {
+                        ++vlan_stats.not_run["shorter than Ethernet + IPv4 headers untagged"];
+                    } else {
+                        fail(
+                            fmt::format("'{}' (tc, tag in metadata): packet {} ({} bytes): "
+                                        "test run refused: {}",
+                                        expr, i, u.frame.size(), std::strerror(errno)));
+                    }
+                    continue;
+                }
+                if (*v != kMarker && *v != static_cast<uint32_t>(TC_ACT_UNSPEC)) {
+                    fail(fmt::format("'{}' (tc, tag in metadata): packet {} returned {}", expr, i,
+                                     *v));
+                    continue;
+                }
+                const bool accepted = *v == kMarker;
+                ++vlan_stats.compared;
+                vlan_stats.accepted += accepted;
+                if (accepted != static_cast<bool>(expected[i])) {
+                    ++vlan_stats.disagreements;
+                    if (++disagree_here <= 3)
+                        fail(fmt::format(
+                            "'{}' (tc, tag {:#06x}/{} in metadata): packet {} ({} bytes on the "
+                            "wire): eBPF {}, libpcap {}",
+                            expr, u.tpid, u.tci & 0xfff, i, packets[i].size(),
+                            accepted ? "accepts" : "rejects", expected[i] ? "accepts" : "rejects"));
+                }
+            }
         }
         ++translated;
     }
@@ -532,6 +605,20 @@ int main(int argc, char** argv) {
         if (st.not_run_total() * 20 > st.compared)
             fail(fmt::format("{}: too many packets not runnable", hook_name(hooks[h])));
     }
+    std::printf(
+        "tc, outer VLAN tag in the skb's metadata: %zu expressions x %zu tagged packets: %llu "
+        "verdicts compared (%llu accept, %llu reject), %llu disagreements, %llu not runnable\n",
+        translated, tagged.size(), (unsigned long long)vlan_stats.compared,
+        (unsigned long long)vlan_stats.accepted,
+        (unsigned long long)(vlan_stats.compared - vlan_stats.accepted),
+        (unsigned long long)vlan_stats.disagreements,
+        (unsigned long long)vlan_stats.not_run_total());
+    for (const auto& [reason, n] : vlan_stats.not_run)
+        std::printf("  not run with the tag in metadata: %s: %llu\n", reason.c_str(),
+                    (unsigned long long)n);
+    if (vlan_stats.compared == 0 || vlan_stats.accepted == 0 ||
+        vlan_stats.accepted == vlan_stats.compared)
+        fail("tc with the tag in metadata: degenerate comparison");
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%s in %.1f s\n", failures ? "FAILED" : "PASSED", secs);

@@ -14,6 +14,7 @@ after tc ingress and XDP without answering), so counts are exact without a filte
 import os
 import re
 import signal
+import struct
 import sys
 import time
 import unittest
@@ -292,6 +293,116 @@ class Xdp(unittest.TestCase):
                              r"hookdump does not replace it; use --engine tc$")
             self.assertEqual(first.stop(), 0, first.stderr())
             self.assertFalse(xdp_attached(a, "vA"))
+
+
+class Vlan(unittest.TestCase):
+    """Tagged frames as on the wire on every point: hookdump-send puts the tag in the frame;
+    the receiving kernel moves it into the skb's metadata before tc ingress (XDP still sees it
+    in the frame). tc and XDP record the same bytes and lengths as AF_PACKET, and pcap-filter
+    expressions (`vlan N` reads the tag at bytes 12-15, and what follows 4 bytes further)
+    select the same packets as AF_PACKET's."""
+
+    # expression -> the packet ids it selects (hookdump-send numbers them 0..10, below). The
+    # last two read bytes: on AF_PACKET the kernel runs the filter on the frame without its
+    # tag (as tcpdump's), so they are compared with libpcap on the file instead (hookdump read).
+    EXPRS = {
+        "vlan 100": range(0, 6),
+        "vlan 100 and host 198.18.100.2": range(0, 4),
+        "vlan 200": range(6, 9),
+        "vlan and udp port 5001": range(0, 9),
+        "not vlan": range(9, 11),
+        "ether[12:2] = 0x8100 and ether[14:2] & 0xfff = 200": range(6, 9),
+        "host 198.18.100.2": range(0),
+    }
+    BYTES_ONLY = ("ether[12:2] = 0x8100 and ether[14:2] & 0xfff = 200", "host 198.18.100.2")
+
+    def send_tagged(self, t, b):
+        t.send(b, "vB", kind="udp", count=4, vlan=100, src="198.18.100.2", dst="198.18.100.1", payload=PAYLOAD)
+        t.send(b, "vB", kind="udp", count=2, vlan=100, src="198.18.100.3", dst="198.18.100.1", first_id=4,
+               payload=PAYLOAD)
+        t.send(b, "vB", kind="udp", count=3, vlan=200, src="198.18.100.2", dst="198.18.100.1", first_id=6,
+               payload=PAYLOAD)
+        t.send(b, "vB", kind="udp", count=2, first_id=9, payload=PAYLOAD)
+
+    def frames(self, path):
+        lt, pkts = netns.read_pcap(path)
+        self.assertEqual(lt, 1, path)
+        return sorted((netns.payload_id(d), n, d) for _, n, d in pkts)
+
+    def test_vlan(self):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            ref, tc_in, xdp = t.path("ref.pcap"), t.path("tc_in.pcap"), t.path("xdp.pcap")
+            ref_out, tc_out, cut = t.path("ref_out.pcap"), t.path("tc_out.pcap"), t.path("cut.pcap")
+            ref_cut = t.path("ref_cut.pcap")
+            caps = [
+                t.capture(a, "--engine", "afpacket", "-i", "vA", "-w", ref, name="ref"),
+                t.capture(a, "--engine", "afpacket", "-i", "vA", "-s", "64", "-w", ref_cut, name="ref_cut"),
+                t.capture(b, "--engine", "afpacket", "-i", "vB", "-w", ref_out, name="ref_out"),
+                capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-w", tc_in, name="tc_in"),
+                capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-s", "64", "-w", cut, name="cut"),
+                capture(t, a, "--engine", "xdp", "-i", "vA", "-w", xdp, name="xdp"),
+                capture(t, b, "--engine", "tc", "--direction", "out", "-i", "vB", "-w", tc_out, name="tc_out"),
+            ]
+            text = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", name="text")
+            caps.append(text)
+            filt = {}
+            for i, e in enumerate(self.EXPRS):
+                filt[e] = (capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-q", "-w",
+                                   t.path(f"tc{i}.pcap"), e, name=f"tc{i}"),
+                           t.capture(a, "--engine", "afpacket", "-i", "vA", "-q", "-w", t.path(f"af{i}.pcap"), e, name=f"af{i}"),
+                           t.path(f"tc{i}.pcap"), t.path(f"af{i}.pcap"))
+                caps += filt[e][:2]
+            self.send_tagged(t, b)
+            for c in caps:
+                self.assertEqual(c.stop(), 0, c.stderr())
+
+            want = self.frames(ref)
+            self.assertEqual([f[0] for f in want], list(range(11)))
+            for f in want[:9]:
+                self.assertEqual(f[2][12:14], b"\x81\x00")
+                self.assertEqual(struct.unpack(">H", f[2][14:16])[0], 100 if f[0] < 6 else 200)
+                self.assertEqual(f[1], len(f[2]))
+            self.assertEqual(self.frames(tc_in), want)
+            self.assertEqual(self.frames(xdp), want)
+            self.assertEqual(self.frames(tc_out), self.frames(ref_out))
+            self.assertEqual(self.frames(tc_out), want)
+            # -s cuts the skb's bytes; the tag comes on top, as AF_PACKET (and libpcap) do it.
+            _, got_cut = netns.read_pcap(cut)
+            _, ref_cuts = netns.read_pcap(ref_cut)
+            self.assertEqual([(n, d) for _, n, d in got_cut], [(n, d) for _, n, d in ref_cuts])
+            self.assertEqual([len(d) for _, _, d in got_cut], [68] * 9 + [64] * 2)
+
+            lines = text.stdout().splitlines()
+            self.assertEqual(sum(" tc-ingress vA vlan 100, IP 198.18.100.2.40000 > 198.18.100.1.5001: UDP" in l
+                                 for l in lines), 4, lines)
+            self.assertEqual(sum(" tc-ingress vA vlan 200, IP 198.18.100.2.40000 > 198.18.100.1.5001: UDP" in l
+                                 for l in lines), 3, lines)
+            self.assertEqual(sum("vlan" not in l for l in lines), 2, lines)
+
+            for i, (e, ids) in enumerate(self.EXPRS.items()):
+                c_tc, c_af, p_tc, p_af = filt[e]
+                got = self.frames(p_tc)
+                self.assertEqual([f[0] for f in got], list(ids), e)
+                self.assertEqual(c_tc.ledger(), (len(ids), len(ids), 0, 0), e)
+                if e in self.BYTES_ONLY:
+                    p_af = t.path(f"read{i}.pcap")
+                    r = netns.run_hookdump(None, "read", ref, "-w", p_af, e)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(got, self.frames(p_af), e)
+
+    def test_flows(self):
+        """Flow mode counts the bytes on the wire, tag included."""
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            out = t.path("flows.csv")
+            c = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", f"--flows={out}", "vlan 100",
+                        name="flows")
+            self.send_tagged(t, b)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            got = sorted((r["src"], r["packets"], r["bytes"]) for r in read_csv(out))
+            n = 14 + 4 + 20 + 8 + PAYLOAD
+            self.assertEqual(got, [("198.18.100.2", "4", str(4 * n)), ("198.18.100.3", "2", str(2 * n))])
 
 
 class Cleanup(unittest.TestCase):

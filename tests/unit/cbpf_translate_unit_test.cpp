@@ -66,25 +66,123 @@ const std::vector<sock_filter> kIp = {stmt(BPF_LD | BPF_H | BPF_ABS, 12),
                                       jmp(BPF_JMP | BPF_JEQ | BPF_K, 0x800, 0, 1),
                                       stmt(BPF_RET | BPF_K, 1), stmt(BPF_RET | BPF_K, 0)};
 
+// At tc, a program that reads below byte 20 first copies the wire's first 20 bytes when the
+// skb holds a VLAN tag in its metadata (the MACs, the tag, skb bytes 12..15).
+const Lines kTcVlanPrologue = {"r9 = *(u32 *)(r6 + 20)",  // skb->vlan_present
+                               "if w9 == 0 goto +24",
+                               "*(u64 *)(r10 - 96) = 0",
+                               "*(u64 *)(r10 - 88) = 0",
+                               "*(u32 *)(r10 - 80) = 0",
+                               "r1 = r6",
+                               "r2 = 0",
+                               "r3 = r10",
+                               "r3 += -96",
+                               "r4 = 12",
+                               "call bpf_skb_load_bytes",
+                               "r2 = *(u32 *)(r6 + 28)",  // vlan_proto, network order
+                               "*(u16 *)(r10 - 84) = r2",
+                               "r2 = *(u32 *)(r6 + 24)",  // vlan_tci
+                               "r2 = be16 r2",
+                               "*(u16 *)(r10 - 82) = r2",
+                               "r4 = *(u32 *)(r6 + 0)",  // min(len - 12, 4) bytes from 12
+                               "r4 -= 12",
+                               "if r4 s< 1 goto +7",
+                               "if r4 <= 4 goto +1",
+                               "r4 = 4",
+                               "r1 = r6",
+                               "r2 = 12",
+                               "r3 = r10",
+                               "r3 += -80",
+                               "call bpf_skb_load_bytes"};
+
 TEST(CbpfTranslate, TcLoadsThroughTheHelperBigEndian) {
-    // The jumps to the RETs go straight to the exits: the RETs themselves are not emitted.
-    Lines want = {"r6 = r1",
-                  "w7 = 0",
-                  "w8 = 0",
-                  "r2 = 12",
-                  "r1 = r6",
-                  "r3 = r10",
-                  "r3 += -72",
-                  "r4 = 2",
-                  "call bpf_skb_load_bytes",
-                  "if r0 != 0 goto +9",  // out of bounds: reject
-                  "r7 = *(u16 *)(r10 - 72)",
-                  "r7 = be16 r7",
-                  "if w7 == 0x800 goto +1"};
+    Lines want = {"r6 = r1"};
+    want.insert(want.end(), kTcVlanPrologue.begin(), kTcVlanPrologue.end());
+    // With a tag: bytes 12-13 of the wire (the TPID) from the copy, byte by byte (the stack
+    // allows no misaligned load), after a length check; without, the skb's bytes. jf is not
+    // the next instruction and jt's target is an exit: jump to jt, then goto jf.
+    const Lines rest = {"w7 = 0",
+                        "w8 = 0",
+                        "if w9 == 0 goto +8",
+                        "r3 = *(u32 *)(r6 + 0)",
+                        "r3 += 4",
+                        "if r3 < 14 goto +21",
+                        "r7 = *(u8 *)(r10 - 84)",
+                        "r3 = *(u8 *)(r10 - 83)",
+                        "w7 <<= 8",
+                        "w7 |= w3",
+                        "goto +9",
+                        "r2 = 12",
+                        "r1 = r6",
+                        "r3 = r10",
+                        "r3 += -72",
+                        "r4 = 2",
+                        "call bpf_skb_load_bytes",
+                        "if r0 != 0 goto +9",
+                        "r7 = *(u16 *)(r10 - 72)",
+                        "r7 = be16 r7",
+                        "if w7 == 0x800 goto +1",
+                        "goto +5"};
+    want.insert(want.end(), rest.begin(), rest.end());
     want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
-    // jf is not the next instruction and jt's target is an exit: jump to jt, then goto jf.
-    want.insert(want.begin() + 13, "goto +5");
     EXPECT_EQ(listing(kIp, FilterHook::Tc), want);
+}
+
+TEST(CbpfTranslate, TcLoadsBeyondTheTagReadTheSkbFourBytesEarlier) {
+    // ldb [23] (the IPv4 protocol behind a tag); ldx len; ret a. No load below byte 20: no
+    // copy, only the flag.
+    const Lines got = listing({stmt(BPF_LD | BPF_B | BPF_ABS, 23),
+                               stmt(BPF_LDX | BPF_W | BPF_LEN, 0), stmt(BPF_RET | BPF_A, 0)},
+                              FilterHook::Tc);
+    const Lines want = {"r6 = r1",
+                        "r9 = *(u32 *)(r6 + 20)",
+                        "w7 = 0",
+                        "w8 = 0",
+                        "r2 = 23",
+                        "if w9 == 0 goto +1",
+                        "r2 -= 4",
+                        "r1 = r6",
+                        "r3 = r10",
+                        "r3 += -72",
+                        "r4 = 1",
+                        "call bpf_skb_load_bytes",
+                        "if r0 != 0 goto +11",
+                        "r7 = *(u8 *)(r10 - 72)",
+                        "r8 = *(u32 *)(r6 + 0)",
+                        "if w9 == 0 goto +1",
+                        "w8 += 4"};  // the tag counts in the length
+    ASSERT_GE(got.size(), want.size());
+    EXPECT_EQ(Lines(got.begin(), got.begin() + want.size()), want);
+}
+
+TEST(CbpfTranslate, TcVariableLoadsBelowByte20ReadTheCopy) {
+    // ldx #2; ldh [x + 12]; ret a
+    const Lines got = listing(
+        {stmt(BPF_LDX | BPF_IMM, 2), stmt(BPF_LD | BPF_H | BPF_IND, 12), stmt(BPF_RET | BPF_A, 0)},
+        FilterHook::Tc);
+    const Lines want = {"w8 = 2",
+                        "r2 = r8",
+                        "r2 += 12",
+                        "if r2 > 0x7fffffff goto +31",
+                        "if w9 == 0 goto +15",
+                        "if r2 > 18 goto +13",  // 20 - 2: the copy holds the whole load
+                        "r3 = *(u32 *)(r6 + 0)",
+                        "r3 += 4",
+                        "r4 = r2",
+                        "r4 += 2",
+                        "if r4 > r3 goto +24",
+                        "r4 = r10",
+                        "r4 += -96",
+                        "r4 += r2",
+                        "r7 = *(u8 *)(r4 + 0)",
+                        "r3 = *(u8 *)(r4 + 1)",
+                        "w7 <<= 8",
+                        "w7 |= w3",
+                        "goto +9",
+                        "r2 -= 4"};  // beyond the copy: the skb, 4 bytes earlier
+    const size_t at = 1 + kTcVlanPrologue.size() + 2;
+    ASSERT_GE(got.size(), at + want.size());
+    EXPECT_EQ(Lines(got.begin() + at, got.begin() + at + want.size()), want);
 }
 
 TEST(CbpfTranslate, XdpLoadsDirectlyWithBoundsCheck) {
@@ -152,7 +250,9 @@ TEST(CbpfTranslate, DivisionByZeroRejectsAndShiftsBeyond31GiveZero) {
         FilterHook::Tc);
     const Lines want = {"w7 = 100",
                         "r8 = *(u32 *)(r6 + 0)",  // skb->len
-                        "if w8 == 0 goto +14",    // A / 0: reject, as cBPF
+                        "if w9 == 0 goto +1",     // + 4 for a VLAN tag in the metadata
+                        "w8 += 4",
+                        "if w8 == 0 goto +14",  // A / 0: reject, as cBPF
                         "w7 /= w8",
                         "if w8 > 31 goto +2",
                         "w7 <<= w8",
@@ -160,8 +260,9 @@ TEST(CbpfTranslate, DivisionByZeroRejectsAndShiftsBeyond31GiveZero) {
                         "w7 = 0",
                         "w7 = 0",  // A >> 40
                         "w7 = -w7"};
-    ASSERT_GE(got.size(), 3 + want.size());
-    EXPECT_EQ(Lines(got.begin() + 3, got.begin() + 3 + want.size()), want);
+    ASSERT_GE(got.size(), 4 + want.size());
+    EXPECT_EQ(got[1], "r9 = *(u32 *)(r6 + 20)");  // vlan_present, for the length
+    EXPECT_EQ(Lines(got.begin() + 4, got.begin() + 4 + want.size()), want);
     // A constant division by 0 is a plain reject.
     const Lines k0 =
         listing({stmt(BPF_ALU | BPF_MOD | BPF_K, 0), stmt(BPF_RET | BPF_K, 1)}, FilterHook::Tc);
