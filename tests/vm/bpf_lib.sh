@@ -6,10 +6,7 @@ OTHER_MAC=02:00:00:00:00:99  # no interface has it: the receiver drops the frame
 vm_require_bpf() {
   vm_require_hookdump
   [[ -x $SEND ]] || vm_fail "$SEND is not built"
-  # clsact and cls_bpf are modules on Debian's kernel.
-  modprobe sch_ingress 2>/dev/null
-  modprobe cls_bpf 2>/dev/null
-  return 0
+  vm_modprobe "${VM_TC_MODULES[@]}"  # clsact and cls_bpf are modules on Debian's kernel
 }
 
 # bpf_start NS OUT ERR ARGS...: starts 'hookdump capture ARGS' in NS; sets $pid once it has

@@ -49,7 +49,7 @@ kmod_stat() { ip netns exec "$1" "$HOOKDUMP_BIN" kmod stats | awk -v k="$2" '$1 
 # kmod_router_topology: A (198.18.1.2) -- R (198.18.1.1 | 198.18.2.1) -- B (198.18.2.2), and
 # 2001:db8:1::/64, 2001:db8:2::/64 with IPv6 on; forwarding in R. Namespaces kA, kR, kB.
 kmod_router_topology() {
-  modprobe veth || vm_fail "modprobe veth"
+  vm_modprobe veth
   local ns
   for ns in kA kR kB; do
     ip netns add $ns || vm_fail "ip netns add $ns"

@@ -33,6 +33,13 @@ _vm_exit() {
 }
 trap _vm_exit EXIT
 
+# vm_modprobe MODULE...: loads kernel modules, failing the case when one does not load. The
+# guest cannot autoload them (its kernel's modprobe path is the initramfs's).
+vm_modprobe() { modprobe -a "$@" || vm_fail "modprobe $*"; }
+# What nft rules need (NAT included), and what the tc points need (clsact, cls_bpf).
+VM_NFT_MODULES=(nf_tables nft_chain_nat nft_nat nft_masq nf_conntrack nf_nat)
+VM_TC_MODULES=(sch_ingress cls_bpf)
+
 vm_require_hookdump() {
   [[ -x $HOOKDUMP_BIN ]] || vm_fail "$HOOKDUMP_BIN is not built"
 }
@@ -42,7 +49,7 @@ vm_require_hookdump() {
 # neighbour solicitations to muddle packet counts). Deleted at exit.
 vm_veth_pair() {
   local na=$1 ia=$2 aa=$3 nb=$4 ib=$5 ab=$6 ns
-  modprobe veth || vm_fail "modprobe veth"
+  vm_modprobe veth
   for ns in "$na" "$nb"; do
     ip netns add "$ns" || vm_fail "ip netns add $ns"
     vm_on_exit "ip netns delete $ns 2>/dev/null"

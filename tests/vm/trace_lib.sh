@@ -45,9 +45,5 @@ for line in open("trace.jsonl"):
 PY
 }
 
-# The guest cannot autoload modules (its kernel's modprobe path is the initramfs's): load
-# what nft rules need, NAT included, and clsact for the tc points.
-trace_modprobe_nft() {
-  modprobe -a nf_tables nft_chain_nat nft_nat nft_masq nf_conntrack nf_nat sch_ingress cls_bpf \
-    || vm_fail "modprobe nf_tables, NAT and sch_ingress, cls_bpf (tc)"
-}
+# What nft rules (NAT included) and the tc points need.
+trace_modprobe_nft() { vm_modprobe "${VM_NFT_MODULES[@]}" "${VM_TC_MODULES[@]}"; }

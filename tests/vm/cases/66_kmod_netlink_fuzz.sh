@@ -6,7 +6,7 @@ vm_require_hookdump
 fuzz=$HOOKDUMP_BUILD/tests/kmod/hookdump-nlfuzz
 [[ -x $fuzz ]] || vm_fail "$fuzz is not built"
 vm_insmod_hookdump
-modprobe veth
+vm_modprobe veth
 ip netns add kz || vm_fail netns
 vm_on_exit "ip netns delete kz"
 for seed in 1 2 3; do

@@ -14,7 +14,7 @@ send=$HOOKDUMP_BUILD/tests/netns/hookdump-send
 vm_veth_pair vmA veth-a 198.18.0.1/30 vmB veth-b 198.18.0.2/30
 mac_a=$(ip netns exec vmA cat /sys/class/net/veth-a/address) || vm_fail "no veth-a in vmA"
 ifindex_a=$(ip netns exec vmA cat /sys/class/net/veth-a/ifindex)
-modprobe nf_tables || vm_fail "modprobe nf_tables"
+vm_modprobe "${VM_NFT_MODULES[@]}"
 ip netns exec vmA nft add table inet hd || vm_fail "nft add table"
 ip netns exec vmA nft add chain inet hd in '{ type filter hook input priority 0; }' || vm_fail "nft add chain"
 ip netns exec vmA nft add rule inet hd in udp dport 5001 drop || vm_fail "nft add rule"
