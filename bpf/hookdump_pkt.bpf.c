@@ -40,12 +40,26 @@ struct {
 	__uint(max_entries, 1 << 24);
 } events SEC(".maps");
 
-struct {
+/* Flow mode counts into one of two per-CPU hashes, the one in `flows`' only slot. Userspace
+ * swaps the other in before it reads one: updating a map-in-map waits for every program
+ * running (synchronize_rcu), so the map it then reads and empties is no longer written to and
+ * no packet counted in it is lost (reading and deleting a live element would race with
+ * programs incrementing it on other CPUs). */
+struct hd_flow_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct hd_tuple);
 	__type(value, struct hd_flow_value);
-} flows SEC(".maps");
+} flows_a SEC(".maps"), flows_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct hd_flow_map);
+} flows SEC(".maps") = {
+	.values = { [0] = &flows_a },
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -274,14 +288,21 @@ static __always_inline int hd_rules_match(const struct hd_tuple *t)
 static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, struct hd_stats *st)
 {
 	__u64 now = bpf_ktime_get_ns();
-	struct hd_flow_value *v = bpf_map_lookup_elem(&flows, &p->t);
+	__u32 zero = 0;
+	void *flows_now = bpf_map_lookup_elem(&flows, &zero);
+	struct hd_flow_value *v;
 
+	if (!flows_now) {
+		st->flow_full++;
+		return;
+	}
+	v = bpf_map_lookup_elem(flows_now, &p->t);
 	if (!v) {
 		struct hd_flow_value nv = {
 			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now,
 			.tcp_flags = p->tcp_flags,
 		};
-		long err = bpf_map_update_elem(&flows, &p->t, &nv, BPF_NOEXIST);
+		long err = bpf_map_update_elem(flows_now, &p->t, &nv, BPF_NOEXIST);
 
 		if (!err)
 			return;
@@ -290,7 +311,7 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 			return;
 		}
 		/* Another CPU created it meanwhile: this CPU's share exists now. */
-		v = bpf_map_lookup_elem(&flows, &p->t);
+		v = bpf_map_lookup_elem(flows_now, &p->t);
 		if (!v) {
 			st->flow_full++;
 			return;

@@ -109,7 +109,8 @@ PktObject::PktObject(const PktConfig& cfg) {
     // The map a mode does not use is made as small as the kernel allows.
     bpf_map__set_max_entries(skel_->maps.events,
                              cfg.mode == HD_MODE_PACKETS ? cfg.ring_bytes : page);
-    bpf_map__set_max_entries(skel_->maps.flows, cfg.mode == HD_MODE_FLOWS ? cfg.max_flows : 1);
+    for (bpf_map* m : {skel_->maps.flows_a, skel_->maps.flows_b})
+        bpf_map__set_max_entries(m, cfg.mode == HD_MODE_FLOWS ? cfg.max_flows : 1);
     if (const int err = hookdump_pkt__load(skel_); err) {
         hookdump_pkt__destroy(skel_);
         skel_ = nullptr;
@@ -157,7 +158,19 @@ int PktObject::events_fd() const {
     return bpf_map__fd(skel_->maps.events);
 }
 int PktObject::flows_fd() const {
-    return bpf_map__fd(skel_->maps.flows);
+    return bpf_map__fd(flows_active_ ? skel_->maps.flows_b : skel_->maps.flows_a);
+}
+
+int PktObject::swap_flows() {
+    const int old_fd = flows_fd();
+    const int next = bpf_map__fd(flows_active_ ? skel_->maps.flows_a : skel_->maps.flows_b);
+    const uint32_t zero = 0;
+    // For a map-in-map the kernel returns only after synchronize_rcu(): every program that
+    // could still hold the old map has finished.
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.flows), &zero, &next, BPF_ANY) != 0)
+        throw RuntimeError(errno_message("swapping the flow maps", errno));
+    flows_active_ ^= 1;
+    return old_fd;
 }
 
 int PktObject::prog_array_fd(uint8_t point) const {

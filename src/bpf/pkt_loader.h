@@ -53,7 +53,11 @@ class PktObject {
     // Puts a loaded filter program into a point's filter slot.
     void set_filter(uint8_t point, int prog_fd);
     int events_fd() const;
+    // Flow mode: the per-CPU hash the programs count into now (one of two).
     int flows_fd() const;
+    // Puts the other hash in its place and returns the one taken out, which no program
+    // writes to any more when this returns (the kernel waits for running programs).
+    int swap_flows();
     // The per-CPU counters, summed.
     hd_stats stats() const;
 
@@ -61,6 +65,7 @@ class PktObject {
 
   private:
     hookdump_pkt* skel_ = nullptr;
+    int flows_active_ = 0;  // 0: flows_a in the slot, 1: flows_b
 };
 
 enum class TcDirection { Ingress, Egress };

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "bpf/cbpf_translate.h"
+#include "bpf/flow_drain.h"
 #include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
 #include "flow/flow_table.h"
@@ -76,20 +77,6 @@ Parsed parsed_from_tuple(const hd_tuple& t, uint8_t tcp_flags) {
         p.tcp_flags = tcp_flags;
     }
     return p;
-}
-
-// One flow's counters over the CPUs: the earliest first, the latest last.
-FlowRecord sum_cpus(const std::vector<hd_flow_value>& per) {
-    FlowRecord r;
-    for (const hd_flow_value& v : per) {
-        if (!v.packets) continue;
-        r.packets += v.packets;
-        r.bytes += v.bytes;
-        if (!r.first_ns || (v.first_ns && v.first_ns < r.first_ns)) r.first_ns = v.first_ns;
-        r.last_ns = std::max<uint64_t>(r.last_ns, v.last_ns);
-        r.tcp_flags |= v.tcp_flags;
-    }
-    return r;
 }
 
 struct RingCtx {
@@ -195,6 +182,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.max_flows = cfg_.max_flows;
     pc.wakeup_bytes = std::min<uint32_t>(pc.ring_bytes / 8, 1u << 20);
     obj_ = std::make_unique<bpf::PktObject>(pc);
+    if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_);
     netns_ = own_netns_id();
 
     // The expression: libpcap's cBPF for the device's link type, translated and put in each
@@ -289,38 +277,19 @@ void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
 }
 
 void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
-    const int fd = obj_->flows_fd();
-    const int ncpu = libbpf_num_possible_cpus();
-    std::vector<hd_tuple> keys;
-    hd_tuple key{}, next{};
-    const hd_tuple* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        keys.push_back(next);
-        key = next;
-        prev = &key;
-    }
-    std::vector<hd_flow_value> per(static_cast<size_t>(ncpu));
-    const uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
-    for (const hd_tuple& k : keys) {
-        if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
-        FlowRecord r = sum_cpus(per);
-        FlowEnd why = FlowEnd::Final;
-        if (!final_sweep) {
-            if (r.last_ns + cfg_.idle_timeout_ns <= now_mono)
-                why = FlowEnd::Idle;
-            else if (r.last_ns >= r.first_ns + cfg_.active_timeout_ns)
-                why = FlowEnd::Active;
-            else
-                continue;
-            // Take the counters with the element: packets counted between the lookup above
-            // and here are in this read.
-            if (bpf_map_lookup_and_delete_elem(fd, &k, per.data()) != 0) continue;
-            r = sum_cpus(per);
-        }
-        if (!r.packets) continue;
-        r.end = why;
-        r.first_ns += static_cast<uint64_t>(mono_to_real_);
-        r.last_ns += static_cast<uint64_t>(mono_to_real_);
+    const auto flows = drain_->sweep(clock_ns(CLOCK_MONOTONIC), cfg_.idle_timeout_ns,
+                                     cfg_.active_timeout_ns, final_sweep);
+    for (const bpf::DrainedFlow& f : flows) {
+        FlowRecord r;
+        r.packets = f.packets;
+        r.bytes = f.bytes;
+        r.tcp_flags = f.tcp_flags;
+        r.end = f.end == bpf::DrainedFlow::End::Idle     ? FlowEnd::Idle
+                : f.end == bpf::DrainedFlow::End::Active ? FlowEnd::Active
+                                                         : FlowEnd::Final;
+        r.first_ns = f.first_ns + static_cast<uint64_t>(mono_to_real_);
+        r.last_ns = f.last_ns + static_cast<uint64_t>(mono_to_real_);
+        const hd_tuple& k = f.key;
         r.key.netns = netns_;
         r.key.family = k.family;
         std::memcpy(r.key.src.data(), k.src, 16);

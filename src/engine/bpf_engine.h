@@ -16,6 +16,7 @@
 namespace hookdump {
 
 namespace bpf {
+class FlowDrain;
 class PktObject;
 class TcFilter;
 class XdpLink;
@@ -73,6 +74,7 @@ class BpfEngine final : public Engine {
     int stale_removed_ = 0;
     uint64_t received_ = 0;
     std::unique_ptr<bpf::PktObject> obj_;
+    std::unique_ptr<bpf::FlowDrain> drain_;  // flow mode
     std::vector<std::unique_ptr<Fd>> filters_;  // translated pcap filters, one per point
     std::vector<std::unique_ptr<bpf::TcFilter>> tc_;
     std::unique_ptr<bpf::XdpLink> xdp_;

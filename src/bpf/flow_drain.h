@@ -1,0 +1,53 @@
+// Flow mode's userspace half: the kernel counts 5-tuples in a per-CPU hash (bpf/
+// hookdump_pkt.bpf.c); each sweep swaps in the other hash, reads the retired one (quiescent:
+// no program writes to it any more) into a table here and empties it, then hands out the flows
+// that ended: idle (and not seen since the swap), past the active timeout, or all at the end.
+// Nothing counted is lost, whatever the CPUs do meanwhile.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "hookdump_pkt.h"
+
+namespace hookdump::bpf {
+
+class PktObject;
+
+struct DrainedFlow {
+    enum class End { Idle, Active, Final };
+    hd_tuple key;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    uint64_t first_ns = 0;  // CLOCK_MONOTONIC
+    uint64_t last_ns = 0;
+    uint8_t tcp_flags = 0;
+    End end = End::Final;
+};
+
+class FlowDrain {
+  public:
+    explicit FlowDrain(PktObject& obj);
+
+    // `now`: CLOCK_MONOTONIC ns. With `final` every flow is handed out (both hashes emptied).
+    std::vector<DrainedFlow> sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns, bool final);
+    // Flows read from the kernel and not handed out yet.
+    size_t pending() const { return table_.size(); }
+
+  private:
+    struct KeyLess {
+        bool operator()(const hd_tuple& a, const hd_tuple& b) const {
+            return std::memcmp(&a, &b, sizeof a) < 0;
+        }
+    };
+    void drain(int fd);
+
+    PktObject& obj_;
+    int ncpu_;
+    std::vector<hd_flow_value> per_;
+    std::map<hd_tuple, DrainedFlow, KeyLess> table_;
+};
+
+}  // namespace hookdump::bpf
