@@ -16,20 +16,6 @@
 namespace hookdump {
 namespace {
 
-bool has_word(const std::string& text, std::string_view word) {
-    std::string w;
-    for (size_t i = 0; i <= text.size(); ++i) {
-        const char c = i < text.size() ? text[i] : ' ';
-        if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-            w.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-            continue;
-        }
-        if (w == word) return true;
-        w.clear();
-    }
-    return false;
-}
-
 }  // namespace
 
 bool SystemProbe::kmod_loaded() {
@@ -71,9 +57,6 @@ std::string SystemProbe::tc_refuses(const std::string& interface, const std::str
     } catch (const std::exception& e) {
         return e.what();
     }
-    // The kernel moves VLAN tags out of the frame before tc ingress (and transmits them from
-    // metadata): the bytes tc sees have none, so `vlan` would match nothing.
-    if (has_word(expression, "vlan")) return "vlan: tc sees frames without their VLAN tags";
     if (expression.empty()) return {};
     std::vector<sock_filter> cbpf;
     try {

@@ -62,9 +62,7 @@ class Pick(unittest.TestCase):
             (["-i", "vA", "--workers", "2"], "afpacket (--workers is AF_PACKET's)", LISTEN_AF.format("vA", ETH)),
             (["-i", "vA", "--ring-blocks", "4"], "afpacket (--ring-blocks is AF_PACKET's)",
              LISTEN_AF.format("vA", ETH)),
-            (["-i", "vA", "vlan", "100"],
-             "afpacket (hookdump.ko not loaded; vlan: tc sees frames without their VLAN tags)",
-             LISTEN_AF.format("vA", ETH)),
+            (["-i", "vA", "vlan", "100"], "tc (hookdump.ko not loaded)", LISTEN_TC.format("ingress+egress")),
         ]
         with Topology() as t:
             a, _ = two_namespaces(t)

@@ -57,12 +57,12 @@ TEST(AutoChoice, ModuleThenTcThenAfpacket) {
 
 TEST(AutoChoice, TcRefusalsFallToAfpacket) {
     FakeHost host;
-    host.tc_no = "vlan: tc sees frames without their VLAN tags";
+    host.tc_no = "tc cannot run the expression: backward jump";
     AutoRequest req;
     req.interface = "eth0";
     EXPECT_EQ(line(req, host),
-              "engine auto: afpacket (hookdump.ko not loaded; vlan: tc sees frames without their "
-              "VLAN tags)");
+              "engine auto: afpacket (hookdump.ko not loaded; tc cannot run the expression: "
+              "backward jump)");
     EXPECT_EQ(plan_auto(req, host).engines, (std::vector<std::string>{"afpacket"}));
 }
 
