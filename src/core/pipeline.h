@@ -24,6 +24,9 @@ public:
 
     bool on_event(const PacketEvent& ev) override;
     bool on_events(std::span<const PacketEvent> evs) override;
+    uint64_t capacity() const override {
+        return count_ == 0 ? UINT64_MAX : packets_ < count_ ? count_ - packets_ : 0;
+    }
     void on_idle(uint64_t now_ns) override;
     bool wants_parsed() const override;
     void on_flow(const FlowRecord& r) override;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -25,6 +26,9 @@ public:
             if (!on_event(ev)) return false;
         return true;
     }
+    // How many more events the handler takes before it asks to stop (a packet count): an
+    // engine that batches hands over no more than that, so that its ledger stays exact.
+    virtual uint64_t capacity() const { return UINT64_MAX; }
     // Called when the engine has nothing to deliver for a while (live engines), so that
     // outputs can flush and flows can expire.
     virtual void on_idle(uint64_t /*now_ns*/) {}

@@ -2,6 +2,7 @@
 
 #include <net/if.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -39,14 +40,13 @@ CapturePoint point_of(uint8_t hook) {
     }
 }
 
-}  // namespace
-
-bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
+// Sets every field of `ev` that a kmod event defines (the others keep their defaults: see
+// KmodEventReader::batch_). Returns false for a payload too short to be an event.
+inline bool fill_event(const void* payload, size_t len, PacketEvent& ev) {
     hookdump_event e;
     if (len < sizeof e) return false;
     std::memcpy(&e, payload, sizeof e);
     if (e.caplen > len - sizeof e) return false;
-    ev = PacketEvent{};
     ev.ts_ns = e.ts_ns;
     ev.point = point_of(e.hook);
     ev.slot = e.slot == HOOKDUMP_SLOT_LAST     ? PrioritySlot::Last
@@ -69,18 +69,18 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
     p.proto = e.proto;
     p.fragment = e.flags & HOOKDUMP_EV_FRAG;
     p.later_fragment = e.flags & HOOKDUMP_EV_LATER_FRAG;
-    if (e.flags & HOOKDUMP_EV_PORTS) {
-        p.sport = e.sport;
-        p.dport = e.dport;
-        p.has |= Parsed::kPorts;
-    }
-    if (e.flags & HOOKDUMP_EV_ICMP) {
-        p.icmp_type = e.icmp_type;
-        p.icmp_code = e.icmp_code;
-        p.has |= Parsed::kIcmp;
-    }
-    if (e.flags & HOOKDUMP_EV_TRUNCATED) p.issue = ParseIssue::TruncatedL4;
+    const bool ports = e.flags & HOOKDUMP_EV_PORTS;
+    p.sport = ports ? e.sport : 0;
+    p.dport = ports ? e.dport : 0;
+    if (ports) p.has |= Parsed::kPorts;
+    const bool icmp = e.flags & HOOKDUMP_EV_ICMP;
+    p.icmp_type = icmp ? e.icmp_type : 0;
+    p.icmp_code = icmp ? e.icmp_code : 0;
+    if (icmp) p.has |= Parsed::kIcmp;
+    p.issue = e.flags & HOOKDUMP_EV_TRUNCATED ? ParseIssue::TruncatedL4 : ParseIssue::None;
+    p.tcp_flags = 0;
     // Transport payload, as the parser computes it from bytes: past the fixed L4 header.
+    p.ip_payload = 0;
     if (e.thoff && e.len >= e.thoff) {
         uint32_t l4 = 0;
         if (!(e.flags & HOOKDUMP_EV_LATER_FRAG)) {
@@ -98,10 +98,17 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
         if (full.has_tcp_flags()) {
             p.tcp_flags = full.tcp_flags;
             p.has |= Parsed::kTcpFlags;
+            p.ip_payload = full.ip_payload;  // honours TCP options
         }
-        if (full.has_tcp_flags()) p.ip_payload = full.ip_payload;  // honours TCP options
     }
     return true;
+}
+
+}  // namespace
+
+bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
+    ev = PacketEvent{};
+    return fill_event(payload, len, ev);
 }
 
 KmodClient::KmodClient() { family_ = sock_.resolve(HOOKDUMP_GENL_NAME); }
@@ -228,7 +235,7 @@ KmodStats KmodClient::stats() {
     return s;
 }
 
-KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode) {
+KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode), reader_(control_.family().id) {
     events_ = std::make_unique<NetlinkSocket>();
     events_->set_receive_buffer(8 << 20);
     // nlctrl's notifications tell when the family goes away (rmmod) while we read.
@@ -266,19 +273,17 @@ void KmodEngine::cleanup() noexcept {
     events_.reset();  // closing the socket ends the session (NETLINK_URELEASE)
 }
 
-IfName KmodEngine::ifname(int32_t ifindex) {
-    if (ifindex <= 0) return {};
-    auto it = ifnames_.find(ifindex);
-    if (it != ifnames_.end()) return it->second;
-    IfName n;
-    char buf[IF_NAMESIZE] = {};
-    if (if_indextoname(static_cast<unsigned>(ifindex), buf)) n.assign(buf);
-    return ifnames_[ifindex] = n;
+bool KmodEventReader::deliver(size_t n, EventHandler& handler, InterfaceCounters& c) {
+    c.received += n;
+    c.written += n;
+    return handler.on_events({batch_.data(), n});
 }
 
-bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& handler) {
-    auto& c = ledger_.interfaces.front();
+bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c) {
     bool go_on = true;
+    size_t n = 0;  // events in batch_
+    // At most what the handler still takes (a count limit): every event counted is written.
+    size_t limit = static_cast<size_t>(std::clamp<uint64_t>(handler.capacity(), 1, batch_.size()));
     int left = static_cast<int>(len);
     for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); go_on && mnl_nlmsg_ok(nlh, left);
          nlh = mnl_nlmsg_next(nlh, &left)) {
@@ -287,27 +292,46 @@ bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& hand
             const auto* g = static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(nlh));
             bool ours = false;
             for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
-                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_get_u16(a) == control_.family().id)
-                    ours = true;
+                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_get_u16(a) == family_id_) ours = true;
             });
             if (ours && g->cmd == CTRL_CMD_DELFAMILY) {
-                rule_ids_.clear();  // gone with the module
-                throw RuntimeError("the hookdump kernel module was unloaded");
+                if (n) deliver(n, handler, c);
+                throw KmodUnloaded();
             }
             continue;
         }
-        for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
-            PacketEvent ev;
-            if (!go_on || mnl_attr_get_type(a) != HOOKDUMP_A_EVENT ||
-                !event_from_payload(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), ev))
-                return;
-            ev.ifname = ifname(ev.ifindex);
-            ++c.received;
-            ++c.written;
-            go_on = handler.on_event(ev);
-        });
+        // The attribute walk of mnl_attr_ok/next, inline: this loop runs once per event.
+        const char* a = static_cast<const char*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)));
+        const char* const end = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
+        while (go_on && end - a >= static_cast<ptrdiff_t>(sizeof(nlattr))) {
+            nlattr h;
+            std::memcpy(&h, a, sizeof h);
+            if (h.nla_len < sizeof h || h.nla_len > end - a) break;
+            const char* const next = a + MNL_ALIGN(h.nla_len);
+            if ((h.nla_type & NLA_TYPE_MASK) == HOOKDUMP_A_EVENT &&
+                fill_event(a + MNL_ATTR_HDRLEN, h.nla_len - MNL_ATTR_HDRLEN, batch_[n])) {
+                PacketEvent& ev = batch_[n];
+                ev.ifname = ifnames_.get(ev.ifindex);
+                if (++n == limit) {
+                    go_on = deliver(n, handler, c);
+                    n = 0;
+                    limit = static_cast<size_t>(std::clamp<uint64_t>(handler.capacity(), 1, batch_.size()));
+                }
+            }
+            a = next;
+        }
     }
+    if (go_on && n) go_on = deliver(n, handler, c);
     return go_on;
+}
+
+bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& handler) {
+    try {
+        return reader_.handle_datagram(buf, len, handler, ledger_.interfaces.front());
+    } catch (const KmodUnloaded&) {
+        rule_ids_.clear();  // gone with the module
+        throw;
+    }
 }
 
 void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {

@@ -4,11 +4,12 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/ifname_cache.h"
 #include "engine/kmod_rules.h"
+#include "util/error.h"
 #include "netlink/netlink_socket.h"
 
 namespace hookdump {
@@ -39,6 +40,31 @@ private:
 // Returns false for a payload too short to be an event.
 bool event_from_payload(const void* payload, size_t len, PacketEvent& ev);
 
+// What KmodEngine does with each datagram it reads, apart from the socket: the module's event
+// messages to PacketEvents for a handler (the benchmarks and unit tests feed it datagrams of
+// their own).
+class KmodEventReader {
+public:
+    explicit KmodEventReader(uint16_t family_id) : family_id_(family_id) {}
+    // Hands the datagram's events to `handler`, counting them in `c` (received, written);
+    // false when the handler asked to stop. Throws KmodUnloaded when nlctrl says the family
+    // went away.
+    bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);
+
+private:
+    bool deliver(size_t n, EventHandler& handler, InterfaceCounters& c);
+
+    uint16_t family_id_;
+    IfNameCache ifnames_;
+    // Events go to the handler a batch at a time (one call per batch, not per event). Only
+    // the fields fill_event sets change, so an entry is not cleared between uses.
+    std::vector<PacketEvent> batch_ = std::vector<PacketEvent>(256);
+};
+
+struct KmodUnloaded : RuntimeError {
+    KmodUnloaded() : RuntimeError("the hookdump kernel module was unloaded") {}
+};
+
 class KmodEngine final : public Engine {
 public:
     enum class Mode { Session, Listen };
@@ -55,7 +81,6 @@ public:
 private:
     void cleanup() noexcept;
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler);
-    IfName ifname(int32_t ifindex);  // names as seen from this network namespace, cached
 
     Mode mode_;
     KmodClient control_;
@@ -64,7 +89,7 @@ private:
     Ledger ledger_;
     uint64_t overruns_ = 0;
     KmodStats start_stats_;
-    std::unordered_map<int32_t, IfName> ifnames_;
+    KmodEventReader reader_;
 };
 
 }  // namespace hookdump

@@ -72,7 +72,10 @@ NflogEngine::~NflogEngine() {
 }
 
 bool NflogEngine::handle_datagram(const char* buf, size_t len, EventHandler& handler) {
-    auto& c = ledger_.interfaces.front();
+    return reader_.handle_datagram(buf, len, handler, ledger_.interfaces.front());
+}
+
+bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c) {
     bool go_on = true;
     int left = static_cast<int>(len);
     for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); go_on && mnl_nlmsg_ok(nlh, left);
@@ -116,8 +119,7 @@ bool NflogEngine::handle_datagram(const char* buf, size_t len, EventHandler& han
         if (!ev.ts_ns) ev.ts_ns = now_ns();  // NFLOG stamps only packets that carry a time
         ev.ifindex = static_cast<int32_t>(indev ? indev : outdev);
         ev.dir = indev && !outdev ? Direction::In : outdev && !indev ? Direction::Out : Direction::Unknown;
-        char name[IF_NAMESIZE] = {};
-        if (ev.ifindex && if_indextoname(static_cast<unsigned>(ev.ifindex), name)) ev.ifname.assign(name);
+        ev.ifname = ifnames_.get(ev.ifindex);
         ev.parsed = parse_ip(ev.bytes);
         // NFLOG has no original length; the IP header's is the packet's.
         ev.len = static_cast<uint32_t>(ev.bytes.size());

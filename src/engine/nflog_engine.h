@@ -6,9 +6,25 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/ifname_cache.h"
 #include "netlink/netlink_socket.h"
 
 namespace hookdump {
+
+// What NflogEngine does with each datagram it reads, apart from the socket: nfnetlink_log's
+// packet messages to PacketEvents for a handler (benchmarks feed it datagrams of their own).
+class NflogReader {
+public:
+    // Hands the datagram's packets to `handler`, counting them in `c` (received, written,
+    // filter_accepted, and sequence gaps as kernel_drops); false when the handler asked to stop.
+    bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);
+
+private:
+    bool have_seq_ = false;
+    uint32_t next_seq_ = 0;
+    std::string prefix_;
+    IfNameCache ifnames_;
+};
 
 class NflogEngine final : public Engine {
 public:
@@ -28,9 +44,7 @@ private:
     uint16_t group_;
     NetlinkSocket sock_;
     Ledger ledger_;
-    bool have_seq_ = false;
-    uint32_t next_seq_ = 0;
-    std::string prefix_;
+    NflogReader reader_;
 };
 
 }  // namespace hookdump

@@ -31,6 +31,14 @@ inline char* put_uint_backward(char* end, uint64_t v) {
     return p;
 }
 
+inline int decimal_digits(uint64_t v) {
+    int n = 1;
+    for (; v >= 10000; v /= 10000) n += 4;
+    if (v >= 1000) return n + 3;
+    if (v >= 100) return n + 2;
+    return v >= 10 ? n + 1 : n;
+}
+
 // One address byte in decimal at p; returns the end.
 inline char* put_u8(char* p, unsigned v) {
     if (v >= 100) {
@@ -101,23 +109,26 @@ inline char* put_ipv6(char* p, const uint8_t* a) {
 
 }  // namespace
 
+char* put_uint(char* p, uint64_t v) {
+    char* const end = p + decimal_digits(v);
+    put_uint_backward(end, v);
+    return end;
+}
+
 void append_uint(std::string& out, uint64_t v) {
     char buf[20];
-    char* const end = buf + sizeof buf;
-    const char* p = put_uint_backward(end, v);
-    out.append(p, static_cast<size_t>(end - p));
+    out.append(buf, static_cast<size_t>(put_uint(buf, v) - buf));
+}
+
+char* put_addr(char* p, uint8_t family, const std::array<uint8_t, 16>& a) {
+    if (family == 4) return put_ipv4(p, a.data());
+    if (family == 6) return put_ipv6(p, a.data());
+    return p;
 }
 
 void append_addr(std::string& out, uint8_t family, const std::array<uint8_t, 16>& a) {
-    char buf[48];  // "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" is 45
-    char* p;
-    if (family == 4)
-        p = put_ipv4(buf, a.data());
-    else if (family == 6)
-        p = put_ipv6(buf, a.data());
-    else
-        return;
-    out.append(buf, static_cast<size_t>(p - buf));
+    char buf[kMaxAddrText];
+    out.append(buf, static_cast<size_t>(put_addr(buf, family, a) - buf));
 }
 
 std::string addr_to_string(uint8_t family, const std::array<uint8_t, 16>& a) {
@@ -126,10 +137,10 @@ std::string addr_to_string(uint8_t family, const std::array<uint8_t, 16>& a) {
     return s;
 }
 
-void append_tcp_flags(std::string& out, uint8_t f) {
+char* put_tcp_flags(char* p, uint8_t f) {
     if (!f) {
-        out.append("none");
-        return;
+        std::memcpy(p, "none", 4);
+        return p + 4;
     }
     static constexpr struct {
         uint8_t bit;
@@ -137,26 +148,41 @@ void append_tcp_flags(std::string& out, uint8_t f) {
     } kOrder[] = {{kTcpFin, 'F'}, {kTcpSyn, 'S'}, {kTcpRst, 'R'}, {kTcpPsh, 'P'},
                   {kTcpAck, '.'}, {kTcpUrg, 'U'}, {kTcpEce, 'E'}, {kTcpCwr, 'W'}};
     for (const auto& o : kOrder)
-        if (f & o.bit) out.push_back(o.c);
+        if (f & o.bit) *p++ = o.c;
+    return p;
 }
 
-// v in exactly `width` decimal digits (leading zeros), width at most 20.
-static void append_padded(std::string& out, uint64_t v, int width) {
-    char buf[20];
+void append_tcp_flags(std::string& out, uint8_t f) {
+    char buf[8];
+    out.append(buf, static_cast<size_t>(put_tcp_flags(buf, f) - buf));
+}
+
+// v in exactly `width` decimal digits (leading zeros) at p, width at most 20.
+static char* put_padded(char* p, uint64_t v, int width) {
     int i = width;
     while (i >= 2) {
         i -= 2;
-        std::memcpy(buf + i, kDigitPairs + 2 * (v % 100), 2);
+        std::memcpy(p + i, kDigitPairs + 2 * (v % 100), 2);
         v /= 100;
     }
-    if (i) buf[0] = static_cast<char>('0' + v % 10);
-    out.append(buf, static_cast<size_t>(width));
+    if (i) p[0] = static_cast<char>('0' + v % 10);
+    return p + width;
+}
+
+static void append_padded(std::string& out, uint64_t v, int width) {
+    char buf[20];
+    out.append(buf, static_cast<size_t>(put_padded(buf, v, width) - buf));
+}
+
+char* put_epoch_ns(char* p, uint64_t ts_ns) {
+    p = put_uint(p, ts_ns / 1000000000u);
+    *p++ = '.';
+    return put_padded(p, ts_ns % 1000000000u, 9);
 }
 
 void append_epoch_ns(std::string& out, uint64_t ts_ns) {
-    append_uint(out, ts_ns / 1000000000u);
-    out.push_back('.');
-    append_padded(out, ts_ns % 1000000000u, 9);
+    char buf[kMaxEpochText];
+    out.append(buf, static_cast<size_t>(put_epoch_ns(buf, ts_ns) - buf));
 }
 
 void LocalClock::append(std::string& out, uint64_t ts_ns) {
@@ -180,21 +206,29 @@ void LocalClock::append(std::string& out, uint64_t ts_ns) {
     append_padded(out, (ts_ns % 1000000000u) / 1000u, 6);
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
+char* put_json_escaped(char* p, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     for (const char c : s) {
         const auto u = static_cast<unsigned char>(c);
         if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
+            *p++ = '\\';
+            *p++ = c;
         } else if (u < 0x20 || u >= 0x7f) {  // keep output plain ASCII whatever the input
-            out.append("\\u00");
-            out.push_back(kHex[u >> 4]);
-            out.push_back(kHex[u & 15]);
+            std::memcpy(p, "\\u00", 4);
+            p[4] = kHex[u >> 4];
+            p[5] = kHex[u & 15];
+            p += 6;
         } else {
-            out.push_back(c);
+            *p++ = c;
         }
     }
+    return p;
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+    const size_t at = out.size();
+    out.resize(at + 6 * s.size());
+    out.resize(static_cast<size_t>(put_json_escaped(out.data() + at, s) - out.data()));
 }
 
 }  // namespace hookdump

@@ -35,4 +35,15 @@ private:
 // JSON string body escaping (without the quotes).
 void append_json_escaped(std::string& out, std::string_view s);
 
+// The same forms written at p (the caller makes room: the k*Text sizes, 6 bytes a character for
+// put_json_escaped); each returns the end. For writers that format into a buffer of their own.
+inline constexpr size_t kMaxUintText = 20;
+inline constexpr size_t kMaxAddrText = 48;  // "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" is 45
+inline constexpr size_t kMaxEpochText = 30;
+char* put_uint(char* p, uint64_t v);
+char* put_addr(char* p, uint8_t family, const std::array<uint8_t, 16>& a);
+char* put_tcp_flags(char* p, uint8_t flags);  // at most 8
+char* put_epoch_ns(char* p, uint64_t ts_ns);
+char* put_json_escaped(char* p, std::string_view s);
+
 }  // namespace hookdump

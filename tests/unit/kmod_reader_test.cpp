@@ -1,0 +1,214 @@
+// The kmod engine's read path without the module: datagrams laid out as hookdump.ko sends them
+// (KmodDatagramBuilder) through KmodEventReader and a Pipeline into the csv, jsonl and pcap
+// sinks, compared byte for byte; and its ledger.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/pipeline.h"
+#include "engine/kmod_datagram.h"
+#include "engine/kmod_engine.h"
+#include "packet/builder.h"
+#include "sink/sinks.h"
+#include "test_util.h"
+
+namespace hookdump {
+namespace {
+
+using test::TempDir;
+
+constexpr uint16_t kFamily = 0x1d;
+
+hookdump_event event(uint64_t ts, uint8_t hook, uint8_t family, const char* src, const char* dst, uint8_t proto) {
+    hookdump_event e{};
+    e.ts_ns = ts;
+    e.netns_cookie = 4096;
+    e.hook = hook;
+    e.family = family == 6 ? AF_INET6 : AF_INET;
+    e.proto = proto;
+    inet_pton(e.family, src, e.src);
+    inet_pton(e.family, dst, e.dst);
+    return e;
+}
+
+// Every kind of event the module reports: ports, ICMP, fragments, a truncated transport header,
+// each hook and slot, known, unknown and absent interfaces, and packet bytes (TCP flags).
+struct Sample {
+    std::vector<uint8_t> tcp6 = PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").tcp(443, 50000, 0x12).payload(10).build();
+    std::vector<char> datagram;
+
+    Sample() {
+        KmodDatagramBuilder b(kFamily);
+        hookdump_event e = event(1700000000123456789ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+        e.iif = 1;  // lo in every network namespace
+        e.len = 46;
+        e.flags = HOOKDUMP_EV_PORTS;
+        e.sport = 40000;
+        e.dport = 9;
+        e.thoff = 20;
+        b.add(e);
+        e = event(1700000001000000001ull, HOOKDUMP_HOOK_LOCAL_OUT, 6, "2001:db8::1", "2001:db8::2", 6);
+        e.slot = HOOKDUMP_SLOT_LAST;
+        e.oif = 1;
+        e.len = static_cast<uint32_t>(tcp6.size());
+        e.flags = HOOKDUMP_EV_PORTS;
+        e.sport = 443;
+        e.dport = 50000;
+        e.thoff = 40;
+        b.add(e, tcp6);
+        e = event(1700000002000000000ull, HOOKDUMP_HOOK_FORWARD, 4, "198.18.1.1", "198.19.0.1", 1);
+        e.slot = HOOKDUMP_SLOT_CUSTOM;
+        e.iif = 1;
+        e.oif = 999999;  // no such interface: no name
+        e.len = 84;
+        e.flags = HOOKDUMP_EV_ICMP;
+        e.icmp_type = 8;
+        e.thoff = 20;
+        b.add(e);
+        e = event(1700000003000000000ull, HOOKDUMP_HOOK_LOCAL_IN, 4, "198.18.0.3", "198.18.0.2", 17);
+        e.len = 1500;
+        e.flags = HOOKDUMP_EV_FRAG | HOOKDUMP_EV_LATER_FRAG;
+        e.thoff = 20;
+        b.add(e);
+        e = event(1700000004000000000ull, HOOKDUMP_HOOK_POST_ROUTING, 6, "::ffff:198.18.0.1", "2001:db8::2", 6);
+        e.oif = 1;
+        e.len = 50;
+        e.flags = HOOKDUMP_EV_TRUNCATED;
+        b.add(e);
+        datagram = b.datagram();
+    }
+};
+
+std::string run_sink(std::unique_ptr<Sink> (*make)(const SinkOptions&), const std::string& path,
+                     const std::vector<char>& datagram, InterfaceCounters& c, uint64_t count = 0) {
+    SinkOptions o;
+    o.path = path;
+    Pipeline p(count);
+    p.add_sink(make(o));
+    KmodEventReader r(kFamily);
+    r.handle_datagram(datagram.data(), datagram.size(), p, c);
+    p.finish(Ledger{});
+    return test::read_file(path);
+}
+
+TEST(KmodReader, CsvRows) {
+    TempDir d;
+    Sample s;
+    InterfaceCounters c;
+    EXPECT_EQ(run_sink(make_csv_sink, d.file("x.csv"), s.datagram, c),
+              std::string(kCsvHeader) +
+                  "1700000000.123456789,prerouting,lo,1,4096,in,17,198.18.0.1,198.18.0.2,40000,9,,,46,0,0,,\n"
+                  "1700000001.000000001,output:last,lo,1,4096,out,6,2001:db8::1,2001:db8::2,443,50000,,,70,70,0,S.,\n"
+                  "1700000002.000000000,forward:custom,,999999,4096,,1,198.18.1.1,198.19.0.1,,,8,0,84,0,0,,\n"
+                  "1700000003.000000000,input,,,4096,in,17,198.18.0.3,198.18.0.2,,,,,1500,0,1,,\n"
+                  "1700000004.000000000,postrouting,lo,1,4096,out,6,::ffff:198.18.0.1,2001:db8::2,,,,,50,0,0,,\n");
+    EXPECT_EQ(c.received, 5u);
+    EXPECT_EQ(c.written, 5u);
+}
+
+TEST(KmodReader, JsonlRecords) {
+    TempDir d;
+    Sample s;
+    InterfaceCounters c;
+    EXPECT_EQ(run_sink(make_jsonl_sink, d.file("x.jsonl"), s.datagram, c),
+R"({"ts":1700000000.123456789,"point":"prerouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"in","proto":17,"src":"198.18.0.1","dst":"198.18.0.2","sport":40000,"dport":9,"icmp_type":null,"icmp_code":null,"len":46,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n"
+              R"({"ts":1700000001.000000001,"point":"output:last","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"2001:db8::1","dst":"2001:db8::2","sport":443,"dport":50000,"icmp_type":null,"icmp_code":null,"len":70,"caplen":70,"frag":0,"tcp_flags":"S.","verdict":null})" "\n"
+              R"({"ts":1700000002.000000000,"point":"forward:custom","ifname":null,"ifindex":999999,"netns":4096,"dir":null,"proto":1,"src":"198.18.1.1","dst":"198.19.0.1","sport":null,"dport":null,"icmp_type":8,"icmp_code":0,"len":84,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n"
+              R"({"ts":1700000003.000000000,"point":"input","ifname":null,"ifindex":null,"netns":4096,"dir":"in","proto":17,"src":"198.18.0.3","dst":"198.18.0.2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":1500,"caplen":0,"frag":1,"tcp_flags":null,"verdict":null})" "\n"
+              R"({"ts":1700000004.000000000,"point":"postrouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"::ffff:198.18.0.1","dst":"2001:db8::2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":50,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n");
+}
+
+// pcap takes the events that carry bytes (raw IP), the others are counted as skipped.
+TEST(KmodReader, PcapRecords) {
+    TempDir d;
+    const auto udp4 = PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(40000, 9).payload(18).build();
+    KmodDatagramBuilder b(kFamily);
+    hookdump_event e = event(1700000000123456789ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+    e.len = 46;
+    e.flags = HOOKDUMP_EV_PORTS;
+    b.add(e, udp4);
+    e.ts_ns += 1000;
+    e.len = 1000;  // captured short of the packet's length
+    b.add(e, std::span(udp4).first(28));
+    InterfaceCounters c;
+    const std::string pcap = run_sink(make_pcap_sink, d.file("x.pcap"), b.datagram(), c);
+    ASSERT_EQ(pcap.size(), 24u + 16 + 46 + 16 + 28);
+    uint32_t linktype, rec[4];
+    std::memcpy(&linktype, pcap.data() + 20, 4);
+    EXPECT_EQ(linktype, 101u);  // LINKTYPE_RAW
+    std::memcpy(rec, pcap.data() + 24, 16);
+    EXPECT_EQ(rec[0], 1700000000u);
+    EXPECT_EQ(rec[1], 123456789u);
+    EXPECT_EQ(rec[2], 46u);
+    EXPECT_EQ(rec[3], 46u);
+    EXPECT_EQ(pcap.substr(40, 46), std::string(udp4.begin(), udp4.end()));
+    std::memcpy(rec, pcap.data() + 86, 16);
+    EXPECT_EQ(rec[1], 123457789u);
+    EXPECT_EQ(rec[2], 28u);
+    EXPECT_EQ(rec[3], 1000u);
+    EXPECT_EQ(pcap.substr(102), std::string(udp4.begin(), udp4.begin() + 28));
+    EXPECT_EQ(c.received, 2u);
+}
+
+// A count limit (-c) stops at that event: the ledger counts what was handed to the sinks.
+TEST(KmodReader, CountLimitAndLedger) {
+    TempDir d;
+    Sample s;
+    InterfaceCounters c;
+    const std::string csv = run_sink(make_csv_sink, d.file("x.csv"), s.datagram, c, 3);
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);  // the header and 3 rows
+    EXPECT_EQ(c.received, 3u);
+    EXPECT_EQ(c.written, 3u);
+}
+
+// Several messages in one datagram, a malformed attribute (shorter than an event), an event
+// whose caplen runs past its attribute, other attributes: only whole events count.
+TEST(KmodReader, SkipsWhatIsNotAnEvent) {
+    Sample s;
+    KmodDatagramBuilder b(kFamily);
+    hookdump_event e = event(1, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+    b.add(e);
+    std::vector<char> bad = b.datagram();
+    // Claim 8 packet bytes the attribute does not have.
+    auto* ev = reinterpret_cast<hookdump_event*>(bad.data() + NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN);
+    ev->caplen = 8;
+    // A short attribute and one of another type, appended to the same message.
+    const char extra[] = {8, 0, HOOKDUMP_A_EVENT, 0, 1, 2, 3, 4, 8, 0, HOOKDUMP_A_RULE_ID, 0, 1, 0, 0, 0};
+    bad.insert(bad.end(), extra, extra + sizeof extra);
+    reinterpret_cast<nlmsghdr*>(bad.data())->nlmsg_len = static_cast<uint32_t>(bad.size());
+    std::vector<char> dgram = s.datagram;
+    dgram.insert(dgram.end(), bad.begin(), bad.end());
+    dgram.insert(dgram.end(), s.datagram.begin(), s.datagram.end());
+    Pipeline p;
+    InterfaceCounters c;
+    KmodEventReader r(kFamily);
+    EXPECT_TRUE(r.handle_datagram(dgram.data(), dgram.size(), p, c));
+    EXPECT_EQ(c.received, 10u);
+    EXPECT_EQ(p.packets(), 10u);
+}
+
+TEST(KmodReader, FamilyDeletedThrows) {
+    std::vector<char> m(NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN + 4);
+    auto* nlh = reinterpret_cast<nlmsghdr*>(m.data());
+    nlh->nlmsg_len = static_cast<uint32_t>(m.size());
+    nlh->nlmsg_type = GENL_ID_CTRL;
+    reinterpret_cast<genlmsghdr*>(m.data() + NLMSG_HDRLEN)->cmd = CTRL_CMD_DELFAMILY;
+    nlattr a{NLA_HDRLEN + 2, CTRL_ATTR_FAMILY_ID};
+    std::memcpy(m.data() + NLMSG_HDRLEN + GENL_HDRLEN, &a, sizeof a);
+    const uint16_t other = kFamily + 1;
+    std::memcpy(m.data() + NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN, &other, 2);
+    Pipeline p;
+    InterfaceCounters c;
+    KmodEventReader r(kFamily);
+    EXPECT_TRUE(r.handle_datagram(m.data(), m.size(), p, c));  // another family: ignored
+    std::memcpy(m.data() + NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN, &kFamily, 2);
+    EXPECT_THROW(r.handle_datagram(m.data(), m.size(), p, c), KmodUnloaded);
+}
+
+}  // namespace
+}  // namespace hookdump
