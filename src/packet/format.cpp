@@ -7,38 +7,6 @@ namespace hookdump {
 
 namespace {
 
-// "00" "01" ... "99": two digits per division, half the divisions of one digit at a time.
-constexpr char kDigitPairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-// Writes v in decimal so that it ends at `end`; returns where it starts.
-inline char* put_uint_backward(char* end, uint64_t v) {
-    char* p = end;
-    while (v >= 100) {
-        const auto r = static_cast<unsigned>(v % 100);
-        v /= 100;
-        p -= 2;
-        std::memcpy(p, kDigitPairs + 2 * r, 2);
-    }
-    if (v >= 10) {
-        p -= 2;
-        std::memcpy(p, kDigitPairs + 2 * v, 2);
-    } else {
-        *--p = static_cast<char>('0' + v);
-    }
-    return p;
-}
-
-inline int decimal_digits(uint64_t v) {
-    int n = 1;
-    for (; v >= 10000; v /= 10000) n += 4;
-    if (v >= 1000) return n + 3;
-    if (v >= 100) return n + 2;
-    return v >= 10 ? n + 1 : n;
-}
-
 // One address byte in decimal at p; returns the end.
 inline char* put_u8(char* p, unsigned v) {
     if (v >= 100) {
@@ -109,12 +77,6 @@ inline char* put_ipv6(char* p, const uint8_t* a) {
 
 }  // namespace
 
-char* put_uint(char* p, uint64_t v) {
-    char* const end = p + decimal_digits(v);
-    put_uint_backward(end, v);
-    return end;
-}
-
 void append_uint(std::string& out, uint64_t v) {
     char buf[20];
     out.append(buf, static_cast<size_t>(put_uint(buf, v) - buf));
@@ -157,27 +119,9 @@ void append_tcp_flags(std::string& out, uint8_t f) {
     out.append(buf, static_cast<size_t>(put_tcp_flags(buf, f) - buf));
 }
 
-// v in exactly `width` decimal digits (leading zeros) at p, width at most 20.
-static char* put_padded(char* p, uint64_t v, int width) {
-    int i = width;
-    while (i >= 2) {
-        i -= 2;
-        std::memcpy(p + i, kDigitPairs + 2 * (v % 100), 2);
-        v /= 100;
-    }
-    if (i) p[0] = static_cast<char>('0' + v % 10);
-    return p + width;
-}
-
 static void append_padded(std::string& out, uint64_t v, int width) {
     char buf[20];
     out.append(buf, static_cast<size_t>(put_padded(buf, v, width) - buf));
-}
-
-char* put_epoch_ns(char* p, uint64_t ts_ns) {
-    p = put_uint(p, ts_ns / 1000000000u);
-    *p++ = '.';
-    return put_padded(p, ts_ns % 1000000000u, 9);
 }
 
 void append_epoch_ns(std::string& out, uint64_t ts_ns) {

@@ -46,9 +46,9 @@ public:
         sep();
         p_ = put_uint(p_, v);
     }
-    void epoch_ns(std::string_view, uint64_t ts) {
+    void epoch_ns(std::string_view, std::string_view sec, uint32_t ns) {
         sep();
-        p_ = put_epoch_ns(p_, ts);
+        put_ns(sec, ns);
     }
     void addr(std::string_view, uint8_t family, const std::array<uint8_t, 16>& a) {
         sep();
@@ -62,6 +62,11 @@ public:
         sep();
         *p_++ = c;
     }
+    // Text this syntax wrote before (RowMemo), separators included.
+    void paste(std::string_view v) {
+        copy(v);
+        first_ = false;
+    }
     // Room a text of n bytes can take, quoted.
     static size_t room(size_t n) { return 2 * n + 2; }
 
@@ -73,6 +78,12 @@ private:
     void copy(std::string_view v) {
         std::memcpy(p_, v.data(), v.size());
         p_ += v.size();
+    }
+    // put_epoch_ns with the seconds already in text.
+    void put_ns(std::string_view sec, uint32_t ns) {
+        copy(sec);
+        *p_++ = '.';
+        p_ = put_padded(p_, ns, 9);
     }
     char* p_;
     bool first_ = true;
@@ -107,9 +118,9 @@ public:
         field(name);
         p_ = put_uint(p_, v);
     }
-    void epoch_ns(std::string_view name, uint64_t ts) {
+    void epoch_ns(std::string_view name, std::string_view sec, uint32_t ns) {
         field(name);
-        p_ = put_epoch_ns(p_, ts);
+        put_ns(sec, ns);
     }
     void addr(std::string_view name, uint8_t family, const std::array<uint8_t, 16>& a) {
         field(name);
@@ -127,6 +138,10 @@ public:
         field(name);
         *p_++ = c;
     }
+    void paste(std::string_view v) {
+        copy(v);
+        first_ = false;
+    }
     static size_t room(size_t n) { return 6 * n + 2; }
 
 private:
@@ -141,6 +156,12 @@ private:
     void copy(std::string_view v) {
         std::memcpy(p_, v.data(), v.size());
         p_ += v.size();
+    }
+    // put_epoch_ns with the seconds already in text.
+    void put_ns(std::string_view sec, uint32_t ns) {
+        copy(sec);
+        *p_++ = '.';
+        p_ = put_padded(p_, ns, 9);
     }
     char* p_;
     bool first_ = true;
@@ -157,24 +178,82 @@ size_t record_room(const PacketEvent& ev, bool drop_fields) {
     return n;
 }
 
+// The text of the fields from point to dst of the last record, with what it was made from:
+// events in a row mostly share them (one hook, interface and address pair), and formatting
+// the addresses and names again is most of a record's cost.
+class RowMemo {
+public:
+    bool same(const PacketEvent& ev) const {
+        const Parsed& p = ev.parsed;
+        return valid_ && ev.point == point_ && ev.slot == slot_ && ev.dir == dir_ && ev.ifindex == ifindex_ &&
+               ev.netns == netns_ && (p.has & kKeyHas) == has_ && p.proto == proto_ && p.family == family_ &&
+               std::memcmp(ev.ifname.s, ifname_.s, sizeof ifname_.s) == 0 && p.src == src_ && p.dst == dst_;
+    }
+    void store(const PacketEvent& ev, const char* begin, const char* end) {
+        const Parsed& p = ev.parsed;
+        const auto n = static_cast<size_t>(end - begin);
+        if (n > sizeof text_) {
+            valid_ = false;
+            return;
+        }
+        point_ = ev.point, slot_ = ev.slot, dir_ = ev.dir, ifindex_ = ev.ifindex, netns_ = ev.netns;
+        has_ = p.has & kKeyHas, proto_ = p.proto, family_ = p.family;
+        ifname_ = ev.ifname, src_ = p.src, dst_ = p.dst;
+        std::memcpy(text_, begin, n);
+        len_ = n;
+        valid_ = true;
+    }
+    std::string_view text() const { return {text_, len_}; }
+
+    // The seconds of the timestamp, likewise.
+    uint64_t sec = UINT64_MAX;
+    char sec_text[kMaxUintText];
+    size_t sec_len = 0;
+
+private:
+    static constexpr uint8_t kKeyHas = Parsed::kIp | Parsed::kProto;  // what the fields read
+    bool valid_ = false;
+    CapturePoint point_{};
+    PrioritySlot slot_{};
+    Direction dir_{};
+    uint8_t has_ = 0, proto_ = 0, family_ = 0;
+    int32_t ifindex_ = 0;
+    uint64_t netns_ = 0;
+    IfName ifname_;
+    std::array<uint8_t, 16> src_{}, dst_{};
+    char text_[512];
+    size_t len_ = 0;
+};
+
 template <class R>
-char* emit_packet(char* out, const PacketEvent& ev, bool drop_fields) {
+char* emit_packet(char* out, const PacketEvent& ev, bool drop_fields, RowMemo& memo) {
     const Parsed& p = ev.parsed;
     R e(out);
     e.begin();
-    e.epoch_ns("ts", ev.ts_ns);
-    if (ev.point == CapturePoint::Unknown) e.null("point"); else e.word("point", point_label(ev));
-    if (ev.ifname.empty()) e.null("ifname"); else e.text("ifname", ev.ifname.view());
-    if (ev.ifindex) e.uint("ifindex", static_cast<uint32_t>(ev.ifindex)); else e.null("ifindex");
-    if (ev.netns) e.uint("netns", ev.netns); else e.null("netns");
-    if (ev.dir == Direction::Unknown) e.null("dir"); else e.word("dir", to_string(ev.dir));
-    if (p.has_proto()) e.uint("proto", p.proto); else e.null("proto");
-    if (p.has_ip()) {
-        e.addr("src", p.family, p.src);
-        e.addr("dst", p.family, p.dst);
+    const uint64_t sec = ev.ts_ns / 1000000000u;
+    if (sec != memo.sec) {
+        memo.sec = sec;
+        memo.sec_len = static_cast<size_t>(put_uint(memo.sec_text, sec) - memo.sec_text);
+    }
+    e.epoch_ns("ts", {memo.sec_text, memo.sec_len}, static_cast<uint32_t>(ev.ts_ns % 1000000000u));
+    if (memo.same(ev)) {
+        e.paste(memo.text());
     } else {
-        e.null("src");
-        e.null("dst");
+        char* const begin = e.end();
+        if (ev.point == CapturePoint::Unknown) e.null("point"); else e.word("point", point_label(ev));
+        if (ev.ifname.empty()) e.null("ifname"); else e.text("ifname", ev.ifname.view());
+        if (ev.ifindex) e.uint("ifindex", static_cast<uint32_t>(ev.ifindex)); else e.null("ifindex");
+        if (ev.netns) e.uint("netns", ev.netns); else e.null("netns");
+        if (ev.dir == Direction::Unknown) e.null("dir"); else e.word("dir", to_string(ev.dir));
+        if (p.has_proto()) e.uint("proto", p.proto); else e.null("proto");
+        if (p.has_ip()) {
+            e.addr("src", p.family, p.src);
+            e.addr("dst", p.family, p.dst);
+        } else {
+            e.null("src");
+            e.null("dst");
+        }
+        memo.store(ev, begin, e.end());
     }
     if (p.has_ports()) {
         e.uint("sport", p.sport);
@@ -234,13 +313,13 @@ private:
             flush();
             if (room > kBufferSize) {  // only with drop fields of hundreds of KiB
                 std::string big(room, '\0');
-                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, drop_fields_) - big.data()));
+                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, drop_fields_, memo_) - big.data()));
                 out_.write_through(big);
                 return;
             }
         }
         char* const at = buf_.get() + used_;
-        used_ += static_cast<size_t>(emit_packet<R>(at, ev, drop_fields_) - at);
+        used_ += static_cast<size_t>(emit_packet<R>(at, ev, drop_fields_, memo_) - at);
     }
 
     // Small enough to stay in the CPU's cache until write(2) copies it, large enough that
@@ -251,6 +330,7 @@ private:
     std::unique_ptr<char[]> buf_;
     size_t used_ = 0;
     bool drop_fields_;
+    RowMemo memo_;
 };
 
 }  // namespace

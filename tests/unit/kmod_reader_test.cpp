@@ -123,6 +123,58 @@ R"({"ts":1700000000.123456789,"point":"prerouting","ifname":"lo","ifindex":1,"ne
               R"({"ts":1700000004.000000000,"point":"postrouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"::ffff:198.18.0.1","dst":"2001:db8::2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":50,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n");
 }
 
+// Records are the same whether the sink formatted the previous one from the same hook,
+// interface and addresses (it reuses that text) or not: a run of events that differ one
+// field at a time, against each event written by a sink of its own.
+TEST(KmodReader, RecordsIndependentOfThePreviousOne) {
+    std::vector<hookdump_event> evs;
+    hookdump_event e = event(1700000000999999999ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+    e.iif = 1;
+    e.netns_cookie = 4096;
+    e.len = 46;
+    e.flags = HOOKDUMP_EV_PORTS;
+    e.sport = 1;
+    e.dport = 9;
+    auto push = [&] {
+        evs.push_back(e);
+        e.ts_ns += 1;  // crosses a second boundary on the first step
+        ++e.sport;
+    };
+    push();
+    push();
+    e.slot = HOOKDUMP_SLOT_LAST, push();
+    e.hook = HOOKDUMP_HOOK_LOCAL_IN, push();
+    e.iif = 0, push();
+    e.iif = 1, e.netns_cookie = 0, push();
+    e.netns_cookie = 4096, e.proto = 6, push();
+    inet_pton(AF_INET, "198.18.0.3", e.src), push();
+    inet_pton(AF_INET, "198.18.0.4", e.dst), push();
+    e.flags = 0, push();
+    e.family = AF_INET6, push();
+    e.family = AF_INET, e.hook = HOOKDUMP_HOOK_FORWARD, e.oif = 1, push();
+    e.oif = 0, push();
+    e.ts_ns += 5000000000ull, push();
+    for (auto make : {make_csv_sink, make_jsonl_sink}) {
+        TempDir d;
+        KmodDatagramBuilder all(kFamily);
+        std::string expected;
+        for (size_t i = 0; i < evs.size(); ++i) {
+            KmodDatagramBuilder one(kFamily);
+            one.add(evs[i]);
+            all.add(evs[i]);
+            InterfaceCounters c;
+            std::string rec = run_sink(make, d.file("one" + std::to_string(i)), one.datagram(), c);
+            if (make == make_csv_sink) rec = rec.substr(std::strlen(kCsvHeader));
+            expected += rec;
+        }
+        InterfaceCounters c;
+        std::string got = run_sink(make, d.file("all"), all.datagram(), c);
+        if (make == make_csv_sink) got = got.substr(std::strlen(kCsvHeader));
+        EXPECT_EQ(got, expected);
+        EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), static_cast<long>(evs.size()));
+    }
+}
+
 // pcap takes the events that carry bytes (raw IP), the others are counted as skipped.
 TEST(KmodReader, PcapRecords) {
     TempDir d;
