@@ -173,6 +173,28 @@ GenlFamily NetlinkSocket::resolve(const std::string& name) {
 }
 
 ssize_t NetlinkSocket::receive(std::vector<char>& buf, int timeout_ms) {
+    // Read first and wait only when nothing is queued: a reader that falls behind finds a
+    // datagram waiting every time, and a poll before each would be a system call for nothing.
+    auto take = [&]() -> ssize_t {
+        iovec iov{buf.data(), buf.size()};
+        sockaddr_nl addr{};
+        msghdr msg{};
+        msg.msg_name = &addr;
+        msg.msg_namelen = sizeof addr;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        const ssize_t n = ::recvmsg(fd(), &msg, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return -EAGAIN;
+            if (errno == ENOBUFS) return -ENOBUFS;
+            if (errno == EINTR) return 0;
+            throw RuntimeError(errno_message("recv(netlink)", errno));
+        }
+        if (msg.msg_flags & MSG_TRUNC) throw RuntimeError(errno_message("recv(netlink)", ENOSPC));
+        return n;
+    };
+    ssize_t n = take();
+    if (n != -EAGAIN) return n;
     pollfd p{fd(), POLLIN, 0};
     const int rc = ::poll(&p, 1, timeout_ms);
     if (rc < 0) {
@@ -180,13 +202,8 @@ ssize_t NetlinkSocket::receive(std::vector<char>& buf, int timeout_ms) {
         throw RuntimeError(errno_message("poll(netlink)", errno));
     }
     if (rc == 0) return 0;
-    const ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
-    if (n < 0) {
-        if (errno == ENOBUFS) return -ENOBUFS;
-        if (errno == EINTR || errno == EAGAIN) return 0;
-        throw RuntimeError(errno_message("recv(netlink)", errno));
-    }
-    return n;
+    n = take();
+    return n == -EAGAIN ? 0 : n;
 }
 
 }  // namespace hookdump

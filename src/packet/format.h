@@ -80,7 +80,15 @@ inline int decimal_digits(U v) {
     return v >= 10 ? n + 1 : n;
 }
 
-inline char* put_uint(char* p, uint64_t v) {
+[[gnu::always_inline]] inline char* put_uint(char* p, uint64_t v) {
+    if (v < 100) {  // most of a record's numbers (protocol, ports, lengths) are short
+        if (v < 10) {
+            *p = static_cast<char>('0' + v);
+            return p + 1;
+        }
+        std::memcpy(p, kDigitPairs + 2 * v, 2);
+        return p + 2;
+    }
     if (v <= UINT32_MAX) {  // 32-bit divisions where they do
         char* const end = p + decimal_digits(static_cast<uint32_t>(v));
         put_uint_backward(end, static_cast<uint32_t>(v));

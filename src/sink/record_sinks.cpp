@@ -173,7 +173,7 @@ constexpr size_t kFixedRoom = 1024;
 
 template <class R>
 size_t record_room(const PacketEvent& ev, bool drop_fields) {
-    size_t n = kFixedRoom + R::room(ev.ifname.view().size());
+    size_t n = kFixedRoom + R::room(sizeof ev.ifname.s);
     if (drop_fields) n += R::room(ev.drop_reason.size()) + R::room(ev.drop_location.size());
     return n;
 }
@@ -187,7 +187,7 @@ public:
         const Parsed& p = ev.parsed;
         return valid_ && ev.point == point_ && ev.slot == slot_ && ev.dir == dir_ && ev.ifindex == ifindex_ &&
                ev.netns == netns_ && (p.has & kKeyHas) == has_ && p.proto == proto_ && p.family == family_ &&
-               std::memcmp(ev.ifname.s, ifname_.s, sizeof ifname_.s) == 0 && p.src == src_ && p.dst == dst_;
+               same16(ev.ifname.s, ifname_.s) && same16(p.src.data(), src_.data()) && same16(p.dst.data(), dst_.data());
     }
     void store(const PacketEvent& ev, const char* begin, const char* end) {
         const Parsed& p = ev.parsed;
@@ -211,6 +211,12 @@ public:
     size_t sec_len = 0;
 
 private:
+    static bool same16(const void* a, const void* b) {
+        uint64_t x[2], y[2];
+        std::memcpy(x, a, 16);
+        std::memcpy(y, b, 16);
+        return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+    }
     static constexpr uint8_t kKeyHas = Parsed::kIp | Parsed::kProto;  // what the fields read
     bool valid_ = false;
     CapturePoint point_{};
