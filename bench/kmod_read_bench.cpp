@@ -19,6 +19,7 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <pcap/pcap.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -41,6 +42,7 @@ constexpr size_t kNflogEvents = 32;
 
 enum SinkKind { kNone, kCsv, kJsonl, kPcap, kCsvShm, kSinkKinds };
 const char* const kSinkNames[kSinkKinds] = {"none", "csv", "jsonl", "pcap", "csv_shm"};
+constexpr const char* kShmPath = "/dev/shm/hookdump-kmod-read-bench.csv";  // removed at the end
 
 std::vector<uint8_t> udp_packet(uint16_t sport) {
     return PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(sport, 9).payload(18).build();
@@ -112,7 +114,7 @@ std::vector<char> nflog_datagram() {
 std::unique_ptr<Pipeline> pipeline(int sink) {
     auto p = std::make_unique<Pipeline>();
     SinkOptions o;
-    o.path = sink == kCsvShm ? "/dev/shm/hookdump-kmod-read-bench.csv" : "/dev/null";
+    o.path = sink == kCsvShm ? kShmPath : "/dev/null";
     switch (sink) {
         case kCsv: case kCsvShm: p->add_sink(make_csv_sink(o)); break;
         case kJsonl: p->add_sink(make_jsonl_sink(o)); break;
@@ -127,10 +129,15 @@ void set_counters(benchmark::State& state, size_t per_iteration) {
     state.counters["ns_per_event"] = benchmark::Counter(events, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+void finish(Pipeline& p, int sink) {
+    p.finish(Ledger{});
+    if (sink == kCsvShm) unlink(kShmPath);
+}
+
 // Keeps a tmpfs file from growing without bound: truncated every so many datagrams.
 void maybe_truncate(int sink, uint64_t& n) {
     if (sink == kCsvShm && ++n % 2048 == 0) {
-        if (truncate("/dev/shm/hookdump-kmod-read-bench.csv", 0) != 0) n = 0;
+        if (truncate(kShmPath, 0) != 0) n = 0;
     }
 }
 
@@ -145,7 +152,7 @@ void BM_KmodRead(benchmark::State& state) {
         r.handle_datagram(d.data(), d.size(), *p, c);
         maybe_truncate(sink, n);
     }
-    p->finish(Ledger{});
+    finish(*p, sink);
     if (c.received != state.iterations() * kKmodEvents) state.SkipWithError("events lost");
     set_counters(state, kKmodEvents);
     state.SetLabel(kSinkNames[sink]);
@@ -163,7 +170,7 @@ void BM_NflogRead(benchmark::State& state) {
         r.handle_datagram(d.data(), d.size(), *p, c);
         maybe_truncate(sink, n);
     }
-    p->finish(Ledger{});
+    finish(*p, sink);
     if (c.received != state.iterations() * kNflogEvents) state.SkipWithError("events lost");
     set_counters(state, kNflogEvents);
     state.SetLabel(kSinkNames[sink]);
@@ -239,7 +246,7 @@ void BM_AfPacketFill(benchmark::State& state) {
         p->on_events(batch);
         maybe_truncate(sink, n);
     }
-    p->finish(Ledger{});
+    finish(*p, sink);
     set_counters(state, batch.size());
     state.SetLabel(kSinkNames[sink]);
 }
