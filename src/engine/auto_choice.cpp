@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
 
 #include "engine/kmod_engine.h"
 #include "engine/kmod_rules.h"
@@ -51,6 +52,10 @@ std::string SystemProbe::tc_refuses(const std::string& interface, const std::str
         if (*end || v <= 0 || !if_indextoname(static_cast<unsigned>(v), buf)) return {};
         ifname = buf;
     }
+    // A device that is down: tc would attach and wait; the tap says so (as the default always did).
+    std::ifstream flags("/sys/class/net/" + ifname + "/flags");
+    unsigned long f = 0;
+    if (flags >> std::hex >> f && !(f & IFF_UP)) return ifname + " is down";
     bool l3 = false;
     try {
         BpfEngine::linktype_of(ifname, &l3);

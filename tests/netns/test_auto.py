@@ -79,7 +79,8 @@ class Pick(unittest.TestCase):
         require_no_module(self)
         rules = "--src/--dst/--sport/--dport/--proto"
         with Topology() as t:
-            a, _ = two_namespaces(t)
+            a, b = two_namespaces(t)
+            t.veth(a, "vD", None, b, "vE", None, up=False)
             for args, rc, msg in [
                 (["-i", "vA", "--workers", "2", "--direction", "in"], 2,
                  "--workers and --direction belong to different engines (afpacket, tc)"),
@@ -93,6 +94,8 @@ class Pick(unittest.TestCase):
                 (["--hooks", "input"], 1,
                  "the hookdump kernel module is not loaded; engine auto: kmod (--hooks is hookdump.ko's)"),
                 (["-i", "nosuch0"], 2, "no such interface: nosuch0"),
+                # tc would attach to a device that is down; the tap refuses it, as before auto.
+                (["-i", "vD"], 2, "interface vD is down"),
             ]:
                 r = netns.run_hookdump(a, "capture", "-c", "1", *args)
                 self.assertEqual((r.returncode, r.stderr), (rc, f"hookdump: {msg}\n"), args)
