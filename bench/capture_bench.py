@@ -385,11 +385,13 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, r
             cap = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             LIVE[cap.pid] = cap
             # `ip netns exec` execs the tool: the PID is the capture's own
-            if not wait_bound(cap.pid, "bpf" if "--engine" in argv else "afpacket"):
+            engine = argv[argv.index("--engine") + 1] if "--engine" in argv else None
+            is_bpf = engine in ("tc", "xdp")
+            if not wait_bound(cap.pid, "bpf" if is_bpf else "afpacket"):
                 cap.kill()
                 raise RuntimeError(f"{tool['name']} did not start: {cap.communicate()[1]}")
             key = f"{tool['name']} {ring_mib} MiB"
-            if kind == "pcap" and "--engine" not in argv and key not in RINGS_SEEN:
+            if kind == "pcap" and not is_bpf and key not in RINGS_SEEN:
                 # the ring as the kernel set it up (ss reads PACKET_DIAG), for the record
                 ss = sh("ip", "netns", "exec", NS_RX, "ss", "-0", "-e", "-p", check=False).stdout
                 m = re.search(r"ring_rx\(([^)]*)\)", ss)
