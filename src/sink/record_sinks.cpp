@@ -15,10 +15,35 @@ namespace {
 
 // The record syntaxes, writing at a cursor into room the sink reserved for the whole record
 // (plain stores: no capacity check per character). Fields in order; names are literals.
-class CsvRow {
+// What the CSV and JSON row writers share: the cursor into the record's reserved room.
+class RowCursor {
 public:
-    explicit CsvRow(char* p) : p_(p) {}
+    explicit RowCursor(char* p) : p_(p) {}
     char* end() const { return p_; }
+    // Text this syntax wrote before (RowMemo), separators included.
+    void paste(std::string_view v) {
+        copy(v);
+        first_ = false;
+    }
+
+protected:
+    void copy(std::string_view v) {
+        std::memcpy(p_, v.data(), v.size());
+        p_ += v.size();
+    }
+    // put_epoch_ns with the seconds already in text.
+    void put_ns(std::string_view sec, uint32_t ns) {
+        copy(sec);
+        *p_++ = '.';
+        p_ = put_padded(p_, ns, 9);
+    }
+    char* p_;
+    bool first_ = true;
+};
+
+class CsvRow : public RowCursor {
+public:
+    explicit CsvRow(char* p) : RowCursor(p) {}
     void begin() {}
     void finish() { *p_++ = '\n'; }
     void null(std::string_view) { sep(); }
@@ -62,11 +87,6 @@ public:
         sep();
         *p_++ = c;
     }
-    // Text this syntax wrote before (RowMemo), separators included.
-    void paste(std::string_view v) {
-        copy(v);
-        first_ = false;
-    }
     // Room a text of n bytes can take, quoted.
     static size_t room(size_t n) { return 2 * n + 2; }
 
@@ -75,24 +95,11 @@ private:
         if (!first_) *p_++ = ',';
         first_ = false;
     }
-    void copy(std::string_view v) {
-        std::memcpy(p_, v.data(), v.size());
-        p_ += v.size();
-    }
-    // put_epoch_ns with the seconds already in text.
-    void put_ns(std::string_view sec, uint32_t ns) {
-        copy(sec);
-        *p_++ = '.';
-        p_ = put_padded(p_, ns, 9);
-    }
-    char* p_;
-    bool first_ = true;
 };
 
-class JsonRow {
+class JsonRow : public RowCursor {
 public:
-    explicit JsonRow(char* p) : p_(p) {}
-    char* end() const { return p_; }
+    explicit JsonRow(char* p) : RowCursor(p) {}
     void begin() { *p_++ = '{'; }
     void finish() {
         std::memcpy(p_, "}\n", 2);
@@ -138,10 +145,6 @@ public:
         field(name);
         *p_++ = c;
     }
-    void paste(std::string_view v) {
-        copy(v);
-        first_ = false;
-    }
     static size_t room(size_t n) { return 6 * n + 2; }
 
 private:
@@ -153,18 +156,6 @@ private:
         std::memcpy(p_, "\":", 2);
         p_ += 2;
     }
-    void copy(std::string_view v) {
-        std::memcpy(p_, v.data(), v.size());
-        p_ += v.size();
-    }
-    // put_epoch_ns with the seconds already in text.
-    void put_ns(std::string_view sec, uint32_t ns) {
-        copy(sec);
-        *p_++ = '.';
-        p_ = put_padded(p_, ns, 9);
-    }
-    char* p_;
-    bool first_ = true;
 };
 
 // Room for a record's fixed-size fields, field names, separators and quotes included (a JSON
