@@ -332,6 +332,19 @@ static __always_inline void hd_submit(struct hd_record *r)
 			   BPF_RB_NO_WAKEUP : 0);
 }
 
+/* The fields every packet record has, whatever bytes follow. */
+static __always_inline void hd_record_head(struct hd_record *r, const struct hd_pkt *p,
+					   __u8 point, __u32 ifindex, __u32 len)
+{
+	r->ts_ns = bpf_ktime_get_ns();
+	r->ifindex = ifindex;
+	r->len = len;
+	r->point = point;
+	r->tcp_flags = p->tcp_flags;
+	r->pad = 0;
+	r->tuple = p->t;
+}
+
 /* Reserves a record with room for `room` bytes (a constant power of two or 0, as the verifier
  * wants) and copies `cap` (1..room) bytes of the packet into it. */
 static __always_inline void hd_emit_n(void *ctx, int xdp, const struct hd_pkt *p, __u8 point,
@@ -344,13 +357,7 @@ static __always_inline void hd_emit_n(void *ctx, int xdp, const struct hd_pkt *p
 		st->ringbuf_full++;
 		return;
 	}
-	r->ts_ns = bpf_ktime_get_ns();
-	r->ifindex = ifindex;
-	r->len = len;
-	r->point = point;
-	r->tcp_flags = p->tcp_flags;
-	r->pad = 0;
-	r->tuple = p->t;
+	hd_record_head(r, p, point, ifindex, len);
 	if (room) {
 		/* 1 <= cap <= room by the caller's size class; the barrier hides that from clang,
 		 * and the mask shows it to the verifier (6.1's does not follow clang's compares). */
@@ -383,13 +390,7 @@ static __always_inline void hd_emit_vlan_n(void *ctx, const struct hd_pkt *p, __
 		st->ringbuf_full++;
 		return;
 	}
-	r->ts_ns = bpf_ktime_get_ns();
-	r->ifindex = ifindex;
-	r->len = len;
-	r->point = point;
-	r->tcp_flags = p->tcp_flags;
-	r->pad = 0;
-	r->tuple = p->t;
+	hd_record_head(r, p, point, ifindex, len);
 	b = (__u8 *)(r + 1);
 	r->caplen = 0;
 	if (bpf_skb_load_bytes(ctx, 0, b, 12) == 0) {
