@@ -5,7 +5,7 @@
 #   bench/kmod_vm_bench.sh [--build-dir DIR] [--hookdump FILE] [--kmod FILE] [-n PACKETS]
 #                          [-r ROUNDS] [--burst N] [--payload BYTES] [--sender KIND] [--senders N]
 #                          [--iperf-rounds N] [--iperf-seconds S] [--kmod-params PARAMS]
-#                          [--extra VARIANTS] [--out DIR] [--json FILE]
+#                          [--extra VARIANTS] [--perf KINDS] [--out DIR] [--json FILE]
 #
 #   --build-dir DIR   a CMake build tree with hookdump (default build/); the VM's initramfs is
 #                     cached in DIR/vm/
@@ -17,7 +17,9 @@
 #   --burst N         datagrams of a "burst" round (readers stopped, then drained; 30000; 0: none)
 #   --payload BYTES   UDP payload of each datagram (18: 60-byte frames)
 #   --sender KIND     pktgen (default: the kernel's packet generator, a kernel thread in the
-#                     guest, fast enough to overload either reader) or trafgen (userspace)
+#                     guest, transmitting on va: a fresh skb a datagram), pktgen-rx (pktgen
+#                     injecting into vb's receive path, xmit_mode netif_receive: one skb reused
+#                     for up to 100 datagrams, the cheapest sender) or trafgen (userspace)
 #   --senders N       trafgen processes (1)
 #   --iperf-rounds N  iperf3 rounds: none, hooked, none, hookedboth each (6)
 #   --iperf-seconds S length of one iperf3 round, after a first second not counted (4)
@@ -25,6 +27,8 @@
 #   --extra VARIANTS  for investigation, more kmod rounds, e.g. "null skip batch16 nosession":
 #                     null (-o csv >/dev/null), skip (-w x.pcap without -s: read and decode
 #                     only), batchN (batch_events=N), nosession (the rule, no reader)
+#   --perf KINDS      before the measured rounds, one round of each of KINDS (kmod nflog base)
+#                     under 'perf record -e cpu-clock -c 100000 -a -g': reports in OUT/bench/perf/
 #   --out DIR         the VM's results share (default bench/out/kmod_vm/); emptied first
 #   --json FILE       the summary (default bench/out/kmod_vm.json)
 #
@@ -40,7 +44,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 build_dir=$root/build hookdump= ko=$root/kmod/hookdump.ko packets=200000 rounds=5 burst=30000
-payload=18 sender=pktgen senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra=
+payload=18 sender=pktgen senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf=
 out=$root/bench/out/kmod_vm json=$root/bench/out/kmod_vm.json
 while (($#)); do
   case $1 in
@@ -53,6 +57,7 @@ while (($#)); do
     --iperf-seconds) iperf_seconds=$2; shift 2 ;;
     --kmod-params) kmod_params=$2; shift 2 ;;
     --extra) extra=$2; shift 2 ;;
+    --perf) perf=$2; shift 2 ;;
     --sender) sender=$2; shift 2 ;;
     --senders) senders=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
@@ -63,6 +68,10 @@ while (($#)); do
     *) echo "kmod_vm_bench: unknown argument $1" >&2; exit 1 ;;
   esac
 done
+case $sender in
+  pktgen|pktgen-rx|trafgen) ;;
+  *) echo "kmod_vm_bench: --sender is pktgen, pktgen-rx or trafgen, not $sender" >&2; exit 1 ;;
+esac
 build_dir=$(cd "$build_dir" && pwd)
 hookdump=$(realpath "${hookdump:-$build_dir/hookdump}")
 [[ -x $hookdump ]] || {
@@ -87,14 +96,14 @@ wrapper=$case_dir/kmod_vm_bench.sh
   echo '# written by bench/kmod_vm_bench.sh'
   printf 'export BENCH_PACKETS=%q BENCH_BURST=%q BENCH_ROUNDS=%q BENCH_IPERF_ROUNDS=%q BENCH_IPERF_SECONDS=%q\n' \
     "$packets" "$burst" "$rounds" "$iperf_rounds" "$iperf_seconds"
-  printf 'export BENCH_SENDER=%q\n' "$sender"
+  printf 'export BENCH_SENDER=%q BENCH_PERF=%q\n' "$sender" "$perf"
   printf 'export BENCH_KMOD_PARAMS=%q BENCH_EXTRA=%q BENCH_SENDERS=%q BENCH_PAYLOAD=%q HOOKDUMP_KMOD=%q\n' \
     "$kmod_params" "$extra" "$senders" "$payload" "$ko"
   printf 'exec /bin/bash %q\n' "$here/vm/kmod_bench_guest.sh"
 } >"$wrapper"
 
 # Generous limits: TCG, and a host that may be busy.
-limit=$((600 + rounds * (packets + burst) / 200 + iperf_rounds * 4 * (iperf_seconds + 30)))
+limit=$((600 + (rounds + 1) * (packets + burst) / 200 + iperf_rounds * 4 * (iperf_seconds + 30)))
 t0=$(date +%s)
 rc=0
 "$root/tests/vm/run-vm.sh" --build-dir "$build_dir" --hookdump "$hookdump" --out "$out" \
