@@ -34,9 +34,9 @@
 #include "compat.h"
 #include "hookdump.h"
 
-static unsigned int batch_events = 256;
+static unsigned int batch_events = 320;
 module_param(batch_events, uint, 0644);
-MODULE_PARM_DESC(batch_events, "Events per netlink message before it is sent (default 256)");
+MODULE_PARM_DESC(batch_events, "Events per netlink message before it is sent (default 320)");
 
 static unsigned int flush_ms = 10;
 module_param(flush_ms, uint, 0644);
@@ -212,40 +212,34 @@ static void parse_l4(const struct sk_buff *skb, unsigned int thoff, struct hookd
 	}
 }
 
-/* Fills the 5-tuple; false when the IP header itself is not there. */
-static bool parse_packet(const struct sk_buff *skb, u8 family, struct hookdump_event *ev)
+/* Fills the 5-tuple from the network header @nh that hd_hook() already has in hand. */
+static void parse_packet(const struct sk_buff *skb, u8 family, const void *nh,
+			 struct hookdump_event *ev)
 {
 	unsigned int noff = skb_network_offset(skb);
 
 	ev->family = family;
 	if (family == AF_INET) {
-		struct iphdr _iph;
-		const struct iphdr *iph = skb_header_pointer(skb, noff, sizeof(_iph), &_iph);
-		u16 frag;
+		const struct iphdr *iph = nh;
+		u16 frag = ntohs(iph->frag_off);
 
-		if (!iph || iph->ihl < 5)
-			return false;
 		memcpy(ev->src, &iph->saddr, 4);
 		memcpy(ev->dst, &iph->daddr, 4);
 		ev->proto = iph->protocol;
-		frag = ntohs(iph->frag_off);
 		if (frag & (IP_MF | IP_OFFSET))
 			ev->flags |= HOOKDUMP_EV_FRAG;
 		ev->thoff = iph->ihl * 4;
 		if (frag & IP_OFFSET) {
 			ev->flags |= HOOKDUMP_EV_LATER_FRAG;
-			return true;
+			return;
 		}
 		parse_l4(skb, noff + iph->ihl * 4, ev);
 	} else {
-		struct ipv6hdr _ip6h;
-		const struct ipv6hdr *ip6h = skb_header_pointer(skb, noff, sizeof(_ip6h), &_ip6h);
+		const struct ipv6hdr *ip6h = nh;
 		unsigned int thoff = 0;
 		unsigned short fragoff = 0;
 		int flags = 0, proto;
 
-		if (!ip6h)
-			return false;
 		memcpy(ev->src, &ip6h->saddr, 16);
 		memcpy(ev->dst, &ip6h->daddr, 16);
 		proto = ipv6_find_hdr(skb, &thoff, -1, &fragoff, &flags);
@@ -254,17 +248,16 @@ static bool parse_packet(const struct sk_buff *skb, u8 family, struct hookdump_e
 		if (proto < 0) {
 			ev->proto = ip6h->nexthdr;
 			ev->flags |= HOOKDUMP_EV_TRUNCATED;
-			return true;
+			return;
 		}
 		ev->proto = proto;
 		ev->thoff = thoff - noff;
 		if (fragoff) {
 			ev->flags |= HOOKDUMP_EV_LATER_FRAG;
-			return true;
+			return;
 		}
 		parse_l4(skb, thoff, ev);
 	}
-	return true;
 }
 
 /* Hands a finished batch to the session and the listeners. Called without batch locks. */
@@ -403,6 +396,19 @@ out:
 	local_bh_enable();
 }
 
+/* The first rule from @r on (the list head: from the start) that the IP header and the hook
+ * accept; NULL when none does.
+ */
+static const struct hd_rule *hd_next_l3(const struct hd_net *hn, const struct hd_rule *r,
+					const struct hd_hookctx *ctx, const void *src,
+					const void *dst, int iif, int oif)
+{
+	list_for_each_entry_continue_rcu(r, &hn->rules, list)
+		if (rule_matches_l3(r, ctx, src, dst, iif, oif))
+			return r;
+	return NULL;
+}
+
 static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hook_state *state)
 {
 	const struct hd_hookctx *ctx = priv;
@@ -411,7 +417,7 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 	int oif = state->out ? state->out->ifindex : 0;
 	struct hookdump_event ev;
 	const struct hd_rule *r;
-	const void *src, *dst;
+	const void *nh, *src, *dst;
 	union {
 		struct iphdr v4;
 		struct ipv6hdr v6;
@@ -426,8 +432,9 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 		const struct iphdr *iph = skb_header_pointer(skb, skb_network_offset(skb),
 							     sizeof(_nh.v4), &_nh.v4);
 
-		if (!iph)
+		if (!iph || iph->ihl < 5)
 			return NF_ACCEPT;
+		nh = iph;
 		src = &iph->saddr;
 		dst = &iph->daddr;
 	} else {
@@ -436,51 +443,48 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 
 		if (!ip6h)
 			return NF_ACCEPT;
+		nh = ip6h;
 		src = &ip6h->saddr;
 		dst = &ip6h->daddr;
 	}
 	/* The hooks run under rcu_read_lock (nf_hook_slow). */
-	list_for_each_entry_rcu(r, &hn->rules, list)
-		if (rule_matches_l3(r, ctx, src, dst, iif, oif))
-			break;
-	if (list_entry_is_head(r, &hn->rules, list))
+	r = hd_next_l3(hn, list_entry(&hn->rules, struct hd_rule, list), ctx, src, dst, iif, oif);
+	if (!r)
 		return NF_ACCEPT;
 
 	memset(&ev, 0, sizeof(ev));
-	if (!parse_packet(skb, ctx->family, &ev))
+	parse_packet(skb, ctx->family, nh, &ev);
+	while (!rule_matches_l4(r, &ev)) {
+		r = hd_next_l3(hn, r, ctx, src, dst, iif, oif);
+		if (!r)
+			return NF_ACCEPT;
+	}
+
+	this_cpu_inc(*r->hits);
+	hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
+	if (!READ_ONCE(hn->session_portid) && !genl_has_listeners(&hd_family, hn->net, 0)) {
+		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
 		return NF_ACCEPT;
+	}
+	ev.ts_ns = ktime_get_real_ns();
+	ev.netns_cookie = hn->net->net_cookie;
+	ev.len = skb->len - skb_network_offset(skb);
+	ev.mark = skb->mark;
+	ev.rule_id = r->id;
 	ev.hook = ctx->hook;
 	ev.slot = ctx->slot;
 	ev.iif = iif;
 	ev.oif = oif;
-
-	list_for_each_entry_from_rcu(r, &hn->rules, list) {
-		if (!rule_matches_l3(r, ctx, src, dst, iif, oif) || !rule_matches_l4(r, &ev))
-			continue;
-		this_cpu_inc(*r->hits);
-		hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
-		if (!READ_ONCE(hn->session_portid) && !genl_has_listeners(&hd_family, hn->net, 0)) {
-			hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
-			break;
+	if (skb->sk && sk_fullsock(skb->sk) &&
+	    (ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT || ctx->hook == HOOKDUMP_HOOK_POST_ROUTING)) {
+		ev.uid = from_kuid_munged(&init_user_ns, sock_net_uid(hn->net, skb->sk));
+		ev.flags |= HOOKDUMP_EV_UID;
+		if (in_task() && ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT) {
+			ev.pid = task_tgid_nr(current);
+			ev.flags |= HOOKDUMP_EV_PID;
 		}
-		ev.ts_ns = ktime_get_real_ns();
-		ev.netns_cookie = hn->net->net_cookie;
-		ev.len = skb->len - skb_network_offset(skb);
-		ev.mark = skb->mark;
-		ev.rule_id = r->id;
-		if (skb->sk && sk_fullsock(skb->sk) &&
-		    (ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT ||
-		     ctx->hook == HOOKDUMP_HOOK_POST_ROUTING)) {
-			ev.uid = from_kuid_munged(&init_user_ns, sock_net_uid(hn->net, skb->sk));
-			ev.flags |= HOOKDUMP_EV_UID;
-			if (in_task() && ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT) {
-				ev.pid = task_tgid_nr(current);
-				ev.flags |= HOOKDUMP_EV_PID;
-			}
-		}
-		hd_record(hn, skb, &ev, r->snaplen);
-		break;
 	}
+	hd_record(hn, skb, &ev, r->snaplen);
 	return NF_ACCEPT;
 }
 
