@@ -11,36 +11,55 @@
 
 namespace hookdump::bpf {
 
+// The kernel rounds a per-CPU value up to 8 bytes; values_ assumes no padding.
+static_assert(sizeof(hd_flow_value) % 8 == 0);
+
 FlowDrain::FlowDrain(PktObject& obj) : obj_(obj), ncpu_(libbpf_num_possible_cpus()) {
     if (ncpu_ <= 0) throw RuntimeError(errno_message("counting the possible CPUs", -ncpu_));
     per_.resize(static_cast<size_t>(ncpu_));
+    keys_.resize(kBatch);
+    values_.resize(kBatch * static_cast<size_t>(ncpu_));
 }
 
-// Adds a retired hash's counters to the table and empties it. No program writes to it.
+// Adds a retired hash's counters to the table and empties it. No program writes to it, so one
+// walk of lookup-and-delete batches sees every flow once. (get_next_key + lookup + delete per
+// key cost two scans of all the hash's buckets a sweep even for one flow: get_next_key finds
+// the next element by scanning on from its key's bucket.)
 void FlowDrain::drain(int fd) {
-    std::vector<hd_tuple> keys;
-    hd_tuple key{}, next{};
-    const hd_tuple* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        keys.push_back(next);
-        key = next;
-        prev = &key;
-    }
-    for (const hd_tuple& k : keys) {
-        if (bpf_map_lookup_elem(fd, &k, per_.data()) != 0)
-            throw RuntimeError(errno_message("reading a flow from the kernel", errno));
-        if (bpf_map_delete_elem(fd, &k) != 0)
-            throw RuntimeError(errno_message("deleting a flow in the kernel", errno));
-        DrainedFlow& f = table_[k];
-        f.key = k;
-        for (const hd_flow_value& v : per_) {
-            if (!v.packets) continue;
-            f.packets += v.packets;
-            f.bytes += v.bytes;
-            if (!f.first_ns || (v.first_ns && v.first_ns < f.first_ns)) f.first_ns = v.first_ns;
-            f.last_ns = std::max<uint64_t>(f.last_ns, v.last_ns);
-            f.tcp_flags |= v.tcp_flags;
+    hd_tuple in{}, out{};  // the batch cursor (the hash's bucket index); key-sized to be safe
+    bool first = true;
+    for (;;) {
+        auto count = static_cast<uint32_t>(keys_.size());
+        const int rc = bpf_map_lookup_and_delete_batch(
+            fd, first ? nullptr : &in, &out, keys_.data(), values_.data(), &count, nullptr);
+        const int err = rc ? errno : 0;
+        if (rc && err == ENOSPC) {
+            // A bucket holds more flows than the batch: the kernel took none; grow, retry.
+            keys_.resize(keys_.size() * 2);
+            values_.resize(keys_.size() * static_cast<size_t>(ncpu_));
+            continue;
         }
+        if (rc && err != ENOENT)
+            throw RuntimeError(errno_message("reading and deleting flows in the kernel", err));
+        for (uint32_t i = 0; i < count; ++i)
+            add(keys_[i], &values_[size_t{i} * static_cast<size_t>(ncpu_)]);
+        if (rc) return;  // ENOENT: the walk is done, the last batch possibly partial
+        in = out;
+        first = false;
+    }
+}
+
+void FlowDrain::add(const hd_tuple& k, const hd_flow_value* per_cpu) {
+    DrainedFlow& f = table_[k];
+    f.key = k;
+    for (int cpu = 0; cpu < ncpu_; ++cpu) {
+        const hd_flow_value& v = per_cpu[cpu];
+        if (!v.packets) continue;
+        f.packets += v.packets;
+        f.bytes += v.bytes;
+        if (!f.first_ns || (v.first_ns && v.first_ns < f.first_ns)) f.first_ns = v.first_ns;
+        f.last_ns = std::max<uint64_t>(f.last_ns, v.last_ns);
+        f.tcp_flags |= v.tcp_flags;
     }
 }
 

@@ -29,6 +29,9 @@ struct DrainedFlow {
 
 class FlowDrain {
   public:
+    // Flows a lookup-and-delete batch takes at most (more when a bucket holds more).
+    static constexpr size_t kBatch = 1024;
+
     explicit FlowDrain(PktObject& obj);
 
     // `now`: CLOCK_MONOTONIC ns. With `final` every flow is handed out (both hashes emptied).
@@ -43,10 +46,15 @@ class FlowDrain {
         }
     };
     void drain(int fd);
+    void add(const hd_tuple& k, const hd_flow_value* per_cpu);
 
     PktObject& obj_;
     int ncpu_;
-    std::vector<hd_flow_value> per_;
+    std::vector<hd_flow_value> per_;  // one flow's per-CPU values (the live hash's lookup)
+    // A batch's keys and their per-CPU values: the kernel lays them out key by key, each
+    // ncpu values of round_up(sizeof(hd_flow_value), 8) bytes (40: no padding).
+    std::vector<hd_tuple> keys_;
+    std::vector<hd_flow_value> values_;
     std::map<hd_tuple, DrainedFlow, KeyLess> table_;
 };
 

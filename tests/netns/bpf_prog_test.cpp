@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -565,6 +566,36 @@ TEST_F(ProgTest, FlowDrainIdleAndActiveTimeouts) {
     EXPECT_EQ(out[0].end, DrainedFlow::End::Final);
     EXPECT_EQ(drain.pending(), 0u);
     EXPECT_EQ(obj.stats().matched, 6u);
+}
+
+// More flows than one lookup-and-delete batch takes (FlowDrain::kBatch): the walk goes on
+// over several batches, the last one partial, and exports each flow once with its counts.
+TEST_F(ProgTest, FlowDrainManyBatches) {
+    PktConfig cfg;
+    cfg.mode = HD_MODE_FLOWS;
+    PktObject obj(cfg);
+    FlowDrain drain(obj);
+    constexpr int kFlows = 2 * static_cast<int>(FlowDrain::kBatch) + 77;
+    for (int i = 0; i < kFlows; ++i) {
+        const auto f = udp4("198.18.0.2", "198.18.0.1", static_cast<uint16_t>(10000 + i), 5001);
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f.data(),
+                    .data_size_in = static_cast<__u32>(f.size()), .repeat = 1 + i % 3);
+        ASSERT_EQ(bpf_prog_test_run_opts(obj.tc_ingress_fd(), &o), 0) << std::strerror(errno);
+    }
+    constexpr uint64_t kLong = UINT64_MAX / 4;
+    const auto out = drain.sweep(kLong, 0, kLong, false);  // all idle
+    ASSERT_EQ(out.size(), static_cast<size_t>(kFlows));
+    std::vector<int> seen(kFlows);
+    for (const DrainedFlow& f : out) {
+        const int i = f.key.sport - 10000;
+        ASSERT_GE(i, 0);
+        ASSERT_LT(i, kFlows);
+        ++seen[static_cast<size_t>(i)];
+        EXPECT_EQ(f.packets, static_cast<uint64_t>(1 + i % 3)) << "flow " << i;
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kFlows);
+    EXPECT_TRUE(drain.sweep(0, 0, 0, true).empty());  // both hashes were emptied
+    EXPECT_EQ(drain.pending(), 0u);
 }
 
 }  // namespace
