@@ -16,10 +16,11 @@
 #   -r ROUNDS         rounds of each of kmod and NFLOG, interleaved (5)
 #   --burst N         datagrams of a "burst" round (readers stopped, then drained; 30000; 0: none)
 #   --payload BYTES   UDP payload of each datagram (18: 60-byte frames)
-#   --sender KIND     pktgen (default: the kernel's packet generator, a kernel thread in the
-#                     guest, transmitting on va: a fresh skb a datagram), pktgen-rx (pktgen
-#                     injecting into vb's receive path, xmit_mode netif_receive: one skb reused
-#                     for up to 100 datagrams, the cheapest sender) or trafgen (userspace)
+#   --sender KIND     pktgen-rx (default: the kernel's packet generator, a kernel thread in the
+#                     guest, injecting into vb's receive path, xmit_mode netif_receive: one skb
+#                     for up to 100 datagrams, dropped after prerouting; the cheapest sender),
+#                     pktgen (the same thread transmitting on va: a fresh skb a datagram, through
+#                     veth and vb's backlog, delivered to a closed port) or trafgen (userspace)
 #   --senders N       trafgen processes (1)
 #   --iperf-rounds N  iperf3 rounds: none, hooked, none, hookedboth each (6)
 #   --iperf-seconds S length of one iperf3 round, after a first second not counted (4)
@@ -44,7 +45,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 build_dir=$root/build hookdump= ko=$root/kmod/hookdump.ko packets=200000 rounds=5 burst=30000
-payload=18 sender=pktgen senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf=
+payload=18 sender=pktgen-rx senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf=
 out=$root/bench/out/kmod_vm json=$root/bench/out/kmod_vm.json
 while (($#)); do
   case $1 in

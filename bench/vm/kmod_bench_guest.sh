@@ -18,11 +18,13 @@
 #          go through, so that their events wait in the reader's socket (8 MiB for both); then
 #          let go: the window runs from SIGCONT to the socket drained. This is the rate at which
 #          the reader takes events out of its socket, whatever the sender can offer.
-# Traffic: trafgen sends BENCH_PACKETS UDP datagrams (BENCH_PAYLOAD bytes of payload, 18 by
-# default: 60-byte frames) from va to 198.18.0.2:9 as fast as it can (BENCH_SENDERS processes,
-# 1 by default); they go up hbB's stack (prerouting, then a closed port). A flow round's window
-# runs from just before trafgen starts to the moment every netlink socket of the reader's
-# namespace has been drained (Rmem 0 in /proc/PID/net/netlink, polled with shell builtins).
+# Traffic: BENCH_PACKETS UDP datagrams (BENCH_PAYLOAD bytes of payload, 18 by default: 60-byte
+# frames) from 198.18.0.1:40000 to port 9, as fast as the sender (BENCH_SENDER) goes: pktgen-rx
+# (default) injects them at vb's receive path in hbB, to 198.18.0.3 (dropped after prerouting);
+# pktgen or trafgen (BENCH_SENDERS processes) send them from va to 198.18.0.2 (up hbB's stack
+# to a closed port). See pktgen_setup. A flow round's window runs from the sender's start to
+# the moment every netlink socket of the reader's namespace has been drained (Rmem 0 in
+# /proc/PID/net/netlink, polled with shell builtins).
 # BENCH_EXTRA adds kmod variants for investigation: null, skip, batchN, nosession (see below).
 #
 # Part 2, TCP throughput (BENCH_IPERF_ROUNDS rounds of none, hooked, none, hookedboth, the order
@@ -40,7 +42,7 @@ IPERF_SECONDS=${BENCH_IPERF_SECONDS:-4}
 KMOD_PARAMS=${BENCH_KMOD_PARAMS:-}
 BURST=${BENCH_BURST:-30000}   # datagrams of a burst round (0: none)
 PAYLOAD=${BENCH_PAYLOAD:-18}  # UDP payload bytes: 18 makes 60-byte frames
-SENDER=${BENCH_SENDER:-pktgen}   # pktgen (a kernel thread at va), pktgen-rx (at vb's receive), trafgen
+SENDER=${BENCH_SENDER:-pktgen-rx}   # pktgen-rx (a kernel thread at vb's receive), pktgen (at va), trafgen
 PERF=${BENCH_PERF:-}   # profile one extra round of these kinds first (kmod nflog base), into $OUT/perf/
 SENDERS=${BENCH_SENDERS:-1}   # trafgen processes (-P)
 EXTRA=${BENCH_EXTRA:-}   # investigation: more kmod variants a round (null, skip, batchN, nosession)

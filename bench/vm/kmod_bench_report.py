@@ -304,12 +304,14 @@ summary["events"]["ratio_events_per_cpu_s"] = cpu_ratio
 
 
 print("\n### Events delivered to userspace: hookdump.ko vs NFLOG\n")
-who = {"pktgen": "pktgen (a kernel thread, transmitting on va)",
+who = {"pktgen": "pktgen (a kernel thread in hbA) transmits on va UDP datagrams ({} bytes of payload) to hbB's "
+                 "closed port 9 over veth",
        "pktgen-rx": "pktgen (a kernel thread in hbB, xmit_mode netif_receive on vb: one skb injected up to 100 "
-                    "times into vb's receive path; datagrams counted by hbB's Ip InReceives)"}.get(
-    sender, f"trafgen ({env.get('senders')} process)")
-print(f"QEMU/TCG guest, kernel {env.get('kernel')}, {env.get('nproc')} vCPUs. Traffic: {who} "
-      f"sends UDP datagrams ({env.get('payload')}-byte payload) from hbA to hbB over veth; one rule at "
+                    "times) hands vb's receive path UDP datagrams ({} bytes of payload) to port 9 of 198.18.0.3, "
+                    "dropped by IP after prerouting; counted by hbB's Ip InReceives"}.get(
+    sender, "trafgen (%s process) sends from va UDP datagrams ({} bytes of payload) to hbB's closed port 9 over "
+    "veth" % env.get("senders")).format(env.get("payload"))
+print(f"QEMU/TCG guest, kernel {env.get('kernel')}, {env.get('nproc')} vCPUs. Traffic: {who}; one rule at "
       f"prerouting in hbB. {len(kinds['kmod'])} rounds, each running every reader once in rotated order; medians.\n")
 print(f"**Flow**: {env.get('packets')} datagrams as fast as {sender} sends them while the reader reads; window: "
       f"{sender}'s start to the reader's socket drained. events/CPU-s: delivered events per second of busy guest "
