@@ -3,11 +3,13 @@
  * hookdump's packet programs: tc (clsact ingress and egress) and XDP. Strictly passive: every
  * program returns TC_ACT_UNSPEC / XDP_PASS and never writes to the packet.
  *
- * entry (hd_tc_ingress, hd_tc_egress, hd_xdp): count, parse, apply the rules (the module's
- * model, src/engine/kmod_rules.h), then tail-call the point's filter slot; when no filter
- * is loaded the tail call falls through and the entry program records the packet itself.
- * A filter (a pcap-filter expression translated from classic BPF at run time) tail-calls the
- * record slot (hd_*_record) when it accepts.
+ * Each program (hd_tc_ingress, hd_tc_egress, hd_xdp) counts, parses, applies the rules (the
+ * module's model, src/engine/kmod_rules.h), asks the filter (hd_filter_skb / hd_filter_xdp)
+ * and records. The filter is a pcap-filter expression translated from classic BPF at run time
+ * that takes the place of the stub's code when the programs are loaded (src/bpf/pkt_loader.cpp):
+ * a bpf-to-bpf call, where tail calls to a filter program and from it to a record program cost
+ * more than the parse and the record together, and freplace (which xdp-tools' dispatcher uses
+ * to the same end) is refused by kernels that refuse tracing programs.
  *
  * record: packets mode -> one ring buffer record with up to snaplen bytes; flows mode ->
  * per-CPU hash of 5-tuples. What cannot be recorded is counted per CPU (struct hd_stats).
@@ -75,18 +77,6 @@ struct {
 	__type(value, struct hd_stats);
 } stats SEC(".maps");
 
-/* One program array per point: a filter tail-calls into the array it was loaded for. */
-#define HD_PROG_ARRAY(name)                                                                  \
-	struct {                                                                             \
-		__uint(type, BPF_MAP_TYPE_PROG_ARRAY);                                       \
-		__uint(max_entries, HD_SLOT_COUNT);                                          \
-		__type(key, __u32);                                                          \
-		__type(value, __u32);                                                        \
-	} name SEC(".maps")
-HD_PROG_ARRAY(progs_ingress);
-HD_PROG_ARRAY(progs_egress);
-HD_PROG_ARRAY(progs_xdp);
-
 struct hd_pkt {
 	struct hd_tuple t;
 	__u8 tcp_flags;
@@ -106,35 +96,77 @@ static __always_inline struct hd_stats *hd_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
+/* The packet's linear bytes: headers are read in place when they lie there (nearly always),
+ * copied out with a helper otherwise (a helper call and a copy cost a third of the parse). */
+struct hd_view {
+	void *ctx;
+	void *data;
+	void *end;
+	int xdp;
+};
+
+static __always_inline void hd_view_init(struct hd_view *v, void *ctx, int xdp)
+{
+	v->ctx = ctx;
+	v->xdp = xdp;
+	if (xdp) {
+		v->data = (void *)(long)((struct xdp_md *)ctx)->data;
+		v->end = (void *)(long)((struct xdp_md *)ctx)->data_end;
+	} else {
+		v->data = (void *)(long)((struct __sk_buff *)ctx)->data;
+		v->end = (void *)(long)((struct __sk_buff *)ctx)->data_end;
+	}
+}
+
+/* `len` bytes at `off`: a pointer into the packet, else into `buf` after a copy; NULL when the
+ * packet is shorter. Offsets past HD_MAX_HDR_OFF always take the copy (the bound the verifier
+ * needs for a variable offset into the packet). */
+#define HD_MAX_HDR_OFF 1024
+static __always_inline void *hd_hdr(const struct hd_view *v, __u32 off, __u32 len, void *buf)
+{
+	if (off < HD_MAX_HDR_OFF) {
+		void *h = v->data + off;
+
+		if (h + len <= v->end)
+			return h;
+	}
+	if (hd_load(v->ctx, v->xdp, off, buf, len) < 0)
+		return NULL;
+	return buf;
+}
+
 /* Link layer -> IP -> transport ports and TCP flags; what is missing stays zero. */
 static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 {
+	struct hd_view v;
 	__u32 off = 0;
 	__u16 proto = 0;
 	__u8 l4 = 0;
 
+	hd_view_init(&v, ctx, xdp);
 	if (cfg_l3) {
-		__u8 v;
+		__u8 b, *vp = hd_hdr(&v, 0, 1, &b);
 
-		if (hd_load(ctx, xdp, 0, &v, 1) < 0)
+		if (!vp)
 			return;
-		proto = (v >> 4) == 4 ? ETH_P_IP : (v >> 4) == 6 ? ETH_P_IPV6 : 0;
+		proto = (*vp >> 4) == 4 ? ETH_P_IP : (*vp >> 4) == 6 ? ETH_P_IPV6 : 0;
 	} else {
-		struct ethhdr eth;
+		struct ethhdr eb, *eth = hd_hdr(&v, 0, sizeof(eb), &eb);
 
-		if (hd_load(ctx, xdp, 0, &eth, sizeof(eth)) < 0)
+		if (!eth)
 			return;
-		proto = bpf_ntohs(eth.h_proto);
-		off = sizeof(eth);
+		proto = bpf_ntohs(eth->h_proto);
+		off = sizeof(*eth);
 		/* Tags in the frame (XDP; at tc a frame sent with its tag in it, or the inner
 		 * tag of two: the outer one is in the skb's metadata, see hd_skb_vtag). */
 #pragma unroll
 		for (int i = 0; i < 2; i++) {
-			__be16 tag[2];
+			__be16 tb[2], *tag;
 
 			if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
 				break;
-			if (hd_load(ctx, xdp, off, tag, sizeof(tag)) < 0)
+			tag = hd_hdr(&v, off, sizeof(tb), tb);
+			if (!tag)
 				return;
 			proto = bpf_ntohs(tag[1]);
 			off += 4;
@@ -142,45 +174,45 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 	}
 
 	if (proto == ETH_P_IP) {
-		struct iphdr ip;
+		struct iphdr ib, *ip = hd_hdr(&v, off, sizeof(ib), &ib);
 		__u16 frag;
 
-		if (hd_load(ctx, xdp, off, &ip, sizeof(ip)) < 0 || ip.version != 4 || ip.ihl < 5)
+		if (!ip || ip->version != 4 || ip->ihl < 5)
 			return;
 		p->t.family = 4;
 		p->t.flags |= HD_F_IP;
-		p->t.src[0] = ip.saddr;
-		p->t.dst[0] = ip.daddr;
-		p->t.proto = ip.protocol;
-		frag = bpf_ntohs(ip.frag_off);
+		p->t.src[0] = ip->saddr;
+		p->t.dst[0] = ip->daddr;
+		p->t.proto = ip->protocol;
+		frag = bpf_ntohs(ip->frag_off);
 		if (frag & 0x3fff)
 			p->t.flags |= HD_F_FRAG;
 		if (frag & 0x1fff)
 			p->t.flags |= HD_F_LATER_FRAG;
-		off += ip.ihl * 4;
-		l4 = ip.protocol;
+		l4 = ip->protocol;
+		off += ip->ihl * 4;
 	} else if (proto == ETH_P_IPV6) {
-		struct ipv6hdr ip6;
+		struct ipv6hdr ib, *ip6 = hd_hdr(&v, off, sizeof(ib), &ib);
 		__u8 next;
 
-		if (hd_load(ctx, xdp, off, &ip6, sizeof(ip6)) < 0 || ip6.version != 6)
+		if (!ip6 || ip6->version != 6)
 			return;
 		p->t.family = 6;
 		p->t.flags |= HD_F_IP;
-		__builtin_memcpy(p->t.src, &ip6.saddr, 16);
-		__builtin_memcpy(p->t.dst, &ip6.daddr, 16);
-		off += sizeof(ip6);
-		next = ip6.nexthdr;
+		__builtin_memcpy(p->t.src, &ip6->saddr, 16);
+		__builtin_memcpy(p->t.dst, &ip6->daddr, 16);
+		next = ip6->nexthdr;
+		off += sizeof(*ip6);
 		/* Extension headers, as src/packet/parse.cpp walks them. */
 #pragma unroll
 		for (int i = 0; i < 6; i++) {
-			__u8 ext[8];
+			__u8 eb[8], *ext;
 
 			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
 			    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
 				break;
-			if (hd_load(ctx, xdp, off, ext, sizeof(ext)) < 0) {
-				next = IPPROTO_NONE;
+			ext = hd_hdr(&v, off, sizeof(eb), eb);
+			if (!ext) {
 				p->t.proto = 0;
 				return;
 			}
@@ -207,9 +239,9 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 	if (p->t.flags & HD_F_LATER_FRAG)
 		return;
 	if (l4 == IPPROTO_TCP) {
-		__u8 th[14];
+		__u8 tb[14], *th = hd_hdr(&v, off, sizeof(tb), tb);
 
-		if (hd_load(ctx, xdp, off, th, sizeof(th)) < 0)
+		if (!th)
 			return;
 		p->t.sport = th[0] << 8 | th[1];
 		p->t.dport = th[2] << 8 | th[3];
@@ -217,9 +249,9 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 		p->tcp_flags = th[13];
 	} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE || l4 == IPPROTO_SCTP ||
 		   l4 == IPPROTO_DCCP) {
-		__u8 ports[4];
+		__u8 pb[4], *ports = hd_hdr(&v, off, sizeof(pb), pb);
 
-		if (hd_load(ctx, xdp, off, ports, sizeof(ports)) < 0)
+		if (!ports)
 			return;
 		p->t.sport = ports[0] << 8 | ports[1];
 		p->t.dport = ports[2] << 8 | ports[3];
@@ -285,9 +317,11 @@ static __always_inline int hd_rules_match(const struct hd_tuple *t)
 	return c.match;
 }
 
+/* A flow's first packet reads the clock; later ones the coarse clock (the same CLOCK_MONOTONIC
+ * at the last tick, behind by at most a tick; last never goes below first): the precise read
+ * cost a flow packet as much as its hash lookup. */
 static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, struct hd_stats *st)
 {
-	__u64 now = bpf_ktime_get_ns();
 	__u32 zero = 0;
 	void *flows_now = bpf_map_lookup_elem(&flows, &zero);
 	struct hd_flow_value *v;
@@ -298,6 +332,7 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 	}
 	v = bpf_map_lookup_elem(flows_now, &p->t);
 	if (!v) {
+		__u64 now = bpf_ktime_get_ns();
 		struct hd_flow_value nv = {
 			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now,
 			.tcp_flags = p->tcp_flags,
@@ -316,12 +351,26 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 			st->flow_full++;
 			return;
 		}
+		v->packets++;
+		v->bytes += len;
+		if (!v->first_ns)
+			v->first_ns = now;
+		v->last_ns = now;
+		v->tcp_flags |= p->tcp_flags;
+		return;
 	}
 	v->packets++;
 	v->bytes += len;
-	if (!v->first_ns)
-		v->first_ns = now;
-	v->last_ns = now;
+	if (!v->first_ns) {
+		/* This CPU's share of a flow another CPU created, zeroed at creation. */
+		v->first_ns = bpf_ktime_get_ns();
+		v->last_ns = v->first_ns;
+	} else {
+		__u64 now = bpf_ktime_get_coarse_ns();
+
+		if (now > v->last_ns)
+			v->last_ns = now;
+	}
 	v->tcp_flags |= p->tcp_flags;
 }
 
@@ -454,8 +503,27 @@ static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p
 		hd_emit_n(ctx, xdp, p, point, ifindex, wire, cap, 65536, st);
 }
 
+/* The filter stubs: as compiled they accept every packet; with an expression, its translation
+ * replaces a stub's code (see the top), found by its magic number. Global functions: the
+ * verifier checks them on their own, with the context as their argument, as it then checks the
+ * translation. Each must stay the last subprogram the program calls (libbpf appends them in
+ * the order of their calls): the loader says so when it is not. */
+__noinline int hd_filter_skb(struct __sk_buff *skb)
+{
+	volatile __u32 magic = HD_FILTER_STUB_MAGIC;
+
+	return skb && magic ? 1 : 0;
+}
+
+__noinline int hd_filter_xdp(struct xdp_md *ctx)
+{
+	volatile __u32 magic = HD_FILTER_STUB_MAGIC;
+
+	return ctx && magic ? 1 : 0;
+}
+
 static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifindex, __u32 len,
-				     __u32 vtag, void *progs)
+				     __u32 vtag)
 {
 	struct hd_stats *st = hd_stats();
 	struct hd_pkt p = {};
@@ -466,20 +534,8 @@ static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifind
 	hd_parse(ctx, xdp, &p);
 	if (!hd_rules_match(&p.t))
 		return;
-	bpf_tail_call(ctx, progs, HD_SLOT_FILTER);
-	/* No filter loaded: record here. */
-	hd_record(ctx, xdp, &p, point, ifindex, len, vtag, st);
-}
-
-static __always_inline void hd_after_filter(void *ctx, int xdp, __u8 point, __u32 ifindex,
-					    __u32 len, __u32 vtag)
-{
-	struct hd_stats *st = hd_stats();
-	struct hd_pkt p = {};
-
-	if (!st)
+	if (!(xdp ? hd_filter_xdp(ctx) : hd_filter_skb(ctx)))
 		return;
-	hd_parse(ctx, xdp, &p);
 	hd_record(ctx, xdp, &p, point, ifindex, len, vtag, st);
 }
 
@@ -502,30 +558,14 @@ static __always_inline __u32 hd_skb_vtag(const struct __sk_buff *skb)
 SEC("tc")
 int hd_tc_ingress(struct __sk_buff *skb)
 {
-	hd_entry(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb),
-		 &progs_ingress);
+	hd_entry(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb));
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int hd_tc_egress(struct __sk_buff *skb)
 {
-	hd_entry(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb),
-		 &progs_egress);
-	return TC_ACT_UNSPEC;
-}
-
-SEC("tc")
-int hd_tc_ingress_rec(struct __sk_buff *skb)
-{
-	hd_after_filter(skb, 0, HD_POINT_TC_INGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb));
-	return TC_ACT_UNSPEC;
-}
-
-SEC("tc")
-int hd_tc_egress_rec(struct __sk_buff *skb)
-{
-	hd_after_filter(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb));
+	hd_entry(skb, 0, HD_POINT_TC_EGRESS, skb->ifindex, skb->len, hd_skb_vtag(skb));
 	return TC_ACT_UNSPEC;
 }
 
@@ -534,14 +574,6 @@ int hd_tc_egress_rec(struct __sk_buff *skb)
 SEC("xdp")
 int hd_xdp(struct xdp_md *ctx)
 {
-	hd_entry(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), 0,
-		 &progs_xdp);
-	return XDP_PASS;
-}
-
-SEC("xdp")
-int hd_xdp_rec(struct xdp_md *ctx)
-{
-	hd_after_filter(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), 0);
+	hd_entry(ctx, 1, HD_POINT_XDP, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx), 0);
 	return XDP_PASS;
 }

@@ -22,15 +22,11 @@ enum hd_mode {
 	HD_MODE_FLOWS = 1,   /* counted in the per-CPU flow hash only */
 };
 
-/* Slots of each point's program array: the entry program tail-calls the filter (when one
- * is loaded), and the filter tail-calls the record program when it accepts. */
-enum hd_slot {
-	HD_SLOT_FILTER = 0,
-	HD_SLOT_RECORD = 1,
-	HD_SLOT_COUNT = 2,
-};
-
 #define HD_MAX_RULES 64
+
+/* In the filter stubs' code (hd_filter_skb, hd_filter_xdp): userspace finds a stub by it to put
+ * the translated pcap-filter expression in its place at load time (src/bpf/pkt_loader.cpp). */
+#define HD_FILTER_STUB_MAGIC 0x68646631 /* "hdf1" */
 
 /* hd_tuple.flags / hd_record.flags */
 #define HD_F_IP 0x01	      /* family, src, dst valid */

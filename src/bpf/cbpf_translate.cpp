@@ -1,7 +1,7 @@
 // cBPF -> eBPF, in the manner of the kernel's bpf_convert_filter() and cloudflare's cbpfc:
 // A and X live in callee-saved registers as zero-extended 32-bit values, the scratch memory
-// M[] on the stack, every cBPF RET becomes a jump to one of two exits (accept: tail call;
-// reject: the passive verdict). Unlike the kernel's converter the result goes through the
+// M[] on the stack, every cBPF RET becomes a jump to one of two exits (accept: return 1;
+// reject: return 0). Unlike the kernel's converter the result goes through the
 // verifier, so packet loads are bounds-checked explicitly and no unreachable code is emitted.
 #include "bpf/cbpf_translate.h"
 
@@ -642,21 +642,22 @@ class Translator {
     }
 
     void epilogue() {
-        bool accept_used = false;
-        for (const Fixup& fx : fixups_) accept_used |= fx.target.kind == Target::Accept;
+        // Only the exits something jumps to: the verifier refuses unreachable instructions.
+        bool accept_used = false, reject_used = false;
+        for (const Fixup& fx : fixups_) {
+            accept_used |= fx.target.kind == Target::Accept;
+            reject_used |= fx.target.kind == Target::Reject;
+        }
         if (accept_used) {
             accept_at_ = out_.size();
-            mov64_reg(BPF_REG_1, kCtx);
-            emit(make(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0,
-                      spec_.prog_array_fd));
-            emit(make(0, 0, 0, 0, 0));
-            mov32_imm(BPF_REG_3, spec_.accept_slot);
-            emit(make(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call));
-            // The tail call failed (empty slot): fall through to the passive verdict.
+            mov64_imm(BPF_REG_0, 1);
+            emit(make(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
         }
-        reject_at_ = out_.size();
-        mov64_imm(BPF_REG_0, xdp_ ? XDP_PASS : TC_ACT_UNSPEC);
-        emit(make(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+        if (reject_used || !accept_used) {
+            reject_at_ = out_.size();
+            mov64_imm(BPF_REG_0, 0);
+            emit(make(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+        }
     }
 
     void resolve() {
@@ -884,21 +885,19 @@ std::vector<bpf_insn> translate_cbpf(std::span<const sock_filter> prog, const Fi
     return Translator(prog, spec).run();
 }
 
-Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_view name) {
-    const bpf_prog_type type =
-        hook == FilterHook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS;
+namespace {
+
+// One load, and when it fails a second one with the verifier's log for the message.
+Fd load_with_log(bpf_prog_type type, std::span<const bpf_insn> insns, std::string_view name,
+                 bpf_prog_load_opts opts) {
     const std::string pname = prog_name(name);
-    // As libbpf loads SEC("xdp") and SEC("tc"): a tail call needs the same attach type on both
-    // sides (this kernel checks it since 6.17).
-    const bpf_attach_type attach = hook == FilterHook::Xdp ? BPF_XDP : bpf_attach_type{};
-    LIBBPF_OPTS(bpf_prog_load_opts, plain, .expected_attach_type = attach);
-    int fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), &plain);
+    int fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), &opts);
     if (fd >= 0) return Fd(fd);
     const int err = errno;
-    // Again with the verifier's log, for the message.
     std::string log(4 << 20, '\0');
-    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach, .log_level = 1,
-                .log_size = static_cast<__u32>(log.size()), .log_buf = log.data());
+    opts.log_level = 1;
+    opts.log_size = static_cast<__u32>(log.size());
+    opts.log_buf = log.data();
     fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), &opts);
     if (fd >= 0) return Fd(fd);  // passed the second time: a transient failure
     log.resize(std::strlen(log.c_str()));
@@ -907,13 +906,22 @@ Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_vi
         err);
     const std::string tail = last_lines(log, 1);
     if (tail.rfind("processed ", 0) == 0) {
-        // The verifier passed it: a check after it failed (for a filter: a program array
-        // owned by programs of another type or attach type).
-        msg += " after verification (a program array of another program or attach type?)";
+        msg += " after verification";
     } else if (!tail.empty()) {
         msg += ": verifier: " + last_lines(log, 3);
     }
     throw RuntimeError(msg);
+}
+
+}  // namespace
+
+Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_view name) {
+    const bpf_prog_type type =
+        hook == FilterHook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS;
+    // As libbpf loads SEC("xdp") and SEC("tc").
+    const bpf_attach_type attach = hook == FilterHook::Xdp ? BPF_XDP : bpf_attach_type{};
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
+    return load_with_log(type, insns, name, opts);
 }
 
 Fd load_filter(std::span<const sock_filter> prog, const FilterSpec& spec, std::string_view name) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/bpf.h>
+#include <linux/filter.h>
 
 #include <cstdint>
 #include <memory>
@@ -30,13 +31,16 @@ struct PktConfig {
     // it drains on its poll timeout (BpfEngine's kDrainMs), as AF_PACKET retires a block.
     uint32_t wakeup_bytes = 0;
     uint32_t max_flows = 65536;
+    // A pcap-filter expression's cBPF (compile_pcap_filter), for every program; empty: none.
+    // Translated and put in place of the programs' filter stub when they are loaded.
+    std::vector<sock_filter> filter;
 };
 
 // The module's rules (kmod_rules.h) as the programs' rules; an empty vector when one of them
 // matches everything. Throws UsageError for more than HD_MAX_RULES.
 std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules);
 
-// The skeleton, opened, configured and loaded; the record programs are in their slots.
+// The skeleton, opened, configured (the filter in its place) and loaded.
 class PktObject {
   public:
     explicit PktObject(const PktConfig& cfg);
@@ -47,11 +51,6 @@ class PktObject {
     int tc_ingress_fd() const;
     int tc_egress_fd() const;
     int xdp_fd() const;
-    // The program array a point's filter goes into (slot HD_SLOT_FILTER) and tail-calls
-    // (HD_SLOT_RECORD).
-    int prog_array_fd(uint8_t point) const;
-    // Puts a loaded filter program into a point's filter slot.
-    void set_filter(uint8_t point, int prog_fd);
     int events_fd() const;
     // Flow mode: the per-CPU hash the programs count into now (one of two).
     int flows_fd() const;

@@ -17,12 +17,11 @@ int dump_ebpf(const std::string& expression, const std::string& hook) {
     else
         throw UsageError("--ebpf takes 'tc' or 'xdp', not '" + hook + "'");
     const auto cbpf = bpf::compile_pcap_filter(expression);
-    // No program array here: the listing shows where the engine's would be.
-    const auto lines = bpf::disassemble(bpf::translate_cbpf(cbpf, bpf::FilterSpec{h, -1, 0}));
+    const auto lines = bpf::disassemble(bpf::translate_cbpf(cbpf, bpf::FilterSpec{h}));
     fmt::print(
-        "; {} cBPF instructions -> {} eBPF instructions ({}); accept: tail call to slot "
-        "0, reject: {}\n",
-        cbpf.size(), lines.size(), hook, h == bpf::FilterHook::Tc ? "TC_ACT_UNSPEC" : "XDP_PASS");
+        "; {} cBPF instructions -> {} eBPF instructions ({}); the function replaces the {} "
+        "program's filter stub: returns 1 to accept, 0 to reject\n",
+        cbpf.size(), lines.size(), hook, hook);
     for (size_t i = 0; i < lines.size(); ++i)
         if (!lines[i].empty()) fmt::print("({:03}) {}\n", i, lines[i]);
     return kExitOk;

@@ -15,9 +15,7 @@
 #endif
 
 namespace hookdump {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 bool SystemProbe::kmod_loaded() {
     try {
@@ -71,7 +69,7 @@ std::string SystemProbe::tc_refuses(const std::string& interface, const std::str
         return {};  // a bad expression: an error on every engine
     }
     try {
-        bpf::translate_cbpf(cbpf, {bpf::FilterHook::Tc, -1, 0});
+        bpf::translate_cbpf(cbpf, bpf::FilterSpec{bpf::FilterHook::Tc});
     } catch (const UsageError& e) {
         return std::string("tc cannot run the expression: ") + e.what();
     }

@@ -45,7 +45,9 @@ uint64_t own_netns_id() {
 // receives nothing.
 Fd promisc_socket(int ifindex, const std::string& ifname) {
     Fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-    if (!fd) throw RuntimeError(errno_message("promiscuous mode on " + ifname + " (needs CAP_NET_RAW)", errno));
+    if (!fd)
+        throw RuntimeError(
+            errno_message("promiscuous mode on " + ifname + " (needs CAP_NET_RAW)", errno));
     packet_mreq mr{};
     mr.mr_ifindex = ifindex;
     mr.mr_type = PACKET_MR_PROMISC;
@@ -180,33 +182,17 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.l3 = l3;
     pc.rules = bpf::to_bpf_rules(cfg_.rules);
     pc.max_flows = cfg_.max_flows;
+    // The expression: libpcap's cBPF for the device's link type, in the programs from their
+    // load on (no packet passes unfiltered).
+    if (!cfg_.filter.empty()) {
+        constexpr int kDltEn10mb = 1, kDltRaw = 12;  // libpcap's DLT_ values on Linux
+        pc.filter = bpf::compile_pcap_filter(cfg_.filter, l3 ? kDltRaw : kDltEn10mb,
+                                             static_cast<int>(cfg_.snaplen));
+    }
     pc.wakeup_bytes = std::min<uint32_t>(pc.ring_bytes / 8, 1u << 20);
     obj_ = std::make_unique<bpf::PktObject>(pc);
     if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_);
     netns_ = own_netns_id();
-
-    // The expression: libpcap's cBPF for the device's link type, translated and put in each
-    // point's filter slot before anything is attached (no packet passes unfiltered).
-    if (!cfg_.filter.empty()) {
-        constexpr int kDltEn10mb = 1, kDltRaw = 12;  // libpcap's DLT_ values on Linux
-        const auto cbpf = bpf::compile_pcap_filter(cfg_.filter, l3 ? kDltRaw : kDltEn10mb,
-                                                   static_cast<int>(cfg_.snaplen));
-        std::vector<uint8_t> points;
-        if (cfg_.hook == BpfEngineConfig::Hook::Xdp) {
-            points.push_back(HD_POINT_XDP);
-        } else {
-            if (cfg_.ingress) points.push_back(HD_POINT_TC_INGRESS);
-            if (cfg_.egress) points.push_back(HD_POINT_TC_EGRESS);
-        }
-        for (uint8_t point : points) {
-            const bpf::FilterSpec spec{cfg_.hook == BpfEngineConfig::Hook::Xdp
-                                           ? bpf::FilterHook::Xdp
-                                           : bpf::FilterHook::Tc,
-                                       obj_->prog_array_fd(point), HD_SLOT_RECORD};
-            filters_.push_back(std::make_unique<Fd>(bpf::load_filter(cbpf, spec, "hd_filter")));
-            obj_->set_filter(point, filters_.back()->get());
-        }
-    }
 
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
         stale_removed_ = bpf::remove_stale_tc_filters(ifindex_);

@@ -75,7 +75,6 @@ class BpfEngine final : public Engine {
     uint64_t received_ = 0;
     std::unique_ptr<bpf::PktObject> obj_;
     std::unique_ptr<bpf::FlowDrain> drain_;  // flow mode
-    std::vector<std::unique_ptr<Fd>> filters_;  // translated pcap filters, one per point
     std::vector<std::unique_ptr<bpf::TcFilter>> tc_;
     std::unique_ptr<bpf::XdpLink> xdp_;
     Fd promisc_;  // a packet socket holding the device's promiscuity count

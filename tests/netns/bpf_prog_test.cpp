@@ -305,42 +305,34 @@ TEST_F(ProgTest, RingFullIsCounted) {
     EXPECT_EQ(recs.size() + s.ringbuf_full, 10u);  // every packet recorded or counted
 }
 
-// A filter in the program array, as the translator makes them: it tail-calls the record
-// slot when it accepts (here: frames longer than 100 bytes) and returns TC_ACT_UNSPEC.
-TEST_F(ProgTest, FilterSlotTailCallsRecord) {
+// A pcap-filter expression in place of the programs' filter stub (put there at load): every
+// program records only what it accepts (here: frames of 100 bytes or more); without one,
+// everything.
+TEST_F(ProgTest, FilterInPlaceOfTheStub) {
     PktConfig cfg;
+    cfg.filter = compile_pcap_filter("greater 100");
     PktObject obj(cfg);
-    const int array = obj.prog_array_fd(HD_POINT_TC_INGRESS);
-    const bpf_insn insns[] = {
-        {BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0},
-        {BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1,
-         static_cast<__s16>(offsetof(__sk_buff, len)), 0},
-        {BPF_JMP | BPF_JLE | BPF_K, BPF_REG_2, 0, 5, 100},
-        {BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0},
-        {BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, array},
-        {0, 0, 0, 0, 0},
-        {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, HD_SLOT_RECORD},
-        {BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call},
-        {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, TC_ACT_UNSPEC},
-        {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
-    };
-    const int filter = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "hd_test_filter", "GPL", insns,
-                                     std::size(insns), nullptr);
-    ASSERT_GE(filter, 0) << std::strerror(errno);
-    obj.set_filter(HD_POINT_TC_INGRESS, filter);
     const auto small = udp4("198.18.0.2", "198.18.0.1", 40000, 5001, 10);
     const auto big = udp4("198.18.0.2", "198.18.0.1", 40000, 5002, 200);
     run(obj.tc_ingress_fd(), small, kTcUnspec);
     run(obj.tc_ingress_fd(), big, kTcUnspec);
-    run(obj.tc_egress_fd(), small, kTcUnspec);  // egress has no filter: recorded
-    const auto recs = drain(obj);
-    ASSERT_EQ(recs.size(), 2u);
+    run(obj.tc_egress_fd(), small, kTcUnspec);
+    run(obj.tc_egress_fd(), big, kTcUnspec);
+    run(obj.xdp_fd(), small, kXdpPass);
+    run(obj.xdp_fd(), big, kXdpPass);
+    auto recs = drain(obj);
+    ASSERT_EQ(recs.size(), 3u);
     EXPECT_EQ(recs[0].hdr.point, HD_POINT_TC_INGRESS);
-    EXPECT_EQ(recs[0].bytes, big);
     EXPECT_EQ(recs[1].hdr.point, HD_POINT_TC_EGRESS);
-    EXPECT_EQ(obj.stats().seen, 3u);
-    EXPECT_EQ(obj.stats().matched, 2u);
-    close(filter);
+    EXPECT_EQ(recs[2].hdr.point, HD_POINT_XDP);
+    for (const auto& r : recs) EXPECT_EQ(r.bytes, big);
+    EXPECT_EQ(obj.stats().seen, 6u);
+    EXPECT_EQ(obj.stats().matched, 3u);
+
+    PktObject all{PktConfig{}};
+    run(all.tc_ingress_fd(), small, kTcUnspec);
+    run(all.xdp_fd(), small, kXdpPass);
+    EXPECT_EQ(drain(all).size(), 2u);
 }
 
 // At tc the kernel keeps the outermost VLAN tag in the skb's metadata (tests/netns/
@@ -410,12 +402,8 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
 
     // A translated expression decides on the frame as on the wire.
     PktConfig cfg;
+    cfg.filter = compile_pcap_filter("vlan 100 and host 198.18.100.2 and udp port 5001");
     PktObject obj(cfg);
-    const FilterSpec spec{FilterHook::Tc, obj.prog_array_fd(HD_POINT_TC_INGRESS), HD_SLOT_RECORD};
-    const Fd filter =
-        load_filter(compile_pcap_filter("vlan 100 and host 198.18.100.2 and udp port 5001"), spec,
-                    "hd_vlan_filter");
-    obj.set_filter(HD_POINT_TC_INGRESS, filter.get());
     runner.set_target(obj.tc_ingress_fd());
     EXPECT_EQ(runner.run(u1->frame, u1->tpid, u1->tci), kTcUnspec);  // yes
     EXPECT_EQ(runner.run(u2->frame, u2->tpid, u2->tci), kTcUnspec);  // outer tag 300: no

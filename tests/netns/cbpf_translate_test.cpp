@@ -1,10 +1,10 @@
 // pcap-filter expressions translated to eBPF (src/bpf/cbpf_translate.h) decide exactly as
 // libpcap does: every expression below, compiled by libpcap for Ethernet, is translated for
 // both hooks, loaded into this kernel, and run with BPF_PROG_TEST_RUN on every packet of the
-// tcpdump test corpus (Ethernet captures) and on packets made with the project's builder. The
-// accept slot of the program array holds a marker program returning 7, so a run's return value
-// says accept (7) or reject (the passive verdict). Each verdict is compared with
-// pcap_offline_filter()'s on the same bytes; any disagreement fails.
+// tcpdump test corpus (Ethernet captures) and on packets made with the project's builder. A
+// translation loaded on its own returns its verdict, so a run's return value says accept (1)
+// or reject (0). Each verdict is compared with pcap_offline_filter()'s on the same bytes; any
+// disagreement fails.
 //
 // At tc the kernel has moved a frame's outer VLAN tag into the skb's metadata: every tagged
 // packet is also run through the tc translation that way (tests/netns/vlan_metadata.h), untagged
@@ -44,8 +44,8 @@ using namespace hookdump::bpf;
 
 namespace {
 
-constexpr uint32_t kAcceptSlot = 3;
-constexpr uint32_t kMarker = 7;
+constexpr uint32_t kAccept = 1;  // the translation's return values
+constexpr uint32_t kReject = 0;
 
 // What the filters are run on: a wide spread of pcap-filter primitives.
 const std::vector<std::string> kExpressions = {
@@ -333,16 +333,6 @@ std::vector<std::vector<uint8_t>> built_packets() {
     return out;
 }
 
-// r0 = 7; exit: the accept slot's marker.
-Fd load_marker(FilterHook hook) {
-    bpf_insn insns[2]{};
-    insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
-    insns[0].dst_reg = BPF_REG_0;
-    insns[0].imm = kMarker;
-    insns[1].code = BPF_JMP | BPF_EXIT;
-    return load_program(insns, hook, "hd_marker");
-}
-
 // r0 = data_end - data: how much of a frame BPF_PROG_TEST_RUN puts in XDP's linear buffer
 // (the rest goes to fragments, which a program without BPF_F_XDP_HAS_FRAGS never sees live).
 Fd load_xdp_length_probe() {
@@ -360,17 +350,6 @@ std::string not_run_reason(FilterHook hook, size_t size, int err) {
     if (hook == FilterHook::Xdp && err == 0) return "longer than XDP's linear buffer";
     if (size > 3000) return fmt::format("too long for a test run ({})", std::strerror(err));
     return fmt::format("refused by the kernel's test run ({})", std::strerror(err));
-}
-
-Fd make_prog_array(const Fd& marker) {
-    int fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "hd_cbpf_test", 4, 4, 8, nullptr);
-    if (fd < 0) throw RuntimeError(errno_message("creating a prog array", errno));
-    Fd map(fd);
-    const uint32_t key = kAcceptSlot;
-    const uint32_t value = static_cast<uint32_t>(marker.get());
-    if (bpf_map_update_elem(map.get(), &key, &value, BPF_ANY) != 0)
-        throw RuntimeError(errno_message("prog array update", errno));
-    return map;
 }
 
 struct HookStats {
@@ -420,7 +399,7 @@ int main(int argc, char** argv) {
 
     // The untranslatable expressions: a clear error, before anything needs root.
     for (const auto& [expr, needle] : kUntranslatable) {
-        const FilterSpec spec{FilterHook::Tc, -1, kAcceptSlot};
+        const FilterSpec spec{FilterHook::Tc};
         try {
             PcapFilter pf(expr);
             translate_cbpf(pf.program(), spec);
@@ -434,14 +413,10 @@ int main(int argc, char** argv) {
         }
     }
 
-    // Root and this kernel's BPF: the markers are the first programs loaded.
-    Fd marker[2], array[2];
+    // Root and this kernel's BPF: the length probe is the first program loaded.
     const FilterHook hooks[2] = {FilterHook::Tc, FilterHook::Xdp};
     try {
-        for (int h = 0; h < 2; ++h) {
-            marker[h] = load_marker(hooks[h]);
-            array[h] = make_prog_array(marker[h]);
-        }
+        load_xdp_length_probe();
     } catch (const RuntimeError& e) {
         std::printf("*** cannot load BPF programs here (%s): needs root and BPF ***\n", e.what());
         return ci() ? 1 : 77;
@@ -500,7 +475,7 @@ int main(int argc, char** argv) {
         std::vector<uint8_t> expected(packets.size());
         for (size_t i = 0; i < packets.size(); ++i) expected[i] = pf.matches(packets[i]);
         for (int h = 0; h < 2; ++h) {
-            const FilterSpec spec{hooks[h], array[h].get(), kAcceptSlot};
+            const FilterSpec spec{hooks[h]};
             Fd prog;
             try {
                 ebpf_insns[h] += translate_cbpf(pf.program(), spec).size();
@@ -523,15 +498,12 @@ int main(int argc, char** argv) {
                     ++st.not_run[not_run_reason(hooks[h], p.size(), 0)];
                     continue;
                 }
-                const uint32_t passive = hooks[h] == FilterHook::Xdp
-                                             ? uint32_t{XDP_PASS}
-                                             : static_cast<uint32_t>(TC_ACT_UNSPEC);
-                if (opts.retval != kMarker && opts.retval != passive) {
+                if (opts.retval != kAccept && opts.retval != kReject) {
                     fail(fmt::format("'{}' ({}): packet {} returned {}", expr, hook_name(hooks[h]),
                                      i, opts.retval));
                     continue;
                 }
-                const bool accepted = opts.retval == kMarker;
+                const bool accepted = opts.retval == kAccept;
                 ++st.compared;
                 st.accepted += accepted;
                 if (accepted != static_cast<bool>(expected[i])) {
@@ -565,12 +537,12 @@ int main(int argc, char** argv) {
                     }
                     continue;
                 }
-                if (*v != kMarker && *v != static_cast<uint32_t>(TC_ACT_UNSPEC)) {
+                if (*v != kAccept && *v != kReject) {
                     fail(fmt::format("'{}' (tc, tag in metadata): packet {} returned {}", expr, i,
                                      *v));
                     continue;
                 }
-                const bool accepted = *v == kMarker;
+                const bool accepted = *v == kAccept;
                 ++vlan_stats.compared;
                 vlan_stats.accepted += accepted;
                 if (accepted != static_cast<bool>(expected[i])) {

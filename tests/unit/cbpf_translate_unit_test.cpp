@@ -15,9 +15,6 @@
 namespace hookdump::bpf {
 namespace {
 
-constexpr int kMapFd = 5;
-constexpr uint32_t kSlot = 3;
-
 sock_filter stmt(uint16_t code, uint32_t k) {
     return sock_filter{code, 0, 0, k};
 }
@@ -26,12 +23,12 @@ sock_filter jmp(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) {
 }
 
 std::vector<std::string> listing(const std::vector<sock_filter>& prog, FilterHook hook) {
-    return disassemble(translate_cbpf(prog, FilterSpec{hook, kMapFd, kSlot}));
+    return disassemble(translate_cbpf(prog, FilterSpec{hook}));
 }
 
 std::string refusal(const std::vector<sock_filter>& prog) {
     try {
-        translate_cbpf(prog, FilterSpec{FilterHook::Tc, kMapFd, kSlot});
+        translate_cbpf(prog, FilterSpec{FilterHook::Tc});
     } catch (const UsageError& e) {
         const std::string msg = e.what();
         EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
@@ -44,21 +41,22 @@ std::string refusal(const std::vector<sock_filter>& prog) {
 
 using Lines = std::vector<std::string>;
 
-const Lines kAcceptTc = {
-    "r1 = r6", "r2 = map[fd 5] ll", "", "w3 = 3", "call bpf_tail_call", "r0 = -1", "exit"};
+// The exits: accept returns 1, reject 0; an exit nothing jumps to is not emitted.
+const Lines kAcceptOnly = {"r0 = 1", "exit"};
+const Lines kAcceptTc = {"r0 = 1", "exit", "r0 = 0", "exit"};
 
-TEST(CbpfTranslate, AcceptAllTailCallsThenPassive) {
+TEST(CbpfTranslate, AcceptAllReturnsOne) {
     Lines want = {"r6 = r1", "w7 = 0", "w8 = 0", "goto +0"};
-    want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
+    want.insert(want.end(), kAcceptOnly.begin(), kAcceptOnly.end());
     EXPECT_EQ(listing({stmt(BPF_RET | BPF_K, 262144)}, FilterHook::Tc), want);
 }
 
-TEST(CbpfTranslate, RejectAllHasNoTailCall) {
+TEST(CbpfTranslate, RejectAllHasNoAcceptExit) {
     EXPECT_EQ(listing({stmt(BPF_RET | BPF_K, 0)}, FilterHook::Tc),
-              (Lines{"r6 = r1", "w7 = 0", "w8 = 0", "goto +0", "r0 = -1", "exit"}));
+              (Lines{"r6 = r1", "w7 = 0", "w8 = 0", "goto +0", "r0 = 0", "exit"}));
     EXPECT_EQ(listing({stmt(BPF_RET | BPF_K, 0)}, FilterHook::Xdp),
               (Lines{"r6 = r1", "r9 = *(u32 *)(r6 + 0)", "r5 = *(u32 *)(r6 + 4)", "w7 = 0",
-                     "w8 = 0", "goto +0", "r0 = 2", "exit"}));
+                     "w8 = 0", "goto +0", "r0 = 0", "exit"}));
 }
 
 // ldh [12]; jeq #0x800 jt 0 jf 1; ret #1; ret #0 ("ip").
@@ -106,7 +104,7 @@ TEST(CbpfTranslate, TcLoadsThroughTheHelperBigEndian) {
                         "if w9 == 0 goto +8",
                         "r3 = *(u32 *)(r6 + 0)",
                         "r3 += 4",
-                        "if r3 < 14 goto +21",
+                        "if r3 < 14 goto +18",
                         "r7 = *(u8 *)(r10 - 84)",
                         "r3 = *(u8 *)(r10 - 83)",
                         "w7 <<= 8",
@@ -118,11 +116,11 @@ TEST(CbpfTranslate, TcLoadsThroughTheHelperBigEndian) {
                         "r3 += -72",
                         "r4 = 2",
                         "call bpf_skb_load_bytes",
-                        "if r0 != 0 goto +9",
+                        "if r0 != 0 goto +6",
                         "r7 = *(u16 *)(r10 - 72)",
                         "r7 = be16 r7",
                         "if w7 == 0x800 goto +1",
-                        "goto +5"};
+                        "goto +2"};
     want.insert(want.end(), rest.begin(), rest.end());
     want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
     EXPECT_EQ(listing(kIp, FilterHook::Tc), want);
@@ -146,7 +144,7 @@ TEST(CbpfTranslate, TcLoadsBeyondTheTagReadTheSkbFourBytesEarlier) {
                         "r3 += -72",
                         "r4 = 1",
                         "call bpf_skb_load_bytes",
-                        "if r0 != 0 goto +11",
+                        "if r0 != 0 goto +8",
                         "r7 = *(u8 *)(r10 - 72)",
                         "r8 = *(u32 *)(r6 + 0)",
                         "if w9 == 0 goto +1",
@@ -163,14 +161,14 @@ TEST(CbpfTranslate, TcVariableLoadsBelowByte20ReadTheCopy) {
     const Lines want = {"w8 = 2",
                         "r2 = r8",
                         "r2 += 12",
-                        "if r2 > 0x7fffffff goto +31",
+                        "if r2 > 0x7fffffff goto +28",
                         "if w9 == 0 goto +15",
                         "if r2 > 18 goto +13",  // 20 - 2: the copy holds the whole load
                         "r3 = *(u32 *)(r6 + 0)",
                         "r3 += 4",
                         "r4 = r2",
                         "r4 += 2",
-                        "if r4 > r3 goto +24",
+                        "if r4 > r3 goto +21",
                         "r4 = r10",
                         "r4 += -96",
                         "r4 += r2",
@@ -194,12 +192,12 @@ TEST(CbpfTranslate, XdpLoadsDirectlyWithBoundsCheck) {
                         "w8 = 0",
                         "r2 = r9",
                         "r2 += 14",
-                        "if r2 > r5 goto +9",
+                        "if r2 > r5 goto +6",
                         "r7 = *(u16 *)(r9 + 12)",
                         "r7 = be16 r7"};
     ASSERT_GT(got.size(), head.size());
     EXPECT_EQ(Lines(got.begin(), got.begin() + head.size()), head);
-    EXPECT_EQ(got[got.size() - 2], "r0 = 2");  // XDP_PASS
+    EXPECT_EQ(got[got.size() - 2], "r0 = 0");  // reject
 }
 
 TEST(CbpfTranslate, XdpVariableOffsetIsBoundedForTheVerifier) {
@@ -211,16 +209,16 @@ TEST(CbpfTranslate, XdpVariableOffsetIsBoundedForTheVerifier) {
                         "w8 <<= 2",
                         "r2 = r8",
                         "r2 += 16",
-                        "if r2 > 0xfffd goto +14",  // 0xffff - 2: the verifier's MAX_PACKET_OFF
+                        "if r2 > 0xfffd goto +11",  // 0xffff - 2: the verifier's MAX_PACKET_OFF
                         "r3 = r9",
                         "r3 += r2",
                         "r4 = r3",
                         "r4 += 2",
-                        "if r4 > r5 goto +9",
+                        "if r4 > r5 goto +6",
                         "r7 = *(u16 *)(r3 + 0)",
                         "r7 = be16 r7",
                         "if w7 != 0 goto +1",  // RET A: accept when A != 0
-                        "goto +5"};
+                        "goto +2"};
     ASSERT_GE(got.size(), 9 + want.size());
     EXPECT_EQ(Lines(got.begin() + 9, got.begin() + 9 + want.size()), want);
 }
@@ -252,7 +250,7 @@ TEST(CbpfTranslate, DivisionByZeroRejectsAndShiftsBeyond31GiveZero) {
                         "r8 = *(u32 *)(r6 + 0)",  // skb->len
                         "if w9 == 0 goto +1",     // + 4 for a VLAN tag in the metadata
                         "w8 += 4",
-                        "if w8 == 0 goto +14",  // A / 0: reject, as cBPF
+                        "if w8 == 0 goto +11",  // A / 0: reject, as cBPF
                         "w7 /= w8",
                         "if w8 > 31 goto +2",
                         "w7 <<= w8",
@@ -266,7 +264,7 @@ TEST(CbpfTranslate, DivisionByZeroRejectsAndShiftsBeyond31GiveZero) {
     // A constant division by 0 is a plain reject.
     const Lines k0 =
         listing({stmt(BPF_ALU | BPF_MOD | BPF_K, 0), stmt(BPF_RET | BPF_K, 1)}, FilterHook::Tc);
-    EXPECT_EQ(k0[3], "goto +6");  // to the reject exit, over the (reachable) RET and tail call
+    EXPECT_EQ(k0[3], "goto +3");  // to the reject exit, over the (reachable) RET and accept exit
 }
 
 TEST(CbpfTranslate, UnreachableCodeIsNotEmitted) {
@@ -275,7 +273,7 @@ TEST(CbpfTranslate, UnreachableCodeIsNotEmitted) {
         {stmt(BPF_RET | BPF_K, 1), stmt(BPF_LD | BPF_W | BPF_ABS, 0), stmt(BPF_RET | BPF_K, 0)},
         FilterHook::Tc);
     Lines want = {"r6 = r1", "w7 = 0", "w8 = 0", "goto +0"};
-    want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
+    want.insert(want.end(), kAcceptOnly.begin(), kAcceptOnly.end());
     EXPECT_EQ(got, want);
 }
 
@@ -339,7 +337,7 @@ TEST(CbpfTranslate, RefusesMalformedPrograms) {
     EXPECT_NE(refusal({stmt(BPF_MISC | 0x10, 0), stmt(BPF_RET | BPF_A, 0)}).find("code 0x17"),
               std::string::npos);
     try {
-        translate_cbpf({}, FilterSpec{FilterHook::Xdp, kMapFd, kSlot});
+        translate_cbpf({}, FilterSpec{FilterHook::Xdp});
         ADD_FAILURE() << "empty program translated";
     } catch (const UsageError& e) {
         EXPECT_STREQ(e.what(), "cannot translate an empty cBPF program");
@@ -374,7 +372,7 @@ TEST(PcapFilter, CompilesAndDecidesAsLibpcap) {
     for (const char* e : {"", "ip", "vlan 100 and tcp", "ip6 and udp portrange 1-99", "len > 60",
                           "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", "geneve"}) {
         SCOPED_TRACE(e);
-        EXPECT_NO_THROW(translate_cbpf(compile_pcap_filter(e), FilterSpec{FilterHook::Xdp, 5, 0}));
+        EXPECT_NO_THROW(translate_cbpf(compile_pcap_filter(e), FilterSpec{FilterHook::Xdp}));
     }
 }
 
