@@ -21,6 +21,13 @@ Scenarios (--scenarios, comma-separated; default fixed,sweep,flat,budget):
   budget  every capture process under the same CPU budget (cgroup v1 CFS quota, a child
           cgroup of /sys/fs/cgroup/cpu made and removed here), evenly paced traffic (trafgen
           --gap ladder): each tool's highest loss-free rate under that budget
+  attrib  the capture overhead attributed, not subtracted: the fixed traffic under a
+          system-wide `perf record -e cpu-clock -a -g` (a sample every 100 us of CPU); a
+          sample is the capture's when it is in the capture process, or when its kernel stack
+          holds a function that runs only because a capture is attached (AF_PACKET's taps,
+          the tc ingress hook and classifier, generic XDP, hookdump's BPF programs). Kernel
+          ns/packet + process ns/packet = the capture's whole-machine overhead, without the
+          no-capture run's noise (what it leaves out: cache effects on the rest of the path)
 
 For each tool: sent, captured, dropped (the tool's own report), a check (the veth delivered
 every frame; the file holds what the tool's ledger says it captured; flow rows: the packets of
@@ -30,8 +37,8 @@ per packet, and ratios to tcpdump and netsniff-ng. Prints markdown tables, write
 average before and after is recorded: other jobs on the host disturb absolute numbers.
 
   bench/capture_bench.py [--hookdump build/hookdump] [--tools none,tcpdump,...] [--loss-tools ...]
-                         [--scenarios fixed,sweep,flat,budget] [--rounds 5] [--count 500000]
-                         [--rate 100000pps] [--sweep-rates 100k,200k,...] [--sweep-seconds 1]
+                         [--scenarios fixed,sweep,flat,budget,attrib] [--rounds 5] [--count 500000]
+                         [--attrib-rounds 3] [--rate 100000pps] [--sweep-rates 100k,200k,...] [--sweep-seconds 1]
                          [--flat-count 1000000] [--budget PCT] [--budget-period-ms MS]
                          [--budget-ring-mib MIB] [--budget-gaps 40us,...] [--budget-seconds S]
                          [--rt PRIO] [--compare NAME=PATH] [--json bench/out/capture.json]
@@ -368,7 +375,55 @@ def kill_live():
     LIVE.clear()
 
 
-def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, ring_mib=RING_MIB):
+# Kernel functions that run only because a capture is attached: AF_PACKET's receive taps, the tc
+# ingress hook with its classifier (nothing else in the benchmark uses tc), generic XDP, and
+# hookdump's BPF programs (their JIT symbols, bpf_prog_<tag>_<name>). A sample with one of them on
+# its kernel stack is capture work done in softirq on the sender's CPU.
+CAPTURE_FRAMES = re.compile(r"^(tpacket_rcv|packet_rcv|packet_rcv_spkt|sch_handle_ingress|tcx_run|tcf_classify|"
+                            r"do_xdp_generic|bpf_prog_[0-9a-f]+_hd_\w+)$")
+ATTRIB_PERIOD_NS = 100000  # perf's cpu-clock sampling period
+
+
+def perf_attribute(script_text, cap_pid):
+    """Samples of `perf script -F comm,pid,ip,sym` sorted into the capture process's, the
+    capture's kernel work (CAPTURE_FRAMES on the stack), other busy CPU, and idle."""
+    counts = {"process": 0, "kernel": 0, "other": 0, "idle": 0}
+    frames = {}
+    pid, stack = None, []
+
+    def close():
+        if pid is None:
+            return
+        if pid == cap_pid:
+            counts["process"] += 1
+        elif pid == 0:
+            counts["idle"] += 1
+        else:
+            hit = next((f for f in stack if CAPTURE_FRAMES.match(f)), None)
+            counts["kernel" if hit else "other"] += 1
+            if hit:
+                frames[hit] = frames.get(hit, 0) + 1
+
+    for line in script_text.splitlines():
+        if not line.strip():
+            close()
+            pid, stack = None, []
+        elif line[0] in " \t":
+            parts = line.split()
+            if len(parts) >= 2:
+                stack.append(parts[1].split("+")[0])
+        else:
+            close()
+            stack = []
+            try:
+                pid = int(line.split()[-1])
+            except ValueError:
+                pid = None
+    close()
+    return counts, frames
+
+
+def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, ring_mib=RING_MIB, attrib=False):
     """One capture of `count` frames at `rate` (None: flat out). The CPU window starts 0.3 s after
     the capture is attached and ends 1.5 s after trafgen returns (every tool has written its last
     block by then: tcpdump's block timeout, 1000 ms, is the longest); "none" runs the same traffic
@@ -405,6 +460,11 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, r
         if perf_data and cap:
             perf = subprocess.Popen(["perf", "record", "-g", "-F", "4999", "-o", perf_data, "-p", str(cap.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        attrib_data = os.path.join(workdir, "attrib.data") if attrib else None
+        if attrib_data:
+            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-c", str(ATTRIB_PERIOD_NS), "-a", "-g",
+                                     "-o", attrib_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)  # perf's own start-up out of the window
         time.sleep(0.3)
         cg0 = budget.stat() if budget else None
         cpu0, u0, s0 = proc_cpu(cap.pid) if cap else (0, 0, 0)
@@ -476,6 +536,18 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, r
     }
     if budget:
         row["cgroup"] = {k: cg1[k] - cg0[k] for k in ("nr_periods", "nr_throttled", "throttled_time") if k in cg1}
+    if attrib_data:
+        text = sh("perf", "script", "-i", attrib_data, "-F", "comm,pid,ip,sym", check=False).stdout
+        os.unlink(attrib_data)
+        counts, frames = perf_attribute(text, cap.pid if cap else -1)
+        per = ATTRIB_PERIOD_NS / count
+        row.update({"attrib_samples": counts, "attrib_frames": frames,
+                    "attrib_kernel_ns_per_packet": round(counts["kernel"] * per, 1),
+                    "attrib_process_ns_per_packet": round(counts["process"] * per, 1),
+                    "attrib_ns_per_packet": round((counts["kernel"] + counts["process"]) * per, 1)})
+        if tool["kind"] == "none" and counts["kernel"]:
+            problems.append(f"{counts['kernel']} capture samples with nothing capturing")
+            row["check"] = "; ".join(problems)
     return row
 
 
@@ -496,7 +568,8 @@ def rounds_of(tools, rounds, fn):
 
 
 SUMMARY_KEYS = ("sent", "captured", "dropped", "lost", "cpu_s", "user_s", "sys_s", "machine_cpu_s", "softirq_s",
-                "cpu_ns_per_packet", "machine_ns_per_packet", "softirq_ns_per_packet", "overhead_ns_per_packet")
+                "cpu_ns_per_packet", "machine_ns_per_packet", "softirq_ns_per_packet", "overhead_ns_per_packet",
+                "attrib_kernel_ns_per_packet", "attrib_process_ns_per_packet", "attrib_ns_per_packet")
 
 
 def _ratios(rows, tool, ref, key):
@@ -536,6 +609,8 @@ def summarize(rows, names):
             med[t][f"cpu_ratio_to_{ref}"], med[t][f"cpu_ratio_to_{ref}_range"] = _ratios(rows, t, ref, "cpu_ns_per_packet")
             med[t][f"overhead_ratio_to_{ref}"], med[t][f"overhead_ratio_to_{ref}_range"] = _ratios(
                 rows, t, ref, "overhead_ns_per_packet")
+            med[t][f"attrib_ratio_to_{ref}"], med[t][f"attrib_ratio_to_{ref}_range"] = _ratios(
+                rows, t, ref, "attrib_ns_per_packet")
     return med
 
 
@@ -584,15 +659,47 @@ def table(title, med, names, rows):
         if busy and max(busy) > 0.7:
             lines += ["", f"**Warning**: with no capture the machine was already {max(busy):.0%} busy in a round "
                       "(other jobs): the overheads are within that noise and mean nothing here."]
-        goals = []
-        for t in names:
-            ratio = med[t].get("overhead_ratio_to_tcpdump")
-            if ratio is None or not t.startswith("hookdump-"):
-                continue
-            limit = 0.3 if t.endswith("-flows") else 1.0
-            goals.append(f"{t} {ratio} ({'met' if ratio <= limit else 'missed'}, goal <= {limit})")
-        if goals:
-            lines += ["", "Goals (whole-machine overhead vs tcpdump's, median of the per-round ratios): " + "; ".join(goals)]
+        lines += goal_lines(med, names, "overhead_ratio_to_tcpdump", "whole-machine overhead")
+    return "\n".join(lines)
+
+
+def goal_lines(med, names, key, what):
+    """Issue 5's goals for the tc/XDP rows: flow mode <= 0.3x tcpdump's overhead, packets <= 1x."""
+    goals = []
+    for t in names:
+        ratio = med[t].get(key)
+        if ratio is None or not t.startswith("hookdump-"):
+            continue
+        limit = 0.3 if t.endswith("-flows") else 1.0
+        goals.append(f"{t} {ratio} ({'met' if ratio <= limit else 'missed'}, goal <= {limit})")
+    if not goals:
+        return []
+    return ["", f"Goals ({what} vs tcpdump's, median of the per-round ratios): " + "; ".join(goals)]
+
+
+def attrib_table(title, med, names, rows):
+    refs = [r for r in ("tcpdump", "netsniff-ng") if r in names]
+    lines = [f"### {title}", "",
+             "| tool | captured | check | kernel ns/packet | process ns/packet | overhead ns/packet (range) | "
+             + " | ".join(f"vs {r} (range)" for r in refs) + " |",
+             "|---|---:|---|---:|---:|---:|" + "---:|" * len(refs)]
+    for t in names:
+        m = med[t]
+        if t == "none":
+            m = dict(m, **{f"attrib_ratio_to_{r}": None for r in refs})
+        vals = [r["attrib_ns_per_packet"] for r in rows if r["tool"] == t]
+        lines.append(f"| {t} | {_fmt(m['captured'], '.0f')} | {', '.join(m['checks'])} | "
+                     f"{m['attrib_kernel_ns_per_packet']:.0f} | {m['attrib_process_ns_per_packet']:.0f} | "
+                     f"{m['attrib_ns_per_packet']:.0f} ({min(vals):.0f}-{max(vals):.0f}) | "
+                     + " | ".join(_ratio_cell(m, f"attrib_ratio_to_{r}") for r in refs) + " |")
+    frames = {}
+    for r in rows:
+        for f, n in r.get("attrib_frames", {}).items():
+            frames.setdefault(r["tool"], {}).setdefault(f, 0)
+            frames[r["tool"]][f] += n
+    lines += ["", "Kernel samples by the first capture frame on the stack (all rounds): " + "; ".join(
+        f"{t}: " + ", ".join(f"{f} {n}" for f, n in sorted(fr.items(), key=lambda x: -x[1])) for t, fr in frames.items())]
+    lines += goal_lines(med, names, "attrib_ratio_to_tcpdump", "attributed overhead")
     return "\n".join(lines)
 
 
@@ -702,6 +809,7 @@ def main():
     ap.add_argument("--loss-tools", default=",".join(DEFAULT_LOSS_TOOLS), help="rows of sweep and budget")
     ap.add_argument("--scenarios", default="fixed,sweep,flat,budget")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--attrib-rounds", type=int, default=3)
     ap.add_argument("--count", type=int, default=500000)
     ap.add_argument("--rate", default="100000pps")
     ap.add_argument("--sweep-rates", default="100k,200k,300k,400k,500k,600k,700k,800k,1000k,1200k")
@@ -729,16 +837,16 @@ def main():
     global RT_PRIO
     RT_PRIO = a.rt
     scenarios = a.scenarios.split(",")
-    unknown = set(scenarios) - {"fixed", "sweep", "flat", "budget"}
+    unknown = set(scenarios) - {"fixed", "sweep", "flat", "budget", "attrib"}
     if unknown:
-        sys.exit(f"capture_bench: unknown scenario {', '.join(sorted(unknown))} (fixed, sweep, flat, budget)")
+        sys.exit(f"capture_bench: unknown scenario {', '.join(sorted(unknown))} (fixed, sweep, flat, budget, attrib)")
     if a.rt and "budget" in scenarios:
         sys.exit("capture_bench: --rt and the budget scenario exclude each other (a SCHED_FIFO task cannot join a "
                  "cgroup without RT runtime, and would not be bound by the CFS quota)")
     if "budget" in scenarios and not os.path.exists(os.path.join(CpuBudget.ROOT, "cpu.cfs_quota_us")):
         sys.exit(f"capture_bench: the budget scenario needs the cgroup v1 cpu controller with CFS bandwidth at "
                  f"{CpuBudget.ROOT} (or leave it out: --scenarios fixed,sweep,flat)")
-    for t in ("trafgen", "netsniff-ng", "tcpdump", "capinfos", "taskset", "bpftool"):
+    for t in ("trafgen", "netsniff-ng", "tcpdump", "capinfos", "taskset", "bpftool") + (("perf",) if "attrib" in scenarios else ()):
         if not shutil.which(t):
             sys.exit(f"capture_bench: {t} is missing (scripts/bootstrap installs it)")
     if os.cpu_count() < 2:
@@ -790,6 +898,12 @@ def main():
             rows = rounds_of(tools, a.flat_rounds, lambda t: run_one(t, a.hookdump, a.flat_count, None, workdir))
             result["flat"] = {"count": a.flat_count, "rounds": rows, "median": summarize(rows, names)}
             result["loadavg_after_flat"] = loadavg()
+        if "attrib" in scenarios:
+            rows = rounds_of(tools, a.attrib_rounds,
+                             lambda t: run_one(t, a.hookdump, a.count, a.rate, workdir, attrib=True))
+            result["attrib"] = {"count": a.count, "rate": a.rate, "period_ns": ATTRIB_PERIOD_NS, "rounds": rows,
+                                "median": summarize(rows, names)}
+            result["loadavg_after_attrib"] = loadavg()
         if "budget" in scenarios:
             gaps = [parse_gap_ns(g) for g in a.budget_gaps.split(",")]
             paced = calibrate_gaps(os.path.join(workdir, "udp.cfg"), gaps)
@@ -833,6 +947,11 @@ def main():
         print("\nflat-out rounds (sent rate, lost):",
               "; ".join(f"{r['tool']} {r['sent_pps']} pps lost {r['lost']}" for r in result["flat"]["rounds"]
                         if r["tool"] != "none"))
+        print()
+    if "attrib" in result:
+        print(attrib_table(f"(e) capture overhead attributed by perf (a sample every {ATTRIB_PERIOD_NS // 1000} us of "
+                           f"CPU), {a.count} frames at {a.rate}, median of {a.attrib_rounds} interleaved rounds",
+                           result["attrib"]["median"], names, result["attrib"]["rounds"]))
         print()
     if "budget" in result:
         b = result["budget"]
