@@ -474,6 +474,22 @@ class Translator {
                 emit(make(BPF_JMP32 | BPF_JEQ | BPF_K, kVlan, 0, 1, 0));
                 alu64_imm(BPF_SUB, BPF_REG_2, static_cast<int32_t>(kTagLen));
             }
+            // r2 is the offset in the skb. The bytes in its linear data (nearly always): read
+            // in place; else through the helper (paged data; a helper call and a copy cost
+            // more than the rest of a short filter).
+            const size_t paged = local_jump(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0,
+                                            static_cast<int32_t>(kMaxPacketOff - size));
+            emit(make(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, kCtx, offsetof(__sk_buff, data), 0));
+            emit(
+                make(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, kCtx, offsetof(__sk_buff, data_end), 0));
+            emit(make(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_3, BPF_REG_2, 0, 0));
+            mov64_reg(BPF_REG_5, BPF_REG_3);
+            alu64_imm(BPF_ADD, BPF_REG_5, static_cast<int32_t>(size));
+            const size_t outside = local_jump(BPF_JMP | BPF_JGT | BPF_X, BPF_REG_5, BPF_REG_4, 0);
+            emit(make(BPF_LDX | BPF_MEM | sz, dst, BPF_REG_3, 0, 0));
+            const size_t loaded = local_jump(BPF_JMP | BPF_JA, 0, 0, 0);
+            land(paged);
+            land(outside);
             mov64_reg(BPF_REG_1, kCtx);
             mov64_reg(BPF_REG_3, BPF_REG_10);
             alu64_imm(BPF_ADD, BPF_REG_3, kLoadBuf);
@@ -481,6 +497,7 @@ class Translator {
             emit(make(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_skb_load_bytes));
             reject_if(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0);
             emit(make(BPF_LDX | BPF_MEM | sz, dst, BPF_REG_10, kLoadBuf, 0));
+            land(loaded);
             if (size > 1)
                 emit(
                     make(BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, static_cast<int32_t>(size * 8)));

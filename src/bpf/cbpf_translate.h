@@ -21,8 +21,9 @@ namespace hookdump::bpf {
 enum class FilterHook { Tc, Xdp };
 
 struct FilterSpec {
-    FilterHook hook;  // Tc: packet bytes via bpf_skb_load_bytes (works on non-linear skbs);
-                      // Xdp: direct packet access with bounds checks against data_end.
+    FilterHook hook;  // Tc: packet bytes read in place in the skb's linear data, through
+                      // bpf_skb_load_bytes beyond it (paged skbs); Xdp: direct packet access
+                      // with bounds checks against data_end.
 };
 
 // cBPF (as pcap_compile produces it, struct sock_filter) -> eBPF instructions (struct bpf_insn)

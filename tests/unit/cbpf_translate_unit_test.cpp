@@ -93,34 +93,25 @@ const Lines kTcVlanPrologue = {"r9 = *(u32 *)(r6 + 20)",  // skb->vlan_present
                                "r3 += -80",
                                "call bpf_skb_load_bytes"};
 
-TEST(CbpfTranslate, TcLoadsThroughTheHelperBigEndian) {
+TEST(CbpfTranslate, TcLoadsInPlaceElseThroughTheHelperBigEndian) {
     Lines want = {"r6 = r1"};
     want.insert(want.end(), kTcVlanPrologue.begin(), kTcVlanPrologue.end());
     // With a tag: bytes 12-13 of the wire (the TPID) from the copy, byte by byte (the stack
     // allows no misaligned load), after a length check; without, the skb's bytes. jf is not
     // the next instruction and jt's target is an exit: jump to jt, then goto jf.
-    const Lines rest = {"w7 = 0",
-                        "w8 = 0",
-                        "if w9 == 0 goto +8",
-                        "r3 = *(u32 *)(r6 + 0)",
-                        "r3 += 4",
-                        "if r3 < 14 goto +18",
-                        "r7 = *(u8 *)(r10 - 84)",
-                        "r3 = *(u8 *)(r10 - 83)",
-                        "w7 <<= 8",
-                        "w7 |= w3",
-                        "goto +9",
-                        "r2 = 12",
-                        "r1 = r6",
-                        "r3 = r10",
-                        "r3 += -72",
-                        "r4 = 2",
-                        "call bpf_skb_load_bytes",
-                        "if r0 != 0 goto +6",
-                        "r7 = *(u16 *)(r10 - 72)",
-                        "r7 = be16 r7",
-                        "if w7 == 0x800 goto +1",
-                        "goto +2"};
+    const Lines rest = {"w7 = 0", "w8 = 0", "if w9 == 0 goto +8", "r3 = *(u32 *)(r6 + 0)",
+                        "r3 += 4", "if r3 < 14 goto +27", "r7 = *(u8 *)(r10 - 84)",
+                        "r3 = *(u8 *)(r10 - 83)", "w7 <<= 8", "w7 |= w3", "goto +18", "r2 = 12",
+                        // in the linear data: read in place
+                        "if r2 > 0xfffd goto +8",
+                        "r3 = *(u32 *)(r6 + 76)",  // data
+                        "r4 = *(u32 *)(r6 + 80)",  // data_end
+                        "r3 += r2", "r5 = r3", "r5 += 2", "if r5 > r4 goto +2",
+                        "r7 = *(u16 *)(r3 + 0)", "goto +7",
+                        // else through the helper
+                        "r1 = r6", "r3 = r10", "r3 += -72", "r4 = 2", "call bpf_skb_load_bytes",
+                        "if r0 != 0 goto +6", "r7 = *(u16 *)(r10 - 72)", "r7 = be16 r7",
+                        "if w7 == 0x800 goto +1", "goto +2"};
     want.insert(want.end(), rest.begin(), rest.end());
     want.insert(want.end(), kAcceptTc.begin(), kAcceptTc.end());
     EXPECT_EQ(listing(kIp, FilterHook::Tc), want);
@@ -139,6 +130,15 @@ TEST(CbpfTranslate, TcLoadsBeyondTheTagReadTheSkbFourBytesEarlier) {
                         "r2 = 23",
                         "if w9 == 0 goto +1",
                         "r2 -= 4",
+                        "if r2 > 0xfffe goto +8",
+                        "r3 = *(u32 *)(r6 + 76)",
+                        "r4 = *(u32 *)(r6 + 80)",
+                        "r3 += r2",
+                        "r5 = r3",
+                        "r5 += 1",
+                        "if r5 > r4 goto +2",
+                        "r7 = *(u8 *)(r3 + 0)",
+                        "goto +7",
                         "r1 = r6",
                         "r3 = r10",
                         "r3 += -72",
@@ -161,14 +161,14 @@ TEST(CbpfTranslate, TcVariableLoadsBelowByte20ReadTheCopy) {
     const Lines want = {"w8 = 2",
                         "r2 = r8",
                         "r2 += 12",
-                        "if r2 > 0x7fffffff goto +28",
+                        "if r2 > 0x7fffffff goto +37",
                         "if w9 == 0 goto +15",
                         "if r2 > 18 goto +13",  // 20 - 2: the copy holds the whole load
                         "r3 = *(u32 *)(r6 + 0)",
                         "r3 += 4",
                         "r4 = r2",
                         "r4 += 2",
-                        "if r4 > r3 goto +21",
+                        "if r4 > r3 goto +30",
                         "r4 = r10",
                         "r4 += -96",
                         "r4 += r2",
@@ -176,8 +176,9 @@ TEST(CbpfTranslate, TcVariableLoadsBelowByte20ReadTheCopy) {
                         "r3 = *(u8 *)(r4 + 1)",
                         "w7 <<= 8",
                         "w7 |= w3",
-                        "goto +9",
-                        "r2 -= 4"};  // beyond the copy: the skb, 4 bytes earlier
+                        "goto +18",
+                        "r2 -= 4",  // beyond the copy: the skb, 4 bytes earlier
+                        "if r2 > 0xfffd goto +8"};
     const size_t at = 1 + kTcVlanPrologue.size() + 2;
     ASSERT_GE(got.size(), at + want.size());
     EXPECT_EQ(Lines(got.begin() + at, got.begin() + at + want.size()), want);
