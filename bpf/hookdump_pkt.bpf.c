@@ -42,17 +42,24 @@ struct {
 	__uint(max_entries, 1 << 24);
 } events SEC(".maps");
 
-/* Flow mode counts into one of two per-CPU hashes, the one in `flows`' only slot. Userspace
- * swaps the other in before it reads one: updating a map-in-map waits for every program
- * running (synchronize_rcu), so the map it then reads and empties is no longer written to and
- * no packet counted in it is lost (reading and deleting a live element would race with
- * programs incrementing it on other CPUs). */
+/* Flow mode counts into one of two per-CPU hashes, the one in `flows`' only slot (IPv4 into
+ * one of two with the short key, in `flows4`). Userspace swaps the other in before it reads
+ * one: updating a map-in-map waits for every program running (synchronize_rcu), so the map it
+ * then reads and empties is no longer written to and no packet counted in it is lost (reading
+ * and deleting a live element would race with programs incrementing it on other CPUs). */
 struct hd_flow_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct hd_tuple);
 	__type(value, struct hd_flow_value);
 } flows_a SEC(".maps"), flows_b SEC(".maps");
+
+struct hd_flow_map4 {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hd_tuple4);
+	__type(value, struct hd_flow_value);
+} flows4_a SEC(".maps"), flows4_b SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -61,6 +68,15 @@ struct {
 	__array(values, struct hd_flow_map);
 } flows SEC(".maps") = {
 	.values = { [0] = &flows_a },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct hd_flow_map4);
+} flows4 SEC(".maps") = {
+	.values = { [0] = &flows4_a },
 };
 
 struct {
@@ -320,24 +336,23 @@ static __always_inline int hd_rules_match(const struct hd_tuple *t)
 /* A flow's first packet reads the clock; later ones the coarse clock (the same CLOCK_MONOTONIC
  * at the last tick, behind by at most a tick; last never goes below first): the precise read
  * cost a flow packet as much as its hash lookup. */
-static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, struct hd_stats *st)
+static __always_inline void hd_count_in(void *flows_now, const void *key, const struct hd_pkt *p,
+					__u32 len, struct hd_stats *st)
 {
-	__u32 zero = 0;
-	void *flows_now = bpf_map_lookup_elem(&flows, &zero);
 	struct hd_flow_value *v;
 
 	if (!flows_now) {
 		st->flow_full++;
 		return;
 	}
-	v = bpf_map_lookup_elem(flows_now, &p->t);
+	v = bpf_map_lookup_elem(flows_now, key);
 	if (!v) {
 		__u64 now = bpf_ktime_get_ns();
 		struct hd_flow_value nv = {
 			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now,
 			.tcp_flags = p->tcp_flags,
 		};
-		long err = bpf_map_update_elem(flows_now, &p->t, &nv, BPF_NOEXIST);
+		long err = bpf_map_update_elem(flows_now, key, &nv, BPF_NOEXIST);
 
 		if (!err)
 			return;
@@ -346,18 +361,11 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 			return;
 		}
 		/* Another CPU created it meanwhile: this CPU's share exists now. */
-		v = bpf_map_lookup_elem(flows_now, &p->t);
+		v = bpf_map_lookup_elem(flows_now, key);
 		if (!v) {
 			st->flow_full++;
 			return;
 		}
-		v->packets++;
-		v->bytes += len;
-		if (!v->first_ns)
-			v->first_ns = now;
-		v->last_ns = now;
-		v->tcp_flags |= p->tcp_flags;
-		return;
 	}
 	v->packets++;
 	v->bytes += len;
@@ -372,6 +380,22 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 			v->last_ns = now;
 	}
 	v->tcp_flags |= p->tcp_flags;
+}
+
+static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, struct hd_stats *st)
+{
+	__u32 zero = 0;
+
+	if (p->t.family == 4) {
+		struct hd_tuple4 k = {
+			.src = p->t.src[0], .dst = p->t.dst[0], .sport = p->t.sport,
+			.dport = p->t.dport, .proto = p->t.proto, .flags = p->t.flags,
+		};
+
+		hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, st);
+	} else {
+		hd_count_in(bpf_map_lookup_elem(&flows, &zero), &p->t, p, len, st);
+	}
 }
 
 static __always_inline void hd_submit(struct hd_record *r)

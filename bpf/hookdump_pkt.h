@@ -49,6 +49,18 @@ struct hd_tuple {
 
 /* One ring buffer record; `caplen` packet bytes follow: the frame as on the wire (a VLAN tag
  * the kernel keeps in the skb's metadata is put back after the MAC addresses). */
+/* Flow mode's key for IPv4 (the packet's hd_tuple with family 4, src[0], dst[0]): hashing and
+ * comparing 16 bytes instead of 40 is a third of a flow packet's cost in the kernel. */
+struct hd_tuple4 {
+	__u32 src;
+	__u32 dst;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 flags;
+	__u8 pad[2];
+};
+
 struct hd_record {
 	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u32 ifindex;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <type_traits>
 
 #include "bpf/pkt_loader.h"
 #include "util/error.h"
@@ -18,6 +19,7 @@ FlowDrain::FlowDrain(PktObject& obj) : obj_(obj), ncpu_(libbpf_num_possible_cpus
     if (ncpu_ <= 0) throw RuntimeError(errno_message("counting the possible CPUs", -ncpu_));
     per_.resize(static_cast<size_t>(ncpu_));
     keys_.resize(kBatch);
+    keys4_.resize(kBatch);
     values_.resize(kBatch * static_cast<size_t>(ncpu_));
 }
 
@@ -25,24 +27,31 @@ FlowDrain::FlowDrain(PktObject& obj) : obj_(obj), ncpu_(libbpf_num_possible_cpus
 // walk of lookup-and-delete batches sees every flow once. (get_next_key + lookup + delete per
 // key cost two scans of all the hash's buckets a sweep even for one flow: get_next_key finds
 // the next element by scanning on from its key's bucket.)
-void FlowDrain::drain(int fd) {
-    hd_tuple in{}, out{};  // the batch cursor (the hash's bucket index); key-sized to be safe
+template <typename Key>
+void FlowDrain::drain(int fd, std::vector<Key>& keys) {
+    Key in{}, out{};  // the batch cursor (the hash's bucket index); key-sized to be safe
     bool first = true;
     for (;;) {
-        auto count = static_cast<uint32_t>(keys_.size());
-        const int rc = bpf_map_lookup_and_delete_batch(
-            fd, first ? nullptr : &in, &out, keys_.data(), values_.data(), &count, nullptr);
+        auto count = static_cast<uint32_t>(keys.size());
+        const int rc = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in, &out, keys.data(),
+                                                       values_.data(), &count, nullptr);
         const int err = rc ? errno : 0;
         if (rc && err == ENOSPC) {
             // A bucket holds more flows than the batch: the kernel took none; grow, retry.
-            keys_.resize(keys_.size() * 2);
-            values_.resize(keys_.size() * static_cast<size_t>(ncpu_));
+            keys.resize(keys.size() * 2);
+            if (values_.size() < keys.size() * static_cast<size_t>(ncpu_))
+                values_.resize(keys.size() * static_cast<size_t>(ncpu_));
             continue;
         }
         if (rc && err != ENOENT)
             throw RuntimeError(errno_message("reading and deleting flows in the kernel", err));
-        for (uint32_t i = 0; i < count; ++i)
-            add(keys_[i], &values_[size_t{i} * static_cast<size_t>(ncpu_)]);
+        for (uint32_t i = 0; i < count; ++i) {
+            const hd_flow_value* per_cpu = &values_[size_t{i} * static_cast<size_t>(ncpu_)];
+            if constexpr (std::is_same_v<Key, hd_tuple4>)
+                add(from_tuple4(keys[i]), per_cpu);
+            else
+                add(keys[i], per_cpu);
+        }
         if (rc) return;  // ENOENT: the walk is done, the last batch possibly partial
         in = out;
         first = false;
@@ -65,16 +74,19 @@ void FlowDrain::add(const hd_tuple& k, const hd_flow_value* per_cpu) {
 
 std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns,
                                           bool final) {
-    drain(obj_.swap_flows());
-    if (final) drain(obj_.swap_flows());  // and what came in meanwhile
+    const auto drain_retired = [&] {
+        const PktObject::RetiredFlows r = obj_.swap_flows();
+        drain(r.v4, keys4_);
+        drain(r.other, keys_);
+    };
+    drain_retired();
+    if (final) drain_retired();  // and what came in meanwhile
     std::vector<DrainedFlow> out;
-    const int live = obj_.flows_fd();
     for (auto it = table_.begin(); it != table_.end();) {
         DrainedFlow& f = it->second;
         if (final) {
             f.end = DrainedFlow::End::Final;
-        } else if (f.last_ns + idle_ns <= now &&
-                   bpf_map_lookup_elem(live, &f.key, per_.data()) != 0) {
+        } else if (f.last_ns + idle_ns <= now && !obj_.lookup_flow(f.key, per_.data())) {
             // Idle, and no packet since the swap (a later one starts a new flow).
             f.end = DrainedFlow::End::Idle;
         } else if (f.last_ns >= f.first_ns + active_ns) {

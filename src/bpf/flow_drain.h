@@ -45,7 +45,8 @@ class FlowDrain {
             return std::memcmp(&a, &b, sizeof a) < 0;
         }
     };
-    void drain(int fd);
+    template <typename Key>
+    void drain(int fd, std::vector<Key>& keys);
     void add(const hd_tuple& k, const hd_flow_value* per_cpu);
 
     PktObject& obj_;
@@ -54,6 +55,7 @@ class FlowDrain {
     // A batch's keys and their per-CPU values: the kernel lays them out key by key, each
     // ncpu values of round_up(sizeof(hd_flow_value), 8) bytes (40: no padding).
     std::vector<hd_tuple> keys_;
+    std::vector<hd_tuple4> keys4_;  // the IPv4 hash's
     std::vector<hd_flow_value> values_;
     std::map<hd_tuple, DrainedFlow, KeyLess> table_;
 };

@@ -31,6 +31,7 @@ namespace hookdump::bpf {
 static_assert(sizeof(hd_tuple) == 40);
 static_assert(sizeof(hd_record) == 64);
 static_assert(sizeof(hd_flow_value) == 40);
+static_assert(sizeof(hd_tuple4) == 16);
 static_assert(sizeof(hd_rule) == 80);
 static_assert(sizeof(hd_stats) == 32);
 
@@ -198,7 +199,8 @@ PktObject::PktObject(const PktConfig& cfg) {
     // The map a mode does not use is made as small as the kernel allows.
     bpf_map__set_max_entries(skel_->maps.events,
                              cfg.mode == HD_MODE_PACKETS ? cfg.ring_bytes : page);
-    for (bpf_map* m : {skel_->maps.flows_a, skel_->maps.flows_b})
+    for (bpf_map* m :
+         {skel_->maps.flows_a, skel_->maps.flows_b, skel_->maps.flows4_a, skel_->maps.flows4_b})
         bpf_map__set_max_entries(m, cfg.mode == HD_MODE_FLOWS ? cfg.max_flows : 1);
     t_splice = &splice;
     const int err = hookdump_pkt__load(skel_);
@@ -242,20 +244,32 @@ int PktObject::xdp_fd() const {
 int PktObject::events_fd() const {
     return bpf_map__fd(skel_->maps.events);
 }
-int PktObject::flows_fd() const {
-    return bpf_map__fd(flows_active_ ? skel_->maps.flows_b : skel_->maps.flows_a);
+bool PktObject::lookup_flow(const hd_tuple& key, hd_flow_value* per_cpu) const {
+    if (key.family == 4) {
+        const hd_tuple4 k4 = to_tuple4(key);
+        return bpf_map_lookup_elem(
+                   bpf_map__fd(flows_active_ ? skel_->maps.flows4_b : skel_->maps.flows4_a), &k4,
+                   per_cpu) == 0;
+    }
+    return bpf_map_lookup_elem(
+               bpf_map__fd(flows_active_ ? skel_->maps.flows_b : skel_->maps.flows_a), &key,
+               per_cpu) == 0;
 }
 
-int PktObject::swap_flows() {
-    const int old_fd = flows_fd();
-    const int next = bpf_map__fd(flows_active_ ? skel_->maps.flows_a : skel_->maps.flows_b);
-    const uint32_t zero = 0;
-    // For a map-in-map the kernel returns only after synchronize_rcu(): every program that
-    // could still hold the old map has finished.
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.flows), &zero, &next, BPF_ANY) != 0)
-        throw RuntimeError(errno_message("swapping the flow maps", errno));
+PktObject::RetiredFlows PktObject::swap_flows() {
+    const auto swap = [&](bpf_map* outer, bpf_map* a, bpf_map* b) {
+        const uint32_t zero = 0;
+        const int next = bpf_map__fd(flows_active_ ? a : b);
+        // For a map-in-map the kernel returns only after synchronize_rcu(): every program
+        // that could still hold the old map has finished.
+        if (bpf_map_update_elem(bpf_map__fd(outer), &zero, &next, BPF_ANY) != 0)
+            throw RuntimeError(errno_message("swapping the flow maps", errno));
+        return bpf_map__fd(flows_active_ ? b : a);
+    };
+    const RetiredFlows old{swap(skel_->maps.flows4, skel_->maps.flows4_a, skel_->maps.flows4_b),
+                           swap(skel_->maps.flows, skel_->maps.flows_a, skel_->maps.flows_b)};
     flows_active_ ^= 1;
-    return old_fd;
+    return old;
 }
 
 hd_stats PktObject::stats() const {

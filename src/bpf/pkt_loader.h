@@ -36,6 +36,29 @@ struct PktConfig {
     std::vector<sock_filter> filter;
 };
 
+// Flow mode's IPv4 key and the tuple it stands for (family 4, the first address words).
+inline hd_tuple4 to_tuple4(const hd_tuple& t) {
+    hd_tuple4 k{};
+    k.src = t.src[0];
+    k.dst = t.dst[0];
+    k.sport = t.sport;
+    k.dport = t.dport;
+    k.proto = t.proto;
+    k.flags = t.flags;
+    return k;
+}
+inline hd_tuple from_tuple4(const hd_tuple4& k) {
+    hd_tuple t{};
+    t.src[0] = k.src;
+    t.dst[0] = k.dst;
+    t.sport = k.sport;
+    t.dport = k.dport;
+    t.family = 4;
+    t.proto = k.proto;
+    t.flags = k.flags;
+    return t;
+}
+
 // The module's rules (kmod_rules.h) as the programs' rules; an empty vector when one of them
 // matches everything. Throws UsageError for more than HD_MAX_RULES.
 std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules);
@@ -52,11 +75,17 @@ class PktObject {
     int tc_egress_fd() const;
     int xdp_fd() const;
     int events_fd() const;
-    // Flow mode: the per-CPU hash the programs count into now (one of two).
-    int flows_fd() const;
-    // Puts the other hash in its place and returns the one taken out, which no program
-    // writes to any more when this returns (the kernel waits for running programs).
-    int swap_flows();
+    // Flow mode: a flow's per-CPU counters (ncpu of them) in the hash the programs count into
+    // now; false when it has none. IPv4 flows are kept under the short key (hd_tuple4).
+    bool lookup_flow(const hd_tuple& key, hd_flow_value* per_cpu) const;
+    // The hashes taken out by swap_flows(): IPv4 flows (hd_tuple4 keys), the others (hd_tuple).
+    struct RetiredFlows {
+        int v4;
+        int other;
+    };
+    // Puts the other hashes in place and returns the ones taken out, which no program writes
+    // to any more when this returns (the kernel waits for running programs).
+    RetiredFlows swap_flows();
     // The per-CPU counters, summed.
     hd_stats stats() const;
 
@@ -64,7 +93,7 @@ class PktObject {
 
   private:
     hookdump_pkt* skel_ = nullptr;
-    int flows_active_ = 0;  // 0: flows_a in the slot, 1: flows_b
+    int flows_active_ = 0;  // 0: flows_a and flows4_a in the slots, 1: the _b ones
 };
 
 enum class TcDirection { Ingress, Egress };

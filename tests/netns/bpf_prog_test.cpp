@@ -256,8 +256,7 @@ TEST_F(ProgTest, FlowCounters) {
         k.flags = HD_F_IP | HD_F_PORTS;
         std::vector<hd_flow_value> per(static_cast<size_t>(ncpu));
         hd_flow_value total{};
-        if (bpf_map_lookup_elem(obj.flows_fd(), &k, per.data()) != 0)
-            return std::optional<hd_flow_value>{};
+        if (!obj.lookup_flow(k, per.data())) return std::optional<hd_flow_value>{};
         for (const auto& v : per) {
             total.packets += v.packets;
             total.bytes += v.bytes;
@@ -432,7 +431,7 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
     k.proto = 17;
     k.flags = HD_F_IP | HD_F_PORTS;
     std::vector<hd_flow_value> per(static_cast<size_t>(libbpf_num_possible_cpus()));
-    ASSERT_EQ(bpf_map_lookup_elem(fobj.flows_fd(), &k, per.data()), 0);
+    ASSERT_TRUE(fobj.lookup_flow(k, per.data()));
     uint64_t packets = 0, bytes = 0;
     for (const auto& v : per) packets += v.packets, bytes += v.bytes;
     EXPECT_EQ(packets, 3u);
