@@ -103,7 +103,7 @@ const char* ancillary_name(uint32_t k) {
 class Translator {
   public:
     Translator(std::span<const sock_filter> prog, const FilterSpec& spec)
-        : prog_(prog), spec_(spec), xdp_(spec.hook == FilterHook::Xdp) {}
+        : prog_(prog), xdp_(spec.hook == FilterHook::Xdp) {}
 
     std::vector<bpf_insn> run() {
         if (prog_.empty()) throw UsageError("cannot translate an empty cBPF program");
@@ -707,7 +707,6 @@ class Translator {
     };
 
     std::span<const sock_filter> prog_;
-    const FilterSpec& spec_;
     const bool xdp_;
     std::vector<bool> reachable_;
     std::vector<uint32_t> start_;
