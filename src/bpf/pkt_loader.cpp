@@ -408,7 +408,15 @@ int remove_stale_tc_filters(int ifindex) {
             ++removed;
         }
     }
-    if (removed) adopted_qdiscs().insert(ifindex);
+    if (removed) {
+        // Their clsact goes with them unless something else is on it (then with the last of our
+        // filters: adopted). A tcx run adds no filter that would remove it later.
+        if (dump_filters(nl, ifindex, TcDirection::Ingress).empty() &&
+            dump_filters(nl, ifindex, TcDirection::Egress).empty())
+            qdisc_clsact(nl, ifindex, false);
+        else
+            adopted_qdiscs().insert(ifindex);
+    }
     return removed;
 }
 
@@ -483,6 +491,52 @@ TcFilter::~TcFilter() {
     } catch (const std::exception&) {
         // The interface may be gone (and its filters with it).
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tcx links (6.6+). libbpf 1.1 has no bpf_program__attach_tcx, but its bpf_link_create passes
+// an attach type it does not know straight to the kernel, with opts' flags; the 6.1 UAPI
+// headers here lack the values.
+
+namespace {
+
+constexpr uint32_t kBpfTcxIngress = 46;    // BPF_TCX_INGRESS
+constexpr uint32_t kBpfTcxEgress = 47;     // BPF_TCX_EGRESS
+constexpr uint32_t kBpfFBefore = 1U << 3;  // BPF_F_BEFORE: with no relative program, first
+
+bool tcx_wanted() {
+    const char* e = getenv("HOOKDUMP_TC_CLSACT");
+    return !e || !*e || std::string_view(e) == "0";
+}
+
+// How kernels without tcx refuse: 6.1's link_create knows no such attach type (EINVAL); a
+// kernel with no BPF_LINK_CREATE or a smaller bpf_attr says EINVAL, E2BIG or ENOSYS; one built
+// without tcx support EOPNOTSUPP (or the kernel-internal ENOTSUPP, 524).
+bool tcx_unsupported(int err) {
+    return err == EINVAL || err == EOPNOTSUPP || err == 524 || err == ENOSYS || err == E2BIG;
+}
+
+}  // namespace
+
+TcAttachment::TcAttachment(int ifindex, TcDirection dir, int prog_fd) {
+    if (tcx_wanted()) {
+        LIBBPF_OPTS(bpf_link_create_opts, o, .flags = kBpfFBefore);
+        // (Within the 6.1 enum's range of values, 0..63.)
+        const auto type = static_cast<bpf_attach_type>(dir == TcDirection::Ingress ? kBpfTcxIngress
+                                                                                   : kBpfTcxEgress);
+        const int fd = bpf_link_create(prog_fd, ifindex, type, &o);
+        if (fd >= 0) {
+            link_.reset(fd);
+            return;
+        }
+        const int err = errno;
+        if (!tcx_unsupported(err))
+            throw RuntimeError(
+                errno_message(fmt::format("attaching the tc {} program (tcx link)",
+                                          dir == TcDirection::Ingress ? "ingress" : "egress"),
+                              err));
+    }
+    filter_ = std::make_unique<TcFilter>(ifindex, dir, prog_fd);
 }
 
 // ---------------------------------------------------------------------------------------------

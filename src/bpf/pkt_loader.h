@@ -1,5 +1,6 @@
 // The tc/XDP packet programs (bpf/hookdump_pkt.bpf.c) from userspace: the loaded skeleton, the
-// tc filters and XDP links that attach it, each an RAII owner that detaches on destruction.
+// tcx links or tc filters and XDP links that attach it, each an RAII owner that detaches on
+// destruction.
 #pragma once
 
 #include <linux/bpf.h>
@@ -117,8 +118,23 @@ class TcFilter {
     uint32_t prio_ = 0;
 };
 
+// Our program on a tc hook: a tcx link where the kernel has them (6.6+), ahead of the hook's
+// other programs and of clsact's filters, run without cls_bpf and detached when its fd closes
+// (by us, or by the kernel when we die); else (6.1: link_create refuses the attach type) a
+// TcFilter. HOOKDUMP_TC_CLSACT=1 in the environment asks for the TcFilter where tcx exists.
+class TcAttachment {
+  public:
+    TcAttachment(int ifindex, TcDirection dir, int prog_fd);
+    bool tcx() const { return static_cast<bool>(link_); }
+
+  private:
+    Fd link_;
+    std::unique_ptr<TcFilter> filter_;
+};
+
 // Removes the filters "hookdump:<pid>" on the interface whose process is gone (a run killed
-// with SIGKILL leaves them: netlink tc filters outlive their creator). Returns how many.
+// with SIGKILL leaves them: netlink tc filters outlive their creator), and their clsact qdisc
+// when nothing else is left on it. Returns how many filters.
 int remove_stale_tc_filters(int ifindex);
 // The names of the bpf filters at a hook ("hookdump:123", ...), for tests and messages.
 std::vector<std::string> tc_filter_names(int ifindex, TcDirection dir);

@@ -197,11 +197,11 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
         stale_removed_ = bpf::remove_stale_tc_filters(ifindex_);
         if (cfg_.ingress)
-            tc_.push_back(std::make_unique<bpf::TcFilter>(ifindex_, bpf::TcDirection::Ingress,
-                                                          obj_->tc_ingress_fd()));
+            tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, bpf::TcDirection::Ingress,
+                                                              obj_->tc_ingress_fd()));
         if (cfg_.egress)
-            tc_.push_back(std::make_unique<bpf::TcFilter>(ifindex_, bpf::TcDirection::Egress,
-                                                          obj_->tc_egress_fd()));
+            tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, bpf::TcDirection::Egress,
+                                                              obj_->tc_egress_fd()));
     } else {
         bpf::XdpMode m = bpf::XdpMode::Auto;
         if (cfg_.xdp_mode == "native")
@@ -219,7 +219,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
 }
 
 BpfEngine::~BpfEngine() {
-    // Detach before the programs go: tc filters hold their own reference to the program.
+    // Detach before the programs go: tc filters and links hold their own reference to them.
     tc_.clear();
     xdp_.reset();
 }

@@ -1,4 +1,4 @@
-// Live capture with eBPF programs at tc (clsact ingress/egress) or XDP, no module needed:
+// Live capture with eBPF programs at tc (tcx or clsact, ingress/egress) or XDP, no module needed:
 // packets through a BPF ring buffer, or (flow mode) 5-tuples counted in the kernel's per-CPU
 // hash and exported by userspace. Filtering in the kernel: the module's rule model in a map,
 // or a pcap-filter expression translated from classic BPF and tail-called.
@@ -18,7 +18,7 @@ namespace hookdump {
 namespace bpf {
 class FlowDrain;
 class PktObject;
-class TcFilter;
+class TcAttachment;
 class XdpLink;
 }  // namespace bpf
 
@@ -75,7 +75,7 @@ class BpfEngine final : public Engine {
     uint64_t received_ = 0;
     std::unique_ptr<bpf::PktObject> obj_;
     std::unique_ptr<bpf::FlowDrain> drain_;  // flow mode
-    std::vector<std::unique_ptr<bpf::TcFilter>> tc_;
+    std::vector<std::unique_ptr<bpf::TcAttachment>> tc_;
     std::unique_ptr<bpf::XdpLink> xdp_;
     Fd promisc_;  // a packet socket holding the device's promiscuity count
 };

@@ -19,7 +19,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns  # noqa: E402
 from netns import Topology, read_csv, read_pcap, sh  # noqa: E402
-from test_bpf import A_IP, B_IP, PAYLOAD, TOTAL, expected_rows, row, send_mix, tc_filters  # noqa: E402
+from test_bpf import A_IP, B_IP, PAYLOAD, TOTAL, attached, expected_rows, row, send_mix  # noqa: E402
 
 LISTEN_TC = "listening on vA, link-type EN10MB, tc engine ({}), snapshot length 262144 bytes"
 LISTEN_AF = "listening on {}, link-type {}, snapshot length 262144 bytes"
@@ -152,7 +152,7 @@ class Capture(unittest.TestCase):
             self.assertEqual(len(text), TOTAL)
             self.assertRegex(text[0], rf"^\d\d:\d\d:\d\d\.\d{{6}} tc-ingress vA IP {re.escape(B_IP)}\.40000 > "
                                       rf"{re.escape(A_IP)}\.5001: UDP, length {PAYLOAD}$")
-            self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+            self.assertEqual(attached(a, "vA"), "")
 
     def test_afpacket_picks(self):
         """-i any and --workers 2: AF_PACKET, every packet once."""
@@ -197,7 +197,7 @@ class Fallback(unittest.TestCase):
             rows = read_csv(t.path("f.csv"))
             self.assertEqual([row(r) for r in rows], expected_rows())
             self.assertEqual({r["point"] for r in rows}, {"tap-in"})
-            self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+            self.assertEqual(attached(a, "vA"), "")
 
 
 if __name__ == "__main__":

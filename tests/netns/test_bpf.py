@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""hookdump capture --engine tc|xdp: the eBPF programs at clsact ingress/egress and XDP, in
-network namespaces joined by a veth pair. Exact counts, 5-tuples and lengths; the rule
-filter in the kernel; flow mode (counted in the kernel); nothing left attached after exit,
-SIGTERM and kill -9 (a crashed run's tc filters removed by the next start); the polite
+"""hookdump capture --engine tc|xdp: the eBPF programs at tc ingress/egress (tcx links, or
+clsact filters) and XDP, in network namespaces joined by a veth pair. Exact counts, 5-tuples
+and lengths; the rule filter in the kernel; flow mode (counted in the kernel); nothing left
+attached after exit, SIGTERM and kill -9 (a crashed run's tc filters removed by the next
+start); the polite
 refusal when an XDP program is already attached.
 
   HOOKDUMP_BIN=... HOOKDUMP_SEND=... python3 test_bpf.py [Group ...]
@@ -67,9 +68,9 @@ def row(r):
     return (r["proto"], r["src"], r["dst"], r["sport"], r["dport"], int(r["len"]))
 
 
-def capture(t, ns, *args, name="cap"):
+def capture(t, ns, *args, name="cap", wrapper=()):
     """The engine printed its 'listening on' line (programs attached) and caught its signals."""
-    return t.capture(ns, *args, name=name, wait_ready=False).wait_line("listening on ")
+    return t.capture(ns, *args, name=name, wait_ready=False, wrapper=wrapper).wait_line("listening on ")
 
 
 def hookdump_pid(c):
@@ -79,6 +80,68 @@ def hookdump_pid(c):
 
 def tc_filters(ns, dev, direction):
     return sh("tc", "filter", "show", "dev", dev, direction, ns=ns).stdout
+
+
+# hookdump attaches tc programs as tcx links where the kernel has them (6.6+), as clsact filters
+# elsewhere or with HOOKDUMP_TC_CLSACT=1 (CLSACT, a wrapper for Topology.capture).
+TCX = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups()) >= (6, 6)
+CLSACT = ("env", "HOOKDUMP_TC_CLSACT=1")
+
+# The names of the programs on a device's tcx hook, in their order (tc and Debian's bpftool 7.1
+# do not list them): BPF_PROG_QUERY in the device's namespace, then each program's name. A
+# kernel without tcx refuses the attach type (EINVAL): none.
+_TCX_QUERY = r"""
+import ctypes, errno, platform, socket, struct, sys
+NR_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+PROG_GET_FD_BY_ID, OBJ_GET_INFO_BY_FD, PROG_QUERY = 13, 15, 16
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def bpf(cmd, attr):
+    r = libc.syscall(ctypes.c_long(NR_BPF), ctypes.c_long(cmd), attr, ctypes.c_uint(len(attr)))
+    return r, ctypes.get_errno()
+ids = (ctypes.c_uint32 * 64)()
+q = ctypes.create_string_buffer(128)
+struct.pack_into("=IIIIQI", q, 0, socket.if_nametoindex(sys.argv[1]), 46 if sys.argv[2] == "ingress" else 47,
+                 0, 0, ctypes.addressof(ids), 64)
+r, err = bpf(PROG_QUERY, q)
+if r < 0:
+    sys.exit(0 if err == errno.EINVAL else "BPF_PROG_QUERY: " + errno.errorcode.get(err, str(err)))
+for i in range(struct.unpack_from("=I", q, 24)[0]):
+    a = ctypes.create_string_buffer(128)
+    struct.pack_into("=I", a, 0, ids[i])
+    fd, err = bpf(PROG_GET_FD_BY_ID, a)
+    if fd < 0:
+        continue  # detached meanwhile
+    info = ctypes.create_string_buffer(256)
+    a = ctypes.create_string_buffer(128)
+    struct.pack_into("=IIQ", a, 0, fd, len(info), ctypes.addressof(info))
+    r, err = bpf(OBJ_GET_INFO_BY_FD, a)
+    if r < 0:
+        sys.exit("BPF_OBJ_GET_INFO_BY_FD: " + errno.errorcode.get(err, str(err)))
+    print(info.raw[64:80].split(b"\0")[0].decode())
+"""
+
+
+def tcx_programs(ns, dev, direction):
+    return sh(sys.executable, "-c", _TCX_QUERY, dev, direction, ns=ns).stdout.split()
+
+
+def attached(ns, dev):
+    """What is on the device's tc hooks, clsact filters and tcx programs: '' when nothing."""
+    return "".join(tc_filters(ns, dev, d) + "".join(p + "\n" for p in tcx_programs(ns, dev, d))
+                   for d in ("ingress", "egress"))
+
+
+def other_lines(c):
+    """What a capture said on stderr besides its 'listening on' line."""
+    return [line for line in c.stderr().splitlines() if not line.startswith("listening on ")]
+
+
+def wait_detached(ns, dev, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and attached(ns, dev):
+        time.sleep(0.05)
+    return attached(ns, dev)
 
 
 def clsact_present(ns, dev):
@@ -152,7 +215,7 @@ class Tc(unittest.TestCase):
 class Filter(unittest.TestCase):
     """Expressions (libpcap's cBPF translated to eBPF, tail-called) and --src/--dst/... rules
     (a map) select exactly the expected subset; thirteen captures at once on one interface,
-    each at its own tc priority, none displacing another."""
+    each its own tcx link (or tc priority), none displacing another."""
 
     def test_rules(self):
         cases = [
@@ -177,15 +240,19 @@ class Filter(unittest.TestCase):
                 path = t.path(f"f{i}.csv")
                 caps.append((args, n, path, capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-q",
                                                     "-w", path, *args, name=f"f{i}")))
-            prios = re.findall(r"pref (\d+) bpf chain 0 handle", tc_filters(a, "vA", "ingress"))
-            self.assertEqual(len(prios), len(cases))
-            self.assertEqual(len(set(prios)), len(cases))
+            if TCX:
+                self.assertEqual(tcx_programs(a, "vA", "ingress"), ["hd_tc_ingress"] * len(cases))
+                self.assertEqual(tc_filters(a, "vA", "ingress"), "")
+            else:
+                prios = re.findall(r"pref (\d+) bpf chain 0 handle", tc_filters(a, "vA", "ingress"))
+                self.assertEqual(len(prios), len(cases))
+                self.assertEqual(len(set(prios)), len(cases))
             send_mix(t, b)
             for args, n, path, c in caps:
                 self.assertEqual(c.stop(), 0, c.stderr())
                 self.assertEqual(len(read_csv(path)), n, args)
                 self.assertEqual(c.ledger(), (n, n, 0, 0), args)
-            self.assertEqual(tc_filters(a, "vA", "ingress"), "")
+            self.assertEqual(attached(a, "vA"), "")
             self.assertFalse(clsact_present(a, "vA"))
             rows = read_csv(caps[0][2])
             self.assertEqual(Counter((r["src"], r["dport"]) for r in rows),
@@ -406,38 +473,48 @@ class Vlan(unittest.TestCase):
 
 
 class Cleanup(unittest.TestCase):
-    """Nothing stays attached after exit, SIGTERM or kill -9 (tc: the next start removes a
-    killed run's filters; XDP: the link goes with the process)."""
+    """Nothing stays attached after exit, SIGTERM or kill -9 (tcx: the links go with the
+    process; clsact filters: the next start removes a killed run's; XDP: the link goes with the
+    process)."""
 
     def test_signals_and_kill(self):
+        """clsact filters (forced where the kernel has tcx): named hookdump:<pid>, removed at
+        exit; a killed run's removed by the next start, live runs' left alone."""
+        wrapper = CLSACT if TCX else ()
         with Topology() as t:
             a, b = two_namespaces(t)
+
+            def cap(*args, name):
+                return capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", *args, name=name,
+                               wrapper=wrapper)
+
             for sig in (signal.SIGINT, signal.SIGTERM):
-                c = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name=f"s{sig}")
+                c = cap(name=f"s{sig}")
                 pid = hookdump_pid(c)
                 self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "ingress"))
                 self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "egress"))
+                self.assertEqual(tcx_programs(a, "vA", "ingress") + tcx_programs(a, "vA", "egress"), [])
                 self.assertEqual(c.stop(sig, settle=0), 0, c.stderr())
-                self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+                self.assertEqual(attached(a, "vA"), "")
                 self.assertFalse(clsact_present(a, "vA"))
             # -c N: the engine ends by itself.
-            c = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", "-c", "2", name="count")
+            c = cap("-c", "2", name="count")
             t.send(b, "vB", kind="udp", count=5, payload=PAYLOAD)
             self.assertEqual(c.wait(), 0, c.stderr())
-            self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+            self.assertEqual(attached(a, "vA"), "")
 
             # kill -9: netlink tc filters outlive their process ...
-            c = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name="k9")
+            c = cap(name="k9")
             pid = hookdump_pid(c)
             c.kill()
             self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "ingress"))
             self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "egress"))
             # ... a live run's are left alone by a second run, the dead one's are removed.
-            live = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name="live")
+            live = cap(name="live")
             self.assertIn("hookdump: removed 2 tc filter(s) left on vA by a hookdump that did not exit cleanly",
                           live.stderr())
             live_pid = hookdump_pid(live)
-            other = capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", name="other")
+            other = cap(name="other")
             self.assertNotIn("removed", other.stderr())
             ing = tc_filters(a, "vA", "ingress")
             self.assertNotIn(f"hookdump:{pid}", ing)
@@ -445,7 +522,7 @@ class Cleanup(unittest.TestCase):
             self.assertIn(f"hookdump:{hookdump_pid(other)}", ing)
             for c in (other, live):
                 self.assertEqual(c.stop(settle=0), 0, c.stderr())
-            self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+            self.assertEqual(attached(a, "vA"), "")
             self.assertFalse(clsact_present(a, "vA"))
 
             # XDP: the bpf_link closes with the process, even on kill -9.
@@ -457,25 +534,76 @@ class Cleanup(unittest.TestCase):
                 time.sleep(0.05)
             self.assertFalse(xdp_attached(a, "vA"))
 
-    def test_others_filters_untouched(self):
-        """A filter someone else put at priority 1 stays; ours goes next to it, and away."""
+    def test_tcx_signals_and_kill(self):
+        """tcx links: first on the hook, no clsact qdisc, gone at exit and with a killed
+        process; a tcx run also removes a killed clsact run's filters and their qdisc."""
+        if not TCX:
+            self.skipTest(f"kernel {os.uname().release} has no tcx (6.6+): test_signals_and_kill covers clsact")
         with Topology() as t:
             a, b = two_namespaces(t)
-            sh("tc", "qdisc", "add", "dev", "vA", "clsact", ns=a)
-            # A classic-BPF cls_bpf filter that never matches (no module needed).
-            sh("tc", "filter", "add", "dev", "vA", "ingress", "pref", "1", "protocol", "all", "bpf",
-               "bytecode", "1,6 0 0 0,", ns=a)
-            out = t.path("o.csv")
-            c = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-w", out, name="o")
-            self.assertRegex(tc_filters(a, "vA", "ingress"), r"pref 2 bpf chain 0 handle 0x1 hookdump:")
-            t.send(b, "vB", kind="udp", count=3, payload=PAYLOAD)
-            self.assertEqual(c.stop(), 0, c.stderr())
-            self.assertEqual(len(read_csv(out)), 3)
-            left = tc_filters(a, "vA", "ingress")
-            self.assertRegex(left, r"^filter protocol all pref 1 bpf chain 0 \n"
-                                   r"filter protocol all pref 1 bpf chain 0 handle 0x1 .*bytecode '1,6 0 0 0'\n$")
-            self.assertNotIn("hookdump", left)
-            self.assertTrue(clsact_present(a, "vA"))
+
+            def cap(*args, name, wrapper=()):
+                return capture(t, a, "--engine", "tc", "-i", "vA", "-q", "-o", "csv", *args, name=name,
+                               wrapper=wrapper)
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                c = cap(name=f"s{sig}")
+                self.assertEqual(other_lines(c), [])  # nothing said about how it attached
+                self.assertEqual(tcx_programs(a, "vA", "ingress"), ["hd_tc_ingress"])
+                self.assertEqual(tcx_programs(a, "vA", "egress"), ["hd_tc_egress"])
+                self.assertEqual(tc_filters(a, "vA", "ingress") + tc_filters(a, "vA", "egress"), "")
+                self.assertFalse(clsact_present(a, "vA"))
+                self.assertEqual(c.stop(sig, settle=0), 0, c.stderr())
+                self.assertEqual(attached(a, "vA"), "")
+            c = cap("-c", "2", name="count")
+            t.send(b, "vB", kind="udp", count=5, payload=PAYLOAD)
+            self.assertEqual(c.wait(), 0, c.stderr())
+            self.assertEqual(attached(a, "vA"), "")
+            # kill -9: the kernel closes the links' fds, which detaches them.
+            c = cap(name="k9")
+            c.kill()
+            self.assertEqual(wait_detached(a, "vA"), "")
+            # A killed clsact run's filters: the next (tcx) start removes them and their qdisc.
+            c = cap(name="k9c", wrapper=CLSACT)
+            pid = hookdump_pid(c)
+            c.kill()
+            self.assertIn(f"hookdump:{pid}", tc_filters(a, "vA", "ingress"))
+            c = cap(name="after")
+            self.assertEqual(other_lines(c),
+                             ["hookdump: removed 2 tc filter(s) left on vA by a hookdump that did not exit cleanly"])
+            self.assertFalse(clsact_present(a, "vA"))
+            self.assertEqual(attached(a, "vA"), "hd_tc_ingress\nhd_tc_egress\n")
+            self.assertEqual(c.stop(settle=0), 0, c.stderr())
+            self.assertEqual(attached(a, "vA"), "")
+
+    def test_others_filters_untouched(self):
+        """A filter someone else put at priority 1 stays; ours goes next to it (clsact) or on
+        the tcx hook, and away."""
+        for wrapper in ((), CLSACT) if TCX else ((),):
+            with self.subTest(wrapper=wrapper), Topology() as t:
+                a, b = two_namespaces(t)
+                sh("tc", "qdisc", "add", "dev", "vA", "clsact", ns=a)
+                # A classic-BPF cls_bpf filter that never matches (no module needed).
+                sh("tc", "filter", "add", "dev", "vA", "ingress", "pref", "1", "protocol", "all", "bpf",
+                   "bytecode", "1,6 0 0 0,", ns=a)
+                theirs = tc_filters(a, "vA", "ingress")
+                out = t.path("o.csv")
+                c = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-w", out, name="o",
+                            wrapper=wrapper)
+                if TCX and not wrapper:
+                    self.assertEqual(tc_filters(a, "vA", "ingress"), theirs)
+                    self.assertEqual(tcx_programs(a, "vA", "ingress"), ["hd_tc_ingress"])
+                else:
+                    self.assertRegex(tc_filters(a, "vA", "ingress"), r"pref 2 bpf chain 0 handle 0x1 hookdump:")
+                t.send(b, "vB", kind="udp", count=3, payload=PAYLOAD)
+                self.assertEqual(c.stop(), 0, c.stderr())
+                self.assertEqual(len(read_csv(out)), 3)
+                left = tc_filters(a, "vA", "ingress")
+                self.assertRegex(left, r"^filter protocol all pref 1 bpf chain 0 \n"
+                                       r"filter protocol all pref 1 bpf chain 0 handle 0x1 .*bytecode '1,6 0 0 0'\n$")
+                self.assertNotIn("hookdump", left)
+                self.assertEqual(tcx_programs(a, "vA", "ingress"), [])
+                self.assertTrue(clsact_present(a, "vA"))
 
 
 class Errors(unittest.TestCase):
