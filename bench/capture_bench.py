@@ -225,6 +225,23 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def _holds_tcx_link(pid, ifindex):
+    """The process holds a tcx link on the device (its fdinfo says link_type tcx, ifindex N)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = f.read()
+        except OSError:
+            continue
+        if re.search(r"^link_type:\s*tcx$", info, re.M) and re.search(rf"^ifindex:\s*{ifindex}$", info, re.M):
+            return True
+    return False
+
+
 def wait_bound(pid, kind, timeout=20.0):
     """Until the capture is attached: an AF_PACKET socket bound to the capture interface, or for
     the tc/XDP engines the readiness line ("listening on") they print once attached."""
@@ -235,6 +252,8 @@ def wait_bound(pid, kind, timeout=20.0):
             # the program is attached when something is: tc filter or XDP on the device
             out = sh("ip", "netns", "exec", NS_RX, "bpftool", "net", "show", "dev", IF_RX, check=False).stdout
             if f"hookdump:{pid}" in out or re.search(r"\(\d+\) (generic|driver) id \d+", out):
+                return True
+            if _holds_tcx_link(pid, ifindex):  # tcx (6.6+): a link, not a filter (bpftool 7.1 shows none)
                 return True
         else:
             try:
@@ -379,7 +398,7 @@ def kill_live():
 # ingress hook with its classifier (nothing else in the benchmark uses tc), generic XDP, and
 # hookdump's BPF programs (their JIT symbols, bpf_prog_<tag>_<name>). A sample with one of them on
 # its kernel stack is capture work done in softirq on the sender's CPU.
-CAPTURE_FRAMES = re.compile(r"^(tpacket_rcv|packet_rcv|packet_rcv_spkt|sch_handle_ingress|tcx_run|tcf_classify|"
+CAPTURE_FRAMES = re.compile(r"^(tpacket_rcv|packet_rcv|packet_rcv_spkt|sch_handle_ingress|tc_run|tcx_run|tcf_classify|"
                             r"do_xdp_generic|bpf_prog_[0-9a-f]+_hd_\w+)$")
 ATTRIB_PERIOD_NS = 100000  # perf's cpu-clock sampling period
 

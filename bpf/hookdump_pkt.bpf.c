@@ -334,10 +334,12 @@ static __always_inline int hd_rules_match(const struct hd_tuple *t)
 }
 
 /* A flow's first packet reads the clock; later ones the coarse clock (the same CLOCK_MONOTONIC
- * at the last tick, behind by at most a tick; last never goes below first): the precise read
- * cost a flow packet as much as its hash lookup. */
+ * at the last tick; last never goes below first): the precise read cost a flow packet as much
+ * as its hash lookup. The coarse clock moves only at a tick, so it is read once a tick a flow
+ * (jiffies, which the JIT inlines, says when: the coarse read itself costs ~7 ns here); a
+ * tick's update racing with that read can leave last_ns a tick further behind. */
 static __always_inline void hd_count_in(void *flows_now, const void *key, const struct hd_pkt *p,
-					__u32 len, struct hd_stats *st)
+					__u32 len, struct hd_stats *st, __u64 *added)
 {
 	struct hd_flow_value *v;
 
@@ -350,12 +352,14 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 		__u64 now = bpf_ktime_get_ns();
 		struct hd_flow_value nv = {
 			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now,
-			.tcp_flags = p->tcp_flags,
+			.tcp_flags = p->tcp_flags, .last_tick = (__u32)bpf_jiffies64(),
 		};
 		long err = bpf_map_update_elem(flows_now, key, &nv, BPF_NOEXIST);
 
-		if (!err)
+		if (!err) {
+			(*added)++;
 			return;
+		}
 		if (err != -EEXIST) {
 			st->flow_full++;
 			return;
@@ -374,10 +378,15 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 		v->first_ns = bpf_ktime_get_ns();
 		v->last_ns = v->first_ns;
 	} else {
-		__u64 now = bpf_ktime_get_coarse_ns();
+		__u32 tick = (__u32)bpf_jiffies64();
 
-		if (now > v->last_ns)
-			v->last_ns = now;
+		if (tick != v->last_tick) {
+			__u64 now = bpf_ktime_get_coarse_ns();
+
+			v->last_tick = tick;
+			if (now > v->last_ns)
+				v->last_ns = now;
+		}
 	}
 	v->tcp_flags |= p->tcp_flags;
 }
@@ -392,9 +401,9 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, str
 			.dport = p->t.dport, .proto = p->t.proto, .flags = p->t.flags,
 		};
 
-		hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, st);
+		hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, st, &st->flows_new4);
 	} else {
-		hd_count_in(bpf_map_lookup_elem(&flows, &zero), &p->t, p, len, st);
+		hd_count_in(bpf_map_lookup_elem(&flows, &zero), &p->t, p, len, st, &st->flows_new);
 	}
 }
 

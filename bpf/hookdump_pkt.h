@@ -80,7 +80,8 @@ struct hd_flow_value {
 	__u64 first_ns; /* CLOCK_MONOTONIC */
 	__u64 last_ns;
 	__u8 tcp_flags;
-	__u8 pad[7];
+	__u8 pad[3];
+	__u32 last_tick; /* the program's: jiffies (low 32 bits) when last_ns was read */
 };
 
 /* One rule of the module's model (src/engine/kmod_rules.h): a packet matches when every
@@ -106,6 +107,8 @@ struct hd_stats {
 	__u64 matched;	   /* accepted by the rules and the filter */
 	__u64 ringbuf_full; /* packets mode: a record could not be reserved (lost) */
 	__u64 flow_full;   /* flows mode: a new flow did not fit in the hash (not counted) */
+	__u64 flows_new4;  /* flows mode: flows added to the IPv4 hash (userspace skips walking */
+	__u64 flows_new;   /* a retired hash nothing was added to), and to the other one */
 };
 
 #endif /* HOOKDUMP_PKT_H */

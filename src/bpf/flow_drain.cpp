@@ -74,10 +74,18 @@ void FlowDrain::add(const hd_tuple& k, const hd_flow_value* per_cpu) {
 
 std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns,
                                           bool final) {
+    // A hash the programs added nothing to while it was in place is empty: walking its
+    // buckets anyway cost most of a sweep. It was put in place by the previous swap, so what
+    // was added to it is counted after the count read before that swap and by the count read
+    // after this one (the swap waits for running programs).
     const auto drain_retired = [&] {
+        const hd_stats before = obj_.stats();
         const PktObject::RetiredFlows r = obj_.swap_flows();
-        drain(r.v4, keys4_);
-        drain(r.other, keys_);
+        const hd_stats after = obj_.stats();
+        if (after.flows_new4 != added4_before_) drain(r.v4, keys4_);
+        if (after.flows_new != added_before_) drain(r.other, keys_);
+        added4_before_ = before.flows_new4;
+        added_before_ = before.flows_new;
     };
     drain_retired();
     if (final) drain_retired();  // and what came in meanwhile

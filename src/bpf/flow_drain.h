@@ -58,6 +58,9 @@ class FlowDrain {
     std::vector<hd_tuple4> keys4_;  // the IPv4 hash's
     std::vector<hd_flow_value> values_;
     std::map<hd_tuple, DrainedFlow, KeyLess> table_;
+    // Flows added to the hashes (hd_stats) before the last swap: a hash retired by the next
+    // swap got entries only if the count after that swap is past this.
+    uint64_t added4_before_ = 0, added_before_ = 0;
 };
 
 }  // namespace hookdump::bpf

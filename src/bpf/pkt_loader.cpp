@@ -33,7 +33,7 @@ static_assert(sizeof(hd_record) == 64);
 static_assert(sizeof(hd_flow_value) == 40);
 static_assert(sizeof(hd_tuple4) == 16);
 static_assert(sizeof(hd_rule) == 80);
-static_assert(sizeof(hd_stats) == 32);
+static_assert(sizeof(hd_stats) == 48);
 
 namespace {
 
@@ -283,6 +283,8 @@ hd_stats PktObject::stats() const {
         sum.matched += s.matched;
         sum.ringbuf_full += s.ringbuf_full;
         sum.flow_full += s.flow_full;
+        sum.flows_new4 += s.flows_new4;
+        sum.flows_new += s.flows_new;
     }
     return sum;
 }
