@@ -11,6 +11,7 @@
 #include "bpf/drop_program.h"
 #include "bpf/drop_reasons.h"
 #include "hookdump_drop.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -22,12 +23,6 @@ namespace hookdump {
 namespace {
 
 constexpr uint16_t kLinktypeRaw = 101;
-
-uint64_t clock_ns(clockid_t id) {
-    timespec ts;
-    clock_gettime(id, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // The cookie the kernel gives this process's network namespace (what the program compares
 // against skb->dev's namespace); 0 before 5.14.
@@ -82,8 +77,7 @@ DropEngine::DropEngine(const DropEngineConfig& cfg) {
 
     kallsyms_ = Kallsyms::load();
     kallsyms_loaded_ns_ = clock_ns(CLOCK_MONOTONIC);
-    realtime_offset_ns_ =
-        static_cast<int64_t>(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+    realtime_offset_ns_ = mono_to_real_ns();
     prog_ = std::make_unique<DropProgram>(
         pc, [this](const hookdump_drop_event& e) { return deliver(e, *handler_); });
 }
