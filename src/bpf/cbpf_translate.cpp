@@ -901,15 +901,17 @@ std::vector<bpf_insn> translate_cbpf(std::span<const sock_filter> prog, const Fi
     return Translator(prog, spec).run();
 }
 
-namespace {
-
-// One load, and when it fails a second one with the verifier's log for the message.
-Fd load_with_log(bpf_prog_type type, std::span<const bpf_insn> insns, std::string_view name,
-                 bpf_prog_load_opts opts) {
+Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_view name) {
+    const bpf_prog_type type =
+        hook == FilterHook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS;
     const std::string pname = prog_name(name);
+    // As libbpf loads SEC("xdp") and SEC("tc").
+    const bpf_attach_type attach = hook == FilterHook::Xdp ? BPF_XDP : bpf_attach_type{};
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
     int fd = bpf_prog_load(type, pname.c_str(), "GPL", insns.data(), insns.size(), &opts);
     if (fd >= 0) return Fd(fd);
     const int err = errno;
+    // Again with the verifier's log, for the message.
     std::string log(4 << 20, '\0');
     opts.log_level = 1;
     opts.log_size = static_cast<__u32>(log.size());
@@ -927,17 +929,6 @@ Fd load_with_log(bpf_prog_type type, std::span<const bpf_insn> insns, std::strin
         msg += ": verifier: " + last_lines(log, 3);
     }
     throw RuntimeError(msg);
-}
-
-}  // namespace
-
-Fd load_program(std::span<const bpf_insn> insns, FilterHook hook, std::string_view name) {
-    const bpf_prog_type type =
-        hook == FilterHook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS;
-    // As libbpf loads SEC("xdp") and SEC("tc").
-    const bpf_attach_type attach = hook == FilterHook::Xdp ? BPF_XDP : bpf_attach_type{};
-    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
-    return load_with_log(type, insns, name, opts);
 }
 
 Fd load_filter(std::span<const sock_filter> prog, const FilterSpec& spec, std::string_view name) {
