@@ -30,14 +30,15 @@ ICMP error payloads, ...) are never taken for the outer tuple.
 
 Every disagreement is put in a category. Categories where tshark differs from hookdump by
 design (it decodes an encapsulation hookdump does not, it shows fields of a header that is
-cut short, ...) are marked "by design" in the report; the rest are "unexplained" and should be
-looked at. Agreement is the share of compared packets on which hookdump and tshark agree on
-all four parts of the tuple (addresses, proto, ports, ICMP type/code); by-design differences
-count as disagreements too, they are only explained.
+cut short, ...) are listed in BY_DESIGN with their reason; any other disagreement is
+"unexplained" and fails the run. Agreement is the share of compared packets on which hookdump
+and tshark agree on all four parts of the tuple (addresses, proto, ports, ICMP type/code);
+by-design differences count as disagreements too, they are only explained.
 
-Exit status: 0 when agreement >= --min-agreement (99 %) and hookdump never crashed,
-1 otherwise, 2 on bad usage, 77 when the corpus directory is missing and --skip-missing is
-given (ctest's SKIP_RETURN_CODE).
+Exit status: 0 when no disagreement is unexplained, hookdump and tshark read the same number
+of packets from every file, agreement >= --min-agreement (99 %), hookdump never crashed or
+timed out and tshark never failed; 1 otherwise, 2 on bad usage, 77 when the corpus directory
+is missing and --skip-missing is given (ctest's SKIP_RETURN_CODE).
 
 Python 3 standard library only.
 """
@@ -106,8 +107,9 @@ MIN_HEADER = {6: 20, 17: 8, 136: 8, 132: 12, 33: 12, 1: 8, 58: 8}
 LINK_TOKENS = {"eth", "ethertype", "vlan", "llc", "sll", "null", "loop", "raw", "ip", "ipv6",
                "frame"}
 
-# Why a category is "by design": category -> explanation. Categories not listed here are
-# unexplained (hookdump may be wrong) and listed as such in the report.
+# Why a category is "by design": category -> explanation. Any category not listed here is
+# unexplained (hookdump may be wrong): it fails the run. A packet-count mismatch (hookdump and
+# tshark read a different number of records from a file) is not a category: it fails too.
 BY_DESIGN = {
     "ip-behind-unparsed-encapsulation":
         "tshark finds IP behind a link-layer encapsulation hookdump does not decode (MPLS, "
@@ -132,8 +134,6 @@ BY_DESIGN = {
         "tshark shows the fields it could read before the end; hookdump reports ports / ICMP "
         "type and code only when the whole fixed header (TCP 20, UDP/UDP-Lite 8, SCTP 12, DCCP "
         "12 or 16 with X=1, ICMP 8 bytes) is captured and inside the datagram (TruncatedL4).",
-    "packet-count-mismatch":
-        "libpcap and wiretap read a different number of records from a damaged file.",
 }
 
 # Names tshark uses in "[Packet size limited during capture: NAME truncated]" and
@@ -782,10 +782,18 @@ def main():
         print(f"{k}: {val}")
     if args.report:
         write_report(args.report, results, totals, elapsed, args)
-    ok = compared > 0 and pct >= args.min_agreement and crashes == 0
+    ok = (compared > 0 and pct >= args.min_agreement and crashes == 0 and unexplained == 0
+          and count_mismatch == 0 and status["tshark-error"] == 0)
+    for r in results:
+        for c, num, desc in r.disagreements:
+            if c not in BY_DESIGN:
+                print(f"FAIL {r.name}" + (f" packet {num}" if num else "") + f": {c}: {desc}")
+        if r.status in ("crash", "timeout", "tshark-error"):
+            print(f"FAIL {r.name}: {r.status}: {r.detail}")
     print(f"SUMMARY: {'PASS' if ok else 'FAIL'}: {agreed}/{compared} packets agree ({pct:.2f}%, "
           f"threshold {args.min_agreement}%), {design} by-design and {unexplained} unexplained "
-          f"disagreements, {crashes} crashes, {status['ok']} files compared, "
+          f"disagreements, {count_mismatch} files with a packet count mismatch, {crashes} crashes, "
+          f"{status['tshark-error']} tshark errors, {status['ok']} files compared, "
           f"{status['unreadable']} unreadable, {status['unsupported-link']} unsupported link types, "
           f"{elapsed:.1f}s")
     sys.exit(0 if ok else 1)

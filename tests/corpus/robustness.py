@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
-"""Runs hookdump over every file of a capture corpus and fails on any crash.
+"""Runs hookdump over every file of a capture corpus: no crash, and the exact outcome.
 
 For each file (every link type, malformed captures and non-captures included):
 
     HOOKDUMP read FILE -o csv
     HOOKDUMP read FILE --flows
     HOOKDUMP read FILE -o pcapng -w TMP/out.pcapng
-    HOOKDUMP read TMP/out.pcapng -o csv          (when the previous run wrote a file)
+    HOOKDUMP read TMP/out.pcapng -o csv          (reading back what hookdump wrote)
 
-each with a per-run timeout. (A written pcapng that cannot be read back is a warning only.) A run fails when hookdump is killed by a signal, exits with a
-status other than 0 (success), 1 (runtime failure) or 2 (bad usage or input), times out, or
-prints a sanitizer report on stderr ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-"runtime error:" from UBSan). Sanitizers exit with status 1 by default, so stderr is what
-tells a sanitizer report from an ordinary runtime failure.
+each with a per-run timeout. What each run must do follows from the file's own structure, read
+here without libpcap (capture_structure): a pcap or pcapng file whose records are all complete
+exits 0, and the csv, like the pcapng written and read back, holds exactly its packets; a file
+cut in the middle of a record exits 1 (a read error after the complete records, which are
+output); a file that is neither pcap nor pcapng exits 2 with one line naming it. Any other exit
+status, a packet count that differs, a written pcapng hookdump cannot read back (exit status
+other than 0) or that holds other packets, a signal, a timeout or a sanitizer report on stderr
+("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:" from UBSan) fails the
+file. Sanitizers exit with status 1 by default, so stderr is what tells a sanitizer report from
+an ordinary runtime failure.
 
 Give it an ASan+UBSan build (-DHOOKDUMP_SANITIZE=ON) to make memory errors visible.
 
@@ -26,8 +31,11 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import csv
+import io
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -35,6 +43,52 @@ import time
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "ERROR: UndefinedBehaviorSanitizer")
+
+
+PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": "<", b"\x4d\x3c\xb2\xa1": "<",
+               b"\xa1\xb2\xc3\xd4": ">", b"\xa1\xb2\x3c\x4d": ">"}
+PCAPNG_PACKET_BLOCKS = {2, 3, 6}  # Packet (obsolete), Simple Packet, Enhanced Packet
+
+
+def capture_structure(path):
+    """What the file is, read from its own structure (independent of libpcap):
+    ("capture", packets) when it is a pcap/pcapng file whose records/blocks are all complete,
+    ("cut", packets before the cut) when a record or block is cut short, ("not-a-capture", 0)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    e = PCAP_MAGICS.get(data[:4])
+    if e:
+        if len(data) < 24:
+            return "cut", 0
+        off, n = 24, 0
+        while off < len(data):
+            if off + 16 > len(data):
+                return "cut", n
+            caplen = struct.unpack(e + "I", data[off + 8:off + 12])[0]
+            off += 16 + caplen
+            if off > len(data):
+                return "cut", n
+            n += 1
+        return "capture", n
+    if data[:4] != b"\x0a\x0d\x0d\x0a":
+        return "not-a-capture", 0
+    off, n, e = 0, 0, "<"
+    while off < len(data):
+        if off + 12 > len(data):
+            return "cut", n
+        if data[off:off + 4] == b"\x0a\x0d\x0d\x0a":
+            e = "<" if data[off + 8:off + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+        btype, blen = struct.unpack(e + "II", data[off:off + 8])
+        if blen < 12 or blen % 4 or off + blen > len(data):
+            return "cut", n
+        n += btype in PCAPNG_PACKET_BLOCKS
+        off += blen
+    return "capture", n
+
+
+# The exit status hookdump must give for each kind of file (the FileEngine's UsageError for a
+# file libpcap cannot open, RuntimeError for a read error part-way).
+EXPECTED_RC = {"capture": 0, "cut": 1, "not-a-capture": 2}
 
 
 def describe_rc(rc: int) -> str:
@@ -60,57 +114,77 @@ def run(cmd, timeout, stdout=subprocess.DEVNULL):
         return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
-def run_one(cmd, timeout):
-    """Returns (failure description or None, exit code)."""
+def run_one(cmd, timeout, stdout=subprocess.DEVNULL):
+    """Returns (failure description or None, exit code, stdout or None, stderr)."""
     try:
-        p = run(cmd, timeout)
+        p = run(cmd, timeout, stdout)
     except subprocess.TimeoutExpired:
-        return f"timed out after {timeout:g}s", None
+        return f"timed out after {timeout:g}s", None, None, ""
     err = p.stderr.decode("utf-8", "replace")
     for marker in SANITIZER_MARKERS:
         if marker in err:
             i = err.index(marker)
             excerpt = err[max(0, err.rfind("\n", 0, i) + 1):][:600]
-            return f"sanitizer report ({describe_rc(p.returncode)}): {excerpt.strip()}", p.returncode
-    if p.returncode < 0 or p.returncode not in (0, 1, 2):
-        return f"{describe_rc(p.returncode)}: {err.strip()[:300]}", p.returncode
-    return None, p.returncode
+            return f"sanitizer report ({describe_rc(p.returncode)}): {excerpt.strip()}", p.returncode, p.stdout, err
+    if p.returncode < 0:
+        return f"{describe_rc(p.returncode)}: {err.strip()[:300]}", p.returncode, p.stdout, err
+    return None, p.returncode, p.stdout, err
+
+
+def csv_packets(out):
+    """The number of packet rows in `read -o csv` output (after its header line)."""
+    return max(0, sum(1 for _ in csv.reader(io.StringIO(out.decode("utf-8", "replace")))) - 1)
 
 
 def check_file(path, args, tmpdir):
-    """Returns (name, [failures], [warnings], {run name: exit code})."""
+    """Returns (name, kind of file, [failures], {run name: exit code})."""
     name = os.path.basename(path)
     failures = []
-    warnings = []
     codes = {}
+    kind, packets = capture_structure(path)
+    want = EXPECTED_RC[kind]
+    what = {"capture": f"a capture of {packets} packets", "not-a-capture": "not a pcap/pcapng file",
+            "cut": f"cut short after {packets} complete packets"}[kind]
+
+    def check(label, cmd, rc_want, count=False):
+        stdout = subprocess.PIPE if count else subprocess.DEVNULL
+        msg, rc, out, err = run_one(cmd, args.timeout, stdout)
+        codes[label] = rc
+        if msg:
+            failures.append(f"{label}: {msg}")
+            return False
+        if rc != rc_want:
+            failures.append(f"{label}: {describe_rc(rc)}, expected exit {rc_want} ({what}): {err.strip()[:300]}")
+            return False
+        if rc == 2 and (len(err.strip().splitlines()) != 1 or path not in err):
+            failures.append(f"{label}: exit 2 without one line naming the file: {err.strip()[:300]!r}")
+            return False
+        if count and rc != 2 and csv_packets(out) != packets:
+            failures.append(f"{label}: {csv_packets(out)} packets in the csv, the file holds {packets}")
+            return False
+        return True
+
     # A per-file output path: the two workers never share one.
     out = os.path.join(tmpdir, f"{abs(hash(path)):x}-{os.getpid()}.pcapng")
-    runs = [
-        ("csv", [args.hookdump, "read", path, "-o", "csv"]),
-        ("flows", [args.hookdump, "read", path, "--flows"]),
-        ("pcapng", [args.hookdump, "read", path, "-o", "pcapng", "-w", out]),
-    ]
     try:
-        for label, cmd in runs:
-            msg, rc = run_one(cmd, args.timeout)
-            codes[label] = rc
-            if msg:
-                failures.append(f"{label}: {msg}")
-        if os.path.exists(out) and codes.get("pcapng") in (0, 1):
-            msg, rc = run_one([args.hookdump, "read", out, "-o", "csv"], args.timeout)
-            codes["reread"] = rc
-            if msg:
-                failures.append(f"re-read of the written pcapng: {msg}")
-            elif rc != 0 and codes.get("pcapng") == 0:
-                # Not a crash: reported, but does not fail the test.
-                warnings.append(f"re-read of the written pcapng: {describe_rc(rc)} "
-                                "although writing it succeeded")
+        check("csv", [args.hookdump, "read", path, "-o", "csv"], want, count=True)
+        check("flows", [args.hookdump, "read", path, "--flows"], want)
+        if check("pcapng", [args.hookdump, "read", path, "-o", "pcapng", "-w", out], want) and want != 2:
+            # What hookdump wrote, read back: complete, with every packet it read.
+            if not os.path.exists(out):
+                failures.append(f"pcapng: exit {want} and no file written")
+            else:
+                kind_out, packets_out = capture_structure(out)
+                if (kind_out, packets_out) != ("capture", packets):
+                    failures.append(f"pcapng: the file written is {kind_out} with {packets_out} packets, "
+                                    f"expected a capture of {packets}")
+                check("reread", [args.hookdump, "read", out, "-o", "csv"], 0, count=True)
     finally:
         try:
             os.unlink(out)
         except FileNotFoundError:
             pass
-    return name, failures, warnings, codes
+    return name, kind, failures, codes
 
 
 def main():
@@ -147,14 +221,12 @@ def main():
 
     t0 = time.monotonic()
     failed = []
-    warned = 0
+    kinds = collections.Counter()
     codes_total = collections.Counter()
     with tempfile.TemporaryDirectory(prefix="hookdump-robustness-") as tmpdir:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
-            for name, failures, warns, codes in ex.map(lambda p: check_file(p, args, tmpdir), paths):
-                for w in warns:
-                    print(f"WARN {name}: {w}")
-                warned += bool(warns)
+            for name, kind, failures, codes in ex.map(lambda p: check_file(p, args, tmpdir), paths):
+                kinds[kind] += 1
                 for label, rc in codes.items():
                     codes_total[(label, rc)] += 1
                 if args.verbose:
@@ -170,8 +242,10 @@ def main():
     print("exit codes by run:")
     for (label, rc), n in sorted(codes_total.items(), key=lambda x: (x[0][0], str(x[0][1]))):
         print(f"  {label:7s} {'timeout' if rc is None else describe_rc(rc):30s} {n:5d}")
+    print("files by structure (expected exit 0 / 1 / 2): " + ", ".join(
+        f"{kinds[k]} {k}" for k in EXPECTED_RC))
     print(f"SUMMARY: {'PASS' if not failed else 'FAIL'}: {len(paths)} files, {runs} hookdump runs, "
-          f"{len(failed)} files with a crash, sanitizer report or timeout, {warned} with warnings, "
+          f"{len(failed)} files with a crash, sanitizer report, timeout or an outcome other than expected, "
           f"{elapsed:.1f}s")
     sys.exit(1 if failed else 0)
 
