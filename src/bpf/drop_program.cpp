@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "bpf/libbpf_log.h"
 #include "hookdump_drop.h"
 #include "hookdump_drop.skel.h"
 #include "util/error.h"
@@ -24,30 +25,9 @@ static_assert(sizeof(hookdump_drop_rule) == 76);
 
 namespace {
 
-// libbpf's messages are kept (the last warning explains a failed load) and printed only
-// with HOOKDUMP_BPF_DEBUG set.
-std::string g_last_libbpf_warning;
-
-int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-    if (getenv("HOOKDUMP_BPF_DEBUG")) {
-        va_list copy;
-        va_copy(copy, args);
-        vfprintf(stderr, fmt, copy);
-        va_end(copy);
-    }
-    char buf[1024];
-    vsnprintf(buf, sizeof buf, fmt, args);
-    if (level == LIBBPF_WARN) {
-        std::string line(buf);
-        while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
-        if (!line.empty()) g_last_libbpf_warning = line;
-    }
-    return 0;
-}
-
 [[noreturn]] void fail(const std::string& what, int err) {
     std::string msg = errno_message(what, err < 0 ? -err : err);
-    if (!g_last_libbpf_warning.empty()) msg += " (libbpf: " + g_last_libbpf_warning + ")";
+    if (const std::string& w = bpf::libbpf_last_warning(); !w.empty()) msg += " (libbpf: " + w + ")";
     throw RuntimeError(msg);
 }
 
@@ -105,8 +85,7 @@ DropProgram::DropProgram(const DropProgramConfig& cfg, Callback cb) : cb_(std::m
         throw UsageError("the filter makes " + std::to_string(cfg.rules.size()) +
                          " alternatives; the drop engine holds at most " +
                          std::to_string(HOOKDUMP_DROP_RULES_MAX));
-    libbpf_set_print(libbpf_print);
-    g_last_libbpf_warning.clear();
+    bpf::libbpf_log_begin();
 
     skel_.reset(hookdump_drop__open());
     if (!skel_) fail("cannot open the drop-reason BPF program", errno);

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "bpf/cbpf_translate.h"
+#include "bpf/libbpf_log.h"
 #include "engine/kmod_rules.h"
 #include "hookdump_pkt.skel.h"
 #include "netlink/netlink_socket.h"
@@ -36,30 +37,6 @@ static_assert(sizeof(hd_rule) == 80);
 static_assert(sizeof(hd_stats) == 48);
 
 namespace {
-
-// libbpf's messages (the verifier's log among them) on stderr only with HOOKDUMP_BPF_DEBUG
-// set; otherwise the verifier's verdict (the line before "processed N insns") is kept for
-// the one-line error.
-std::string& verifier_verdict() {
-    static std::string s;
-    return s;
-}
-
-int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-    static const bool debug = getenv("HOOKDUMP_BPF_DEBUG") != nullptr;
-    if (debug) return vfprintf(stderr, fmt, args);
-    if (level == LIBBPF_DEBUG) return 0;
-    std::vector<char> buf(1 << 20);
-    vsnprintf(buf.data(), buf.size(), fmt, args);
-    // The log comes as one message: its line before "processed" says what was refused.
-    const std::string_view text(buf.data());
-    if (const size_t p = text.find("\nprocessed "); p != std::string_view::npos && p > 0) {
-        const size_t nl = text.rfind('\n', p - 1);
-        const size_t start = nl == std::string_view::npos ? 0 : nl + 1;
-        verifier_verdict() = std::string(text.substr(start, p - start));
-    }
-    return 0;
-}
 
 void set_prefix(const Prefix& p, uint32_t (&addr)[4], uint32_t (&mask)[4]) {
     uint8_t a[16] = {}, m[16] = {};
@@ -180,8 +157,7 @@ void register_handlers() {
 }  // namespace
 
 PktObject::PktObject(const PktConfig& cfg) {
-    libbpf_set_print(libbpf_print);
-    verifier_verdict().clear();
+    libbpf_log_begin();
     register_handlers();
     Splice splice;
     if (!cfg.filter.empty()) {
@@ -210,9 +186,9 @@ PktObject::PktObject(const PktConfig& cfg) {
         skel_ = nullptr;
         if (!splice.error.empty())
             throw RuntimeError("putting the filter in the tc/XDP programs: " + splice.error);
-        if (!verifier_verdict().empty())
+        if (!libbpf_verifier_verdict().empty())
             throw RuntimeError("the kernel's verifier refused the tc/XDP programs: " +
-                               verifier_verdict() + " (HOOKDUMP_BPF_DEBUG=1 shows its log)");
+                               libbpf_verifier_verdict() + " (HOOKDUMP_BPF_DEBUG=1 shows its log)");
         throw RuntimeError(errno_message(
             "loading the tc/XDP programs into the kernel (needs CAP_BPF and CAP_NET_ADMIN)", -err));
     }

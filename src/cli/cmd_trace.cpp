@@ -19,6 +19,7 @@
 #include "packet/format.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace hookdump {
@@ -26,11 +27,6 @@ namespace {
 
 // Enough of each packet for the identity (IP header, transport header, 16 payload bytes).
 constexpr uint32_t kTraceSnaplen = 192;
-
-uint64_t now_ns() {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
 
 // Engine threads hand their observations to the correlating thread through this.
 class Inbox final : public EventHandler {
@@ -256,7 +252,7 @@ int TraceCommand::run() {
         pending.insert(pending.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
         std::stable_sort(pending.begin(), pending.end(),
                          [](const trace::Observation& a, const trace::Observation& b) { return a.ts_ns < b.ts_ns; });
-        const uint64_t horizon = flush ? UINT64_MAX : now_ns() - settle_ns;
+        const uint64_t horizon = flush ? UINT64_MAX : realtime_ns() - settle_ns;
         size_t n = 0;
         while (n < pending.size() && pending[n].ts_ns <= horizon) correlator.add(std::move(pending[n++]));
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));

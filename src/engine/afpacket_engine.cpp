@@ -21,7 +21,9 @@
 #include <queue>
 #include <thread>
 
+#include "util/clock.h"
 #include "util/error.h"
+#include "util/netns.h"
 #include "util/fd.h"
 
 namespace hookdump {
@@ -34,17 +36,6 @@ constexpr uint32_t kVlanTagLen = 4;
 // can be written in front of the data without copying it. No more than that: it is taken from
 // every frame's slot (64-byte frames: 160 bytes a slot with 4, 176 with 24).
 constexpr uint32_t reserve_for(bool cooked) { return cooked ? kSll2Len + kVlanTagLen : kVlanTagLen; }
-
-uint64_t realtime_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-uint64_t own_netns_id() {
-    struct stat st;
-    return ::stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
-}
 
 void put16(uint8_t* p, uint16_t v) {
     p[0] = static_cast<uint8_t>(v >> 8);
@@ -557,7 +548,7 @@ AfPacketEngine::AfPacketEngine(AfPacketConfig cfg) : cfg_(std::move(cfg)) {
         ~Freer() { pcap_freecode(p); }
     } freer{&filter.user};
     linktype_ = cfg_.interface == "any" ? kDltLinuxSll2 : filter.dlt;
-    const uint64_t netns = own_netns_id();
+    const uint64_t netns = own_netns_cookie();
     const int group = cfg_.workers > 1 ? static_cast<int>(::getpid() & 0xffff) : -1;
     for (unsigned i = 0; i < cfg_.workers; ++i)
         rings_.push_back(std::make_unique<Ring>(cfg_, filter, group, netns));

@@ -21,6 +21,7 @@
 #include "flow/flow_table.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/netns.h"
 
 namespace hookdump {
 namespace {
@@ -29,11 +30,6 @@ constexpr int kLinktypeEthernet = 1;
 constexpr int kLinktypeRaw = 101;
 // How long records below the wakeup threshold may wait in the ring (AF_PACKET's block timeout).
 constexpr int kDrainMs = 50;
-
-uint64_t own_netns_id() {
-    struct stat st;
-    return ::stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
-}
 
 // Promiscuous mode as libpcap asks for it: a membership on a packet socket, counted by the
 // kernel and dropped when the socket closes, even after kill -9. Protocol 0: the socket itself
@@ -187,7 +183,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.wakeup_bytes = std::min<uint32_t>(pc.ring_bytes / 8, 1u << 20);
     obj_ = std::make_unique<bpf::PktObject>(pc);
     if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_);
-    netns_ = own_netns_id();
+    netns_ = own_netns_cookie();
 
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
         stale_removed_ = bpf::remove_stale_tc_filters(ifindex_);
@@ -228,7 +224,7 @@ void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         while (!stop.load(std::memory_order_relaxed)) {
             timespec ts{0, 100'000'000};
             nanosleep(&ts, nullptr);
-            const uint64_t now = clock_ns(CLOCK_REALTIME);
+            const uint64_t now = realtime_ns();
             if (now >= next_sweep) {
                 sweep_flows(handler, false);
                 next_sweep = now + 1'000'000'000;
@@ -250,7 +246,7 @@ void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         if (n == 0) n = ring_buffer__consume(rb);
         if (n < 0 && n != -EINTR && n != -ECANCELED)
             throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
-        if (n == 0) handler.on_idle(clock_ns(CLOCK_REALTIME));
+        if (n == 0) handler.on_idle(realtime_ns());
     }
     // What the kernel recorded before the stop is read, so that the ledger adds up.
     if (ctx.go_on) ring_buffer__consume(rb);

@@ -14,26 +14,12 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/fd.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
+#include "util/netns.h"
 
 namespace hookdump {
 namespace {
 
 constexpr uint16_t kLinktypeRaw = 101;
-
-// The cookie the kernel gives this process's network namespace (what the program compares
-// against skb->dev's namespace); 0 before 5.14.
-uint64_t own_netns_cookie() {
-    Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    uint64_t cookie = 0;
-    socklen_t len = sizeof cookie;
-    if (s.get() < 0 || getsockopt(s.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0)
-        return 0;
-    return cookie;
-}
 
 struct BtfDeleter {
     void operator()(btf* b) const { btf__free(b); }
@@ -126,7 +112,7 @@ void DropEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     while (!stop.load(std::memory_order_relaxed)) {
         const uint64_t before = received_;
         if (!prog_->poll(100)) return;
-        if (received_ == before) handler.on_idle(clock_ns(CLOCK_REALTIME));
+        if (received_ == before) handler.on_idle(realtime_ns());
     }
     // What was already in the ring when the signal came.
     prog_->poll(0);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "hookdump.h"
+#include "util/clock.h"
 
 namespace hookdump {
 
@@ -344,9 +345,7 @@ void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
             continue;
         }
         if (n == 0) {
-            handler.on_idle(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                      std::chrono::system_clock::now().time_since_epoch())
-                                                      .count()));
+            handler.on_idle(realtime_ns());
             continue;
         }
         go_on = handle_datagram(buf.data(), static_cast<size_t>(n), handler);

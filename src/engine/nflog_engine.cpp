@@ -7,19 +7,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
+
+#include "util/clock.h"
+#include "util/netns.h"
 
 namespace hookdump {
 namespace {
 
 constexpr uint16_t kLinktypeRaw = 101;
-
-uint64_t now_ns() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
-}
 
 }  // namespace
 
@@ -40,6 +36,7 @@ void NflogEngine::config(uint8_t cmd, const std::function<void(nlmsghdr*)>& attr
 }
 
 NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen) : group_(group), sock_(NETLINK_NETFILTER) {
+    reader_.set_netns(own_netns_cookie());
     try {
         config(NFULNL_CFG_CMD_BIND, {}, "binding to NFLOG group " + std::to_string(group));
     } catch (const NetlinkError& e) {
@@ -116,10 +113,11 @@ bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& han
             next_seq_ = seq + 1;
             have_seq_ = true;
         }
-        if (!ev.ts_ns) ev.ts_ns = now_ns();  // NFLOG stamps only packets that carry a time
+        if (!ev.ts_ns) ev.ts_ns = realtime_ns();  // NFLOG stamps only packets that carry a time
         ev.ifindex = static_cast<int32_t>(indev ? indev : outdev);
         ev.dir = indev && !outdev ? Direction::In : outdev && !indev ? Direction::Out : Direction::Unknown;
         ev.ifname = ifnames_.get(ev.ifindex);
+        ev.netns = netns_;
         ev.parsed = parse_ip(ev.bytes);
         // NFLOG has no original length; the IP header's is the packet's.
         ev.len = static_cast<uint32_t>(ev.bytes.size());
@@ -144,7 +142,7 @@ void NflogEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         const ssize_t n = sock_.receive(buf, 100);
         if (n == -ENOBUFS) continue;  // counted by the sequence gap it leaves
         if (n == 0) {
-            handler.on_idle(now_ns());
+            handler.on_idle(realtime_ns());
             continue;
         }
         go_on = handle_datagram(buf.data(), static_cast<size_t>(n), handler);

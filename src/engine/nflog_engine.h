@@ -18,8 +18,11 @@ public:
     // Hands the datagram's packets to `handler`, counting them in `c` (received, written,
     // filter_accepted, and sequence gaps as kernel_drops); false when the handler asked to stop.
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);
+    // The namespace NFLOG delivers from (the reading socket's), as a cookie (util/netns.h).
+    void set_netns(uint64_t cookie) { netns_ = cookie; }
 
 private:
+    uint64_t netns_ = 0;
     bool have_seq_ = false;
     uint32_t next_seq_ = 0;
     std::string prefix_;

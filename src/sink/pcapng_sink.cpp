@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "sink/output_file.h"
+#include "util/clock.h"
 #include "sink/sinks.h"
 #include "version.h"
 
@@ -74,12 +75,6 @@ private:
     bool has_options_ = false;
 };
 
-uint64_t now_ns() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
-}
-
 class PcapngSink final : public Sink {
 public:
     explicit PcapngSink(const SinkOptions& o) : out_(o.path), snaplen_(o.snaplen) {
@@ -134,7 +129,7 @@ public:
             PacketEvent none;
             interface_id(none);
         }
-        const uint64_t now = now_ns();
+        const uint64_t now = realtime_ns();
         for (uint32_t id = 0; id < ifaces_.size(); ++id) {
             const auto& i = ifaces_[id];
             Block b(out_.buffer(), kIsb);

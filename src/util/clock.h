@@ -1,5 +1,6 @@
-// Clock reads shared by the engines whose kernel side stamps with CLOCK_MONOTONIC (the BPF
-// programs' bpf_ktime_get_ns) while events carry wall-clock time.
+// The clock reads of every engine and sink: wall-clock time (what events carry) and the offset
+// for engines whose kernel side stamps with CLOCK_MONOTONIC (the BPF programs'
+// bpf_ktime_get_ns).
 #pragma once
 
 #include <time.h>
@@ -13,6 +14,9 @@ inline uint64_t clock_ns(clockid_t c) {
     clock_gettime(c, &ts);
     return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+// Wall-clock time, nanoseconds since the epoch (PacketEvent::ts_ns, on_idle, pcapng stamps).
+inline uint64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC. The realtime read sits between two monotonic ones and the
 // tightest of a few tries counts: a read preempted between the two clocks (a vCPU descheduled

@@ -257,8 +257,11 @@ class Topology:
         return int(r.stdout.strip())
 
     def netns_id(self, ns):
-        """The namespace's inode: what hookdump reports as netns."""
-        return os.stat(f"/run/netns/{ns}").st_ino
+        """The namespace's cookie (SO_NETNS_COOKIE of a socket made in it): what every engine
+        reports as netns."""
+        r = sh("python3", "-c", "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+               "print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))", ns=ns)
+        return int(r.stdout.strip())
 
     # -- processes --
 
