@@ -12,6 +12,8 @@
 
 namespace hookdump {
 
+class AfPacketRing;
+
 struct AfPacketConfig {
     std::string interface = "any";  // a name, an index, or "any"
     std::string filter;              // pcap-filter expression
@@ -44,12 +46,10 @@ public:
     // Runs only ring `index` (for one pipeline per worker); thread-safe across indexes.
     void run_worker(unsigned index, EventHandler& handler, const std::atomic<bool>& stop);
 
-    class Ring;
-
 private:
     AfPacketConfig cfg_;
     int linktype_ = 1;
-    std::vector<std::unique_ptr<Ring>> rings_;
+    std::vector<std::unique_ptr<AfPacketRing>> rings_;
 };
 
 }  // namespace hookdump
