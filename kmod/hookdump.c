@@ -5,7 +5,9 @@
  * capture session and multicast to passive listeners.
  *
  * Modelled on net/netfilter/nfnetlink_log.c: per-netns state, RCU on the packet path,
- * batching by count and timer, a NETLINK_URELEASE notifier, reverse-order unwinding.
+ * batching by count and timer, a NETLINK_URELEASE notifier, reverse-order unwinding. As an
+ * nfnetlink_log instance belongs to its port, the rules a capture session adds belong to the
+ * session's port and go with it.
  * The module only observes: every hook returns NF_ACCEPT and never touches the packet.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -64,6 +66,7 @@ struct hd_rule {
 	u32 slots;
 	u32 snaplen;
 	s32 priority;		/* for HOOKDUMP_SLOT_CUSTOM */
+	u32 owner;		/* the session's portid; 0: kept until deleted */
 	u64 __percpu *hits;
 };
 
@@ -91,6 +94,7 @@ struct hd_net {
 	u32 next_rule_id;
 	u32 session_portid;		/* 0: no session; READ_ONCE on the packet path */
 	s32 custom_priority;		/* of the registered HOOKDUMP_SLOT_CUSTOM hooks */
+	u32 nrules, nhooks;		/* gauges for STATS_GET */
 	struct nf_hook_ops ops[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS];
 	struct hd_hookctx ctx[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS];
 	bool registered[HD_NFAMILIES][HOOKDUMP_HOOK_COUNT][HD_NSLOTS];
@@ -509,7 +513,9 @@ static int hd_sync_hooks(struct hd_net *hn)
 	const struct hd_rule *r;
 	int f, h, s, err = 0;
 
+	hn->nrules = 0;
 	list_for_each_entry(r, &hn->rules, list) {
+		hn->nrules++;
 		if (r->slots & (1u << HOOKDUMP_SLOT_CUSTOM))
 			hn->custom_priority = r->priority;
 		for (f = 0; f < HD_NFAMILIES; f++) {
@@ -532,6 +538,7 @@ static int hd_sync_hooks(struct hd_net *hn)
 				if (!need[f][h][s]) {
 					nf_unregister_net_hook(hn->net, ops);
 					hn->registered[f][h][s] = false;
+					hn->nhooks--;
 					continue;
 				}
 				hn->ctx[f][h][s] = (struct hd_hookctx){
@@ -549,6 +556,7 @@ static int hd_sync_hooks(struct hd_net *hn)
 				if (err)
 					return err;
 				hn->registered[f][h][s] = true;
+				hn->nhooks++;
 			}
 		}
 	}
@@ -576,6 +584,7 @@ static const struct nla_policy hd_rule_policy[HOOKDUMP_RULE_A_MAX + 1] = {
 	[HOOKDUMP_RULE_A_SLOTS]		= NLA_POLICY_RANGE(NLA_U32, 1, (1u << HD_NSLOTS) - 1),
 	[HOOKDUMP_RULE_A_HITS]		= { .type = NLA_REJECT },
 	[HOOKDUMP_RULE_A_PRIORITY]	= { .type = NLA_S32 },
+	[HOOKDUMP_RULE_A_OWNER]		= { .type = NLA_REJECT },
 };
 
 static const struct nla_policy hd_policy[HOOKDUMP_A_MAX + 1] = {
@@ -672,6 +681,7 @@ static int hd_fill_rule(struct sk_buff *skb, const struct hd_rule *r)
 	    nla_put_u32(skb, HOOKDUMP_RULE_A_SNAPLEN, r->snaplen) ||
 	    ((r->slots & (1u << HOOKDUMP_SLOT_CUSTOM)) &&
 	     nla_put_s32(skb, HOOKDUMP_RULE_A_PRIORITY, r->priority)) ||
+	    (r->owner && nla_put_u32(skb, HOOKDUMP_RULE_A_OWNER, r->owner)) ||
 	    nla_put_u64_64bit(skb, HOOKDUMP_RULE_A_HITS, hits, HOOKDUMP_RULE_A_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
@@ -780,6 +790,9 @@ static int hd_cmd_rule_add(struct sk_buff *skb, struct genl_info *info)
 		}
 	}
 	r->id = ++hn->next_rule_id;
+	/* From the session's own port, the rule is the session's: it goes when the session ends. */
+	if (info->snd_portid && info->snd_portid == hn->session_portid)
+		r->owner = info->snd_portid;
 	list_add_tail_rcu(&r->list, &hn->rules);
 	err = hd_sync_hooks(hn);
 	if (err) {
@@ -903,17 +916,42 @@ static int hd_cmd_session_start(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
+/* Removes the rules of the session at @portid and the hooks no rule needs any more; called
+ * with hn->lock held. Returns whether any rule went.
+ */
+static bool hd_drop_owned_rules(struct hd_net *hn, u32 portid)
+{
+	struct hd_rule *r, *tmp;
+	bool any = false;
+
+	list_for_each_entry_safe(r, tmp, &hn->rules, list) {
+		if (r->owner != portid)
+			continue;
+		list_del_rcu(&r->list);
+		call_rcu(&r->rcu, hd_rule_free_rcu);
+		any = true;
+	}
+	if (any)
+		hd_sync_hooks(hn);
+	return any;
+}
+
 static int hd_cmd_session_stop(struct sk_buff *skb, struct genl_info *info)
 {
 	struct hd_net *hn = hd_pernet(info);
 
-	hd_flush_all(hn);
 	mutex_lock(&hn->lock);
 	if (READ_ONCE(hn->session_portid) != info->snd_portid) {
 		mutex_unlock(&hn->lock);
 		NL_SET_ERR_MSG(info->extack, "this socket has no capture session");
 		return -ENOENT;
 	}
+	/* The session's rules go first; once the packets still in its hooks are through
+	 * (they run under RCU), what they queued goes to the session before it ends.
+	 */
+	if (hd_drop_owned_rules(hn, info->snd_portid))
+		synchronize_rcu();
+	hd_flush_all(hn);
 	WRITE_ONCE(hn->session_portid, 0);
 	mutex_unlock(&hn->lock);
 	return 0;
@@ -932,6 +970,10 @@ static int hd_cmd_stats_get(struct sk_buff *skb, struct genl_info *info)
 	for_each_possible_cpu(cpu)
 		for (i = 1; i < HOOKDUMP_STATS_A_PAD; i++)
 			sum[i] += per_cpu_ptr(hn->stats, cpu)[i];
+	mutex_lock(&hn->lock);
+	sum[HOOKDUMP_STATS_A_RULES] = hn->nrules;
+	sum[HOOKDUMP_STATS_A_HOOKS] = hn->nhooks;
+	mutex_unlock(&hn->lock);
 
 	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!reply)
@@ -942,8 +984,9 @@ static int hd_cmd_stats_get(struct sk_buff *skb, struct genl_info *info)
 	nest = nla_nest_start(reply, HOOKDUMP_A_STATS);
 	if (!nest)
 		goto nospace;
-	for (i = 1; i < HOOKDUMP_STATS_A_PAD; i++)
-		if (nla_put_u64_64bit(reply, i, sum[i], HOOKDUMP_STATS_A_PAD))
+	for (i = 1; i <= HOOKDUMP_STATS_A_MAX; i++)
+		if (i != HOOKDUMP_STATS_A_PAD &&
+		    nla_put_u64_64bit(reply, i, sum[i], HOOKDUMP_STATS_A_PAD))
 			goto nospace;
 	nla_nest_end(reply, nest);
 	genlmsg_end(reply, hdr);
@@ -1065,7 +1108,9 @@ static struct pernet_operations hd_net_ops = {
 	.size = sizeof(struct hd_net),
 };
 
-/* A session ends when its socket goes away (as nfnetlink_log's instances do). */
+/* A session ends when its socket goes away, and its rules with it (as nfnetlink_log's
+ * instances do). The chain is a blocking one: the mutex may be taken.
+ */
 static int hd_netlink_event(struct notifier_block *nb, unsigned long event, void *ptr)
 {
 	struct netlink_notify *n = ptr;
@@ -1074,7 +1119,15 @@ static int hd_netlink_event(struct notifier_block *nb, unsigned long event, void
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC || !n->portid)
 		return NOTIFY_DONE;
 	hn = net_generic(n->net, hd_net_id);
-	cmpxchg(&hn->session_portid, n->portid, 0);
+	/* Only the session's port owns rules, and a port being released cannot start one. */
+	if (READ_ONCE(hn->session_portid) != n->portid)
+		return NOTIFY_DONE;
+	mutex_lock(&hn->lock);
+	if (hn->session_portid == n->portid) {
+		WRITE_ONCE(hn->session_portid, 0);
+		hd_drop_owned_rules(hn, n->portid);
+	}
+	mutex_unlock(&hn->lock);
 	return NOTIFY_DONE;
 }
 

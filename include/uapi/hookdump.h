@@ -22,8 +22,10 @@ enum hookdump_cmd {
 	HOOKDUMP_CMD_RULE_DEL,		/* HOOKDUMP_A_RULE_ID */
 	HOOKDUMP_CMD_RULE_LIST,		/* dump: one message per rule (HOOKDUMP_A_RULE) */
 	HOOKDUMP_CMD_RULE_FLUSH,
-	HOOKDUMP_CMD_SESSION_START,	/* events are unicast to the sender's port */
-	HOOKDUMP_CMD_SESSION_STOP,
+	HOOKDUMP_CMD_SESSION_START,	/* events are unicast to the sender's port; rules it
+					 * adds from then on are the session's
+					 */
+	HOOKDUMP_CMD_SESSION_STOP,	/* removes the session's rules, flushes its events */
 	HOOKDUMP_CMD_STATS_GET,		/* reply: HOOKDUMP_A_STATS */
 	HOOKDUMP_CMD_EVENTS,		/* kernel -> user: one or more HOOKDUMP_A_EVENT */
 	__HOOKDUMP_CMD_MAX,
@@ -64,6 +66,11 @@ enum hookdump_rule_attr {
 	HOOKDUMP_RULE_A_HITS,		/* u64, reported by RULE_LIST */
 	HOOKDUMP_RULE_A_PAD,
 	HOOKDUMP_RULE_A_PRIORITY,	/* s32: the priority of HOOKDUMP_SLOT_CUSTOM */
+	HOOKDUMP_RULE_A_OWNER,		/* u32, set by the kernel: the netlink port of the capture
+					 * session that added the rule, which goes with the session
+					 * (SESSION_STOP, socket closed); absent: added outside a
+					 * session, kept until deleted
+					 */
 	__HOOKDUMP_RULE_A_MAX,
 };
 #define HOOKDUMP_RULE_A_MAX (__HOOKDUMP_RULE_A_MAX - 1)
@@ -80,6 +87,8 @@ enum hookdump_stats_attr {
 	HOOKDUMP_STATS_A_DROP_NOSESSION,/* matched but nobody listened */
 	HOOKDUMP_STATS_A_BATCHES,	/* netlink messages sent */
 	HOOKDUMP_STATS_A_PAD,
+	HOOKDUMP_STATS_A_RULES,		/* rules now in place (a gauge, not a counter) */
+	HOOKDUMP_STATS_A_HOOKS,		/* netfilter hooks now registered (a gauge) */
 	__HOOKDUMP_STATS_A_MAX,
 };
 #define HOOKDUMP_STATS_A_MAX (__HOOKDUMP_STATS_A_MAX - 1)

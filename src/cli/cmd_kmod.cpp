@@ -123,10 +123,11 @@ int KmodCommands::run() {
         client.flush_rules();
     } else if (stats_->parsed()) {
         const KmodStats s = client.stats();
-        fmt::print("matched {}\nqueued {}\ndelivered {}\ndropped_full {}\ndropped_nobufs {}\n"
-                   "dropped_nomem {}\ndropped_nosession {}\nbatches {}\n",
-                   s.matched, s.queued, s.delivered, s.drop_full, s.drop_nobufs, s.drop_nomem,
-                   s.drop_nosession, s.batches);
+        fmt::print(
+            "matched {}\nqueued {}\ndelivered {}\ndropped_full {}\ndropped_nobufs {}\n"
+            "dropped_nomem {}\ndropped_nosession {}\nbatches {}\nrules {}\nhooks {}\n",
+            s.matched, s.queued, s.delivered, s.drop_full, s.drop_nobufs, s.drop_nomem,
+            s.drop_nosession, s.batches, s.rules, s.hooks);
     }
     return kExitOk;
 }

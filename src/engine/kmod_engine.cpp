@@ -114,8 +114,8 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
 
 KmodClient::KmodClient() { family_ = sock_.resolve(HOOKDUMP_GENL_NAME); }
 
-uint32_t KmodClient::add_rule(const KmodRule& r) {
-    nlmsghdr* nlh = sock_.start(family_.id, HOOKDUMP_CMD_RULE_ADD, HOOKDUMP_GENL_VERSION);
+uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const KmodRule& r) {
+    nlmsghdr* nlh = sock.start(family, HOOKDUMP_CMD_RULE_ADD, HOOKDUMP_GENL_VERSION);
     nlattr* nest = mnl_attr_nest_start(nlh, HOOKDUMP_A_RULE);
     if (r.family) mnl_attr_put_u8(nlh, HOOKDUMP_RULE_A_FAMILY, r.family == 6 ? 10 : 2);
     auto put_prefix = [&](int attr, int plen_attr, const std::optional<Prefix>& p) {
@@ -142,7 +142,7 @@ uint32_t KmodClient::add_rule(const KmodRule& r) {
     if (r.slots & (1u << HOOKDUMP_SLOT_CUSTOM)) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_PRIORITY, static_cast<uint32_t>(r.priority));
     mnl_attr_nest_end(nlh, nest);
     uint32_t id = 0;
-    sock_.transact(nlh, "adding a rule", [&](const nlmsghdr* reply) {
+    sock.transact(nlh, "adding a rule", [&](const nlmsghdr* reply) {
         for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
             if (mnl_attr_get_type(a) == HOOKDUMP_A_RULE_ID) id = mnl_attr_get_u32(a);
         });
@@ -202,6 +202,9 @@ std::vector<KmodRule> KmodClient::list_rules() {
                     case HOOKDUMP_RULE_A_SNAPLEN: r.snaplen = mnl_attr_get_u32(f); break;
                     case HOOKDUMP_RULE_A_HITS: r.hits = mnl_attr_get_u64(f); break;
                     case HOOKDUMP_RULE_A_PRIORITY: r.priority = static_cast<int32_t>(mnl_attr_get_u32(f)); break;
+                    case HOOKDUMP_RULE_A_OWNER:
+                        r.owner = mnl_attr_get_u32(f);
+                        break;
                 }
             });
             if (has_src) r.src = src;
@@ -229,6 +232,12 @@ KmodStats KmodClient::stats() {
                     case HOOKDUMP_STATS_A_DROP_NOMEM: s.drop_nomem = v; break;
                     case HOOKDUMP_STATS_A_DROP_NOSESSION: s.drop_nosession = v; break;
                     case HOOKDUMP_STATS_A_BATCHES: s.batches = v; break;
+                    case HOOKDUMP_STATS_A_RULES:
+                        s.rules = v;
+                        break;
+                    case HOOKDUMP_STATS_A_HOOKS:
+                        s.hooks = v;
+                        break;
                 }
             });
         });
@@ -247,10 +256,13 @@ KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode), re
         if (it == control_.family().groups.end()) throw RuntimeError("the module has no events group");
         events_->join_group(it->second);
     } else {
+        // Events of the first rules may come while the later ones are added: kept, not lost.
+        events_->keep_unsolicited(true);
         events_->transact(events_->start(control_.family().id, HOOKDUMP_CMD_SESSION_START, HOOKDUMP_GENL_VERSION),
                           "starting a capture session");
         try {
-            for (const auto& r : rules) rule_ids_.push_back(control_.add_rule(r));
+            for (const auto& r : rules)
+                rule_ids_.push_back(kmod_add_rule(*events_, control_.family().id, r));
         } catch (...) {
             cleanup();
             throw;
@@ -263,15 +275,9 @@ KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode), re
 KmodEngine::~KmodEngine() { cleanup(); }
 
 void KmodEngine::cleanup() noexcept {
-    for (uint32_t id : rule_ids_) {
-        try {
-            control_.delete_rule(id);
-        } catch (...) {
-            // already gone (flushed by someone); nothing to undo
-        }
-    }
     rule_ids_.clear();
-    events_.reset();  // closing the socket ends the session (NETLINK_URELEASE)
+    events_
+        .reset();  // closing the socket ends the session and removes its rules (NETLINK_URELEASE)
 }
 
 bool KmodEventReader::deliver(size_t n, EventHandler& handler, InterfaceCounters& c) {
@@ -326,6 +332,13 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
     return go_on;
 }
 
+bool KmodEngine::handle_unsolicited(EventHandler& handler) {
+    bool go_on = true;
+    for (const auto& d : events_->take_unsolicited())
+        if (go_on) go_on = handle_datagram(d.data(), d.size(), handler);
+    return go_on;
+}
+
 bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& handler) {
     try {
         return reader_.handle_datagram(buf, len, handler, ledger_.interfaces.front());
@@ -337,7 +350,7 @@ bool KmodEngine::handle_datagram(const char* buf, size_t len, EventHandler& hand
 
 void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     std::vector<char> buf(1 << 20);
-    bool go_on = true;
+    bool go_on = handle_unsolicited(handler);
     while (go_on && !stop.load(std::memory_order_relaxed)) {
         const ssize_t n = events_->receive(buf, 100);
         if (n == -ENOBUFS) {
@@ -350,15 +363,15 @@ void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         }
         go_on = handle_datagram(buf.data(), static_cast<size_t>(n), handler);
     }
-    // Stop matching, push out what the module still holds, and read it before leaving.
+    // Stop matching, push out what the module still holds, and read it before leaving: the
+    // module removes the session's rules, waits for the packets in their hooks and flushes
+    // their events to us before it answers.
     if (mode_ == Mode::Session) {
-        for (uint32_t id : rule_ids_) {
-            try {
-                control_.delete_rule(id);
-            } catch (...) {
-            }
-        }
+        events_->transact(
+            events_->start(control_.family().id, HOOKDUMP_CMD_SESSION_STOP, HOOKDUMP_GENL_VERSION),
+            "stopping the capture session");
         rule_ids_.clear();
+        if (go_on) go_on = handle_unsolicited(handler);
         const KmodStats end = control_.stats();  // flushes the per-CPU batches
         while (go_on) {
             const ssize_t n = events_->receive(buf, 50);

@@ -18,13 +18,18 @@ namespace hookdump {
 struct KmodStats {
     uint64_t matched = 0, queued = 0, delivered = 0, drop_full = 0, drop_nobufs = 0, drop_nomem = 0,
              drop_nosession = 0, batches = 0;
+    uint64_t rules = 0, hooks = 0;  // in place now (gauges)
 };
+
+// RULE_ADD over `sock`: from a capture session's own socket the rule is the session's (it
+// goes when the session ends); from any other, it stays until deleted. Returns the rule id.
+uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const KmodRule& r);
 
 // Control requests to the module in the caller's network namespace.
 class KmodClient {
 public:
     KmodClient();  // throws NetlinkError "the hookdump kernel module is not loaded"
-    uint32_t add_rule(const KmodRule& r);
+    uint32_t add_rule(const KmodRule& r) { return kmod_add_rule(sock_, family_.id, r); }
     void delete_rule(uint32_t id);
     void flush_rules();
     std::vector<KmodRule> list_rules();
@@ -68,7 +73,8 @@ struct KmodUnloaded : RuntimeError {
 class KmodEngine final : public Engine {
 public:
     enum class Mode { Session, Listen };
-    // Session: adds `rules`, starts a session, removes the rules at the end.
+    // Session: starts a session and adds `rules` as its own: they go when it stops (SESSION_STOP
+    // at the end, or the socket closing when the process dies).
     // Listen: joins the multicast group and only reads (rules are someone else's).
     KmodEngine(Mode mode, std::vector<KmodRule> rules);
     ~KmodEngine() override;
@@ -81,6 +87,8 @@ public:
 private:
     void cleanup() noexcept;
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler);
+    // Events that arrived while a request on the session's socket waited for its answer.
+    bool handle_unsolicited(EventHandler& handler);
 
     Mode mode_;
     KmodClient control_;

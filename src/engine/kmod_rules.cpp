@@ -70,6 +70,11 @@ std::string KmodRule::describe() const {
         o << " priority " << (slots == 3 ? "both" : slots == 2 ? "last" : "first");
     if (snaplen) o << " snaplen " << snaplen;
     o << " hits " << hits;
+    // Who removes it: its capture session when that ends, or only 'rules del/flush'.
+    if (owner)
+        o << " owner session " << owner;
+    else
+        o << " owner none";
     return o.str();
 }
 

@@ -32,6 +32,8 @@ struct KmodRule {
     uint32_t snaplen = 0;
     int32_t priority = 0;  // with slot custom (4)
     uint64_t hits = 0;
+    uint32_t owner =
+        0;  // the netlink port of the capture session it belongs to; 0: kept until deleted
 
     std::string describe() const;
     bool operator==(const KmodRule&) const = default;

@@ -104,7 +104,8 @@ void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
     if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
         throw NetlinkError(errno, errno_message(what, errno));
     const uint32_t seq = nlh->nlmsg_seq;
-    std::vector<char> rbuf(MNL_SOCKET_BUFFER_SIZE * 4);
+    // An event batch can be 128 KiB (the module's HD_BATCH_MAX_BYTES).
+    std::vector<char> rbuf(keep_unsolicited_ ? size_t{256} << 10 : MNL_SOCKET_BUFFER_SIZE * 4);
     ErrorCtx ectx;
     struct Data {
         const std::function<void(const nlmsghdr*)>* cb;
@@ -125,6 +126,13 @@ void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
             if (errno == EINTR) continue;
             if (errno == ENOBUFS) continue;  // events overran a shared socket; the reply still comes
             throw NetlinkError(errno, errno_message(what, errno));
+        }
+        // The kernel sends each event batch or notification as a datagram of its own.
+        if (const auto* h = reinterpret_cast<const nlmsghdr*>(rbuf.data());
+            keep_unsolicited_ && static_cast<size_t>(n) >= sizeof(nlmsghdr) && h->nlmsg_seq == 0 &&
+            h->nlmsg_type >= NLMSG_MIN_TYPE) {
+            unsolicited_.emplace_back(rbuf.begin(), rbuf.begin() + n);
+            continue;
         }
         const int rc = mnl_cb_run2(rbuf.data(), static_cast<size_t>(n), seq, portid(), on_msg, &data, ctl,
                                    NLMSG_MIN_TYPE);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/error.h"
@@ -76,6 +77,12 @@ public:
     void transact(nlmsghdr* nlh, const std::string& what,
                   const std::function<void(const nlmsghdr*)>& on_reply = {});
 
+    // A socket that also receives notifications or events (seq 0) keeps the datagrams of them
+    // that arrive while transact() waits for its answer, for take_unsolicited(); otherwise
+    // transact() hands them to its on_reply like the answer.
+    void keep_unsolicited(bool on) { keep_unsolicited_ = on; }
+    std::vector<std::vector<char>> take_unsolicited() { return std::exchange(unsolicited_, {}); }
+
     // Receives what arrives within timeout_ms into `buf`; returns its length, 0 on timeout.
     // ENOBUFS (the socket overran) is returned as -ENOBUFS, not thrown.
     ssize_t receive(std::vector<char>& buf, int timeout_ms);
@@ -84,6 +91,8 @@ private:
     mnl_socket* nl_ = nullptr;
     uint32_t seq_;
     std::vector<char> buf_;
+    bool keep_unsolicited_ = false;
+    std::vector<std::vector<char>> unsolicited_;
 };
 
 }  // namespace hookdump

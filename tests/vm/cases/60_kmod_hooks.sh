@@ -21,8 +21,17 @@ for fam in 4 6; do
   kmod_wait_ready kR-$fam.err 2; kmod_wait_ready kA-$fam.err 2
   vm_run ip netns exec kA $ping -q -c $N -i 0.2 -W 2 $b || vm_fail "ping IPv$fam"
   sleep 0.3
-  kill -INT $pid_kR $pid_kA; kmod_wait_exit $pid_kR 10; kmod_wait_exit $pid_kA 10
+  kill -INT $pid_kR $pid_kA
+  kmod_wait_exit $pid_kR 10; rc_kR=$?
+  kmod_wait_exit $pid_kA 10; rc_kA=$?
   cat kR-$fam.err kA-$fam.err
+  ((rc_kR == 0 && rc_kA == 0)) || vm_fail "IPv$fam: the captures exited $rc_kR (R) and $rc_kA (A) after SIGINT"
+  # Every event the module matched was delivered and written: R saw 6N, A 4N.
+  for l in "kR $((6 * N))" "kA $((4 * N))"; do
+    set -- $l
+    ledger="$2 packets captured, $2 received by filter, 0 dropped by kernel"
+    (($(grep -cF "$ledger" $1-$fam.err) == 1)) || vm_fail "IPv$fam $1: no ledger line '$ledger...'"
+  done
   expect() {  # file point count condition
     local got; got=$(kmod_count "$1" "\$2 == \"$2\" && $4")
     ((got == $3)) || { cat "$1"; vm_fail "IPv$fam $1: $2 saw $got, expected $3"; }

@@ -23,8 +23,18 @@ vm_run ip netns exec klA ping -q -c $N -i 0.2 198.18.0.2 >/dev/null || vm_fail p
 sleep 0.3
 kill -INT $pid; kmod_wait_exit $pid 10 || vm_fail "capture exited $?"
 sleep 0.2
-kill -INT $lpid1 $lpid2; kmod_wait_exit $lpid1 10; kmod_wait_exit $lpid2 10
+kill -INT $lpid1 $lpid2
+kmod_wait_exit $lpid1 10; rc1=$?
+kmod_wait_exit $lpid2 10; rc2=$?
 cat cap.err l1.err l2.err
+((rc1 == 0 && rc2 == 0)) || vm_fail "the listeners exited $rc1 and $rc2 after SIGINT"
+# The session's ledger: all N matched, delivered and written. A listener writes all N (the
+# module's counters are the session's, not a listener's).
+ledger="$N packets captured, $N received by filter, 0 dropped by kernel"
+(($(grep -cF "$ledger" cap.err) == 1)) || vm_fail "capture: no ledger line '$ledger...'"
+for l in 1 2; do
+  (($(grep -c "^$N packets captured, " l$l.err) == 1)) || vm_fail "listener $l: no ledger line '$N packets captured, ...'"
+done
 for f in session.csv listen1.csv listen2.csv; do
   got=$(kmod_count $f '$2 == "output" && $7 == 1 && $12 == 8')
   ((got == N)) || { cat $f; vm_fail "$f has $got echo requests at output, expected $N"; }
