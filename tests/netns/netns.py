@@ -34,7 +34,7 @@ PREFIX = "hdt-"
 # port unreachable, no RST), so counts stay exact without a filter.
 OTHER_MAC = "02:48:44:ff:00:01"
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IN_CI = os.environ.get("CI", "") == "true"  # exactly "true": docs/ARCHITECTURE.md, Tests
 SKIP = 77
 
 
@@ -74,10 +74,13 @@ def require(tools=("ip", "capinfos", "tcpdump", "ping")):
 
 
 def missing_kernel_feature(what):
-    """The running kernel lacks something a test needs. Installing packages cannot fix that,
-    so the test is skipped loudly (the run exits 77), under CI too. Returns the reason for
-    TestCase.skipTest()."""
+    """The running kernel lacks something a test needs. Installing packages cannot fix that:
+    the test is skipped loudly (a run that skipped every test exits 77), and under CI=true it
+    fails instead (raises AssertionError: a CI host must have what the suite tests). Returns
+    the reason for TestCase.skipTest()."""
     bar = "*" * 78
+    if IN_CI:
+        raise AssertionError(f"this kernel has no {what} (CI=true: failing instead of skipping)")
     log("\n".join(["", bar, f"SKIPPED: this kernel has no {what}", bar]))
     return f"kernel has no {what}"
 
@@ -225,27 +228,6 @@ class Topology:
             if up:
                 sh("ip", "link", "set", ifname, "up", ns=ns)
         return mac1, mac2
-
-    def try_vlan(self, ns, parent, vid, addr):
-        """vlan(), or False when the kernel has no 802.1Q support."""
-        r = sh("ip", "link", "add", "link", parent, "name", f"{parent}.{vid}", "type", "vlan", "id", str(vid),
-               ns=ns, check=False)
-        if r.returncode != 0 and "Unknown device type" in r.stderr:
-            return False
-        if r.returncode != 0:
-            raise RuntimeError(f"cannot add a VLAN device on {parent}: {r.stderr.strip()}")
-        self.vlan(ns, parent, vid, addr, exists=True)
-        return True
-
-    def vlan(self, ns, parent, vid, addr, exists=False):
-        name = f"{parent}.{vid}"
-        if not exists:
-            sh("ip", "link", "add", "link", parent, "name", name, "type", "vlan", "id", str(vid), ns=ns)
-        if addr:
-            _check_addr(addr)
-            sh("ip", "addr", "add", addr, "dev", name, ns=ns)
-        sh("ip", "link", "set", name, "up", ns=ns)
-        return name
 
     def _mac(self):
         self._macs_made += 1
