@@ -31,6 +31,13 @@ def wait_listening(c):
     return c.wait_line("listening at skb:kfree_skb ", timeout=20)
 
 
+def check_ledger(test, c, captured):
+    """stderr is the listening line and the ledger, nothing else: `captured` events captured
+    and received by the filter (the drop engine's filter runs on its events), none lost."""
+    test.assertEqual(len(c.stderr().splitlines()), 2, c.stderr())
+    test.assertEqual(c.ledger(), (captured, captured, 0, 0), c.stderr())
+
+
 def nft_drop_udp(ns, dport):
     sh("nft", "add", "table", "inet", "hd", ns=ns)
     sh("nft", "add", "chain", "inet", "hd", "in", "{ type filter hook input priority 0; }", ns=ns)
@@ -57,10 +64,11 @@ class Drop(unittest.TestCase):
             rows = read_csv(out)
             self.assertEqual(len(rows), 5, rows)
             functions = set()
+            cookie = str(t.netns_id(a))
             for r in rows:
-                self.assertEqual((r["point"], r["ifname"], r["verdict"], r["proto"], r["src"], r["dst"], r["sport"],
-                                  r["dport"], r["reason"]),
-                                 ("drop", "vA", "drop", "17", B_IP, A_IP, "40000", "5001", "NETFILTER_DROP"))
+                self.assertEqual((r["point"], r["ifname"], r["netns"], r["verdict"], r["proto"], r["src"], r["dst"],
+                                  r["sport"], r["dport"], r["reason"]),
+                                 ("drop", "vA", cookie, "drop", "17", B_IP, A_IP, "40000", "5001", "NETFILTER_DROP"))
                 self.assertEqual(int(r["ifindex"]), t.ifindex(a, "vA"))
                 m = LOCATION_RE.match(r["location"])
                 self.assertTrue(m, r["location"])
@@ -68,7 +76,7 @@ class Drop(unittest.TestCase):
             self.assertEqual(len({r["location"] for r in rows}), 1, rows)  # one place frees them all
             expected = NFT_DROP_FUNCTION.get(kernel_version(), {"nf_hook_slow", "nft_do_chain"})
             self.assertTrue(functions <= expected, (functions, expected))
-            self.assertIn("5 packets captured, 5 received by filter, 0 dropped by kernel", c.stderr())
+            check_ledger(self, c, 5)
 
     def test_no_socket_text_and_jsonl(self):
         """UDP to a closed port: NO_SOCKET, freed in the UDP receive path; text and jsonl."""
@@ -84,6 +92,8 @@ class Drop(unittest.TestCase):
             t.send(b, "vB", count=2, kind="udp", src=B_IP, dst=A_IP, sport=41000, dport=6001, dst_mac=mac)
             self.assertEqual(txt.wait(), 0, txt.stderr())
             self.assertEqual(js.stop(), 0, js.stderr())
+            check_ledger(self, txt, 2)
+            check_ledger(self, js, 2)
             lines = txt.stdout().splitlines()
             self.assertEqual(len(lines), 2, lines)
             for line in lines:
@@ -111,12 +121,16 @@ class Drop(unittest.TestCase):
                    dst_mac=t.macs[(a, "vA")])
             self.assertEqual(own.stop(), 0, own.stderr())
             self.assertEqual(every.stop(), 0, every.stderr())
+            check_ledger(self, own, 0)
+            check_ledger(self, every, 3)
             self.assertEqual(read_csv(t.path("own.csv")), [])
             rows = read_csv(t.path("all.csv"))
             self.assertEqual([(r["reason"], r["dst"], r["dport"]) for r in rows], [("NO_SOCKET", A_IP, "6002")] * 3)
             # Another namespace's ifindex names no interface here: the name is left out.
             self.assertEqual({r["ifname"] for r in rows}, {""})
-            self.assertNotEqual(rows[0]["netns"], "")
+            # netns names where they were dropped: a's cookie, not c's, where hookdump runs.
+            self.assertEqual({r["netns"] for r in rows}, {str(t.netns_id(a))})
+            self.assertNotEqual(t.netns_id(a), t.netns_id(c_ns))
 
     def test_usage(self):
         with Topology() as t:

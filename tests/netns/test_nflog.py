@@ -43,13 +43,16 @@ class Nflog(unittest.TestCase):
             for r in rows:
                 self.assertEqual((r["point"], r["ifname"], r["dir"], r["proto"], r["src"], r["dst"], r["sport"],
                                   r["dport"]), ("nflog", "vA", "in", "17", B_IP, A_IP, "40000", "5001"))
-            self.assertIn("5 packets captured, 5 received by filter, 0 dropped by kernel", c.stderr())
+            # stderr: the listening line and the ledger, nothing else; every logged packet captured.
+            self.assertEqual(len(c.stderr().splitlines()), 2, c.stderr())
+            self.assertEqual(c.ledger(), (5, 5, 0, 0), c.stderr())
             # The prefix is carried into the events (text output shows it).
             txt = t.capture(a, "--engine", "nflog", "--group", "7", "-c", "1", name="txt", wait_ready=False)
             wait_listening(txt)
             t.send(b, "vB", count=1, kind="udp", src=B_IP, dst=A_IP, sport=40000, dport=5001,
                    dst_mac=t.macs[(a, "vA")])
             self.assertEqual(txt.wait(), 0, txt.stderr())
+            self.assertEqual(txt.ledger(), (1, 1, 0, 0), txt.stderr())
             self.assertIn('prefix "hd-test"', txt.stdout())
 
     def test_group_taken_and_expression_refused(self):
