@@ -679,7 +679,7 @@ def main():
     ap.add_argument("files", nargs="*", help="only these file names from the corpus")
     args = ap.parse_intermixed_args()
 
-    ci = os.environ.get("CI", "").lower() == "true"
+    ci = os.environ.get("CI", "") == "true"
     if not os.path.isdir(args.corpus):
         if args.skip_missing and not ci:
             print("*" * 72)

@@ -200,12 +200,12 @@ def main():
     args = ap.parse_intermixed_args()
 
     if not os.path.isdir(args.corpus):
-        if args.skip_missing and os.environ.get("CI", "").lower() != "true":
+        if args.skip_missing and os.environ.get("CI", "") != "true":
             print("*" * 72)
             print(f"SKIP: corpus directory {args.corpus} not found; corpus_robustness not run")
             print("*" * 72)
             sys.exit(77)
-        ci = " (CI=true: not skipped)" if os.environ.get("CI", "").lower() == "true" else ""
+        ci = " (CI=true: not skipped)" if os.environ.get("CI", "") == "true" else ""
         print(f"robustness: corpus directory {args.corpus} not found{ci}", file=sys.stderr)
         sys.exit(2)
     if not os.access(args.hookdump, os.X_OK):
