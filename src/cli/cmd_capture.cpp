@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "cli/commands.h"
@@ -18,19 +19,60 @@
 #endif
 #include "engine/kmod_engine.h"
 #include "engine/nflog_engine.h"
+#include "sink/output_file.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
 
 namespace hookdump {
 namespace {
 
-// -Z USER, after the sockets and rings are set up, before any output file is created.
+// -Z USER, after the sockets and rings are set up (the outputs exist already: AsUser).
 void drop_privileges(const std::string& user) {
     const passwd* pw = getpwnam(user.c_str());
     if (!pw) throw UsageError("no such user: " + user);
     if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
         throw RuntimeError(errno_message("cannot become " + user, errno));
 }
+
+// -Z USER: the outputs are created with USER's permissions and owned by USER, as tcpdump
+// creates them after giving up root, though before the engine is opened: the effective ids
+// only, root's given back at the end of the scope.
+class AsUser {
+public:
+    explicit AsUser(const std::string& user) {
+        if (user.empty()) return;
+        const passwd* pw = getpwnam(user.c_str());
+        if (!pw) throw UsageError("no such user: " + user);
+        groups_.resize(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
+        if (getgroups(static_cast<int>(groups_.size()), groups_.data()) < 0) groups_.clear();
+        uid_ = geteuid();
+        gid_ = getegid();
+        active_ = true;
+        if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setegid(pw->pw_gid) != 0 ||
+            seteuid(pw->pw_uid) != 0) {
+            const int err = errno;
+            restore();
+            throw RuntimeError(errno_message("cannot become " + user, err));
+        }
+    }
+    AsUser(const AsUser&) = delete;
+    AsUser& operator=(const AsUser&) = delete;
+    ~AsUser() { restore(); }
+
+private:
+    void restore() noexcept {
+        if (!active_) return;
+        active_ = false;
+        // Failing to become root again leaves the engine unable to open: it says so.
+        if (seteuid(uid_) != 0 || setegid(gid_) != 0 ||
+            setgroups(groups_.size(), groups_.data()) != 0)
+            return;
+    }
+    std::vector<gid_t> groups_;
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
+    bool active_ = false;
+};
 
 std::string worker_path(const std::string& path, unsigned i) {
     const size_t slash = path.rfind('/');
@@ -81,16 +123,17 @@ void CaptureCommand::add_to(CLI::App& app) {
 }
 
 // After the engine is open: drop privileges, catch signals, run into the outputs, report.
-int CaptureCommand::run_engine(Engine& engine) {
+int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
-    auto pipeline = out_.build();
     const bool status_line = !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
     StatusLine status(engine);
-    if (status_line) pipeline->set_ticker([&](uint64_t now) { status.tick(now, pipeline->packets(), pipeline->bytes()); });
-    const int rc = run_capture(engine, *pipeline);
+    if (status_line)
+        pipeline.set_ticker(
+            [&](uint64_t now) { status.tick(now, pipeline.packets(), pipeline.bytes()); });
+    const int rc = run_capture(engine, pipeline);
     if (status_line) status.clear();
-    report(engine, pipeline->packets());
+    report(engine, pipeline.packets());
     return rc;
 }
 
@@ -98,7 +141,7 @@ int CaptureCommand::run_engine(Engine& engine) {
 void CaptureCommand::report(const Engine& engine, uint64_t captured) const {
     const Ledger ledger = engine.ledger();
     print_ledger(ledger, captured);
-    if (!stats_json_.empty()) write_ledger_json(stats_json_, engine.name(), ledger, captured);
+    if (stats_out_) write_ledger_json(*stats_out_, engine.name(), ledger, captured);
 }
 
 // The options as every engine reads them (src/cli/engine_choice.h).
@@ -179,7 +222,6 @@ void CaptureCommand::print_ready(Engine& engine, const EngineOptions& o) {
 #endif
 #ifdef HOOKDUMP_HAVE_DROP
     } else if (auto* drop = dynamic_cast<DropEngine*>(&engine)) {
-        out_.drop_fields = true;
         fmt::print(stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
                    drop->kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
 #endif
@@ -192,6 +234,21 @@ int CaptureCommand::run() {
     if (per_worker_files_ && out_.write_path.empty()) throw UsageError("--per-worker-files needs -w FILE");
     if (per_worker_files_ && out_.count) throw UsageError("-c cannot be combined with --per-worker-files");
     const EngineOptions opt = engine_options();
+    out_.snaplen = snaplen_;
+    out_.drop_fields = engine_ == "drop";  // auto never picks drop
+    const bool split = per_worker_files_ && workers_ >= 2;
+    // Every output is created before any engine is opened: one that cannot be is one line and
+    // exit 1, with nothing attached.
+    std::vector<std::unique_ptr<Pipeline>> pipes;
+    {
+        const AsUser as(user_);
+        if (split)
+            for (unsigned i = 0; i < workers_; ++i)
+                pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
+        else
+            pipes.push_back(out_.build());
+        if (!stats_json_.empty()) stats_out_ = std::make_unique<OutputFile>(stats_json_);
+    }
     std::unique_ptr<Engine> engine;
     if (engine_ == "auto") {
         AutoEngine chosen = open_auto(auto_request(opt), opt);
@@ -202,14 +259,12 @@ int CaptureCommand::run() {
         engine = open_engine(engine_, opt);
     }
     print_ready(*engine, opt);
-    out_.snaplen = snaplen_;
+    if (!split) return run_engine(*engine, *pipes.front());
     auto* af = dynamic_cast<AfPacketEngine*>(engine.get());
-    if (!per_worker_files_ || !af || af->workers() < 2) return run_engine(*engine);
+    if (!af) throw UsageError("--per-worker-files belongs to --engine afpacket");
 
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
-    std::vector<std::unique_ptr<Pipeline>> pipes;
-    for (unsigned i = 0; i < af->workers(); ++i) pipes.push_back(out_.build_for(worker_path(out_.write_path, i)));
     const int rc = run_workers(*af, pipes);
     uint64_t captured = 0;
     for (auto& p : pipes) captured += p->packets();

@@ -109,6 +109,23 @@ int TraceCommand::run() {
     auto wanted = [&](const char* p) { return std::find(points.begin(), points.end(), p) != points.end(); };
     const bool explicit_points = points_ != "all";
 
+    // The outputs are created before any observation point is opened: one that cannot be is
+    // one line and exit 1, with nothing attached.
+    std::FILE* out = stdout;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, std::fclose);
+    if (!write_path_.empty()) {
+        file.reset(std::fopen(write_path_.c_str(), "w"));
+        if (!file) throw RuntimeError(errno_message("cannot create " + write_path_, errno));
+        out = file.get();
+    }
+    std::ofstream report;
+    if (!report_path_.empty()) {
+        errno = 0;
+        report.open(report_path_);
+        if (!report)
+            throw RuntimeError(errno_message("cannot create " + report_path_, errno ? errno : EIO));
+    }
+
     std::vector<Source> sources;
     trace::ReportInfo info;
     info.expression = expr;
@@ -187,14 +204,6 @@ int TraceCommand::run() {
     if (!wanted("xdp") && !explicit_points)
         info.missing.push_back("xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket buffers to run");
     if (sources.empty()) throw RuntimeError("no observation point could be opened");
-
-    std::FILE* out = stdout;
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, std::fclose);
-    if (!write_path_.empty()) {
-        file.reset(std::fopen(write_path_.c_str(), "w"));
-        if (!file) throw RuntimeError(errno_message("cannot write " + write_path_, errno));
-        out = file.get();
-    }
 
     install_stop_signals();
     // The readiness line (scripts wait for it): every source is bound and signals are caught.
@@ -275,9 +284,9 @@ int TraceCommand::run() {
                        s.engine->name(), l.kernel_drops + l.hookdump_drops, l.kernel_drops, l.hookdump_drops);
     }
     if (!report_path_.empty()) {
-        std::ofstream f(report_path_);
-        f << trace::html_report(summary, info);
-        if (!f.flush()) throw RuntimeError(errno_message("cannot write " + report_path_, errno));
+        report << trace::html_report(summary, info);
+        if (!report.flush())
+            throw RuntimeError(errno_message("cannot write " + report_path_, errno));
     }
     if (!error.empty()) throw RuntimeError(error);
     return 0;

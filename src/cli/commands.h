@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/output_options.h"
+#include "sink/output_file.h"
 
 namespace hookdump {
 
@@ -91,7 +92,7 @@ public:
     int run();
 
 private:
-    int run_engine(class Engine& engine);
+    int run_engine(class Engine& engine, Pipeline& pipeline);
     void report(const class Engine& engine, uint64_t captured) const;
     struct EngineOptions engine_options() const;
     struct AutoRequest auto_request(const struct EngineOptions& o) const;
@@ -116,6 +117,7 @@ private:
     bool quiet_ = false;
     bool stats_ = false;
     std::string stats_json_;
+    std::unique_ptr<OutputFile> stats_out_;  // --stats-json, created before the engine
     std::vector<std::string> expression_;
     OutputOptions out_;
     KmodRuleOptions kmod_;

@@ -40,8 +40,8 @@ void print_ledger(const Ledger& ledger, uint64_t captured) {
                captured, t.filter_accepted, t.kernel_drops, t.hookdump_drops);
 }
 
-void write_ledger_json(const std::string& path, std::string_view engine, const Ledger& ledger, uint64_t captured) {
-    OutputFile out(path);
+void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& ledger,
+                       uint64_t captured) {
     std::string& o = out.buffer();
     const InterfaceCounters t = ledger.total();
     JsonEmitter e(o);

@@ -28,7 +28,9 @@ private:
 
 // "N packets captured, N received by filter, N dropped by kernel, N dropped by hookdump"
 void print_ledger(const Ledger& ledger, uint64_t captured);
-void write_ledger_json(const std::string& path, std::string_view engine, const Ledger& ledger, uint64_t captured);
+// `out` is created when the capture starts (before any engine), written at exit.
+void write_ledger_json(class OutputFile& out, std::string_view engine, const Ledger& ledger,
+                       uint64_t captured);
 
 // One pipeline per worker ring, each on its own thread; returns the exit status.
 int run_workers(class AfPacketEngine& engine, std::vector<std::unique_ptr<Pipeline>>& pipes);

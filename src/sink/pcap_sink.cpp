@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <optional>
 
 #include "sink/output_file.h"
 #include "sink/sinks.h"
@@ -56,7 +55,9 @@ std::string libpcap_file_header(uint16_t linktype, uint32_t snaplen) {
 
 class PcapSink final : public Sink {
 public:
-    explicit PcapSink(const SinkOptions& o) : path_(o.path), snaplen_(o.snaplen) {}
+    // The file is created here, before any engine is opened; its header waits for the first
+    // packet's link type.
+    explicit PcapSink(const SinkOptions& o) : path_(o.path), snaplen_(o.snaplen), out_(o.path, 4096) {}
 
     void write(const PacketEvent& ev) override { write_one(ev); }
     void write_batch(std::span<const PacketEvent> evs) override {
@@ -64,19 +65,18 @@ public:
     }
 
     void flush() override {
-        if (!out_) return;
         const size_t n = used_;
         used_ = 0;  // also when the write fails: the error is reported once
-        out_->write_through({buf_.get(), n});
+        out_.write_through({buf_.get(), n});
     }
 
     bool needs_parsed() const override { return false; }
-    uint64_t bytes_written() const override { return out_ ? out_->bytes_written() + used_ : 0; }
+    uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
 
     void finish(const Ledger&) override {
-        if (!out_) open(1);  // an empty capture is still a valid file
+        if (!buf_) open(1);  // an empty capture is still a valid file
         flush();
-        out_->close();
+        out_.close();
         if (skipped_)
             fprintf(stderr, "hookdump: %llu packets not written to %s: pcap holds one link type "
                             "and needs packet bytes (use pcapng)\n",
@@ -85,7 +85,7 @@ public:
 
 private:
     void write_one(const PacketEvent& ev) {
-        if (!out_) open(ev.linktype);
+        if (!buf_) open(ev.linktype);
         if (ev.linktype != linktype_ || ev.bytes.empty()) {
             ++skipped_;
             return;
@@ -99,8 +99,9 @@ private:
         if (used_ + need > kBufferSize) {
             flush();
             if (need > kBufferSize) {  // only with a snap length above the buffer's size
-                out_->write_through({reinterpret_cast<const char*>(&h), sizeof h});
-                out_->write_through({reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size()});
+                out_.write_through({reinterpret_cast<const char*>(&h), sizeof h});
+                out_.write_through(
+                    {reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size()});
                 return;
             }
         }
@@ -113,8 +114,7 @@ private:
     void open(uint16_t linktype) {
         const std::string header = libpcap_file_header(linktype, snaplen_);
         linktype_ = linktype;
-        out_.emplace(path_, 4096);
-        out_->write(header);
+        out_.write(header);
         buf_ = std::make_unique<char[]>(kBufferSize);
     }
 
@@ -125,7 +125,7 @@ private:
     std::string path_;
     uint32_t snaplen_;
     uint16_t linktype_ = 0;
-    std::optional<OutputFile> out_;
+    OutputFile out_;
     std::unique_ptr<char[]> buf_;
     size_t used_ = 0;
     uint64_t skipped_ = 0;

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import struct
+import subprocess
 import sys
 import time
 import unittest
@@ -618,6 +619,27 @@ class Errors(unittest.TestCase):
             ]:
                 r = netns.run_hookdump(a, "capture", *args)
                 self.assertEqual((r.returncode, r.stderr.strip()), (rc, msg), args)
+
+    def test_outputs_created_first(self):
+        """An output that cannot be created is one line and exit 1 at once, before the programs
+        are loaded: no filter, tcx link or clsact qdisc is left on the device."""
+        with Topology() as t:
+            a, _ = two_namespaces(t)
+            nope = "/proc/nope"
+            for wrapper in ((), CLSACT):
+                for args, path in [
+                    (["-w", nope + "/x.pcap"], nope + "/x.pcap"),
+                    (["-w", nope + "/x.pcapng", "-C", "1"], nope + "/x-00000.pcapng"),
+                    (["--flows=" + nope + "/f.csv"], nope + "/f.csv"),
+                    (["-w", t.path("ok.pcap"), "--stats-json", nope + "/s.json"], nope + "/s.json"),
+                ]:
+                    cmd = ["ip", "netns", "exec", a, *wrapper, netns.HOOKDUMP, "capture", "--engine", "tc", "-i", "vA",
+                           *args, "udp"]
+                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
+                    self.assertEqual((r.returncode, r.stderr),
+                                     (1, f"hookdump: cannot create {path}: No such file or directory\n"), cmd)
+                    self.assertEqual(attached(a, "vA"), "", cmd)
+                    self.assertFalse(clsact_present(a, "vA"), cmd)
 
 
 

@@ -535,6 +535,29 @@ class Errors(unittest.TestCase):
             self.assertEqual(cap.messages()[0], "hookdump: interface vA went down")
 
 
+    def test_outputs_created_first(self):
+        """An output that cannot be created (packets, rotation's first file, per-worker files,
+        --flows=FILE, --stats-json) is one line and exit 1 at once, before any ring is bound:
+        nothing is printed as listening, nothing runs on."""
+        with Topology() as t:
+            a, _ = two_namespaces(t)
+            nope = "/proc/nope"
+            ok = t.path("ok.pcap")
+            cases = [
+                (["-w", nope + "/x.pcap"], nope + "/x.pcap"),
+                (["-w", nope + "/x.csv", "-C", "1"], nope + "/x-00000.csv"),
+                (["-w", nope + "/x.pcapng", "-G", "5", "-W", "3"], nope + "/x-00000.pcapng"),
+                (["-w", nope + "/x.pcap", "--workers", "2", "--per-worker-files"], nope + "/x.w0.pcap"),
+                (["-w", ok, "--flows=" + nope + "/f.csv"], nope + "/f.csv"),
+                (["--flows=" + nope + "/f.jsonl"], nope + "/f.jsonl"),
+                (["-w", ok, "--stats-json", nope + "/s.json"], nope + "/s.json"),
+            ]
+            for args, path in cases:
+                r = netns.run_hookdump(a, "capture", *AF, "-i", "vA", *args, "udp", timeout=5)
+                self.assertEqual((r.returncode, r.stderr), (1, f"hookdump: cannot create {path}: No such file or directory\n"),
+                                 args)
+
+
 class Signals(unittest.TestCase):
     """SIGINT and SIGTERM during a capture: the ledger is printed, exit 0, the file is valid and
     holds every packet sent before the signal, even those the kernel had not handed over yet."""
