@@ -22,6 +22,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/netns.h"
+#include "util/privilege.h"
 
 namespace hookdump {
 namespace {
@@ -164,6 +165,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     } else {
         ifname_ = cfg_.interface;
     }
+    require_initial_user_namespace(name(), "CAP_BPF and CAP_NET_ADMIN");
     bool l3 = false;
     linktype_ = linktype_of(ifname_, &l3);
 

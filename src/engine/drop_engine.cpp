@@ -15,6 +15,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/netns.h"
+#include "util/privilege.h"
 
 namespace hookdump {
 namespace {
@@ -28,6 +29,7 @@ struct BtfDeleter {
 }  // namespace
 
 DropEngine::DropEngine(const DropEngineConfig& cfg) {
+    require_initial_user_namespace("drop", "CAP_BPF and CAP_PERFMON");
     std::unique_ptr<btf, BtfDeleter> vmlinux(btf__load_vmlinux_btf());
     if (!vmlinux)
         throw RuntimeError(

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs inside the VM (chrooted into the host's read-only root; /tmp and /run are tmpfs):
+# Runs inside the VM (the host's read-only root as its real root; /tmp and /run are tmpfs):
 # each case script in turn, in its own /tmp directory, with a time limit. Records
 #   $VM_RESULTS/cases/NAME.out      the case's output (stdout and stderr)
 #   $VM_RESULTS/cases/NAME.status   "pass|fail|skip EXIT_CODE SECONDS"

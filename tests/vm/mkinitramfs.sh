@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the VM suite's initramfs: busybox (static), the virtio and 9p modules of the newest
 # installed Debian 6.1 kernel (decompressed: busybox insmod does not read .ko.xz), and
-# tests/vm/init, which mounts the host's root read-only over 9p and chroots into it.
+# tests/vm/init, which mounts the host's root read-only over 9p and switches to it.
 #
 #   tests/vm/mkinitramfs.sh BUILD_DIR
 #
@@ -122,7 +122,7 @@ stage=$(mktemp -d "$out_dir/stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,newroot,lib/modules}
 cp "$busybox" "$stage/bin/busybox"
-for applet in sh mount umount insmod mkdir cat echo sleep poweroff chroot sync; do
+for applet in sh mount umount insmod mkdir cat echo sleep poweroff switch_root sync; do
   ln -s busybox "$stage/bin/$applet"
 done
 : >"$stage/modules.order"

@@ -106,7 +106,7 @@ if ((!shell)); then
   done >"$out_dir/cases.list"
 fi
 
-# What the guest runs (chrooted into the host's root, by the initramfs's init).
+# What the guest runs (in the host's root, which the initramfs's init switches to).
 {
   echo "# written by run-vm.sh on the host"
   printf 'export HOOKDUMP_SRC=%q HOOKDUMP_BUILD=%q HOOKDUMP_BIN=%q\n' \
