@@ -32,8 +32,12 @@ vm_on_exit "kill $ping_pid 2>/dev/null"
 ip netns exec kkA "$HOOKDUMP_BIN" capture --engine kmod --priority last -q -o csv icmp >/dev/null 2>k1.err &
 pid=$!
 kmod_wait_ready k1.err 1
-kmod_nap 0.5
-hd rules list >list1.txt || vm_fail "rules list"
+# Until the ping (started first, but slower to start under TCG) is matched.
+for ((i = 0; i < 100; i++)); do
+  hd rules list >list1.txt || vm_fail "rules list"
+  grep -q '^id 2 .* hits [1-9]' list1.txt && break
+  kmod_nap 0.1
+done
 cat list1.txt
 mapfile -t lines <list1.txt
 ((${#lines[@]} == 2)) || vm_fail "${#lines[@]} rules listed during the capture, expected 2"
