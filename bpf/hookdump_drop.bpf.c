@@ -24,7 +24,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 min_reason = 0;   /* reasons below are not reported */
 const volatile __u64 netns_cookie = 0; /* 0: every namespace */
 const volatile __u32 nr_rules = 0;     /* 0: every packet */
-const volatile struct hookdump_drop_rule rules[HOOKDUMP_DROP_RULES_MAX] = {};
+const volatile struct hookdump_drop_rule rules[HOOKDUMP_DROP_MAX_RULES] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -165,7 +165,7 @@ static __always_inline bool filter_ok(const struct tuple *t, bool ip)
 
 	if (!n)
 		return true;
-	for (i = 0; i < HOOKDUMP_DROP_RULES_MAX; i++) {
+	for (i = 0; i < HOOKDUMP_DROP_MAX_RULES; i++) {
 		if (i >= n)
 			break;
 		if (rule_ok(&rules[i], t, ip))

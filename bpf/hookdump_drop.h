@@ -7,12 +7,9 @@
 #ifndef HOOKDUMP_DROP_H
 #define HOOKDUMP_DROP_H
 
-#ifndef HOOKDUMP_CORE
-#include <linux/types.h>
-#endif
+#include "hookdump.h"
 
 #define HOOKDUMP_DROP_HDR_MAX 128 /* bytes kept from the network header on */
-#define HOOKDUMP_DROP_RULES_MAX 16
 /* The reason of a kernel whose tracepoint has none (before 5.17). */
 #define HOOKDUMP_DROP_REASON_UNKNOWN 0xffffffffu
 

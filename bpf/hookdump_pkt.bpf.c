@@ -81,7 +81,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, HD_MAX_RULES);
+	__uint(max_entries, HOOKDUMP_MAX_RULES);
 	__type(key, __u32);
 	__type(value, struct hd_rule);
 } rules SEC(".maps");

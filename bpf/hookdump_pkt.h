@@ -7,7 +7,7 @@
 #ifndef HOOKDUMP_PKT_H
 #define HOOKDUMP_PKT_H
 
-#include <linux/types.h>
+#include "hookdump.h"
 
 /* Where a record was taken (the program that ran). */
 enum hd_point {
@@ -21,8 +21,6 @@ enum hd_mode {
 	HD_MODE_PACKETS = 0, /* a ring buffer record, with up to snaplen bytes */
 	HD_MODE_FLOWS = 1,   /* counted in the per-CPU flow hash only */
 };
-
-#define HD_MAX_RULES 64
 
 /* In the filter stubs' code (hd_filter_skb, hd_filter_xdp): userspace finds a stub by it to put
  * the translated pcap-filter expression in its place at load time (src/bpf/pkt_loader.cpp). */

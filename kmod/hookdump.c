@@ -44,7 +44,6 @@ static unsigned int flush_ms = 10;
 module_param(flush_ms, uint, 0644);
 MODULE_PARM_DESC(flush_ms, "Longest time an event waits in a batch, in ms (default 10)");
 
-#define HD_MAX_SNAPLEN	4096
 /* A batch's skb is sized for batch_events events, up to this (nfnetlink_log's largest). */
 #define HD_BATCH_MAX_BYTES	(128 * 1024)
 #define HD_NFAMILIES	2	/* index 0: IPv4, 1: IPv6 */
@@ -580,7 +579,7 @@ static const struct nla_policy hd_rule_policy[HOOKDUMP_RULE_A_MAX + 1] = {
 	[HOOKDUMP_RULE_A_IIF]		= { .type = NLA_U32 },
 	[HOOKDUMP_RULE_A_OIF]		= { .type = NLA_U32 },
 	[HOOKDUMP_RULE_A_HOOKS]		= NLA_POLICY_RANGE(NLA_U32, 1, HOOKDUMP_HOOKS_ALL),
-	[HOOKDUMP_RULE_A_SNAPLEN]	= NLA_POLICY_MAX(NLA_U32, HD_MAX_SNAPLEN),
+	[HOOKDUMP_RULE_A_SNAPLEN]	= NLA_POLICY_MAX(NLA_U32, HOOKDUMP_MAX_SNAPLEN),
 	[HOOKDUMP_RULE_A_SLOTS]		= NLA_POLICY_RANGE(NLA_U32, 1, (1u << HD_NSLOTS) - 1),
 	[HOOKDUMP_RULE_A_HITS]		= { .type = NLA_REJECT },
 	[HOOKDUMP_RULE_A_PRIORITY]	= { .type = NLA_S32 },

@@ -9,11 +9,20 @@
 #ifndef _UAPI_HOOKDUMP_H
 #define _UAPI_HOOKDUMP_H
 
+/* A CO-RE BPF program has the types from vmlinux.h. */
+#ifndef HOOKDUMP_CORE
 #include <linux/types.h>
+#endif
 
 #define HOOKDUMP_GENL_NAME	"hookdump"
 #define HOOKDUMP_GENL_VERSION	1
 #define HOOKDUMP_MCGRP_EVENTS	"events"
+
+/* Limits, the same for the module, the BPF programs and userspace. */
+#define HOOKDUMP_MAX_SNAPLEN	4096	/* packet bytes the module copies per event */
+#define HOOKDUMP_MAX_RULES	64	/* rules an expression makes; the tc/XDP programs' rules */
+/* The drop program's rules: an open-coded loop (no bpf_loop before 5.17, which it supports). */
+#define HOOKDUMP_DROP_MAX_RULES	16
 
 /* Commands (genlmsghdr.cmd). */
 enum hookdump_cmd {

@@ -40,7 +40,7 @@ void prefix_words(const Prefix& p, uint32_t* net, uint32_t* mask) {
     std::memcpy(mask, m, 16);
 }
 
-hookdump_drop_rule to_drop_rule(const KmodRule& r) {
+hookdump_drop_rule to_drop_rule(const Rule& r) {
     hookdump_drop_rule d{};
     d.family = r.family;
     if (r.src) {
@@ -81,10 +81,10 @@ void DropProgram::RingDeleter::operator()(ring_buffer* r) const {
 }
 
 DropProgram::DropProgram(const DropProgramConfig& cfg, Callback cb) : cb_(std::move(cb)) {
-    if (cfg.rules.size() > HOOKDUMP_DROP_RULES_MAX)
+    if (cfg.rules.size() > HOOKDUMP_DROP_MAX_RULES)
         throw UsageError("the filter makes " + std::to_string(cfg.rules.size()) +
                          " alternatives; the drop engine holds at most " +
-                         std::to_string(HOOKDUMP_DROP_RULES_MAX));
+                         std::to_string(HOOKDUMP_DROP_MAX_RULES));
     bpf::libbpf_log_begin();
 
     skel_.reset(hookdump_drop__open());

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/kmod_rules.h"
+#include "rules/rule.h"
 
 struct hookdump_drop;
 struct ring_buffer;
@@ -19,7 +19,7 @@ struct DropProgramConfig {
     bool with_reason = true;      // the tracepoint has a reason argument
     uint32_t min_reason = 0;      // reasons below are not reported
     uint64_t netns_cookie = 0;    // 0: every namespace
-    std::vector<KmodRule> rules;  // empty: every packet
+    std::vector<Rule> rules;      // empty: every packet
 };
 
 struct DropCounters {

@@ -22,9 +22,9 @@
 
 #include "bpf/cbpf_translate.h"
 #include "bpf/libbpf_log.h"
-#include "engine/kmod_rules.h"
 #include "hookdump_pkt.skel.h"
 #include "netlink/netlink_socket.h"
+#include "rules/rule.h"
 #include "util/error.h"
 
 namespace hookdump::bpf {
@@ -48,9 +48,9 @@ void set_prefix(const Prefix& p, uint32_t (&addr)[4], uint32_t (&mask)[4]) {
 
 }  // namespace
 
-std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules) {
+std::vector<hd_rule> to_bpf_rules(const std::vector<Rule>& rules) {
     std::vector<hd_rule> out;
-    for (const KmodRule& k : rules) {
+    for (const Rule& k : rules) {
         hd_rule r{};
         r.family = k.family;
         if (k.src) set_prefix(*k.src, r.src_addr, r.src_mask);
@@ -68,10 +68,10 @@ std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules) {
         if (r.any) return {};  // one rule takes everything: no rule needed
         out.push_back(r);
     }
-    if (out.size() > HD_MAX_RULES)
+    if (out.size() > HOOKDUMP_MAX_RULES)
         throw UsageError(fmt::format(
             "the expression and options make {} rules; the tc/XDP programs hold at most {}",
-            out.size(), HD_MAX_RULES));
+            out.size(), HOOKDUMP_MAX_RULES));
     return out;
 }
 

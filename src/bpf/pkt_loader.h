@@ -17,7 +17,7 @@
 struct hookdump_pkt;  // the bpftool skeleton
 
 namespace hookdump {
-struct KmodRule;
+struct Rule;
 }
 
 namespace hookdump::bpf {
@@ -60,9 +60,9 @@ inline hd_tuple from_tuple4(const hd_tuple4& k) {
     return t;
 }
 
-// The module's rules (kmod_rules.h) as the programs' rules; an empty vector when one of them
+// The rules (rules/rule.h) as the programs' rules; an empty vector when one of them
 // matches everything. Throws UsageError for more than HD_MAX_RULES.
-std::vector<hd_rule> to_bpf_rules(const std::vector<KmodRule>& rules);
+std::vector<hd_rule> to_bpf_rules(const std::vector<Rule>& rules);
 
 // The skeleton, opened, configured (the filter in its place) and loaded.
 class PktObject {

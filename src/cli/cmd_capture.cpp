@@ -188,8 +188,7 @@ AutoRequest CaptureCommand::auto_request(const EngineOptions& o) const {
         {"--priority", "kmod"}, {"--group", "nflog"}, {"--all-reasons", "drop"}, {"--all-netns", "drop"}};
     for (auto [option, engine] : kOwned)
         if (sub_->count(option)) req.engine_options.emplace_back(option, engine);
-    const KmodRuleOptions& r = kmod_;
-    req.rule_options = !r.src.empty() || !r.dst.empty() || !r.sport.empty() || !r.dport.empty() || !r.proto.empty();
+    req.rule_options = kmod_.has_conditions();
     return req;
 }
 

@@ -5,24 +5,11 @@
 #include "cli/commands.h"
 #include "cli/status.h"
 #include "engine/kmod_engine.h"
-#include "engine/kmod_rules.h"
 #include "hookdump.h"
+#include "rules/rule.h"
 
 namespace hookdump {
 namespace {
-
-std::pair<uint16_t, uint16_t> parse_port_range(const std::string& s, const char* what) {
-    auto num = [&](const std::string& t) {
-        char* end = nullptr;
-        const long v = std::strtol(t.c_str(), &end, 10);
-        if (t.empty() || *end || v < 0 || v > 65535)
-            throw UsageError(std::string(what) + " takes PORT or LOW-HIGH, not '" + s + "'");
-        return static_cast<uint16_t>(v);
-    };
-    const size_t dash = s.find('-');
-    if (dash == std::string::npos) return {num(s), num(s)};
-    return {num(s.substr(0, dash)), num(s.substr(dash + 1))};
-}
 
 std::string join(const std::vector<std::string>& words) {
     std::string s;
@@ -43,39 +30,8 @@ void KmodRuleOptions::add_to(CLI::App& app, bool with_snaplen) {
     if (with_snaplen) app.add_option("--snaplen", snaplen, "Packet bytes to copy (0: 5-tuple only)");
 }
 
-std::vector<KmodRule> KmodRuleOptions::rules(const std::string& expression) const {
-    KmodRule base;
-    if (!src.empty()) {
-        base.src = parse_prefix(src);
-        base.family = base.src->family;
-    }
-    if (!dst.empty()) {
-        base.dst = parse_prefix(dst);
-        if (base.family && base.family != base.dst->family) throw UsageError("--src and --dst are of different families");
-        base.family = base.dst->family;
-    }
-    if (!sport.empty()) std::tie(base.sport_min, base.sport_max) = parse_port_range(sport, "--sport");
-    if (!dport.empty()) std::tie(base.dport_min, base.dport_max) = parse_port_range(dport, "--dport");
-    if (!proto.empty()) {
-        static const std::pair<const char*, uint8_t> kNames[] = {
-            {"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmp6", 58}, {"sctp", 132}, {"udplite", 136}, {"dccp", 33}};
-        bool found = false;
-        for (auto [n, v] : kNames)
-            if (proto == n) {
-                base.proto = v;
-                found = true;
-            }
-        if (!found) {
-            char* end = nullptr;
-            const long v = std::strtol(proto.c_str(), &end, 10);
-            if (*end || v < 0 || v > 255) throw UsageError("--proto takes a name or a number 0-255, not '" + proto + "'");
-            base.proto = static_cast<uint8_t>(v);
-        }
-    }
-    base.hooks = parse_hooks(hooks);
-    base.slots = parse_slots(priority, &base.priority);
-    base.snaplen = snaplen;
-    return rules_from_expression(expression, base);
+std::vector<Rule> KmodRuleOptions::rules(const std::string& expression) const {
+    return rules_from_options(*this, expression);
 }
 
 void KmodCommands::add_to(CLI::App& app) {
@@ -111,7 +67,7 @@ int KmodCommands::run() {
     KmodClient client;
     if (add_->parsed()) {
         for (const auto& r : rule_.rules(join(add_expression_))) {
-            KmodRule shown = r;
+            Rule shown = r;
             shown.id = client.add_rule(r);
             fmt::print("added {}\n", shown.describe());
         }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/output_options.h"
+#include "rules/rule.h"
 #include "sink/output_file.h"
 
 namespace hookdump {
@@ -53,13 +54,11 @@ private:
 
 namespace hookdump {
 
-// The rule options of `capture --engine kmod` and `rules add`.
-struct KmodRuleOptions {
-    std::string src, dst, sport, dport, proto, hooks = "all", priority = "first";
-    uint32_t snaplen = 0;
+// The rule options of `capture` and `rules add` on the command line.
+struct KmodRuleOptions : RuleOptions {
     void add_to(CLI::App& app, bool with_snaplen);
     // The rules for `expression` (joined words) with these options as the common base.
-    std::vector<struct KmodRule> rules(const std::string& expression) const;
+    std::vector<Rule> rules(const std::string& expression) const;
 };
 
 // hookdump rules add|del|list|flush, hookdump kmod stats|listen.

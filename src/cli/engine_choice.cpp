@@ -14,19 +14,10 @@
 #include "util/error.h"
 
 namespace hookdump {
-namespace {
-
-bool has_rule_options(const KmodRuleOptions& r) {
-    return !r.src.empty() || !r.dst.empty() || !r.sport.empty() || !r.dport.empty() ||
-           !r.proto.empty();
-}
-
-}  // namespace
-
 std::unique_ptr<Engine> open_engine(const std::string& kind, const EngineOptions& opt) {
     if (kind == "afpacket") {
         // The tap takes the expression only (it would otherwise ignore them silently).
-        if (has_rule_options(opt.rules))
+        if (opt.rules.has_conditions())
             throw UsageError(
                 "--src/--dst/--sport/--dport/--proto are rules of kmod, tc, xdp and drop: "
                 "with --engine afpacket write them as the expression");

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "engine/auto_choice.h"
 #include "engine/engine.h"
+#include "hookdump.h"
 
 namespace hookdump {
 
@@ -37,8 +38,8 @@ struct EngineOptions {
     bool all_reasons = false, all_netns = false;  // drop
 };
 
-// hookdump.ko's limit on the bytes it copies per packet (HD_MAX_SNAPLEN in kmod/hookdump.c).
-inline constexpr uint32_t kKmodMaxSnaplen = 4096;
+// hookdump.ko's limit on the bytes it copies per packet.
+inline constexpr uint32_t kKmodMaxSnaplen = HOOKDUMP_MAX_SNAPLEN;
 
 // Opens engine `kind`: afpacket, kmod, nflog, tc, xdp or drop. Throws as the engine does
 // (UsageError for the user's mistakes, RuntimeError for the kernel's refusals).

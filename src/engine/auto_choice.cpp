@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "engine/kmod_engine.h"
-#include "engine/kmod_rules.h"
+#include "rules/rule.h"
 #include "util/error.h"
 #ifdef HOOKDUMP_HAVE_BPF
 #include "bpf/cbpf_translate.h"
@@ -28,7 +28,7 @@ bool SystemProbe::kmod_loaded() {
 
 std::string SystemProbe::kmod_refuses(const std::string& expression) {
     try {
-        rules_from_expression(expression, KmodRule{});
+        rules_from_expression(expression, Rule{});
         return {};
     } catch (const UsageError& e) {
         return e.what();

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/kmod_rules.h"
+#include "rules/rule.h"
 #include "util/fd.h"
 
 namespace hookdump {
@@ -34,7 +34,7 @@ struct BpfEngineConfig {
     uint32_t max_flows = 65536;  // the kernel's flow hash
     uint64_t idle_timeout_ns = 60'000'000'000;
     uint64_t active_timeout_ns = 1800'000'000'000;
-    std::vector<KmodRule> rules;  // empty: every packet
+    std::vector<Rule> rules;      // empty: every packet
     std::string filter;           // pcap-filter expression for the translated filter
 };
 

@@ -57,7 +57,7 @@ DropEngine::DropEngine(const DropEngineConfig& cfg) {
     pc.rules = cfg.rules;
     // One rule with no condition is no filter (and lets non-IP drops through).
     if (pc.rules.size() == 1) {
-        const KmodRule& r = pc.rules[0];
+        const Rule& r = pc.rules[0];
         if (!r.family && !r.src && !r.dst && !r.proto && r.sport_min == 0 &&
             r.sport_max == 0xffff && r.dport_min == 0 && r.dport_max == 0xffff)
             pc.rules.clear();

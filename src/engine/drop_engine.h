@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/kmod_rules.h"
+#include "rules/rule.h"
 #include "util/kallsyms.h"
 
 struct hookdump_drop_event;
@@ -19,7 +19,7 @@ class DropProgram;
 class DropReasons;
 
 struct DropEngineConfig {
-    std::vector<KmodRule> rules;  // the filter (kmod_rules' model); empty: every packet
+    std::vector<Rule> rules;  // the filter (the rule model); empty: every packet
     // Also frees whose reason is NOT_SPECIFIED: every kfree_skb() caller not converted to a
     // reason, error paths and clean-ups among them, so a busy host shows a stream of them
     // that says nothing. Off by default (dropwatch and perf's skb:kfree_skb show all).

@@ -63,7 +63,7 @@ inline bool fill_event(const void* payload, size_t len, PacketEvent& ev) {
     ev.bytes = {static_cast<const uint8_t*>(payload) + sizeof e, e.caplen};
 
     Parsed& p = ev.parsed;
-    p.family = e.family == 10 ? 6 : 4;  // AF_INET6 : AF_INET
+    p.family = e.family == AF_INET6 ? 6 : 4;  // the module sends AF_INET or AF_INET6
     p.has = Parsed::kIp | Parsed::kProto;
     std::memcpy(p.src.data(), e.src, 16);
     std::memcpy(p.dst.data(), e.dst, 16);
@@ -114,10 +114,10 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
 
 KmodClient::KmodClient() { family_ = sock_.resolve(HOOKDUMP_GENL_NAME); }
 
-uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const KmodRule& r) {
+uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const Rule& r) {
     nlmsghdr* nlh = sock.start(family, HOOKDUMP_CMD_RULE_ADD, HOOKDUMP_GENL_VERSION);
     nlattr* nest = mnl_attr_nest_start(nlh, HOOKDUMP_A_RULE);
-    if (r.family) mnl_attr_put_u8(nlh, HOOKDUMP_RULE_A_FAMILY, r.family == 6 ? 10 : 2);
+    if (r.family) mnl_attr_put_u8(nlh, HOOKDUMP_RULE_A_FAMILY, af_from_family(r.family));
     auto put_prefix = [&](int attr, int plen_attr, const std::optional<Prefix>& p) {
         if (!p) return;
         mnl_attr_put(nlh, attr, p->family == 6 ? 16 : 4, p->addr.data());
@@ -160,24 +160,22 @@ void KmodClient::flush_rules() {
     sock_.transact(sock_.start(family_.id, HOOKDUMP_CMD_RULE_FLUSH, HOOKDUMP_GENL_VERSION), "flushing the rules");
 }
 
-std::vector<KmodRule> KmodClient::list_rules() {
-    std::vector<KmodRule> out;
+std::vector<Rule> KmodClient::list_rules() {
+    std::vector<Rule> out;
     nlmsghdr* nlh = sock_.start(family_.id, HOOKDUMP_CMD_RULE_LIST, HOOKDUMP_GENL_VERSION,
                                 NLM_F_REQUEST | NLM_F_DUMP | NLM_F_ACK);
     sock_.transact(nlh, "listing the rules", [&](const nlmsghdr* reply) {
         for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
             if (mnl_attr_get_type(a) != HOOKDUMP_A_RULE) return;
-            KmodRule r;
+            Rule r;
             Prefix src, dst;
             bool has_src = false, has_dst = false;
             for_each_nested(a, [&](const nlattr* f) {
                 switch (mnl_attr_get_type(f)) {
                     case HOOKDUMP_RULE_A_ID: r.id = mnl_attr_get_u32(f); break;
-                    case HOOKDUMP_RULE_A_FAMILY: {
-                        const uint8_t fam = mnl_attr_get_u8(f);
-                        r.family = fam == 10 ? 6 : fam == 2 ? 4 : 0;
+                    case HOOKDUMP_RULE_A_FAMILY:
+                        r.family = family_from_af(mnl_attr_get_u8(f));
                         break;
-                    }
                     case HOOKDUMP_RULE_A_SRC:
                         has_src = true;
                         src.family = mnl_attr_get_payload_len(f) == 16 ? 6 : 4;
@@ -245,7 +243,8 @@ KmodStats KmodClient::stats() {
     return s;
 }
 
-KmodEngine::KmodEngine(Mode mode, std::vector<KmodRule> rules) : mode_(mode), reader_(control_.family().id) {
+KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules)
+    : mode_(mode), reader_(control_.family().id) {
     events_ = std::make_unique<NetlinkSocket>();
     events_->set_receive_buffer(8 << 20);
     // nlctrl's notifications tell when the family goes away (rmmod) while we read.

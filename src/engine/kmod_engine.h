@@ -8,9 +8,9 @@
 
 #include "engine/engine.h"
 #include "engine/ifname_cache.h"
-#include "engine/kmod_rules.h"
-#include "util/error.h"
 #include "netlink/netlink_socket.h"
+#include "rules/rule.h"
+#include "util/error.h"
 
 namespace hookdump {
 
@@ -23,16 +23,16 @@ struct KmodStats {
 
 // RULE_ADD over `sock`: from a capture session's own socket the rule is the session's (it
 // goes when the session ends); from any other, it stays until deleted. Returns the rule id.
-uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const KmodRule& r);
+uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const Rule& r);
 
 // Control requests to the module in the caller's network namespace.
 class KmodClient {
 public:
     KmodClient();  // throws NetlinkError "the hookdump kernel module is not loaded"
-    uint32_t add_rule(const KmodRule& r) { return kmod_add_rule(sock_, family_.id, r); }
+    uint32_t add_rule(const Rule& r) { return kmod_add_rule(sock_, family_.id, r); }
     void delete_rule(uint32_t id);
     void flush_rules();
-    std::vector<KmodRule> list_rules();
+    std::vector<Rule> list_rules();
     KmodStats stats();
     const GenlFamily& family() const { return family_; }
 
@@ -76,7 +76,7 @@ public:
     // Session: starts a session and adds `rules` as its own: they go when it stops (SESSION_STOP
     // at the end, or the socket closing when the process dies).
     // Listen: joins the multicast group and only reads (rules are someone else's).
-    KmodEngine(Mode mode, std::vector<KmodRule> rules);
+    KmodEngine(Mode mode, std::vector<Rule> rules);
     ~KmodEngine() override;
 
     std::string_view name() const override { return "kmod"; }

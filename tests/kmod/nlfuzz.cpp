@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
         // The module still works: flush what the fuzzer added, add and list one rule.
         KmodClient client;
         client.flush_rules();
-        KmodRule r;
+        Rule r;
         r.proto = 17;
         const uint32_t id = client.add_rule(r);
         const auto rules = client.list_rules();

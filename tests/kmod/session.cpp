@@ -47,13 +47,13 @@ int main() {
         NetlinkSocket session;
         const uint32_t port = session.portid();
 
-        KmodRule kept;  // udp, every hook, first slot: both families, 10 hooks
+        Rule kept;  // udp, every hook, first slot: both families, 10 hooks
         kept.proto = 17;
         control.add_rule(kept);
         report(control, port, "before the session");
 
         request(session, fam, HOOKDUMP_CMD_SESSION_START, "starting a session");
-        KmodRule own;  // icmp at output, last slot: 2 hooks of its own
+        Rule own;  // icmp at output, last slot: 2 hooks of its own
         own.proto = 1;
         own.hooks = 1u << HOOKDUMP_HOOK_LOCAL_OUT;
         own.slots = 1u << HOOKDUMP_SLOT_LAST;

@@ -23,8 +23,8 @@
 #include "bpf/flow_drain.h"
 #include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
-#include "engine/kmod_rules.h"
 #include "packet/builder.h"
+#include "rules/rule.h"
 #include "vlan_metadata.h"
 
 namespace hookdump::bpf {
@@ -199,7 +199,7 @@ TEST_F(ProgTest, XdpPassesAndRecords) {
 
 TEST_F(ProgTest, RulesSelect) {
     PktConfig cfg;
-    KmodRule base;
+    Rule base;
     cfg.rules = to_bpf_rules(
         rules_from_expression("src net 198.18.0.0/24 and udp dst port 5001 or tcp", base));
     ASSERT_EQ(cfg.rules.size(), 2u);
