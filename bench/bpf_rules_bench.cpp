@@ -15,6 +15,7 @@
 
 #include "bpf/pkt_loader.h"
 #include "packet/builder.h"
+#include "rules/bpf_rules.h"
 #include "rules/rule.h"
 
 using namespace hookdump;
@@ -26,7 +27,8 @@ std::vector<hd_rule> rules_for(int n) {
     std::string expr;
     for (int i = 1; i < n; ++i) expr += "udp dst port " + std::to_string(i) + " or ";
     if (n) expr += "src net 198.18.0.0/24 and udp dst port 5001";
-    return bpf::to_bpf_rules(rules_from_expression(expr, Rule{}));
+    return to_bpf_rules(rules_from_expression(expr, Rule{}), HOOKDUMP_MAX_RULES,
+                        "the tc/XDP programs");
 }
 
 double ns_per_packet(int fd, const std::vector<uint8_t>& frame, int repeat) {

@@ -24,7 +24,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 min_reason = 0;   /* reasons below are not reported */
 const volatile __u64 netns_cookie = 0; /* 0: every namespace */
 const volatile __u32 nr_rules = 0;     /* 0: every packet */
-const volatile struct hookdump_drop_rule rules[HOOKDUMP_DROP_MAX_RULES] = {};
+/* The filter's rules (hookdump_rule.h), set before load: in .bss, not rodata, so that the
+ * matcher the tc/XDP programs share reads them as plain memory (rodata is const volatile). */
+struct hd_rule rules[HOOKDUMP_DROP_MAX_RULES];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -37,12 +39,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
-
-struct tuple {
-	__u32 src[4], dst[4];
-	__u16 sport, dport;
-	__u8 family, proto, has_ports, pad;
-};
 
 static __always_inline void count(__u32 which)
 {
@@ -59,7 +55,7 @@ static __always_inline bool l4_has_ports(__u8 proto)
 
 /* The 5-tuple from the network header at @nh, @avail linear bytes. False: not IP. */
 static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __u16 protocol,
-					struct tuple *t)
+					struct hd_tuple *t)
 {
 	__u32 l4off;
 	__u8 b[40];
@@ -70,6 +66,7 @@ static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __
 		if ((b[0] >> 4) != 4 || (b[0] & 0xf) < 5)
 			return false;
 		t->family = 4;
+		t->flags = HOOKDUMP_EV_IP;
 		t->proto = b[9];
 		__builtin_memcpy(&t->src[0], &b[12], 4);
 		__builtin_memcpy(&t->dst[0], &b[16], 4);
@@ -86,6 +83,7 @@ static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __
 		if ((b[0] >> 4) != 6)
 			return false;
 		t->family = 6;
+		t->flags = HOOKDUMP_EV_IP;
 		__builtin_memcpy(t->src, &b[8], 16);
 		__builtin_memcpy(t->dst, &b[24], 16);
 		next = b[6];
@@ -121,44 +119,13 @@ static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __
 		if (!bpf_probe_read_kernel(p, 4, nh + (l4off & 0x3ff))) {
 			t->sport = bpf_ntohs(p[0]);
 			t->dport = bpf_ntohs(p[1]);
-			t->has_ports = 1;
+			t->flags |= HOOKDUMP_EV_PORTS;
 		}
 	}
 	return true;
 }
 
-static __always_inline bool prefix_ok(const __u32 *a, const volatile __u32 *net,
-				      const volatile __u32 *mask)
-{
-	return (a[0] & mask[0]) == net[0] && (a[1] & mask[1]) == net[1] &&
-	       (a[2] & mask[2]) == net[2] && (a[3] & mask[3]) == net[3];
-}
-
-static __always_inline bool rule_ok(const volatile struct hookdump_drop_rule *r,
-				    const struct tuple *t, bool ip)
-{
-	__u8 f = r->flags;
-
-	if (!ip)
-		return !f && !r->family;
-	if (r->family && r->family != t->family)
-		return false;
-	if ((f & HOOKDUMP_DROP_RULE_PROTO) && r->proto != t->proto)
-		return false;
-	if ((f & HOOKDUMP_DROP_RULE_SRC) && !prefix_ok(t->src, r->src, r->src_mask))
-		return false;
-	if ((f & HOOKDUMP_DROP_RULE_DST) && !prefix_ok(t->dst, r->dst, r->dst_mask))
-		return false;
-	if ((f & HOOKDUMP_DROP_RULE_SPORT) &&
-	    (!t->has_ports || t->sport < r->sport_min || t->sport > r->sport_max))
-		return false;
-	if ((f & HOOKDUMP_DROP_RULE_DPORT) &&
-	    (!t->has_ports || t->dport < r->dport_min || t->dport > r->dport_max))
-		return false;
-	return true;
-}
-
-static __always_inline bool filter_ok(const struct tuple *t, bool ip)
+static __always_inline bool filter_ok(const struct hd_tuple *t)
 {
 	__u32 n = nr_rules;
 	int i;
@@ -168,7 +135,7 @@ static __always_inline bool filter_ok(const struct tuple *t, bool ip)
 	for (i = 0; i < HOOKDUMP_DROP_MAX_RULES; i++) {
 		if (i >= n)
 			break;
-		if (rule_ok(&rules[i], t, ip))
+		if (hd_rule_match(&rules[i], t))
 			return true;
 	}
 	return false;
@@ -198,7 +165,7 @@ static __always_inline int report(struct sk_buff *skb, void *location, __u32 rea
 	unsigned char *head, *nh;
 	__u32 nh_off, data_off, tail, avail, len, n;
 	__u16 protocol;
-	struct tuple t = {};
+	struct hd_tuple t = {};
 	__u64 cookie;
 	bool ip;
 
@@ -224,7 +191,7 @@ static __always_inline int report(struct sk_buff *skb, void *location, __u32 rea
 		avail = len;
 
 	ip = parse_tuple(nh, avail, protocol, &t);
-	if (!filter_ok(&t, ip))
+	if (!filter_ok(&t))
 		return 0;
 	count(HOOKDUMP_DROP_STAT_MATCHED);
 

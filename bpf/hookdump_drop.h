@@ -1,34 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The boundary between bpf/hookdump_drop.bpf.c (skb:kfree_skb) and its loader
- * (src/bpf/drop_program.cpp): the record in the ring buffer, the filter rules in read-only
- * data, the counters. Fixed-width types, explicit padding; the C++ side checks the layout.
+ * (src/bpf/drop_program.cpp): the record in the ring buffer, the counters (the filter's
+ * rules, in .bss: hookdump_rule.h). Fixed-width types, explicit padding; the C++ side checks the layout.
  */
 #ifndef HOOKDUMP_DROP_H
 #define HOOKDUMP_DROP_H
 
-#include "hookdump.h"
+#include "hookdump_rule.h"
 
 #define HOOKDUMP_DROP_HDR_MAX 128 /* bytes kept from the network header on */
 /* The reason of a kernel whose tracepoint has none (before 5.17). */
 #define HOOKDUMP_DROP_REASON_UNKNOWN 0xffffffffu
-
-/* One alternative of the filter (the module's rule model): every set field must match. */
-#define HOOKDUMP_DROP_RULE_SRC 0x01
-#define HOOKDUMP_DROP_RULE_DST 0x02
-#define HOOKDUMP_DROP_RULE_SPORT 0x04
-#define HOOKDUMP_DROP_RULE_DPORT 0x08
-#define HOOKDUMP_DROP_RULE_PROTO 0x10
-
-struct hookdump_drop_rule {
-	__u8 flags;  /* HOOKDUMP_DROP_RULE_* */
-	__u8 family; /* 0 any, 4, 6 */
-	__u8 proto;
-	__u8 pad;
-	__u16 sport_min, sport_max, dport_min, dport_max;
-	__u32 src[4], src_mask[4]; /* network byte order, masked */
-	__u32 dst[4], dst_mask[4];
-};
 
 struct hookdump_drop_event {
 	__u64 ts_ns;        /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

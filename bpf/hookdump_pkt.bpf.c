@@ -4,7 +4,7 @@
  * program returns TC_ACT_UNSPEC / XDP_PASS and never writes to the packet.
  *
  * Each program (hd_tc_ingress, hd_tc_egress, hd_xdp) counts, parses, applies the rules (the
- * module's model, src/engine/kmod_rules.h), asks the filter (hd_filter_skb / hd_filter_xdp)
+ * rule model, src/rules/rule.h; the matcher in hookdump_rule.h), asks the filter (hd_filter_skb / hd_filter_xdp)
  * and records. The filter is a pcap-filter expression translated from classic BPF at run time
  * that takes the place of the stub's code when the programs are loaded (src/bpf/pkt_loader.cpp):
  * a bpf-to-bpf call, where tail calls to a filter program and from it to a record program cost
@@ -196,15 +196,15 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 		if (!ip || ip->version != 4 || ip->ihl < 5)
 			return;
 		p->t.family = 4;
-		p->t.flags |= HD_F_IP;
+		p->t.flags |= HOOKDUMP_EV_IP;
 		p->t.src[0] = ip->saddr;
 		p->t.dst[0] = ip->daddr;
 		p->t.proto = ip->protocol;
 		frag = bpf_ntohs(ip->frag_off);
 		if (frag & 0x3fff)
-			p->t.flags |= HD_F_FRAG;
+			p->t.flags |= HOOKDUMP_EV_FRAG;
 		if (frag & 0x1fff)
-			p->t.flags |= HD_F_LATER_FRAG;
+			p->t.flags |= HOOKDUMP_EV_LATER_FRAG;
 		l4 = ip->protocol;
 		off += ip->ihl * 4;
 	} else if (proto == ETH_P_IPV6) {
@@ -214,7 +214,7 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 		if (!ip6 || ip6->version != 6)
 			return;
 		p->t.family = 6;
-		p->t.flags |= HD_F_IP;
+		p->t.flags |= HOOKDUMP_EV_IP;
 		__builtin_memcpy(p->t.src, &ip6->saddr, 16);
 		__builtin_memcpy(p->t.dst, &ip6->daddr, 16);
 		next = ip6->nexthdr;
@@ -235,9 +235,9 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			if (next == IPPROTO_FRAGMENT) {
 				__u16 fo = (ext[2] << 8 | ext[3]) & 0xfff8;
 
-				p->t.flags |= HD_F_FRAG;
+				p->t.flags |= HOOKDUMP_EV_FRAG;
 				if (fo)
-					p->t.flags |= HD_F_LATER_FRAG;
+					p->t.flags |= HOOKDUMP_EV_LATER_FRAG;
 				off += 8;
 			} else if (next == IPPROTO_AH) {
 				off += (ext[1] + 2) * 4;
@@ -252,7 +252,7 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 		return;
 	}
 
-	if (p->t.flags & HD_F_LATER_FRAG)
+	if (p->t.flags & HOOKDUMP_EV_LATER_FRAG)
 		return;
 	if (l4 == IPPROTO_TCP) {
 		__u8 tb[14], *th = hd_hdr(&v, off, sizeof(tb), tb);
@@ -261,7 +261,7 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			return;
 		p->t.sport = th[0] << 8 | th[1];
 		p->t.dport = th[2] << 8 | th[3];
-		p->t.flags |= HD_F_PORTS;
+		p->t.flags |= HOOKDUMP_EV_PORTS;
 		p->tcp_flags = th[13];
 	} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE || l4 == IPPROTO_SCTP ||
 		   l4 == IPPROTO_DCCP) {
@@ -271,36 +271,8 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			return;
 		p->t.sport = ports[0] << 8 | ports[1];
 		p->t.dport = ports[2] << 8 | ports[3];
-		p->t.flags |= HD_F_PORTS;
+		p->t.flags |= HOOKDUMP_EV_PORTS;
 	}
-}
-
-static __always_inline int hd_rule_match(const struct hd_rule *r, const struct hd_tuple *t)
-{
-	if (r->any)
-		return 1;
-	if (!(t->flags & HD_F_IP))
-		return 0;
-	if (r->family && r->family != t->family)
-		return 0;
-	if (r->has_proto && r->proto != t->proto)
-		return 0;
-#pragma unroll
-	for (int i = 0; i < 4; i++) {
-		if ((t->src[i] & r->src_mask[i]) != r->src_addr[i])
-			return 0;
-		if ((t->dst[i] & r->dst_mask[i]) != r->dst_addr[i])
-			return 0;
-	}
-	if (r->sport_min != 0 || r->sport_max != 0xffff) {
-		if (!(t->flags & HD_F_PORTS) || t->sport < r->sport_min || t->sport > r->sport_max)
-			return 0;
-	}
-	if (r->dport_min != 0 || r->dport_max != 0xffff) {
-		if (!(t->flags & HD_F_PORTS) || t->dport < r->dport_min || t->dport > r->dport_max)
-			return 0;
-	}
-	return 1;
 }
 
 struct hd_rules_ctx {

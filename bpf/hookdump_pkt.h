@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The layout shared by bpf/hookdump_pkt.bpf.c and its loader (src/bpf/, src/engine/
- * bpf_engine.cpp): ring buffer records, flow keys and counters, rules, per-CPU statistics.
+ * bpf_engine.cpp): ring buffer records, flow keys and counters, per-CPU statistics (the
+ * tuple and the rules: hookdump_rule.h).
  * Fixed-size types only, no implicit padding: the C++ side static_asserts the sizes.
  */
 #ifndef HOOKDUMP_PKT_H
 #define HOOKDUMP_PKT_H
 
-#include "hookdump.h"
+#include "hookdump_rule.h" /* struct hd_tuple, the rules */
 
 /* Where a record was taken (the program that ran). */
 enum hd_point {
@@ -25,25 +26,6 @@ enum hd_mode {
 /* In the filter stubs' code (hd_filter_skb, hd_filter_xdp): userspace finds a stub by it to put
  * the translated pcap-filter expression in its place at load time (src/bpf/pkt_loader.cpp). */
 #define HD_FILTER_STUB_MAGIC 0x68646631 /* "hdf1" */
-
-/* hd_tuple.flags / hd_record.flags */
-#define HD_F_IP 0x01	      /* family, src, dst valid */
-#define HD_F_PORTS 0x02	      /* sport, dport valid */
-#define HD_F_FRAG 0x08	      /* a fragment */
-#define HD_F_LATER_FRAG 0x10  /* a non-first fragment: no transport header */
-
-/* The 5-tuple, as the flow hash's key: addresses as on the wire (network order), IPv4's in
- * the first word, zero after; 32-bit words so that BPF compares them aligned. */
-struct hd_tuple {
-	__u32 src[4];
-	__u32 dst[4];
-	__u16 sport; /* host order; 0 without HD_F_PORTS (ICMP too, as in src/flow/) */
-	__u16 dport;
-	__u8 family; /* 4, 6, or 0 for a non-IP packet */
-	__u8 proto;
-	__u8 flags;
-	__u8 pad;
-};
 
 /* One ring buffer record; `caplen` packet bytes follow: the frame as on the wire (a VLAN tag
  * the kernel keeps in the skb's metadata is put back after the MAC addresses). */
@@ -80,23 +62,6 @@ struct hd_flow_value {
 	__u8 tcp_flags;
 	__u8 pad[3];
 	__u32 last_tick; /* the program's: jiffies (low 32 bits) when last_ns was read */
-};
-
-/* One rule of the module's model (src/engine/kmod_rules.h): a packet matches when every
- * field given matches; a packet matches the rule set when one rule matches. Prefixes are
- * given as address & mask, 32 bits at a time. */
-struct hd_rule {
-	__u32 src_addr[4];
-	__u32 src_mask[4];
-	__u32 dst_addr[4];
-	__u32 dst_mask[4];
-	__u16 sport_min, sport_max;
-	__u16 dport_min, dport_max;
-	__u8 family;	/* 0 any, 4, 6 */
-	__u8 has_proto;
-	__u8 proto;
-	__u8 any;	/* no constraint at all: matches every packet, IP or not */
-	__u32 pad;
 };
 
 /* Per-CPU counters (one entry of a per-CPU array). */

@@ -121,7 +121,7 @@ enum hookdump_slot {
 	HOOKDUMP_SLOT_COUNT = 3,
 };
 
-/* hookdump_event.flags */
+/* hookdump_event.flags, and the BPF programs' hd_tuple.flags (bpf/hookdump_rule.h): one set */
 #define HOOKDUMP_EV_PORTS	0x01	/* sport/dport valid */
 #define HOOKDUMP_EV_ICMP	0x02	/* icmp_type/icmp_code valid */
 #define HOOKDUMP_EV_FRAG	0x04	/* a fragment (first or later) */
@@ -129,6 +129,8 @@ enum hookdump_slot {
 #define HOOKDUMP_EV_UID		0x10	/* uid valid (locally generated, owned by a socket) */
 #define HOOKDUMP_EV_PID		0x20	/* pid valid (sent in the context of that task) */
 #define HOOKDUMP_EV_TRUNCATED	0x40	/* transport header incomplete */
+/* BPF tuples only: family, src, dst valid (the module sees IP only) */
+#define HOOKDUMP_EV_IP		0x80
 
 /*
  * One observed packet. Followed in the same attribute by caplen bytes of the packet from its

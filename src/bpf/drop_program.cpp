@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include "bpf/libbpf_log.h"
 #include "hookdump_drop.h"
 #include "hookdump_drop.skel.h"
+#include "rules/bpf_rules.h"
 #include "util/error.h"
 
 namespace hookdump {
@@ -21,7 +23,6 @@ namespace hookdump {
 static_assert(sizeof(hookdump_drop_event) == 40 + HOOKDUMP_DROP_HDR_MAX);
 static_assert(offsetof(hookdump_drop_event, reason) == 24);
 static_assert(offsetof(hookdump_drop_event, hdr) == 40);
-static_assert(sizeof(hookdump_drop_rule) == 76);
 
 namespace {
 
@@ -29,46 +30,6 @@ namespace {
     std::string msg = errno_message(what, err < 0 ? -err : err);
     if (const std::string& w = bpf::libbpf_last_warning(); !w.empty()) msg += " (libbpf: " + w + ")";
     throw RuntimeError(msg);
-}
-
-void prefix_words(const Prefix& p, uint32_t* net, uint32_t* mask) {
-    uint8_t m[16] = {}, a[16] = {};
-    for (unsigned i = 0; i < p.len && i < 128; ++i)
-        m[i / 8] |= static_cast<uint8_t>(0x80 >> (i % 8));
-    for (int i = 0; i < 16; ++i) a[i] = p.addr[i] & m[i];
-    std::memcpy(net, a, 16);
-    std::memcpy(mask, m, 16);
-}
-
-hookdump_drop_rule to_drop_rule(const Rule& r) {
-    hookdump_drop_rule d{};
-    d.family = r.family;
-    if (r.src) {
-        d.flags |= HOOKDUMP_DROP_RULE_SRC;
-        d.family = r.src->family;
-        prefix_words(*r.src, d.src, d.src_mask);
-    }
-    if (r.dst) {
-        // --src and --dst of different families: a rule no packet matches
-        d.family = d.family && d.family != r.dst->family ? 0xff : r.dst->family;
-        d.flags |= HOOKDUMP_DROP_RULE_DST;
-        prefix_words(*r.dst, d.dst, d.dst_mask);
-    }
-    if (r.proto) {
-        d.flags |= HOOKDUMP_DROP_RULE_PROTO;
-        d.proto = *r.proto;
-    }
-    if (r.sport_min || r.sport_max != 0xffff) {
-        d.flags |= HOOKDUMP_DROP_RULE_SPORT;
-        d.sport_min = r.sport_min;
-        d.sport_max = r.sport_max;
-    }
-    if (r.dport_min || r.dport_max != 0xffff) {
-        d.flags |= HOOKDUMP_DROP_RULE_DPORT;
-        d.dport_min = r.dport_min;
-        d.dport_max = r.dport_max;
-    }
-    return d;
 }
 
 }  // namespace
@@ -81,10 +42,8 @@ void DropProgram::RingDeleter::operator()(ring_buffer* r) const {
 }
 
 DropProgram::DropProgram(const DropProgramConfig& cfg, Callback cb) : cb_(std::move(cb)) {
-    if (cfg.rules.size() > HOOKDUMP_DROP_MAX_RULES)
-        throw UsageError("the filter makes " + std::to_string(cfg.rules.size()) +
-                         " alternatives; the drop engine holds at most " +
-                         std::to_string(HOOKDUMP_DROP_MAX_RULES));
+    const std::vector<hd_rule> rules =
+        to_bpf_rules(cfg.rules, HOOKDUMP_DROP_MAX_RULES, "the drop program");
     bpf::libbpf_log_begin();
 
     skel_.reset(hookdump_drop__open());
@@ -92,11 +51,8 @@ DropProgram::DropProgram(const DropProgramConfig& cfg, Callback cb) : cb_(std::m
     auto* ro = skel_->rodata;
     ro->min_reason = cfg.min_reason;
     ro->netns_cookie = cfg.netns_cookie;
-    ro->nr_rules = static_cast<uint32_t>(cfg.rules.size());
-    for (size_t i = 0; i < cfg.rules.size(); ++i) {
-        const hookdump_drop_rule r = to_drop_rule(cfg.rules[i]);
-        std::memcpy(const_cast<hookdump_drop_rule*>(&ro->rules[i]), &r, sizeof r);
-    }
+    ro->nr_rules = static_cast<uint32_t>(rules.size());
+    std::copy(rules.begin(), rules.end(), skel_->bss->rules);
     // One of the two programs: the tracepoint's prototype decides (a program reading an
     // argument the tracepoint does not have fails verification).
     bpf_program__set_autoload(skel_->progs.kfree_skb_reason, cfg.with_reason);

@@ -29,51 +29,14 @@
 
 namespace hookdump::bpf {
 
-static_assert(sizeof(hd_tuple) == 40);
 static_assert(sizeof(hd_record) == 64);
 static_assert(sizeof(hd_flow_value) == 40);
 static_assert(sizeof(hd_tuple4) == 16);
-static_assert(sizeof(hd_rule) == 80);
 static_assert(sizeof(hd_stats) == 48);
 
 namespace {
 
-void set_prefix(const Prefix& p, uint32_t (&addr)[4], uint32_t (&mask)[4]) {
-    uint8_t a[16] = {}, m[16] = {};
-    for (int bit = 0; bit < p.len; ++bit) m[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
-    for (int i = 0; i < 16; ++i) a[i] = p.addr[static_cast<size_t>(i)] & m[i];
-    std::memcpy(addr, a, 16);
-    std::memcpy(mask, m, 16);
-}
-
 }  // namespace
-
-std::vector<hd_rule> to_bpf_rules(const std::vector<Rule>& rules) {
-    std::vector<hd_rule> out;
-    for (const Rule& k : rules) {
-        hd_rule r{};
-        r.family = k.family;
-        if (k.src) set_prefix(*k.src, r.src_addr, r.src_mask);
-        if (k.dst) set_prefix(*k.dst, r.dst_addr, r.dst_mask);
-        r.sport_min = k.sport_min;
-        r.sport_max = k.sport_max;
-        r.dport_min = k.dport_min;
-        r.dport_max = k.dport_max;
-        if (k.proto) {
-            r.has_proto = 1;
-            r.proto = *k.proto;
-        }
-        r.any = !k.family && !k.src && !k.dst && !k.proto && k.sport_min == 0 &&
-                k.sport_max == 0xffff && k.dport_min == 0 && k.dport_max == 0xffff;
-        if (r.any) return {};  // one rule takes everything: no rule needed
-        out.push_back(r);
-    }
-    if (out.size() > HOOKDUMP_MAX_RULES)
-        throw UsageError(fmt::format(
-            "the expression and options make {} rules; the tc/XDP programs hold at most {}",
-            out.size(), HOOKDUMP_MAX_RULES));
-    return out;
-}
 
 namespace {
 

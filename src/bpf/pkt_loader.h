@@ -16,17 +16,13 @@
 
 struct hookdump_pkt;  // the bpftool skeleton
 
-namespace hookdump {
-struct Rule;
-}
-
 namespace hookdump::bpf {
 
 struct PktConfig {
     uint32_t mode = HD_MODE_PACKETS;
     uint32_t snaplen = 262144;
     bool l3 = false;  // the device has no link header (the packet starts with IP)
-    std::vector<hd_rule> rules;
+    std::vector<hd_rule> rules;       // rules/bpf_rules.h's, at most HOOKDUMP_MAX_RULES
     uint32_t ring_bytes = 16u << 20;  // a power of two, at least a page
     // The reader is woken once this much waits in the ring (0: at every record); below it,
     // it drains on its poll timeout (BpfEngine's kDrainMs), as AF_PACKET retires a block.
@@ -59,10 +55,6 @@ inline hd_tuple from_tuple4(const hd_tuple4& k) {
     t.flags = k.flags;
     return t;
 }
-
-// The rules (rules/rule.h) as the programs' rules; an empty vector when one of them
-// matches everything. Throws UsageError for more than HD_MAX_RULES.
-std::vector<hd_rule> to_bpf_rules(const std::vector<Rule>& rules);
 
 // The skeleton, opened, configured (the filter in its place) and loaded.
 class PktObject {

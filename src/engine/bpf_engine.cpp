@@ -19,6 +19,7 @@
 #include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
 #include "flow/flow_table.h"
+#include "rules/bpf_rules.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/netns.h"
@@ -50,7 +51,7 @@ Fd promisc_socket(int ifindex, const std::string& ifname) {
 
 Parsed parsed_from_tuple(const hd_tuple& t, uint8_t tcp_flags) {
     Parsed p;
-    if (!(t.flags & HD_F_IP)) {
+    if (!(t.flags & HOOKDUMP_EV_IP)) {
         p.issue = ParseIssue::NotIp;
         return p;
     }
@@ -59,14 +60,14 @@ Parsed parsed_from_tuple(const hd_tuple& t, uint8_t tcp_flags) {
     std::memcpy(p.src.data(), t.src, 16);
     std::memcpy(p.dst.data(), t.dst, 16);
     p.proto = t.proto;
-    p.fragment = t.flags & HD_F_FRAG;
-    p.later_fragment = t.flags & HD_F_LATER_FRAG;
-    if (t.flags & HD_F_PORTS) {
+    p.fragment = t.flags & HOOKDUMP_EV_FRAG;
+    p.later_fragment = t.flags & HOOKDUMP_EV_LATER_FRAG;
+    if (t.flags & HOOKDUMP_EV_PORTS) {
         p.has |= Parsed::kPorts;
         p.sport = t.sport;
         p.dport = t.dport;
     }
-    if (t.proto == 6 && (t.flags & HD_F_PORTS)) {
+    if (t.proto == 6 && (t.flags & HOOKDUMP_EV_PORTS)) {
         p.has |= Parsed::kTcpFlags;
         p.tcp_flags = tcp_flags;
     }
@@ -110,7 +111,7 @@ int on_record(void* ctx, void* data, size_t size) {
         LinkType lt = LinkType::Ethernet;
         link_type_from_dlt(c->linktype, lt);
         ev.parsed = parse_packet(lt, ev.bytes);
-        if (!ev.parsed.has_ip() || (!ev.parsed.has_ports() && (r.tuple.flags & HD_F_PORTS)))
+        if (!ev.parsed.has_ip() || (!ev.parsed.has_ports() && (r.tuple.flags & HOOKDUMP_EV_PORTS)))
             ev.parsed = parsed_from_tuple(r.tuple, r.tcp_flags);
     }
     ++*c->received;
@@ -173,7 +174,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.mode = cfg_.flows ? HD_MODE_FLOWS : HD_MODE_PACKETS;
     pc.snaplen = cfg_.snaplen;
     pc.l3 = l3;
-    pc.rules = bpf::to_bpf_rules(cfg_.rules);
+    pc.rules = to_bpf_rules(cfg_.rules, HOOKDUMP_MAX_RULES, "the tc/XDP programs");
     pc.max_flows = cfg_.max_flows;
     // The expression: libpcap's cBPF for the device's link type, in the programs from their
     // load on (no packet passes unfiltered).
@@ -273,7 +274,7 @@ void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
         std::memcpy(r.key.src.data(), k.src, 16);
         std::memcpy(r.key.dst.data(), k.dst, 16);
         r.key.proto = k.family ? k.proto : 0;
-        r.has_ports = k.flags & HD_F_PORTS;
+        r.has_ports = k.flags & HOOKDUMP_EV_PORTS;
         if (r.has_ports) {
             r.key.sport = k.sport;
             r.key.dport = k.dport;

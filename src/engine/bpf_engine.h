@@ -1,7 +1,7 @@
 // Live capture with eBPF programs at tc (tcx or clsact, ingress/egress) or XDP, no module needed:
 // packets through a BPF ring buffer, or (flow mode) 5-tuples counted in the kernel's per-CPU
 // hash and exported by userspace. Filtering in the kernel: the module's rule model in a map,
-// or a pcap-filter expression translated from classic BPF and tail-called.
+// or a pcap-filter expression translated from classic BPF and put in place of the filter stub.
 #pragma once
 
 #include <cstdint>

@@ -55,13 +55,6 @@ DropEngine::DropEngine(const DropEngineConfig& cfg) {
             "--all-netns reports drops of every namespace");
     pc.netns_cookie = cfg.all_netns ? 0 : own_netns_;
     pc.rules = cfg.rules;
-    // One rule with no condition is no filter (and lets non-IP drops through).
-    if (pc.rules.size() == 1) {
-        const Rule& r = pc.rules[0];
-        if (!r.family && !r.src && !r.dst && !r.proto && r.sport_min == 0 &&
-            r.sport_max == 0xffff && r.dport_min == 0 && r.dport_max == 0xffff)
-            pc.rules.clear();
-    }
 
     kallsyms_ = Kallsyms::load();
     kallsyms_loaded_ns_ = clock_ns(CLOCK_MONOTONIC);

@@ -1,7 +1,7 @@
 // The tc and XDP programs (bpf/hookdump_pkt.bpf.c) run by the kernel on crafted packets with
 // BPF_PROG_TEST_RUN: the verdict and the packet are unchanged, the ring buffer record is right
 // (5-tuple, lengths, bytes), the rules select the right packets, the flow hash counts right,
-// and the tail-call path (entry -> filter slot -> record slot) records what a filter accepts.
+// and the filter put in place of the stub records what it accepts.
 // Needs root (CAP_BPF, CAP_NET_ADMIN): label netns.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -24,6 +24,7 @@
 #include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
 #include "packet/builder.h"
+#include "rules/bpf_rules.h"
 #include "rules/rule.h"
 #include "vlan_metadata.h"
 
@@ -137,7 +138,7 @@ TEST_F(ProgTest, TcRecordsTupleLengthAndBytes) {
     EXPECT_EQ(a.tuple.src[1] | a.tuple.src[2] | a.tuple.src[3], 0u);
     EXPECT_EQ(a.tuple.sport, 40000);
     EXPECT_EQ(a.tuple.dport, 5001);
-    EXPECT_EQ(a.tuple.flags, HD_F_IP | HD_F_PORTS);
+    EXPECT_EQ(a.tuple.flags, HOOKDUMP_EV_IP | HOOKDUMP_EV_PORTS);
     EXPECT_NE(a.ts_ns, 0u);
 
     const hd_record& b = recs[1].hdr;
@@ -180,7 +181,7 @@ TEST_F(ProgTest, SnaplenAndFragments) {
     EXPECT_EQ(recs[0].hdr.len, big.size());
     EXPECT_EQ(recs[0].hdr.caplen, 64u);
     EXPECT_EQ(recs[0].bytes, std::vector<uint8_t>(big.begin(), big.begin() + 64));
-    EXPECT_EQ(recs[1].hdr.tuple.flags, HD_F_IP | HD_F_FRAG | HD_F_LATER_FRAG);
+    EXPECT_EQ(recs[1].hdr.tuple.flags, HOOKDUMP_EV_IP | HOOKDUMP_EV_FRAG | HOOKDUMP_EV_LATER_FRAG);
     EXPECT_EQ(recs[1].hdr.tuple.sport, 0);
 }
 
@@ -201,7 +202,8 @@ TEST_F(ProgTest, RulesSelect) {
     PktConfig cfg;
     Rule base;
     cfg.rules = to_bpf_rules(
-        rules_from_expression("src net 198.18.0.0/24 and udp dst port 5001 or tcp", base));
+        rules_from_expression("src net 198.18.0.0/24 and udp dst port 5001 or tcp", base),
+        HOOKDUMP_MAX_RULES, "the tc/XDP programs");
     ASSERT_EQ(cfg.rules.size(), 2u);
     PktObject obj(cfg);
     struct Case {
@@ -254,7 +256,7 @@ TEST_F(ProgTest, FlowCounters) {
         k.dport = 5001;
         k.family = 4;
         k.proto = 17;
-        k.flags = HD_F_IP | HD_F_PORTS;
+        k.flags = HOOKDUMP_EV_IP | HOOKDUMP_EV_PORTS;
         std::vector<hd_flow_value> per(static_cast<size_t>(ncpu));
         hd_flow_value total{};
         if (!obj.lookup_flow(k, per.data())) return std::optional<hd_flow_value>{};
@@ -438,7 +440,7 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
     k.dport = 5001;
     k.family = 4;
     k.proto = 17;
-    k.flags = HD_F_IP | HD_F_PORTS;
+    k.flags = HOOKDUMP_EV_IP | HOOKDUMP_EV_PORTS;
     std::vector<hd_flow_value> per(static_cast<size_t>(libbpf_num_possible_cpus()));
     ASSERT_TRUE(fobj.lookup_flow(k, per.data()));
     uint64_t packets = 0, bytes = 0;

@@ -214,7 +214,7 @@ class Tc(unittest.TestCase):
 
 
 class Filter(unittest.TestCase):
-    """Expressions (libpcap's cBPF translated to eBPF, tail-called) and --src/--dst/... rules
+    """Expressions (libpcap's cBPF translated to eBPF, in place of the filter stub) and --src/--dst/... rules
     (a map) select exactly the expected subset; thirteen captures at once on one interface,
     each its own tcx link (or tc priority), none displacing another."""
 

@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 
 #include "hookdump.h"
+#ifdef HOOKDUMP_HAVE_BPF
+#include <arpa/inet.h>
+
+#include "rules/bpf_rules.h"
+#endif
 #include "rules/rule.h"
 #include "util/error.h"
 
@@ -144,6 +149,98 @@ TEST(Rules, MatchesEverything) {
     for (const char* e : {"ip", "tcp", "port 1", "src port 1", "net 198.18.0.0/15"})
         for (const Rule& x : expr(e)) EXPECT_FALSE(x.matches_everything()) << e;
 }
+
+#ifdef HOOKDUMP_HAVE_BPF
+// The BPF programs' matcher (bpf/hookdump_rule.h, the same C the programs run) on the
+// converter's rules: every condition, and a set matching when one rule does.
+hd_tuple tuple4(const char* src, const char* dst, uint8_t proto, uint16_t sport, uint16_t dport,
+                bool ports = true) {
+    hd_tuple t{};
+    inet_pton(AF_INET, src, &t.src[0]);
+    inet_pton(AF_INET, dst, &t.dst[0]);
+    t.family = 4;
+    t.proto = proto;
+    t.sport = ports ? sport : 0;
+    t.dport = ports ? dport : 0;
+    t.flags = HOOKDUMP_EV_IP | (ports ? HOOKDUMP_EV_PORTS : 0);
+    return t;
+}
+
+bool matches(const std::vector<hd_rule>& rules, const hd_tuple& t) {
+    if (rules.empty()) return true;
+    for (const hd_rule& r : rules)
+        if (hd_rule_match(&r, &t)) return true;
+    return false;
+}
+
+std::vector<hd_rule> bpf_rules(const std::string& e) {
+    return to_bpf_rules(expr(e), HOOKDUMP_MAX_RULES, "the tc/XDP programs");
+}
+
+TEST(Rules, BpfEncoding) {
+    const auto r = bpf_rules("src net 198.18.0.0/15 and udp dst portrange 5000-5010");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].flags, HD_RULE_SRC | HD_RULE_PROTO | HD_RULE_DPORT);
+    EXPECT_EQ(r[0].family, 4);
+    EXPECT_EQ(r[0].proto, 17);
+    EXPECT_EQ(r[0].src[0], htonl(0xc6120000));
+    EXPECT_EQ(r[0].src_mask[0], htonl(0xfffe0000));
+    EXPECT_EQ(r[0].src_mask[1] | r[0].src_mask[2] | r[0].src_mask[3], 0u);
+    EXPECT_EQ(r[0].dport_min, 5000);
+    EXPECT_EQ(r[0].dport_max, 5010);
+    const auto six = bpf_rules("dst net 2001:db8::/33");
+    ASSERT_EQ(six.size(), 1u);
+    EXPECT_EQ(six[0].flags, HD_RULE_DST);
+    EXPECT_EQ(six[0].family, 6);
+    EXPECT_EQ(six[0].dst_mask[0], 0xffffffffu);
+    EXPECT_EQ(six[0].dst_mask[1], htonl(0x80000000));
+    // A rule with no condition on the packet: no rule at all (every packet, IP or not).
+    EXPECT_TRUE(bpf_rules("").empty());
+    Rule hooks_only;
+    hooks_only.hooks = 1;
+    EXPECT_TRUE(to_bpf_rules({Rule{}, hooks_only}, 1, "x").empty());
+    // Prefixes of two families in one rule (the model refuses it; a rule built by hand): none.
+    Rule mixed;
+    mixed.src = parse_prefix("198.18.0.1");
+    mixed.dst = parse_prefix("2001:db8::1");
+    EXPECT_EQ(to_bpf_rules({mixed}, 1, "x")[0].family, 0xff);
+    std::string e = "port 1";
+    for (int i = 2; i <= 9; ++i) e += " or port " + std::to_string(i);
+    EXPECT_EQ(
+        usage_error([&] { to_bpf_rules(expr(e), HOOKDUMP_DROP_MAX_RULES, "the drop program"); }),
+        "the expression and options make 18 rules; at most 16 fit in the drop program");
+}
+
+TEST(Rules, BpfMatcher) {
+    const auto r = bpf_rules("src net 198.18.0.0/24 and udp dst port 5001 or tcp or ip6");
+    EXPECT_TRUE(matches(r, tuple4("198.18.0.2", "198.18.1.1", 17, 40000, 5001)));
+    EXPECT_FALSE(matches(r, tuple4("198.18.0.2", "198.18.1.1", 17, 40000, 5002)));
+    EXPECT_FALSE(matches(r, tuple4("198.18.1.2", "198.18.1.1", 17, 40000, 5001)));  // not the /24
+    EXPECT_FALSE(matches(r, tuple4("198.18.0.2", "198.18.1.1", 17, 0, 0, false)));  // no ports
+    EXPECT_TRUE(matches(r, tuple4("198.19.0.1", "198.19.0.2", 6, 1, 2)));
+    EXPECT_TRUE(matches(r, tuple4("198.19.0.1", "198.19.0.2", 6, 0, 0, false)));  // a fragment
+    EXPECT_FALSE(matches(r, tuple4("198.18.0.2", "198.18.0.1", 1, 0, 0, false)));
+    hd_tuple v6{};
+    v6.family = 6;
+    v6.flags = HOOKDUMP_EV_IP;
+    EXPECT_TRUE(matches(r, v6));
+    hd_tuple not_ip{};
+    EXPECT_FALSE(matches(r, not_ip));
+    EXPECT_TRUE(matches({}, not_ip));  // no rule: everything
+    // An IPv4 prefix says IPv4: an IPv6 address with the same first bytes is not in it.
+    hd_tuple look_alike = v6;
+    inet_pton(AF_INET, "198.18.0.2", &look_alike.src[0]);
+    look_alike.proto = 17;
+    look_alike.dport = 5001;
+    look_alike.flags |= HOOKDUMP_EV_PORTS;
+    EXPECT_FALSE(matches(bpf_rules("src net 198.18.0.0/24 and udp dst port 5001"), look_alike));
+    const auto sp = bpf_rules("src portrange 10-20");
+    EXPECT_FALSE(matches(sp, tuple4("198.18.0.2", "198.18.0.1", 17, 9, 1)));
+    EXPECT_TRUE(matches(sp, tuple4("198.18.0.2", "198.18.0.1", 17, 10, 1)));
+    EXPECT_TRUE(matches(sp, tuple4("198.18.0.2", "198.18.0.1", 17, 20, 1)));
+    EXPECT_FALSE(matches(sp, tuple4("198.18.0.2", "198.18.0.1", 17, 21, 1)));
+}
+#endif
 
 }  // namespace
 }  // namespace hookdump
