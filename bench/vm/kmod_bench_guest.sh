@@ -304,7 +304,7 @@ round_kmod_nosession() {
   ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats1" || vm_fail "kmod stats"
   local m0 m1
   m0=$(awk '$1 == "matched" { print $2 }' "$OUT/$tag.stats0"); m1=$(awk '$1 == "matched" { print $2 }' "$OUT/$tag.stats1")
-  echo "$((m1 - m0)) packets captured, $((m1 - m0)) received by filter, 0 dropped by kernel, 0 dropped by hookdump (no session)" >"$OUT/$tag.err"
+  echo "$((m1 - m0)) packets captured, $((m1 - m0)) received by filter, 0 dropped by kernel (no session)" >"$OUT/$tag.err"
   printf 'kind=kmod-nosession mode=flow round=%s t0=%s t_sent=%s t_cont=%s t_drained=%s rmem_stopped=- rx=%s rows=-1 first_ts= cpu0=%s cpu1=%s\n' \
     "$1" "$T0" "$T_SENT" "$T0" "$T_SENT" $((RX - rx0)) "$CPU0" "$CPU1" >"$OUT/$tag.txt"
   vm_log "kmod-nosession $1: matched $((m1 - m0))"

@@ -133,15 +133,16 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
             [&](uint64_t now) { status.tick(now, pipeline.packets(), pipeline.bytes()); });
     const int rc = run_capture(engine, pipeline);
     if (status_line) status.clear();
-    report(engine, pipeline.packets());
+    report(engine, pipeline.packets(), pipeline.outputs());
     return rc;
 }
 
 // tcpdump's ledger line on stderr, and --stats-json.
-void CaptureCommand::report(const Engine& engine, uint64_t captured) const {
+void CaptureCommand::report(const Engine& engine, uint64_t captured, const std::vector<OutputLedger>& outputs) const {
     const Ledger ledger = engine.ledger();
     print_ledger(ledger, captured);
-    if (stats_out_) write_ledger_json(*stats_out_, engine.name(), ledger, captured);
+    print_outputs(outputs);
+    if (stats_out_) write_ledger_json(*stats_out_, engine.name(), ledger, captured, outputs);
 }
 
 // The options as every engine reads them (src/cli/engine_choice.h).
@@ -266,8 +267,12 @@ int CaptureCommand::run() {
     install_stop_signals();
     const int rc = run_workers(*af, pipes);
     uint64_t captured = 0;
-    for (auto& p : pipes) captured += p->packets();
-    report(*af, captured);
+    std::vector<OutputLedger> outputs;
+    for (auto& p : pipes) {
+        captured += p->packets();
+        for (auto& o : p->outputs()) outputs.push_back(std::move(o));
+    }
+    report(*af, captured, outputs);
     return rc;
 }
 

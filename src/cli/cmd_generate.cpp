@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/status.h"
 #include "engine/synthetic_engine.h"
 
 namespace hookdump {
@@ -24,7 +25,9 @@ int GenerateCommand::run() {
     SyntheticEngine engine(cfg);
     auto pipeline = out_.build();
     install_stop_signals();
-    return run_capture(engine, *pipeline);
+    const int rc = run_capture(engine, *pipeline);
+    print_outputs(pipeline->outputs());
+    return rc;
 }
 
 }  // namespace hookdump

@@ -62,6 +62,7 @@ int KmodCommands::run() {
         install_stop_signals();
         const int rc = run_capture(engine, *pipeline);
         print_ledger(engine.ledger(), pipeline->packets());
+        print_outputs(pipeline->outputs());
         return rc;
     }
     KmodClient client;

@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/status.h"
 #include "engine/file_engine.h"
 
 namespace hookdump {
@@ -16,7 +17,9 @@ int ReadCommand::run() {
     FileEngine engine(path_, expr);
     auto pipeline = out_.build();
     install_stop_signals();
-    return run_capture(engine, *pipeline);
+    const int rc = run_capture(engine, *pipeline);
+    print_outputs(pipeline->outputs());
+    return rc;
 }
 
 }  // namespace hookdump

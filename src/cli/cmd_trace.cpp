@@ -279,9 +279,9 @@ int TraceCommand::run() {
     for (const auto& r : summary.rows()) fmt::print(stderr, "{:>8}  {}\n", r.packets, r.signature.empty() ? "(no path)" : r.signature);
     for (const auto& s : sources) {
         const InterfaceCounters l = s.engine->ledger().total();
-        if (l.kernel_drops || l.hookdump_drops)
-            fmt::print(stderr, "hookdump: {} lost {} events (kernel {}, hookdump {}): paths may be incomplete\n",
-                       s.engine->name(), l.kernel_drops + l.hookdump_drops, l.kernel_drops, l.hookdump_drops);
+        if (l.kernel_drops)
+            fmt::print(stderr, "hookdump: {} lost {} events in the kernel: paths may be incomplete\n",
+                       s.engine->name(), l.kernel_drops);
     }
     if (!report_path_.empty()) {
         report << trace::html_report(summary, info);

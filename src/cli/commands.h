@@ -92,7 +92,7 @@ public:
 
 private:
     int run_engine(class Engine& engine, Pipeline& pipeline);
-    void report(const class Engine& engine, uint64_t captured) const;
+    void report(const class Engine& engine, uint64_t captured, const std::vector<OutputLedger>& outputs) const;
     struct EngineOptions engine_options() const;
     struct AutoRequest auto_request(const struct EngineOptions& o) const;
     void print_ready(class Engine& engine, const struct EngineOptions& o);

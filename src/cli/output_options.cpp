@@ -33,6 +33,8 @@ void install_stop_signals() {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    // A file over RLIMIT_FSIZE is a write error (EFBIG) reported like the others, not a kill.
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void OutputOptions::add_to(CLI::App& app) {
@@ -102,12 +104,20 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
 }
 
 int run_capture(Engine& engine, Pipeline& pipeline) {
+    std::string error;
     try {
         engine.run(pipeline, g_stop);
+    } catch (const RuntimeError& e) {
+        error = e.what();
+    }
+    // Also after a failure: what reached the files ends whole, with its trailers where they fit.
+    try {
         pipeline.finish(engine.ledger());
     } catch (const RuntimeError& e) {
-        pipeline.abandon();
-        fmt::print(stderr, "hookdump: {}\n", e.what());
+        if (error.empty()) error = e.what();
+    }
+    if (!error.empty()) {
+        fmt::print(stderr, "hookdump: {}\n", error);
         return kExitRuntime;
     }
     if (const FlowTable* ft = pipeline.flows(); ft && ft->stats().evicted)

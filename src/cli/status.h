@@ -26,11 +26,13 @@ private:
     bool printed_ = false;
 };
 
-// "N packets captured, N received by filter, N dropped by kernel, N dropped by hookdump"
+// "N packets captured, N received by filter, N dropped by kernel"
 void print_ledger(const Ledger& ledger, uint64_t captured);
+// "N packets written to FILE, M not written (WHY)" for each output that did not get everything.
+void print_outputs(const std::vector<OutputLedger>& outputs);
 // `out` is created when the capture starts (before any engine), written at exit.
-void write_ledger_json(class OutputFile& out, std::string_view engine, const Ledger& ledger,
-                       uint64_t captured);
+void write_ledger_json(class OutputFile& out, std::string_view engine, const Ledger& ledger, uint64_t captured,
+                       const std::vector<OutputLedger>& outputs);
 
 // One pipeline per worker ring, each on its own thread; returns the exit status.
 int run_workers(class AfPacketEngine& engine, std::vector<std::unique_ptr<Pipeline>>& pipes);

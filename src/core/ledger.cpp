@@ -8,8 +8,6 @@ InterfaceCounters Ledger::total() const {
         t.filter_accepted += i.filter_accepted;
         t.received += i.received;
         t.kernel_drops += i.kernel_drops;
-        t.hookdump_drops += i.hookdump_drops;
-        t.written += i.written;
     }
     return t;
 }

@@ -1,4 +1,5 @@
-// The loss ledger: per interface, what the kernel accepted, dropped, and what we wrote.
+// The loss ledger: per interface, what the kernel accepted and dropped and what hookdump read.
+// What reached the outputs is the pipeline's (Pipeline::outputs()).
 #pragma once
 
 #include <cstdint>
@@ -14,8 +15,6 @@ struct InterfaceCounters {
     uint64_t filter_accepted = 0; // accepted by the kernel filter (as the kernel counts them)
     uint64_t received = 0;        // read by hookdump
     uint64_t kernel_drops = 0;    // dropped by the kernel before hookdump could read them
-    uint64_t hookdump_drops = 0;  // dropped by hookdump itself (a sink that could not keep up)
-    uint64_t written = 0;         // handed to the sinks
 };
 
 struct Ledger {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <string_view>
 #include <memory>
 #include <vector>
 
@@ -11,6 +12,13 @@
 #include "sink/sink.h"
 
 namespace hookdump {
+
+// One output's line of the ledger: what it was given and what reached its file.
+struct OutputLedger {
+    std::string_view unit;  // "packets" or "flows"
+    uint64_t handed = 0;
+    OutputStats stats;
+};
 
 class Pipeline final : public EventHandler {
 public:
@@ -31,8 +39,11 @@ public:
     bool wants_parsed() const override;
     void on_flow(const FlowRecord& r) override;
 
-    // Flushes flows and sinks and writes trailers; throws RuntimeError on a write error.
+    // Flushes flows and sinks and writes trailers, also after a failed write (what reached
+    // the files stays readable); throws RuntimeError on a write error not reported before.
     void finish(const Ledger& ledger);
+    // Per output (packets, then flows): given, written, why not.
+    std::vector<OutputLedger> outputs() const;
     // Best effort flush after a failure, so that what was written stays readable.
     void abandon() noexcept;
 
@@ -47,6 +58,7 @@ private:
     std::vector<std::unique_ptr<Sink>> sinks_;
     std::unique_ptr<FlowWriter> flow_writer_;
     std::unique_ptr<FlowTable> flows_;
+    uint64_t flows_handed_ = 0;
     std::function<void(uint64_t)> tick_;
 };
 

@@ -293,7 +293,6 @@ Ledger BpfEngine::ledger() const {
     c.filter_accepted = s.matched;
     c.received = received_;
     c.kernel_drops = s.ringbuf_full + s.flow_full;
-    c.written = received_;
     return l;
 }
 

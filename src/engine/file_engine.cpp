@@ -62,7 +62,6 @@ void FileEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
             ev.parsed.issue = ParseIssue::UnsupportedLink;
         }
         ++counters.received;
-        ++counters.written;
         if (!handler.on_event(ev)) break;
     }
 }

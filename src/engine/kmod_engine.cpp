@@ -281,7 +281,6 @@ void KmodEngine::cleanup() noexcept {
 
 bool KmodEventReader::deliver(size_t n, EventHandler& handler, InterfaceCounters& c) {
     c.received += n;
-    c.written += n;
     return handler.on_events({batch_.data(), n});
 }
 

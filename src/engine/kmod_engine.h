@@ -51,7 +51,7 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev);
 class KmodEventReader {
 public:
     explicit KmodEventReader(uint16_t family_id) : family_id_(family_id) {}
-    // Hands the datagram's events to `handler`, counting them in `c` (received, written);
+    // Hands the datagram's events to `handler`, counting them in `c` (received);
     // false when the handler asked to stop. Throws KmodUnloaded when nlctrl says the family
     // went away.
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);

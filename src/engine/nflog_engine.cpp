@@ -129,7 +129,6 @@ bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& han
         ev.label = prefix_;
         ++c.received;
         ++c.filter_accepted;
-        ++c.written;
         go_on = handler.on_event(ev);
     }
     return go_on;

@@ -15,7 +15,7 @@ namespace hookdump {
 // packet messages to PacketEvents for a handler (benchmarks feed it datagrams of their own).
 class NflogReader {
 public:
-    // Hands the datagram's packets to `handler`, counting them in `c` (received, written,
+    // Hands the datagram's packets to `handler`, counting them in `c` (received,
     // filter_accepted, and sequence gaps as kernel_drops); false when the handler asked to stop.
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);
     // The namespace NFLOG delivers from (the reading socket's), as a cookie (util/netns.h).

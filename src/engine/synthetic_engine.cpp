@@ -50,7 +50,6 @@ void SyntheticEngine::run(EventHandler& handler, const std::atomic<bool>& stop) 
         ev.bytes = frame;
         ev.parsed = parse_packet(LinkType::Ethernet, ev.bytes);
         ++counters.received;
-        ++counters.written;
         if (!handler.on_event(ev)) break;
     }
 }

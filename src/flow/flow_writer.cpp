@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "sink/emitters.h"
@@ -15,6 +16,10 @@ const char* const kFlowCsvHeader =
     "netns,proto,src,dst,sport,dport,first,last,packets,bytes,tcp_flags,end\n";
 
 namespace {
+
+OutputStats stats_of(const OutputFile& out) {
+    return {out.path(), out.units_written(), out.error() ? std::strerror(out.error()) : ""};
+}
 
 template <class E>
 void emit_flow(E& e, const FlowRecord& r) {
@@ -52,12 +57,15 @@ class RecordFlowWriter final : public FlowWriter {
 public:
     RecordFlowWriter(const std::string& path, std::string_view header) : out_(path), e_(out_.buffer()) {
         out_.write(header);
+        out_.end_record(0);
     }
     void write(const FlowRecord& r) override {
         emit_flow(e_, r);
+        out_.end_record(1);
         out_.maybe_flush();
     }
     void finish(const FlowStats&) override { out_.close(); }
+    OutputStats output_stats() const override { return stats_of(out_); }
 
 private:
     OutputFile out_;
@@ -87,6 +95,7 @@ public:
         std::string& o = out_.buffer();
         fmt::format_to(std::back_inserter(o), "{:<5} {:<41} {:<41} {:>9} {:>12} {:>9} {:<6} {}\n",
                        "proto", "source", "destination", "packets", "bytes", "seconds", "flags", "end");
+        out_.end_record(0);
         for (const auto& r : records_) {
             std::string flags;
             if (r.key.proto == 6) append_tcp_flags(flags, r.tcp_flags);
@@ -94,6 +103,7 @@ public:
                            r.key.proto, endpoint(r, r.key.src, r.key.sport),
                            endpoint(r, r.key.dst, r.key.dport), r.packets, r.bytes,
                            static_cast<double>(r.last_ns - r.first_ns) / 1e9, flags, to_string(r.end));
+            out_.end_record(1);
             out_.maybe_flush();
         }
         fmt::format_to(std::back_inserter(o),
@@ -101,8 +111,10 @@ public:
                        "(table full), {} at end\n",
                        st.flows_created, st.packets, st.non_ip_packets, st.exported_idle,
                        st.exported_active, st.evicted, st.exported_final);
+        out_.end_record(0);
         out_.close();
     }
+    OutputStats output_stats() const override { return stats_of(out_); }
 
 private:
     OutputFile out_;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "flow/flow_table.h"
+#include "sink/sink.h"
 
 namespace hookdump {
 
@@ -14,6 +15,8 @@ public:
     virtual void write(const FlowRecord& r) = 0;
     // Writes anything held back (the table) and a summary line with the table's counters.
     virtual void finish(const FlowStats& stats) = 0;
+    // Flows in the records that reached the file whole, and why the others did not.
+    virtual OutputStats output_stats() const = 0;
 };
 
 // format: "csv", "jsonl" or "text"; path "-" is standard output.

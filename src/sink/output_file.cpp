@@ -8,9 +8,14 @@
 #include "util/error.h"
 
 namespace hookdump {
+namespace {
 
-OutputFile::OutputFile(std::string path, size_t buffer_size)
-    : path_(std::move(path)), limit_(buffer_size) {
+const FileOps kSystemOps = {::write, ::ftruncate};
+
+}  // namespace
+
+OutputFile::OutputFile(std::string path, size_t buffer_size, const FileOps* ops)
+    : path_(std::move(path)), ops_(ops ? ops : &kSystemOps), limit_(buffer_size) {
     buf_.reserve(buffer_size + 4096);
     if (path_ == "-") {
         is_stdout_ = true;
@@ -30,31 +35,45 @@ OutputFile::~OutputFile() {
 }
 
 void OutputFile::flush() {
-    if (!failed_ && !buf_.empty()) {
-        try {
-            write_all(buf_.data(), buf_.size());
-        } catch (...) {
-            buf_.clear();  // the error is reported once
-            throw;
+    if (buf_.empty()) return;
+    // Cleared also when the write fails: the error is reported once.
+    struct Clear {
+        OutputFile& f;
+        ~Clear() {
+            f.buf_.clear();
+            f.ends_.clear();
         }
-    }
-    buf_.clear();
+    } clear{*this};
+    write_chunk(buf_.data(), buf_.size(), ends_);
 }
 
-void OutputFile::write_all(const char* p, size_t n) {
+void OutputFile::write_chunk(const char* p, size_t n, std::span<const RecordEnd> ends) {
     if (failed_) return;
     size_t off = 0;
+    int err = 0;
     while (off < n) {
-        const ssize_t w = ::write(fd_.get(), p + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            failed_ = true;
-            throw RuntimeError(errno_message("write " + (is_stdout_ ? std::string("stdout") : path_), err));
+        const ssize_t w = ops_->write(fd_.get(), p + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            err = w < 0 ? errno : EIO;
+            break;
         }
         off += static_cast<size_t>(w);
     }
+    for (const RecordEnd& e : ends) {
+        if (e.end > off) break;
+        whole_end_ = written_ + e.end;
+        units_written_ += e.units;
+    }
     written_ += off;
+    if (err == 0) return;
+    failed_ = true;
+    // Cut back to the last whole record (a pipe cannot be: what is in it is the reader's).
+    if (!is_stdout_ && written_ != whole_end_ && ops_->truncate(fd_.get(), static_cast<off_t>(whole_end_)) == 0)
+        written_ = whole_end_;
+    if (trailer_) return;  // the trailer did not fit: the error was reported already
+    error_ = err;
+    throw RuntimeError(errno_message("write " + (is_stdout_ ? std::string("stdout") : path_), err));
 }
 
 void OutputFile::close() {

@@ -1,55 +1,92 @@
-// A buffered writer over a file descriptor that reports write errors as one clear line.
+// A buffered writer over a file descriptor that reports write errors as one clear line, and
+// that leaves a file it could not finish ending at its last whole record (a pcap record, a
+// pcapng block, a csv/jsonl line): readers take it as it is, and the ledger says how many
+// records reached it (written) and why the rest did not.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/fd.h"
 
 namespace hookdump {
 
+// The file calls an OutputFile makes; tests give ones that fail where they want.
+struct FileOps {
+    ssize_t (*write)(int fd, const void* p, size_t n);
+    int (*truncate)(int fd, off_t length);
+};
+
+// The end of one record in a chunk of bytes (offset from the chunk's start), and how many of
+// what the ledger counts (packets, flows) it holds: 0 for headers and interface blocks.
+struct RecordEnd {
+    uint32_t end;
+    uint32_t units;
+};
+
 class OutputFile {
 public:
     // "-" is standard output. Throws RuntimeError naming the path when it cannot be created.
-    explicit OutputFile(std::string path, size_t buffer_size = 1 << 20);
+    explicit OutputFile(std::string path, size_t buffer_size = 1 << 20, const FileOps* ops = nullptr);
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
     ~OutputFile();
 
-    // Appends to the buffer; writes it out when full. Throws RuntimeError on a write error.
+    // Appends to the buffer (a part of the current record); writes it out when full. Throws
+    // RuntimeError on a write error.
     void write(std::string_view bytes) {
         buf_.append(bytes);
         if (buf_.size() >= limit_) flush();
     }
-    // Direct access for sinks that format in place; call maybe_flush() after appending.
+    // Direct access for sinks that format in place; call end_record(), then maybe_flush().
     std::string& buffer() { return buf_; }
+    // The buffer up to here ends a record holding `units` packets or flows.
+    void end_record(uint32_t units = 1) { ends_.push_back({static_cast<uint32_t>(buf_.size()), units}); }
     void maybe_flush() {
         if (buf_.size() >= limit_) flush();
     }
     void flush();
-    // Flushes the buffer, then writes `bytes` straight to the file (for writers that keep a
-    // buffer of their own).
-    void write_through(std::string_view bytes) {
+    // For writers that keep a buffer of their own: flushes this one's, then writes `bytes`
+    // (whole records, `ends` in order) straight to the file.
+    void write_records(std::string_view bytes, std::span<const RecordEnd> ends) {
         flush();
-        write_all(bytes.data(), bytes.size());
+        write_chunk(bytes.data(), bytes.size(), ends);
     }
+    // After a failed write: lets what is in the buffer now (a trailer: pcapng's statistics)
+    // try once more at the file's end; if it does not fit either, the file is cut back again
+    // and nothing is thrown.
+    void retry_trailer() { trailer_ = failed_; failed_ = false; }
     // Flushes and closes, reporting errors from close() too (NFS, EIO).
     void close();
 
     const std::string& path() const { return path_; }
     uint64_t bytes_written() const { return written_ + buf_.size(); }
+    // Packets or flows in the records that reached the file whole.
+    uint64_t units_written() const { return units_written_; }
+    // The errno of the failed write, 0 while none failed.
+    int error() const { return error_; }
 
 private:
-    void write_all(const char* p, size_t n);
+    void write_chunk(const char* p, size_t n, std::span<const RecordEnd> ends);
 
     std::string path_;
     Fd fd_;
+    const FileOps* ops_;
     bool is_stdout_ = false;
     bool failed_ = false;
+    bool trailer_ = false;
+    int error_ = 0;
     std::string buf_;
+    std::vector<RecordEnd> ends_;
     size_t limit_;
-    uint64_t written_ = 0;
+    uint64_t written_ = 0;     // bytes in the file
+    uint64_t whole_end_ = 0;   // where its last whole record ends
+    uint64_t units_written_ = 0;
 };
 
 }  // namespace hookdump

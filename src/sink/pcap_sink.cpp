@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "sink/output_file.h"
 #include "sink/sinks.h"
@@ -57,7 +58,7 @@ class PcapSink final : public Sink {
 public:
     // The file is created here, before any engine is opened; its header waits for the first
     // packet's link type.
-    explicit PcapSink(const SinkOptions& o) : path_(o.path), snaplen_(o.snaplen), out_(o.path, 4096) {}
+    explicit PcapSink(const SinkOptions& o) : path_(o.path), snaplen_(o.snaplen), out_(o.path, 4096, o.file_ops) {}
 
     void write(const PacketEvent& ev) override { write_one(ev); }
     void write_batch(std::span<const PacketEvent> evs) override {
@@ -67,20 +68,27 @@ public:
     void flush() override {
         const size_t n = used_;
         used_ = 0;  // also when the write fails: the error is reported once
-        out_.write_through({buf_.get(), n});
+        try {
+            out_.write_records({buf_.get(), n}, ends_);
+        } catch (...) {
+            ends_.clear();
+            throw;
+        }
+        ends_.clear();
     }
 
     bool needs_parsed() const override { return false; }
     uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
+    OutputStats output_stats() const override {
+        std::string why = out_.error() ? std::strerror(out_.error()) : "";
+        if (why.empty() && skipped_) why = "pcap holds one link type and needs packet bytes: use pcapng";
+        return {path_, out_.units_written(), why};
+    }
 
     void finish(const Ledger&) override {
         if (!buf_) open(1);  // an empty capture is still a valid file
         flush();
         out_.close();
-        if (skipped_)
-            fprintf(stderr, "hookdump: %llu packets not written to %s: pcap holds one link type "
-                            "and needs packet bytes (use pcapng)\n",
-                    static_cast<unsigned long long>(skipped_), path_.c_str());
     }
 
 private:
@@ -99,9 +107,10 @@ private:
         if (used_ + need > kBufferSize) {
             flush();
             if (need > kBufferSize) {  // only with a snap length above the buffer's size
-                out_.write_through({reinterpret_cast<const char*>(&h), sizeof h});
-                out_.write_through(
-                    {reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size()});
+                std::string big(reinterpret_cast<const char*>(&h), sizeof h);
+                big.append(reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size());
+                const RecordEnd end{static_cast<uint32_t>(big.size()), 1};
+                out_.write_records(big, {&end, 1});
                 return;
             }
         }
@@ -109,13 +118,16 @@ private:
         std::memcpy(p, &h, sizeof h);
         std::memcpy(p + sizeof h, ev.bytes.data(), ev.bytes.size());
         used_ += need;
+        ends_.push_back({static_cast<uint32_t>(used_), 1});
     }
 
     void open(uint16_t linktype) {
         const std::string header = libpcap_file_header(linktype, snaplen_);
         linktype_ = linktype;
         out_.write(header);
+        out_.end_record(0);
         buf_ = std::make_unique<char[]>(kBufferSize);
+        ends_.reserve(kBufferSize / 32);
     }
 
     // Small enough to stay in the CPU's cache between our copy and the kernel's (the write
@@ -128,6 +140,7 @@ private:
     OutputFile out_;
     std::unique_ptr<char[]> buf_;
     size_t used_ = 0;
+    std::vector<RecordEnd> ends_;  // of the records in buf_
     uint64_t skipped_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <string>
 #include <tuple>
 
 #include "sink/output_file.h"
@@ -77,7 +78,7 @@ private:
 
 class PcapngSink final : public Sink {
 public:
-    explicit PcapngSink(const SinkOptions& o) : out_(o.path), snaplen_(o.snaplen) {
+    explicit PcapngSink(const SinkOptions& o) : out_(o.path, 1 << 20, o.file_ops), snaplen_(o.snaplen) {
         Block b(out_.buffer(), kShb);
         b.u32(0x1A2B3C4D);
         b.u16(1);
@@ -85,6 +86,7 @@ public:
         b.u64(~uint64_t{0});  // section length not given
         b.option_str(kShbUserAppl, "hookdump " HOOKDUMP_VERSION);
         b.end();
+        out_.end_record(0);
     }
 
     void write(const PacketEvent& ev) override {
@@ -116,12 +118,16 @@ public:
             b.option_str(kOptComment, comment_);
         }
         b.end();
+        out_.end_record(1);
         out_.maybe_flush();
     }
 
     void flush() override { out_.flush(); }
     uint64_t bytes_written() const override { return out_.bytes_written(); }
     bool needs_parsed() const override { return false; }
+    OutputStats output_stats() const override {
+        return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
+    }
 
     void finish(const Ledger& ledger) override {
         // A capture of nothing still gets an interface, so that readers (libpcap) accept it.
@@ -129,6 +135,13 @@ public:
             PacketEvent none;
             interface_id(none);
         }
+        // After a failed write the file ends at its last whole block: the statistics go after
+        // it when they fit, saying what reached the file.
+        const int error = out_.error();
+        if (error) out_.retry_trailer();
+        uint64_t handed = 0;
+        for (const auto& i : ifaces_) handed += i.packets;
+        const uint64_t written = out_.units_written();
         const uint64_t now = realtime_ns();
         for (uint32_t id = 0; id < ifaces_.size(); ++id) {
             const auto& i = ifaces_[id];
@@ -142,10 +155,19 @@ public:
             }
             if (const auto* c = ledger.find(i.ifindex, i.ifname)) {
                 if (c->filter_accepted) b.option_u64(kIsbFilterAccept, c->filter_accepted);
-                b.option_u64(kIsbOsDrop, c->kernel_drops + c->hookdump_drops);
+                b.option_u64(kIsbOsDrop, c->kernel_drops);
             }
-            b.option_u64(kIsbUsrDeliv, i.packets);
+            if (!error) {
+                b.option_u64(kIsbUsrDeliv, i.packets);
+            } else {
+                // Which interfaces the written packets were of is known with one only.
+                if (ifaces_.size() == 1) b.option_u64(kIsbUsrDeliv, written);
+                b.option_str(kOptComment, std::to_string(written) + " packets written, " +
+                                              std::to_string(handed - written) + " not written (" +
+                                              std::strerror(error) + ")");
+            }
             b.end();
+            out_.end_record(0);
         }
         out_.close();
     }
@@ -173,6 +195,7 @@ private:
             const uint8_t tsresol = 9;
             b.option(kIfTsresol, &tsresol, 1);
             b.end();
+            out_.end_record(0);
         }
         last_key_ifindex_ = ev.ifindex;
         last_key_linktype_ = ev.linktype;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "packet/format.h"
 #include "sink/output_file.h"
@@ -285,8 +286,10 @@ template <class R>
 class RecordSink final : public Sink {
 public:
     RecordSink(const SinkOptions& o, std::string_view header)
-        : out_(o.path, 4096), buf_(std::make_unique<char[]>(kBufferSize)), drop_fields_(o.drop_fields) {
+        : out_(o.path, 4096, o.file_ops), buf_(std::make_unique<char[]>(kBufferSize)), drop_fields_(o.drop_fields) {
         out_.write(header);
+        out_.end_record(0);
+        ends_.reserve(kBufferSize / 64);
     }
     void write(const PacketEvent& ev) override { write_one(ev); }
     void write_batch(std::span<const PacketEvent> evs) override {
@@ -295,9 +298,18 @@ public:
     void flush() override {
         const size_t n = used_;
         used_ = 0;  // also when the write fails: the error is reported once
-        out_.write_through({buf_.get(), n});
+        try {
+            out_.write_records({buf_.get(), n}, ends_);
+        } catch (...) {
+            ends_.clear();
+            throw;
+        }
+        ends_.clear();
     }
     uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
+    OutputStats output_stats() const override {
+        return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
+    }
     void finish(const Ledger&) override {
         flush();
         out_.close();
@@ -311,12 +323,14 @@ private:
             if (room > kBufferSize) {  // only with drop fields of hundreds of KiB
                 std::string big(room, '\0');
                 big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, drop_fields_, memo_) - big.data()));
-                out_.write_through(big);
+                const RecordEnd end{static_cast<uint32_t>(big.size()), 1};
+                out_.write_records(big, {&end, 1});
                 return;
             }
         }
         char* const at = buf_.get() + used_;
         used_ += static_cast<size_t>(emit_packet<R>(at, ev, drop_fields_, memo_) - at);
+        ends_.push_back({static_cast<uint32_t>(used_), 1});
     }
 
     // Small enough to stay in the CPU's cache until write(2) copies it, large enough that
@@ -326,6 +340,7 @@ private:
     OutputFile out_;
     std::unique_ptr<char[]> buf_;
     size_t used_ = 0;
+    std::vector<RecordEnd> ends_;  // of the records in buf_
     bool drop_fields_;
     RowMemo memo_;
 };

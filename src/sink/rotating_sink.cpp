@@ -28,6 +28,7 @@ public:
         const bool time_up = rot_.seconds && ev.ts_ns >= opened_ts_ + rot_.seconds * 1000000000ull;
         if (time_up || (rot_.bytes && written_here_ && current_->bytes_written() >= rot_.bytes)) {
             current_->finish(Ledger{});
+            done_written_ += current_->output_stats().written;
             open_next();
             opened_ts_ = ev.ts_ns;
         }
@@ -38,12 +39,20 @@ public:
     uint64_t bytes_written() const override { return current_->bytes_written(); }
     bool needs_parsed() const override { return current_->needs_parsed(); }
     void finish(const Ledger& ledger) override { current_->finish(ledger); }
+    // Packets that reached any of the files (those -W overwrote later included).
+    OutputStats output_stats() const override {
+        OutputStats s = current_->output_stats();
+        s.written += done_written_;
+        if (next_index_ > 1) s.path = first_path_ + " to " + s.path;
+        return s;
+    }
 
 private:
     void open_next() {
         SinkOptions o = base_;
         const unsigned index = rot_.max_files ? next_index_ % rot_.max_files : next_index_;
         o.path = rotated_name(base_.path, index);
+        if (next_index_ == 0) first_path_ = o.path;
         ++next_index_;
         current_ = format_.make(o);
         written_here_ = 0;
@@ -56,6 +65,8 @@ private:
     unsigned next_index_ = 0;
     uint64_t opened_ts_ = 0;
     uint64_t written_here_ = 0;
+    uint64_t done_written_ = 0;  // in the files finished before this one
+    std::string first_path_;
 };
 
 }  // namespace

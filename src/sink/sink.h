@@ -14,6 +14,15 @@
 
 namespace hookdump {
 
+struct FileOps;
+
+// What reached one output file: the ledger's "written" (docs/FORMATS.md).
+struct OutputStats {
+    std::string path;      // for rotated files: the first and the last
+    uint64_t written = 0;  // packets (flows) in records that reached the file whole
+    std::string why_not;   // why others did not: the failed write's error, or the format's limit
+};
+
 class Sink {
 public:
     virtual ~Sink() = default;
@@ -23,7 +32,8 @@ public:
     virtual void write_batch(std::span<const PacketEvent> evs) {
         for (const PacketEvent& ev : evs) write(ev);
     }
-    // Writes trailers (pcapng statistics), flushes and closes. Called once, also after SIGINT.
+    // Writes trailers (pcapng statistics), flushes and closes. Called once, also after SIGINT
+    // and after a failed write (then it does not throw that error again).
     virtual void finish(const Ledger& ledger) = 0;
     // Flushes buffered output so that what is written so far is complete (signals, rotation).
     virtual void flush() = 0;
@@ -31,6 +41,7 @@ public:
     virtual bool needs_parsed() const { return true; }
     // Bytes of output so far, buffered ones included (for size-based rotation).
     virtual uint64_t bytes_written() const = 0;
+    virtual OutputStats output_stats() const = 0;
 };
 
 struct SinkOptions {
@@ -39,6 +50,7 @@ struct SinkOptions {
     // csv/jsonl: the drop engine's two fields (reason, location) after the others. Off for
     // other engines, whose records stay as they were.
     bool drop_fields = false;
+    const FileOps* file_ops = nullptr;  // tests: a file that fails where they want
 };
 
 using SinkFactory = std::unique_ptr<Sink> (*)(const SinkOptions&);

@@ -1,5 +1,7 @@
 // One line a packet, in tcpdump's spirit:
 //   12:00:00.000123 tap-in eth0 IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42
+#include <cstring>
+
 #include "packet/format.h"
 #include "sink/output_file.h"
 #include "sink/sinks.h"
@@ -148,10 +150,14 @@ namespace {
 
 class TextSink final : public Sink {
 public:
-    explicit TextSink(const SinkOptions& o) : out_(o.path, o.path == "-" ? 64 << 10 : 1 << 20) {}
+    explicit TextSink(const SinkOptions& o) : out_(o.path, o.path == "-" ? 64 << 10 : 1 << 20, o.file_ops) {}
     void write(const PacketEvent& ev) override {
         format_text_line(out_.buffer(), clock_, ev);
+        out_.end_record();
         out_.maybe_flush();
+    }
+    OutputStats output_stats() const override {
+        return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
     }
     void flush() override { out_.flush(); }
     uint64_t bytes_written() const override { return out_.bytes_written(); }

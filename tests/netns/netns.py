@@ -301,8 +301,7 @@ def _check_addr(addr):
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 
-LEDGER_RE = re.compile(r"^(\d+) packets captured, (\d+) received by filter, (\d+) dropped by kernel, "
-                       r"(\d+) dropped by hookdump$", re.M)
+LEDGER_RE = re.compile(r"^(\d+) packets captured, (\d+) received by filter, (\d+) dropped by kernel$", re.M)
 
 
 class Capture:
@@ -433,7 +432,7 @@ class Capture:
         return lines[1:]
 
     def ledger(self):
-        """(captured, received by filter, dropped by kernel, dropped by hookdump) from stderr."""
+        """(captured, received by filter, dropped by kernel) from stderr."""
         m = LEDGER_RE.findall(self.stderr())
         if len(m) != 1:
             raise AssertionError(f"expected one ledger line on stderr, got: {self.stderr()!r}")
