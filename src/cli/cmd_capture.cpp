@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_choice.h"
+#include "cli/numbers.h"
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
 #ifdef HOOKDUMP_HAVE_BPF
@@ -99,20 +100,20 @@ void CaptureCommand::add_to(CLI::App& app) {
                    "--engine drop: also frees whose reason is NOT_SPECIFIED (not reported by default)");
     sub_->add_flag("--all-netns", drop_all_netns_,
                    "--engine drop: drops in every network namespace (default: only hookdump's own)");
-    sub_->add_option("--group", nflog_group_, "NFLOG group to read (--engine nflog)")->check(CLI::Range(0, 65535));
+    add_number(*sub_, "--group", nflog_group_, "NFLOG group to read (--engine nflog)", 0, 65535);
     sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any; with auto, one interface picks tc)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
-    sub_->add_option("-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)")
-        ->check(CLI::Range(64u, 262144u));
-    sub_->add_option("--workers", workers_, "Rings and threads (PACKET_FANOUT hash), merged in time order")
-        ->check(CLI::Range(1u, 64u));
+    add_number(*sub_, "-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)", 64,
+               262144);
+    add_number(*sub_, "--workers", workers_,
+               "Rings and threads (PACKET_FANOUT hash), merged in time order", 1, 64);
     sub_->add_flag("--per-worker-files", per_worker_files_,
                    "With --workers: one -w file per worker (NAME.wN.EXT) instead of a merged one");
-    sub_->add_option("--block-size", block_kib_, "Ring block size in KiB (1024; raised to fit one snaplen)")
-        ->check(CLI::Range(4u, 1u << 20));
-    sub_->add_option("--ring-blocks", blocks_, "Ring blocks per worker (8)")->check(CLI::Range(1u, 4096u));
-    sub_->add_option("--block-timeout", block_timeout_ms_, "Hand over a partly filled block after MS (50)")
-        ->check(CLI::Range(1u, 10000u));
+    add_number(*sub_, "--block-size", block_kib_,
+               "Ring block size in KiB (1024; raised to fit one snaplen)", 4, 1u << 20);
+    add_number(*sub_, "--ring-blocks", blocks_, "Ring blocks per worker (8)", 1, 4096);
+    add_number(*sub_, "--block-timeout", block_timeout_ms_,
+               "Hand over a partly filled block after MS (50)", 1, 10000);
     sub_->add_option("-Z,--relinquish-privileges", user_, "After opening the capture, run as USER");
     sub_->add_flag("-q,--quiet", quiet_, "No live status line");
     sub_->add_flag("--stats", stats_, "Status line on stderr every second even when it is not a terminal");

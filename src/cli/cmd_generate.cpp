@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/numbers.h"
 #include "cli/status.h"
 #include "engine/synthetic_engine.h"
 
@@ -8,11 +9,10 @@ void GenerateCommand::add_to(CLI::App& app) {
     sub_ = app.add_subcommand("generate",
                               "Write synthetic traffic (TCP, UDP, ICMP, IPv6, VLAN on 198.18.0.0/15) "
                               "built by hookdump's packet builder");
-    sub_->add_option("-n,--packets", packets_, "Number of packets (1000)")->check(CLI::PositiveNumber);
-    sub_->add_option("--flow-count", flows_, "Number of distinct flows (16)")->check(CLI::PositiveNumber);
-    sub_->add_option("--payload", payload_, "Transport payload bytes per packet (64)")
-        ->check(CLI::Range(0, 9000));
-    sub_->add_option("--seed", seed_, "Varies addresses and ports");
+    add_number(*sub_, "-n,--packets", packets_, "Number of packets (1000)", 1);
+    add_number(*sub_, "--flow-count", flows_, "Number of distinct flows (16)", 1);
+    add_number(*sub_, "--payload", payload_, "Transport payload bytes per packet (64)", 0, 9000);
+    add_number(*sub_, "--seed", seed_, "Varies addresses and ports", 0);
     out_.add_to(*sub_);
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/engine_choice.h"
+#include "cli/numbers.h"
 #include "cli/status.h"
 #include "engine/kmod_engine.h"
 #include "hookdump.h"
@@ -27,7 +29,9 @@ void KmodRuleOptions::add_to(CLI::App& app, bool with_snaplen) {
     app.add_option("--proto", proto, "IP protocol: tcp, udp, icmp, icmp6, sctp or a number");
     app.add_option("--hooks", hooks, "Hooks: prerouting,input,forward,output,postrouting or all");
     app.add_option("--priority", priority, "Hook priority: first, last, both, or a number (e.g. -150: after conntrack)");
-    if (with_snaplen) app.add_option("--snaplen", snaplen, "Packet bytes to copy (0: 5-tuple only)");
+    if (with_snaplen)
+        add_number(app, "--snaplen", snaplen, "Packet bytes to copy (0: 5-tuple only)", 0,
+                   kKmodMaxSnaplen);
 }
 
 std::vector<Rule> KmodRuleOptions::rules(const std::string& expression) const {
@@ -41,7 +45,7 @@ void KmodCommands::add_to(CLI::App& app) {
     rule_.add_to(*add_, true);
     add_->add_option("expression", add_expression_, "host/net/port/portrange/src/dst/tcp/udp/... and/or");
     del_ = rules_->add_subcommand("del", "Delete rules by id");
-    del_->add_option("id", del_ids_, "Rule ids")->required();
+    add_numbers(*del_, "id", del_ids_, "Rule ids")->required();
     list_ = rules_->add_subcommand("list", "List the rules with their hit counts");
     flush_ = rules_->add_subcommand("flush", "Delete every rule");
 

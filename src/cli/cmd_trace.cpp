@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_choice.h"
+#include "cli/numbers.h"
 #include "cli/output_options.h"
 #include "packet/format.h"
 #include "trace/correlator.h"
@@ -60,11 +61,12 @@ struct Source {
 void TraceCommand::add_to(CLI::App& app) {
     sub_ = app.add_subcommand("trace", "Where did my packet go, and where did it die: every observation point at once, one path per packet");
     sub_->add_option("-i,--interface", interface_, "Interface for the tap (default any)");
-    sub_->add_option("-c,--count", count_, "Exit after COUNT packets are traced");
+    add_number(*sub_, "-c,--count", count_, "Exit after COUNT packets are traced (0: no limit)", 0);
     sub_->add_option("-o,--output-format", format_, "text or jsonl")->check(CLI::IsMember({"text", "jsonl"}));
     sub_->add_option("-w,--write", write_path_, "Write the paths to FILE instead of stdout");
     sub_->add_option("--report", report_path_, "Write the hook graph as a self-contained HTML page at exit");
-    sub_->add_option("--window", window_ms_, "A packet is complete after MS without news (200)")->check(CLI::Range(1u, 60000u));
+    add_number(*sub_, "--window", window_ms_, "A packet is complete after MS without news (200)", 1,
+               60000);
     sub_->add_option("--points", points_,
                      "Observation points: all (tap,kmod,tc,drop), or a list of tap, kmod, tc, xdp, drop");
     sub_->add_option("expression", expression_, "pcap-filter expression selecting the packets");

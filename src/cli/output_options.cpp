@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 
+#include "cli/numbers.h"
 #include "engine/engine.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
@@ -17,8 +18,9 @@ std::atomic<bool> g_stop{false};
 
 void on_stop_signal(int) { g_stop.store(true); }
 
-uint64_t seconds_to_ns(double s, const char* what) {
-    if (!(s > 0) || s > 1e9) throw UsageError(std::string(what) + " must be a positive number of seconds");
+constexpr uint64_t kMaxTimeoutSeconds = 1'000'000'000;
+
+uint64_t seconds_to_ns(double s) {
     return static_cast<uint64_t>(s * 1e9);
 }
 
@@ -46,18 +48,19 @@ void OutputOptions::add_to(CLI::App& app) {
                  "Keep a flow table and print it at the end; --flows=FILE writes flow records "
                  "to FILE (.csv or .jsonl) instead");
     app.add_option("--flows-file", flows_file, "")->group("");
-    app.add_option("-G,--rotate-seconds", rotate_seconds, "Start a new -w file every SECONDS")
-        ->check(CLI::PositiveNumber);
-    app.add_option("-C,--rotate-size", rotate_megabytes,
-                   "Start a new -w file when it reaches MEGABYTES (1,000,000 bytes)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("-W,--rotate-files", rotate_files, "Keep at most FILES rotated files (reuse the oldest)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("-c,--count", count, "Stop after COUNT packets")->check(CLI::PositiveNumber);
-    app.add_option("--idle-timeout", idle_timeout, "Export a flow after SECONDS without packets (60)");
-    app.add_option("--active-timeout", active_timeout, "Export a long flow every SECONDS (1800)");
-    app.add_option("--max-flows", max_flows, "Flow table size; when full the oldest is evicted")
-        ->check(CLI::PositiveNumber);
+    add_decimal(app, "-G,--rotate-seconds", rotate_seconds, "Start a new -w file every SECONDS");
+    add_decimal(app, "-C,--rotate-size", rotate_megabytes,
+                "Start a new -w file when it reaches MEGABYTES (1,000,000 bytes)");
+    add_number(app, "-W,--rotate-files", rotate_files,
+               "Keep at most FILES rotated files (reuse the oldest)", 1);
+    add_number(app, "-c,--count", count, "Stop after COUNT packets", 1);
+    // At most 1e9 seconds: the timeouts are nanoseconds in 64 bits.
+    add_decimal(app, "--idle-timeout", idle_timeout,
+                "Export a flow after SECONDS without packets (60)", 0, kMaxTimeoutSeconds);
+    add_decimal(app, "--active-timeout", active_timeout, "Export a long flow every SECONDS (1800)",
+                0, kMaxTimeoutSeconds);
+    add_number(app, "--max-flows", max_flows, "Flow table size; when full the oldest is evicted",
+               1);
 }
 
 std::unique_ptr<Pipeline> OutputOptions::build() const { return build_for(write_path); }
@@ -94,8 +97,8 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
     }
     if (flows) {
         FlowConfig cfg;
-        cfg.idle_timeout_ns = seconds_to_ns(idle_timeout, "--idle-timeout");
-        cfg.active_timeout_ns = seconds_to_ns(active_timeout, "--active-timeout");
+        cfg.idle_timeout_ns = seconds_to_ns(idle_timeout);
+        cfg.active_timeout_ns = seconds_to_ns(active_timeout);
         cfg.max_flows = max_flows;
         const std::string path = flows->empty() ? "-" : *flows;
         pipeline->set_flows(cfg, make_flow_writer(flow_format_for_path(path), path));

@@ -1,6 +1,7 @@
 // The command line, run as a program: exit statuses (0 ok, 1 runtime failure, 2 usage), one
 // line of error naming what was wrong, -d/-dd/-ddd against tcpdump, read with -c, filters and
 // flows over a file made by 'hookdump generate'.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <pcap/pcap.h>
@@ -15,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_line.h"
+#include "cli/numbers.h"
 #include "test_util.h"
 
 #ifndef HOOKDUMP_BIN
@@ -128,6 +131,109 @@ TEST_F(Cli, BadOptionValueIsUsageError) {
     const RunResult f = hookdump({"read", pcap_, "-o", "xml"});
     EXPECT_EQ(f.status, 2) << show(f);
     EXPECT_EQ(f.err, "hookdump: unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)\n");
+}
+
+// A numeric option given a word that is not its number: every numeric option of every
+// subcommand, found by walking the command line's own definitions (a new one cannot escape),
+// answers with one line naming it and what it wants, and exit 2 before anything is opened.
+struct NumericCase {
+    std::vector<std::string> args;
+    std::string err;
+};
+
+void numeric_cases(CLI::App* app, const std::vector<std::string>& path,
+                   std::vector<NumericCase>& out, std::vector<std::string>& undeclared) {
+    for (const CLI::Option* opt : app->get_options()) {
+        if (opt->get_type_size_max() == 0) continue;  // a flag
+        const NumberSpec* spec = number_spec(opt);
+        const std::string type = opt->get_type_name();
+        if (!spec) {
+            // CLI11's own conversion (UINT, INT, FLOAT) would answer with its message.
+            if (type.find("INT") != std::string::npos || type.find("FLOAT") != std::string::npos)
+                undeclared.push_back(opt->get_name(false, true) + " " + type);
+            continue;
+        }
+        auto given = [&](const std::string& value) {
+            std::vector<std::string> args = path;
+            if (!opt->get_lnames().empty())
+                args.push_back("--" + opt->get_lnames().front());
+            else if (!opt->get_snames().empty())
+                args.push_back("-" + opt->get_snames().front());
+            else
+                args.push_back("--");  // a positional: "--" lets it start with '-'
+            args.push_back(value);
+            return args;
+        };
+        const std::string what = spec->whole ? "whole number" : "number";
+        const std::string range = range_text(*spec);
+        auto bad = [&](const std::string& v) {
+            out.push_back(
+                {given(v), fmt::format("hookdump: {}: '{}' is not a {}\n", spec->label, v, what)});
+        };
+        auto outside = [&](const std::string& v) {
+            out.push_back({given(v), fmt::format("hookdump: {}: {} is out of range {}\n",
+                                                 spec->label, v, range)});
+        };
+        bad("abc");
+        bad("");
+        bad(spec->whole ? "1.5" : "1s");
+        bad(spec->whole ? "0x10" : "inf");
+        outside("-1");
+        if (spec->whole && spec->min > 0) outside(std::to_string(spec->min - 1));
+        if (!spec->whole) outside(std::to_string(spec->min));  // above min, not at it
+        if (spec->max != UINT64_MAX)
+            outside(std::to_string(spec->max + 1));
+        else if (spec->whole)
+            outside("18446744073709551616");  // 2^64
+    }
+    for (CLI::App* sub : app->get_subcommands({})) {
+        std::vector<std::string> p = path;
+        p.push_back(sub->get_name());
+        numeric_cases(sub, p, out, undeclared);
+    }
+}
+
+TEST_F(Cli, EveryNumericOptionSaysWhatItWants) {
+    CommandLine cli;
+    std::vector<NumericCase> cases;
+    std::vector<std::string> undeclared;
+    numeric_cases(&cli.app(), {}, cases, undeclared);
+    EXPECT_EQ(undeclared, std::vector<std::string>{})
+        << "numeric options not declared with add_number()";
+    // The walk found them all (read, generate, capture, rules add/del, kmod listen, trace).
+    EXPECT_GE(cases.size(), 40u * 5);
+    for (const auto& c : cases) {
+        const RunResult r = hookdump(c.args);
+        EXPECT_EQ(r.status, 2) << show(r);
+        EXPECT_EQ(r.err, c.err) << show(r);
+        EXPECT_EQ(r.out, "");
+    }
+}
+
+TEST_F(Cli, NumericOptionLines) {
+    // The lines as a user reads them (the walk above derives its ranges from the definitions).
+    for (const auto& [args, err] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"read", pcap_, "-c", "abc"}, "-c/--count: 'abc' is not a whole number"},
+             {{"capture", "-c", "-5"}, "-c/--count: -5 is out of range (at least 1)"},
+             {{"capture", "-s", "10"}, "-s/--snapshot-length: 10 is out of range (64 to 262144)"},
+             {{"capture", "--snapshot-length=262145"},
+              "-s/--snapshot-length: 262145 is out of range (64 to 262144)"},
+             {{"capture", "--group", "65536"}, "--group: 65536 is out of range (0 to 65535)"},
+             {{"generate", "-n", "1e3"}, "-n/--packets: '1e3' is not a whole number"},
+             {{"generate", "--payload", "9001"}, "--payload: 9001 is out of range (0 to 9000)"},
+             {{"read", pcap_, "--idle-timeout", "0"},
+              "--idle-timeout: 0 is out of range (above 0, at most 1000000000)"},
+             {{"read", pcap_, "-G", "soon"}, "-G/--rotate-seconds: 'soon' is not a number"},
+             {{"rules", "add", "--snaplen", "4097"}, "--snaplen: 4097 is out of range (0 to 4096)"},
+             {{"rules", "del", "7", "x"}, "id: 'x' is not a whole number"},
+             {{"trace", "--window", "0"}, "--window: 0 is out of range (1 to 60000)"},
+         }) {
+        const RunResult r = hookdump(args);
+        EXPECT_EQ(r.status, 2) << show(r);
+        EXPECT_EQ(r.err, "hookdump: " + err + "\n") << show(r);
+    }
+    // A value in range still works.
+    EXPECT_EQ(split_lines(hookdump({"read", pcap_, "-c", "1"}).out).size(), 1u);
 }
 
 TEST_F(Cli, BadExpressionGivesLibpcapsMessage) {
