@@ -5,7 +5,8 @@
 //                        datagram of 46 bytes each: 5-tuple only, or with its bytes for pcap)
 //                        through KmodEventReader, as `capture --engine kmod`
 //   BM_NflogRead/<sink>  nfnetlink_log's messages for the same packets (32 a datagram, as
-//                        nft `log group` sends them) through NflogReader, as `capture --engine nflog`
+//                        nft `log group` sends them) through NflogReader, as `capture --engine
+//                        nflog`
 //   BM_TcpdumpNflog      what tcpdump -i nflog:N -w does with them in userspace: libpcap's
 //                        attribute walk, then pcap_dump (two fwrite into a 4 KiB stdio buffer)
 //   BM_AfPacketFill/<sink>  for reference, the AF_PACKET engine's per-frame work (parse the
@@ -116,9 +117,16 @@ std::unique_ptr<Pipeline> pipeline(int sink) {
     SinkOptions o;
     o.path = sink == kCsvShm ? kShmPath : "/dev/null";
     switch (sink) {
-        case kCsv: case kCsvShm: p->add_sink(make_csv_sink(o)); break;
-        case kJsonl: p->add_sink(make_jsonl_sink(o)); break;
-        case kPcap: p->add_sink(make_pcap_sink(o)); break;
+        case kCsv:
+        case kCsvShm:
+            p->add_sink(make_csv_sink(o));
+            break;
+        case kJsonl:
+            p->add_sink(make_jsonl_sink(o));
+            break;
+        case kPcap:
+            p->add_sink(make_pcap_sink(o));
+            break;
     }
     return p;
 }
@@ -126,7 +134,8 @@ std::unique_ptr<Pipeline> pipeline(int sink) {
 void set_counters(benchmark::State& state, size_t per_iteration) {
     const auto events = static_cast<double>(state.iterations() * per_iteration);
     state.SetItemsProcessed(static_cast<int64_t>(events));
-    state.counters["ns_per_event"] = benchmark::Counter(events, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_event"] =
+        benchmark::Counter(events, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void finish(Pipeline& p, int sink) {
@@ -186,13 +195,15 @@ void BM_TcpdumpNflog(benchmark::State& state) {
     uint64_t packets = 0;
     for (auto _ : state) {
         int left = static_cast<int>(d.size());
-        for (auto* nlh = reinterpret_cast<const nlmsghdr*>(d.data()); NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
+        for (auto* nlh = reinterpret_cast<const nlmsghdr*>(d.data()); NLMSG_OK(nlh, left);
+             nlh = NLMSG_NEXT(nlh, left)) {
             if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET) continue;
             const auto* nfg = static_cast<const nfgenmsg*>(NLMSG_DATA(nlh));
             const nfattr* payload = nullptr;
             pcap_pkthdr h{};
             bool have_ts = false;
-            auto* a = reinterpret_cast<const nfattr*>(reinterpret_cast<const char*>(nfg) + NLMSG_ALIGN(sizeof *nfg));
+            auto* a = reinterpret_cast<const nfattr*>(reinterpret_cast<const char*>(nfg) +
+                                                      NLMSG_ALIGN(sizeof *nfg));
             int alen = static_cast<int>(nlh->nlmsg_len - NLMSG_ALIGN(NLMSG_LENGTH(sizeof *nfg)));
             for (; NFA_OK(a, alen); a = NFA_NEXT(a, alen)) {
                 if (NFA_TYPE(a) == NFULA_PAYLOAD) payload = a;
@@ -207,7 +218,8 @@ void BM_TcpdumpNflog(benchmark::State& state) {
             if (!payload) continue;
             if (!have_ts) gettimeofday(&h.ts, nullptr);
             h.caplen = h.len = nlh->nlmsg_len - NLMSG_HDRLEN;
-            pcap_dump(reinterpret_cast<u_char*>(dumper), &h, static_cast<const u_char*>(NLMSG_DATA(nlh)));
+            pcap_dump(reinterpret_cast<u_char*>(dumper), &h,
+                      static_cast<const u_char*>(NLMSG_DATA(nlh)));
             ++packets;
         }
     }
@@ -223,7 +235,12 @@ void BM_AfPacketFill(benchmark::State& state) {
     const int sink = static_cast<int>(state.range(0));
     std::vector<std::vector<uint8_t>> frames;
     for (size_t i = 0; i < 64; ++i)
-        frames.push_back(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(static_cast<uint16_t>(1024 + i), 9).payload(18).build());
+        frames.push_back(PacketBuilder()
+                             .ethernet()
+                             .ipv4("198.18.0.1", "198.18.0.2")
+                             .udp(static_cast<uint16_t>(1024 + i), 9)
+                             .payload(18)
+                             .build());
     auto p = pipeline(sink);
     const bool parse = p->wants_parsed();
     std::vector<PacketEvent> batch(64);

@@ -39,10 +39,19 @@ std::vector<uint8_t> frame(int kind) {
             b.vlan(100).ipv4("198.18.0.1", "198.19.10.20").udp(40000, 4789).payload(200);
             break;
         case kQinQ:
-            b.vlan(100, 0x88a8).vlan(200).ipv4("198.18.0.1", "198.19.10.20").tcp(40000, 443, 0x10).payload(200);
+            b.vlan(100, 0x88a8)
+                .vlan(200)
+                .ipv4("198.18.0.1", "198.19.10.20")
+                .tcp(40000, 443, 0x10)
+                .payload(200);
             break;
         case kIpv6Ext:
-            b.ipv6("2001:db8::1", "2001:db8:1::2").ipv6_ext(0).ipv6_ext(43, 24).ipv6_ext(60).tcp(40000, 443, 0x12).payload(200);
+            b.ipv6("2001:db8::1", "2001:db8:1::2")
+                .ipv6_ext(0)
+                .ipv6_ext(43, 24)
+                .ipv6_ext(60)
+                .tcp(40000, 443, 0x12)
+                .payload(200);
             break;
     }
     return b.build();
@@ -122,9 +131,21 @@ void BM_Record(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
     state.SetLabel(kKindNames[state.range(0)]);
 }
-BENCHMARK(BM_Record<make_csv_sink>)->Name("BM_CsvRecord")->Arg(kIpv4Tcp)->Arg(kIpv6Udp)->ArgName("kind");
-BENCHMARK(BM_Record<make_jsonl_sink>)->Name("BM_JsonlRecord")->Arg(kIpv4Tcp)->Arg(kIpv6Udp)->ArgName("kind");
-BENCHMARK(BM_Record<make_text_sink>)->Name("BM_TextRecord")->Arg(kIpv4Tcp)->Arg(kIpv6Udp)->ArgName("kind");
+BENCHMARK(BM_Record<make_csv_sink>)
+    ->Name("BM_CsvRecord")
+    ->Arg(kIpv4Tcp)
+    ->Arg(kIpv6Udp)
+    ->ArgName("kind");
+BENCHMARK(BM_Record<make_jsonl_sink>)
+    ->Name("BM_JsonlRecord")
+    ->Arg(kIpv4Tcp)
+    ->Arg(kIpv6Udp)
+    ->ArgName("kind");
+BENCHMARK(BM_Record<make_text_sink>)
+    ->Name("BM_TextRecord")
+    ->Arg(kIpv4Tcp)
+    ->Arg(kIpv6Udp)
+    ->ArgName("kind");
 
 // FlowTable::add with `flows` distinct IPv4/TCP flows visited round robin (1 us apart, so none
 // expires): the hash, the lookup and the LRU move, as on a busy link.

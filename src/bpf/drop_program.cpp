@@ -28,7 +28,8 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what, int err) {
     std::string msg = errno_message(what, err < 0 ? -err : err);
-    if (const std::string& w = bpf::libbpf_last_warning(); !w.empty()) msg += " (libbpf: " + w + ")";
+    if (const std::string& w = bpf::libbpf_last_warning(); !w.empty())
+        msg += " (libbpf: " + w + ")";
     throw RuntimeError(msg);
 }
 

@@ -16,10 +16,10 @@ struct hookdump_drop_event;
 namespace hookdump {
 
 struct DropProgramConfig {
-    bool with_reason = true;      // the tracepoint has a reason argument
-    uint32_t min_reason = 0;      // reasons below are not reported
-    uint64_t netns_cookie = 0;    // 0: every namespace
-    std::vector<Rule> rules;      // empty: every packet
+    bool with_reason = true;    // the tracepoint has a reason argument
+    uint32_t min_reason = 0;    // reasons below are not reported
+    uint64_t netns_cookie = 0;  // 0: every namespace
+    std::vector<Rule> rules;    // empty: every packet
 };
 
 struct DropCounters {

@@ -36,7 +36,8 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
     if (level == LIBBPF_WARN) {
         std::string_view line = text;
         while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
-        if (!line.empty() && line.find('\n') == std::string_view::npos) g_warning = std::string(line);
+        if (!line.empty() && line.find('\n') == std::string_view::npos)
+            g_warning = std::string(line);
     }
     return 0;
 }
@@ -49,7 +50,11 @@ void libbpf_log_begin() {
     g_warning.clear();
 }
 
-const std::string& libbpf_verifier_verdict() { return g_verdict; }
-const std::string& libbpf_last_warning() { return g_warning; }
+const std::string& libbpf_verifier_verdict() {
+    return g_verdict;
+}
+const std::string& libbpf_last_warning() {
+    return g_warning;
+}
 
 }  // namespace hookdump::bpf

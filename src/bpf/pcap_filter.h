@@ -21,7 +21,7 @@ std::vector<sock_filter> compile_pcap_filter(std::string_view expression, int li
 // libpcap's own verdict on one packet (pcap_offline_filter with caplen = wire length =
 // packet.size()), for comparing with the translated filter.
 class PcapFilter {
-public:
+  public:
     explicit PcapFilter(std::string_view expression, int linktype = 1, int snaplen = 262144);
     ~PcapFilter();
     PcapFilter(const PcapFilter&) = delete;
@@ -30,7 +30,7 @@ public:
     std::span<const sock_filter> program() const { return insns_; }
     bool matches(std::span<const uint8_t> packet) const;
 
-private:
+  private:
     struct Compiled;  // libpcap's bpf_program (its struct bpf_insn clashes with the kernel's)
     std::vector<sock_filter> insns_;
     std::unique_ptr<Compiled> compiled_;

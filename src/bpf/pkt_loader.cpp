@@ -34,9 +34,7 @@ static_assert(sizeof(hd_flow_value) == 40);
 static_assert(sizeof(hd_tuple4) == 16);
 static_assert(sizeof(hd_stats) == 48);
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 namespace {
 

@@ -21,7 +21,7 @@ namespace hookdump::bpf {
 struct PktConfig {
     uint32_t mode = HD_MODE_PACKETS;
     uint32_t snaplen = 262144;
-    bool l3 = false;  // the device has no link header (the packet starts with IP)
+    bool l3 = false;                  // the device has no link header (the packet starts with IP)
     std::vector<hd_rule> rules;       // rules/bpf_rules.h's, at most HOOKDUMP_MAX_RULES
     uint32_t ring_bytes = 16u << 20;  // a power of two, at least a page
     // The reader is woken once this much waits in the ring (0: at every record); below it,

@@ -31,7 +31,8 @@ namespace {
 void drop_privileges(const std::string& user) {
     const passwd* pw = getpwnam(user.c_str());
     if (!pw) throw UsageError("no such user: " + user);
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
         throw RuntimeError(errno_message("cannot become " + user, errno));
 }
 
@@ -39,7 +40,7 @@ void drop_privileges(const std::string& user) {
 // creates them after giving up root, though before the engine is opened: the effective ids
 // only, root's given back at the end of the scope.
 class AsUser {
-public:
+  public:
     explicit AsUser(const std::string& user) {
         if (user.empty()) return;
         const passwd* pw = getpwnam(user.c_str());
@@ -60,7 +61,7 @@ public:
     AsUser& operator=(const AsUser&) = delete;
     ~AsUser() { restore(); }
 
-private:
+  private:
     void restore() noexcept {
         if (!active_) return;
         active_ = false;
@@ -86,23 +87,33 @@ std::string worker_path(const std::string& path, unsigned i) {
 }  // namespace
 
 void CaptureCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("capture", "Capture live packets: hookdump.ko's netfilter hooks, tc or the AF_PACKET tap (--engine auto picks), NFLOG, XDP, or the kernel's drops (--engine drop)");
-    sub_->add_option("--engine", engine_,
-                     "Capture engine: auto (default: hookdump.ko if loaded and no -i, else tc on the -i "
-                     "interface, else afpacket; says which and why on stderr), afpacket (the tap), kmod "
-                     "(hookdump.ko), nflog, tc, xdp, drop (the kernel's drop reasons)")
+    sub_ = app.add_subcommand(
+        "capture",
+        "Capture live packets: hookdump.ko's netfilter hooks, tc or the AF_PACKET tap (--engine "
+        "auto picks), NFLOG, XDP, or the kernel's drops (--engine drop)");
+    sub_->add_option(
+            "--engine", engine_,
+            "Capture engine: auto (default: hookdump.ko if loaded and no -i, else tc on the -i "
+            "interface, else afpacket; says which and why on stderr), afpacket (the tap), kmod "
+            "(hookdump.ko), nflog, tc, xdp, drop (the kernel's drop reasons)")
         ->check(CLI::IsMember({"auto", "afpacket", "kmod", "nflog", "tc", "xdp", "drop"}));
     sub_->add_option("--direction", direction_, "tc: in, out or both (default both)")
         ->check(CLI::IsMember({"in", "out", "both"}));
-    sub_->add_option("--xdp-mode", xdp_mode_, "xdp: auto (native where the driver can), native or generic")
+    sub_->add_option("--xdp-mode", xdp_mode_,
+                     "xdp: auto (native where the driver can), native or generic")
         ->check(CLI::IsMember({"auto", "native", "generic"}));
-    sub_->add_flag("--all-reasons", drop_all_reasons_,
-                   "--engine drop: also frees whose reason is NOT_SPECIFIED (not reported by default)");
-    sub_->add_flag("--all-netns", drop_all_netns_,
-                   "--engine drop: drops in every network namespace (default: only hookdump's own)");
+    sub_->add_flag(
+        "--all-reasons", drop_all_reasons_,
+        "--engine drop: also frees whose reason is NOT_SPECIFIED (not reported by default)");
+    sub_->add_flag(
+        "--all-netns", drop_all_netns_,
+        "--engine drop: drops in every network namespace (default: only hookdump's own)");
     add_number(*sub_, "--group", nflog_group_, "NFLOG group to read (--engine nflog)", 0, 65535);
-    sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any; with auto, one interface picks tc)");
-    sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_, "Do not put the interface in promiscuous mode");
+    sub_->add_option(
+        "-i,--interface", interface_,
+        "Interface name or index, or any (default any; with auto, one interface picks tc)");
+    sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_,
+                   "Do not put the interface in promiscuous mode");
     add_number(*sub_, "-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)", 64,
                262144);
     add_number(*sub_, "--workers", workers_,
@@ -116,7 +127,8 @@ void CaptureCommand::add_to(CLI::App& app) {
                "Hand over a partly filled block after MS (50)", 1, 10000);
     sub_->add_option("-Z,--relinquish-privileges", user_, "After opening the capture, run as USER");
     sub_->add_flag("-q,--quiet", quiet_, "No live status line");
-    sub_->add_flag("--stats", stats_, "Status line on stderr every second even when it is not a terminal");
+    sub_->add_flag("--stats", stats_,
+                   "Status line on stderr every second even when it is not a terminal");
     sub_->add_option("--stats-json", stats_json_, "Write the loss ledger as JSON to FILE at exit");
     sub_->add_option("expression", expression_, "pcap-filter expression");
     out_.add_to(*sub_);
@@ -127,7 +139,8 @@ void CaptureCommand::add_to(CLI::App& app) {
 int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
-    const bool status_line = !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
+    const bool status_line =
+        !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
     StatusLine status(engine);
     if (status_line)
         pipeline.set_ticker(
@@ -139,7 +152,8 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
 }
 
 // tcpdump's ledger line on stderr, and --stats-json.
-void CaptureCommand::report(const Engine& engine, uint64_t captured, const std::vector<OutputLedger>& outputs) const {
+void CaptureCommand::report(const Engine& engine, uint64_t captured,
+                            const std::vector<OutputLedger>& outputs) const {
     const Ledger ledger = engine.ledger();
     print_ledger(ledger, captured);
     print_outputs(outputs);
@@ -164,7 +178,8 @@ EngineOptions CaptureCommand::engine_options() const {
     o.egress = direction_ != "in";
     o.xdp_mode = xdp_mode_;
     // tc/XDP count flows in the kernel when flows are all that is written.
-    o.flows = (out_.flows_flag || !out_.flows_file.empty()) && out_.write_path.empty() && out_.format.empty();
+    o.flows = (out_.flows_flag || !out_.flows_file.empty()) && out_.write_path.empty() &&
+              out_.format.empty();
     // The kernel's hash holds one sweep's (a second's) new flows, not the whole table: each
     // sweep walks all its buckets and it is preallocated per CPU (2^20 entries, --max-flows'
     // default, were 200 MB a hash on 2 CPUs and 2.4 ms of CPU a sweep; 65536: 0.2 ms).
@@ -183,11 +198,20 @@ AutoRequest CaptureCommand::auto_request(const EngineOptions& o) const {
     if (sub_->count("-i")) req.interface = interface_;
     req.expression = o.expression;
     static const std::pair<const char*, const char*> kOwned[] = {
-        {"--workers", "afpacket"}, {"--per-worker-files", "afpacket"}, {"--block-size", "afpacket"},
-        {"--ring-blocks", "afpacket"}, {"--block-timeout", "afpacket"},
+        {"--workers", "afpacket"},
+        {"--per-worker-files", "afpacket"},
+        {"--block-size", "afpacket"},
+        {"--ring-blocks", "afpacket"},
+        {"--block-timeout", "afpacket"},
         // Detaching tc filters and removing module rules at exit needs the privileges -Z gives up.
-        {"-Z", "afpacket"}, {"--direction", "tc"}, {"--xdp-mode", "xdp"}, {"--hooks", "kmod"},
-        {"--priority", "kmod"}, {"--group", "nflog"}, {"--all-reasons", "drop"}, {"--all-netns", "drop"}};
+        {"-Z", "afpacket"},
+        {"--direction", "tc"},
+        {"--xdp-mode", "xdp"},
+        {"--hooks", "kmod"},
+        {"--priority", "kmod"},
+        {"--group", "nflog"},
+        {"--all-reasons", "drop"},
+        {"--all-netns", "drop"}};
     for (auto [option, engine] : kOwned)
         if (sub_->count(option)) req.engine_options.emplace_back(option, engine);
     req.rule_options = kmod_.has_conditions();
@@ -199,32 +223,42 @@ void CaptureCommand::print_ready(Engine& engine, const EngineOptions& o) {
     if (auto* af = dynamic_cast<AfPacketEngine*>(&engine)) {
         const char* name = pcap_datalink_val_to_name(af->linktype());
         const char* desc = pcap_datalink_val_to_description(af->linktype());
-        fmt::print(stderr, "listening on {}, link-type {} ({}), snapshot length {} bytes\n", o.interface,
-                   name ? name : "?", desc ? desc : "?", o.snaplen);
+        fmt::print(stderr, "listening on {}, link-type {} ({}), snapshot length {} bytes\n",
+                   o.interface, name ? name : "?", desc ? desc : "?", o.snaplen);
         if (af->userspace_filter())
-            fmt::print(stderr, "hookdump: this expression reads link-layer fields the kernel cannot "
-                               "filter on 'any'; filtering in userspace\n");
+            fmt::print(stderr,
+                       "hookdump: this expression reads link-layer fields the kernel cannot "
+                       "filter on 'any'; filtering in userspace\n");
     } else if (auto* km = dynamic_cast<KmodEngine*>(&engine)) {
-        fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n", km->rule_ids().size());
+        fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n",
+                   km->rule_ids().size());
     } else if (dynamic_cast<NflogEngine*>(&engine)) {
         fmt::print(stderr, "listening on NFLOG group {}\n", o.nflog_group);
 #ifdef HOOKDUMP_HAVE_BPF
     } else if (auto* bpf = dynamic_cast<BpfEngine*>(&engine)) {
         if (bpf->stale_removed())
-            fmt::print(stderr, "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not exit cleanly\n",
+            fmt::print(stderr,
+                       "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not "
+                       "exit cleanly\n",
                        bpf->stale_removed(), bpf->ifname());
         const char* lt = pcap_datalink_val_to_name(bpf->linktype());
         const bool tc = bpf->name() == "tc";
-        const char* dir = o.ingress && o.egress ? "ingress+egress" : o.ingress ? "ingress" : "egress";
-        fmt::print(stderr, "listening on {}, link-type {}, {} engine ({}){}, snapshot length {} bytes\n",
+        const char* dir = o.ingress && o.egress ? "ingress+egress"
+                          : o.ingress           ? "ingress"
+                                                : "egress";
+        fmt::print(stderr,
+                   "listening on {}, link-type {}, {} engine ({}){}, snapshot length {} bytes\n",
                    bpf->ifname(), lt ? lt : "?", bpf->name(),
-                   tc ? dir : bpf->xdp_native() ? "native" : "generic",
+                   tc                  ? dir
+                   : bpf->xdp_native() ? "native"
+                                       : "generic",
                    o.flows ? ", flows counted in the kernel" : "", o.snaplen);
 #endif
 #ifdef HOOKDUMP_HAVE_DROP
     } else if (auto* drop = dynamic_cast<DropEngine*>(&engine)) {
-        fmt::print(stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
-                   drop->kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
+        fmt::print(
+            stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
+            drop->kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
 #endif
     }
 }
@@ -232,8 +266,10 @@ void CaptureCommand::print_ready(Engine& engine, const EngineOptions& o) {
 int CaptureCommand::run() {
     if ((drop_all_reasons_ || drop_all_netns_) && engine_ != "drop" && engine_ != "auto")
         throw UsageError("--all-reasons and --all-netns belong to --engine drop");
-    if (per_worker_files_ && out_.write_path.empty()) throw UsageError("--per-worker-files needs -w FILE");
-    if (per_worker_files_ && out_.count) throw UsageError("-c cannot be combined with --per-worker-files");
+    if (per_worker_files_ && out_.write_path.empty())
+        throw UsageError("--per-worker-files needs -w FILE");
+    if (per_worker_files_ && out_.count)
+        throw UsageError("-c cannot be combined with --per-worker-files");
     const EngineOptions opt = engine_options();
     out_.snaplen = snaplen_;
     out_.drop_fields = engine_ == "drop";  // auto never picks drop

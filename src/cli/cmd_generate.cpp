@@ -6,9 +6,10 @@
 namespace hookdump {
 
 void GenerateCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("generate",
-                              "Write synthetic traffic (TCP, UDP, ICMP, IPv6, VLAN on 198.18.0.0/15) "
-                              "built by hookdump's packet builder");
+    sub_ =
+        app.add_subcommand("generate",
+                           "Write synthetic traffic (TCP, UDP, ICMP, IPv6, VLAN on 198.18.0.0/15) "
+                           "built by hookdump's packet builder");
     add_number(*sub_, "-n,--packets", packets_, "Number of packets (1000)", 1);
     add_number(*sub_, "--flow-count", flows_, "Number of distinct flows (16)", 1);
     add_number(*sub_, "--payload", payload_, "Transport payload bytes per packet (64)", 0, 9000);

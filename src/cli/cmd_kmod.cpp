@@ -28,7 +28,8 @@ void KmodRuleOptions::add_to(CLI::App& app, bool with_snaplen) {
     app.add_option("--dport", dport, "Destination port or LOW-HIGH");
     app.add_option("--proto", proto, "IP protocol: tcp, udp, icmp, icmp6, sctp or a number");
     app.add_option("--hooks", hooks, "Hooks: prerouting,input,forward,output,postrouting or all");
-    app.add_option("--priority", priority, "Hook priority: first, last, both, or a number (e.g. -150: after conntrack)");
+    app.add_option("--priority", priority,
+                   "Hook priority: first, last, both, or a number (e.g. -150: after conntrack)");
     if (with_snaplen)
         add_number(app, "--snaplen", snaplen, "Packet bytes to copy (0: 5-tuple only)", 0,
                    kKmodMaxSnaplen);
@@ -43,7 +44,8 @@ void KmodCommands::add_to(CLI::App& app) {
     rules_->require_subcommand(1);
     add_ = rules_->add_subcommand("add", "Add rules (options and/or an expression subset)");
     rule_.add_to(*add_, true);
-    add_->add_option("expression", add_expression_, "host/net/port/portrange/src/dst/tcp/udp/... and/or");
+    add_->add_option("expression", add_expression_,
+                     "host/net/port/portrange/src/dst/tcp/udp/... and/or");
     del_ = rules_->add_subcommand("del", "Delete rules by id");
     add_numbers(*del_, "id", del_ids_, "Rule ids")->required();
     list_ = rules_->add_subcommand("list", "List the rules with their hit counts");
@@ -52,16 +54,20 @@ void KmodCommands::add_to(CLI::App& app) {
     kmod_ = app.add_subcommand("kmod", "hookdump.ko: statistics and passive listening");
     kmod_->require_subcommand(1);
     stats_ = kmod_->add_subcommand("stats", "The module's counters for this network namespace");
-    listen_ = kmod_->add_subcommand("listen", "Print events of every session (the multicast group), read-only");
+    listen_ = kmod_->add_subcommand(
+        "listen", "Print events of every session (the multicast group), read-only");
     listen_out_.add_to(*listen_);
 }
 
-bool KmodCommands::selected() const { return rules_->parsed() || kmod_->parsed(); }
+bool KmodCommands::selected() const {
+    return rules_->parsed() || kmod_->parsed();
+}
 
 int KmodCommands::run() {
     if (listen_->parsed()) {
         KmodEngine engine(KmodEngine::Mode::Listen, {});
-        fmt::print(stderr, "listening to hookdump.ko events (multicast group {})\n", HOOKDUMP_MCGRP_EVENTS);
+        fmt::print(stderr, "listening to hookdump.ko events (multicast group {})\n",
+                   HOOKDUMP_MCGRP_EVENTS);
         auto pipeline = listen_out_.build();
         install_stop_signals();
         const int rc = run_capture(engine, *pipeline);

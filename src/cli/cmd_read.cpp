@@ -5,8 +5,10 @@
 namespace hookdump {
 
 void ReadCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("read", "Read a pcap or pcapng file, filter it, write packets or flows");
-    sub_->add_option("file", path_, "Capture file (pcap or pcapng); - for standard input")->required();
+    sub_ =
+        app.add_subcommand("read", "Read a pcap or pcapng file, filter it, write packets or flows");
+    sub_->add_option("file", path_, "Capture file (pcap or pcapng); - for standard input")
+        ->required();
     sub_->add_option("expression", expression_, "pcap-filter expression");
     out_.add_to(*sub_);
 }

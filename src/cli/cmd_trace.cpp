@@ -31,7 +31,7 @@ constexpr uint32_t kTraceSnaplen = 192;
 
 // Engine threads hand their observations to the correlating thread through this.
 class Inbox final : public EventHandler {
-public:
+  public:
     bool on_event(const PacketEvent& ev) override {
         trace::Observation o;
         if (!trace::observe(ev, o)) return true;
@@ -46,7 +46,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::mutex mu_;
     std::vector<trace::Observation> items_;
 };
@@ -59,16 +59,21 @@ struct Source {
 }  // namespace
 
 void TraceCommand::add_to(CLI::App& app) {
-    sub_ = app.add_subcommand("trace", "Where did my packet go, and where did it die: every observation point at once, one path per packet");
+    sub_ = app.add_subcommand("trace",
+                              "Where did my packet go, and where did it die: every observation "
+                              "point at once, one path per packet");
     sub_->add_option("-i,--interface", interface_, "Interface for the tap (default any)");
     add_number(*sub_, "-c,--count", count_, "Exit after COUNT packets are traced (0: no limit)", 0);
-    sub_->add_option("-o,--output-format", format_, "text or jsonl")->check(CLI::IsMember({"text", "jsonl"}));
+    sub_->add_option("-o,--output-format", format_, "text or jsonl")
+        ->check(CLI::IsMember({"text", "jsonl"}));
     sub_->add_option("-w,--write", write_path_, "Write the paths to FILE instead of stdout");
-    sub_->add_option("--report", report_path_, "Write the hook graph as a self-contained HTML page at exit");
+    sub_->add_option("--report", report_path_,
+                     "Write the hook graph as a self-contained HTML page at exit");
     add_number(*sub_, "--window", window_ms_, "A packet is complete after MS without news (200)", 1,
                60000);
-    sub_->add_option("--points", points_,
-                     "Observation points: all (tap,kmod,tc,drop), or a list of tap, kmod, tc, xdp, drop");
+    sub_->add_option(
+        "--points", points_,
+        "Observation points: all (tap,kmod,tc,drop), or a list of tap, kmod, tc, xdp, drop");
     sub_->add_option("expression", expression_, "pcap-filter expression selecting the packets");
 }
 
@@ -83,7 +88,8 @@ std::vector<std::string> split_points(const std::string& list) {
         const size_t comma = std::min(list.find(',', start), list.size());
         std::string p = list.substr(start, comma - start);
         if (std::find(kKnown.begin(), kKnown.end(), p) == kKnown.end())
-            throw UsageError("--points: unknown point '" + p + "' (tap, kmod, tc, xdp, drop or all)");
+            throw UsageError("--points: unknown point '" + p +
+                             "' (tap, kmod, tc, xdp, drop or all)");
         out.push_back(p);
         start = comma + 1;
     }
@@ -108,7 +114,9 @@ int TraceCommand::run() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
     const auto points = split_points(points_);
-    auto wanted = [&](const char* p) { return std::find(points.begin(), points.end(), p) != points.end(); };
+    auto wanted = [&](const char* p) {
+        return std::find(points.begin(), points.end(), p) != points.end();
+    };
     const bool explicit_points = points_ != "all";
 
     // The outputs are created before any observation point is opened: one that cannot be is
@@ -167,8 +175,10 @@ int TraceCommand::run() {
             EngineOptions k = opt;
             k.rules.hooks = "all";
             k.rules.priority = "both";
-            sources.push_back({open_engine("kmod", k), "netfilter hooks at first and last priority (hookdump.ko)"});
-            for (const char* h : {"PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING"})
+            sources.push_back({open_engine("kmod", k),
+                               "netfilter hooks at first and last priority (hookdump.ko)"});
+            for (const char* h :
+                 {"PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING"})
                 info.points.push_back(h);
             both_slots = true;
         });
@@ -183,7 +193,8 @@ int TraceCommand::run() {
                 b.interface = ifname;
                 b.promiscuous = false;  // the tc/XDP points leave the device as it is
                 sources.push_back({open_engine(hook, b), fmt::format("{} {}", hook, ifname)});
-                info.points.push_back(fmt::format("{} {}", tc ? "tc ingress/egress" : "xdp", ifname));
+                info.points.push_back(
+                    fmt::format("{} {}", tc ? "tc ingress/egress" : "xdp", ifname));
             });
         }
     }
@@ -198,13 +209,19 @@ int TraceCommand::run() {
 #endif
 #ifndef HOOKDUMP_HAVE_BPF
     for (const char* p : {"tc", "xdp"})
-        if (wanted(p)) unavailable(p, "this hookdump was built without eBPF (clang, bpftool, libbpf-dev)");
+        if (wanted(p))
+            unavailable(p, "this hookdump was built without eBPF (clang, bpftool, libbpf-dev)");
 #endif
 #ifndef HOOKDUMP_HAVE_DROP
-    if (wanted("drop")) unavailable("drop", "this hookdump was built without the drop-reason program (no BTF at build time)");
+    if (wanted("drop"))
+        unavailable(
+            "drop",
+            "this hookdump was built without the drop-reason program (no BTF at build time)");
 #endif
     if (!wanted("xdp") && !explicit_points)
-        info.missing.push_back("xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket buffers to run");
+        info.missing.push_back(
+            "xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket "
+            "buffers to run");
     if (sources.empty()) throw RuntimeError("no observation point could be opened");
 
     install_stop_signals();
@@ -230,8 +247,9 @@ int TraceCommand::run() {
             engines_stop.store(true);
         });
 
-    trace::Correlator correlator(
-        {.window_ns = uint64_t{window_ms_} * 1'000'000, .both_slots = both_slots, .tap_egress = wanted("tap") && interface_ == "any"});
+    trace::Correlator correlator({.window_ns = uint64_t{window_ms_} * 1'000'000,
+                                  .both_slots = both_slots,
+                                  .tap_egress = wanted("tap") && interface_ == "any"});
     trace::PathSummary summary;
     LocalClock clock;
     uint64_t traced = 0;
@@ -245,7 +263,8 @@ int TraceCommand::run() {
                 line = trace::to_json(p);
             } else {
                 clock.append(line, p.path.front().ts_ns);
-                line += fmt::format(" {}: {}", trace::to_string(p.path.front().tuple), trace::format_path(p, both_slots));
+                line += fmt::format(" {}: {}", trace::to_string(p.path.front().tuple),
+                                    trace::format_path(p, both_slots));
             }
             line += '\n';
             std::fwrite(line.data(), 1, line.size(), out);
@@ -260,12 +279,16 @@ int TraceCommand::run() {
     std::vector<trace::Observation> pending;
     auto pump = [&](bool flush) {
         auto items = inbox.take();
-        pending.insert(pending.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
+        pending.insert(pending.end(), std::make_move_iterator(items.begin()),
+                       std::make_move_iterator(items.end()));
         std::stable_sort(pending.begin(), pending.end(),
-                         [](const trace::Observation& a, const trace::Observation& b) { return a.ts_ns < b.ts_ns; });
+                         [](const trace::Observation& a, const trace::Observation& b) {
+                             return a.ts_ns < b.ts_ns;
+                         });
         const uint64_t horizon = flush ? UINT64_MAX : realtime_ns() - settle_ns;
         size_t n = 0;
-        while (n < pending.size() && pending[n].ts_ns <= horizon) correlator.add(std::move(pending[n++]));
+        while (n < pending.size() && pending[n].ts_ns <= horizon)
+            correlator.add(std::move(pending[n++]));
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
         emit(correlator.take_done(flush ? 0 : horizon, flush));
     };
@@ -278,11 +301,14 @@ int TraceCommand::run() {
     pump(true);
 
     fmt::print(stderr, "{} packets traced\n", traced);
-    for (const auto& r : summary.rows()) fmt::print(stderr, "{:>8}  {}\n", r.packets, r.signature.empty() ? "(no path)" : r.signature);
+    for (const auto& r : summary.rows())
+        fmt::print(stderr, "{:>8}  {}\n", r.packets,
+                   r.signature.empty() ? "(no path)" : r.signature);
     for (const auto& s : sources) {
         const InterfaceCounters l = s.engine->ledger().total();
         if (l.kernel_drops)
-            fmt::print(stderr, "hookdump: {} lost {} events in the kernel: paths may be incomplete\n",
+            fmt::print(stderr,
+                       "hookdump: {} lost {} events in the kernel: paths may be incomplete\n",
                        s.engine->name(), l.kernel_drops);
     }
     if (!report_path_.empty()) {

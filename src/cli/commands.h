@@ -13,12 +13,12 @@
 namespace hookdump {
 
 class ReadCommand {
-public:
+  public:
     void add_to(CLI::App& app);
     bool selected() const { return sub_ && sub_->parsed(); }
     int run();
 
-private:
+  private:
     CLI::App* sub_ = nullptr;
     std::string path_;
     std::vector<std::string> expression_;
@@ -36,12 +36,12 @@ namespace hookdump {
 
 // hookdump generate: synthetic traffic from the packet builder, through the usual outputs.
 class GenerateCommand {
-public:
+  public:
     void add_to(CLI::App& app);
     bool selected() const { return sub_ && sub_->parsed(); }
     int run();
 
-private:
+  private:
     CLI::App* sub_ = nullptr;
     uint64_t packets_ = 1000;
     uint32_t flows_ = 16;
@@ -63,12 +63,12 @@ struct KmodRuleOptions : RuleOptions {
 
 // hookdump rules add|del|list|flush, hookdump kmod stats|listen.
 class KmodCommands {
-public:
+  public:
     void add_to(CLI::App& app);
     bool selected() const;
     int run();
 
-private:
+  private:
     CLI::App* rules_ = nullptr;
     CLI::App* add_ = nullptr;
     CLI::App* del_ = nullptr;
@@ -85,14 +85,15 @@ private:
 
 // hookdump capture: live capture with a chosen engine (auto, afpacket, kmod, nflog, tc, xdp, drop).
 class CaptureCommand {
-public:
+  public:
     void add_to(CLI::App& app);
     bool selected() const { return sub_ && sub_->parsed(); }
     int run();
 
-private:
+  private:
     int run_engine(class Engine& engine, Pipeline& pipeline);
-    void report(const class Engine& engine, uint64_t captured, const std::vector<OutputLedger>& outputs) const;
+    void report(const class Engine& engine, uint64_t captured,
+                const std::vector<OutputLedger>& outputs) const;
     struct EngineOptions engine_options() const;
     struct AutoRequest auto_request(const struct EngineOptions& o) const;
     void print_ready(class Engine& engine, const struct EngineOptions& o);
@@ -128,12 +129,12 @@ namespace hookdump {
 
 // hookdump trace: every observation point at once, correlated into each packet's path.
 class TraceCommand {
-public:
+  public:
     void add_to(CLI::App& app);
     bool selected() const { return sub_ && sub_->parsed(); }
     int run();
 
-private:
+  private:
     CLI::App* sub_ = nullptr;
     std::string interface_ = "any";
     uint64_t count_ = 0;

@@ -16,7 +16,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_stop_signal(int) { g_stop.store(true); }
+void on_stop_signal(int) {
+    g_stop.store(true);
+}
 
 constexpr uint64_t kMaxTimeoutSeconds = 1'000'000'000;
 
@@ -26,11 +28,15 @@ uint64_t seconds_to_ns(double s) {
 
 }  // namespace
 
-const std::atomic<bool>& stop_flag() { return g_stop; }
-void request_stop() { g_stop.store(true); }
+const std::atomic<bool>& stop_flag() {
+    return g_stop;
+}
+void request_stop() {
+    g_stop.store(true);
+}
 
 void install_stop_signals() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
@@ -41,7 +47,8 @@ void install_stop_signals() {
 
 void OutputOptions::add_to(CLI::App& app) {
     app.add_option("-o,--output-format", format, "Output format: text, csv, jsonl, pcap, pcapng");
-    app.add_option("-w,--write", write_path, "Write packets to FILE (format from -o or the extension)");
+    app.add_option("-w,--write", write_path,
+                   "Write packets to FILE (format from -o or the extension)");
     // --flows alone is a flag, so it never swallows the next word (an expression); the file
     // comes only as --flows=FILE, which main() turns into the hidden --flows-file.
     app.add_flag("--flows", flows_flag,
@@ -63,7 +70,9 @@ void OutputOptions::add_to(CLI::App& app) {
                1);
 }
 
-std::unique_ptr<Pipeline> OutputOptions::build() const { return build_for(write_path); }
+std::unique_ptr<Pipeline> OutputOptions::build() const {
+    return build_for(write_path);
+}
 
 std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) const {
     std::optional<std::string> flows;
@@ -79,13 +88,15 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
         else
             f = &sink_format_by_name("text");
         if (!f)
-            throw UsageError("cannot tell the format of '" + out_path + "' from its name: give -o FORMAT");
+            throw UsageError("cannot tell the format of '" + out_path +
+                             "' from its name: give -o FORMAT");
         SinkOptions so;
         so.path = out_path.empty() ? "-" : out_path;
         so.snaplen = snaplen;
         so.drop_fields = drop_fields;
         if (f->binary && so.path == "-" && isatty(STDOUT_FILENO))
-            throw UsageError(fmt::format("refusing to write {} to a terminal: use -w FILE or a pipe", f->name));
+            throw UsageError(
+                fmt::format("refusing to write {} to a terminal: use -w FILE or a pipe", f->name));
         RotationOptions rot;
         rot.seconds = static_cast<uint64_t>(rotate_seconds);
         rot.bytes = static_cast<uint64_t>(rotate_megabytes * 1e6);
@@ -124,8 +135,10 @@ int run_capture(Engine& engine, Pipeline& pipeline) {
         return kExitRuntime;
     }
     if (const FlowTable* ft = pipeline.flows(); ft && ft->stats().evicted)
-        fmt::print(stderr, "hookdump: {} flows evicted early because the flow table was full (--max-flows)\n",
-                   ft->stats().evicted);
+        fmt::print(
+            stderr,
+            "hookdump: {} flows evicted early because the flow table was full (--max-flows)\n",
+            ft->stats().evicted);
     return kExitOk;
 }
 

@@ -14,8 +14,8 @@
 namespace hookdump {
 
 struct OutputOptions {
-    std::string format;      // -o; empty: from -w's extension, else text
-    std::string write_path;  // -w; empty: standard output
+    std::string format;       // -o; empty: from -w's extension, else text
+    std::string write_path;   // -w; empty: standard output
     bool flows_flag = false;  // --flows
     std::string flows_file;   // --flows=FILE ("-" is standard output)
     uint64_t count = 0;

@@ -21,7 +21,8 @@ void StatusLine::tick(uint64_t now_ns, uint64_t packets, uint64_t bytes) {
     if (now_ns < last_ns_ + 1000000000ull) return;
     const double secs = static_cast<double>(now_ns - last_ns_) / 1e9;
     const InterfaceCounters t = engine_.ledger().total();
-    fmt::print(stderr, "\r{:.0f} packets/s, {:.0f} bytes/s, {} captured, {} dropped by kernel\033[K",
+    fmt::print(stderr,
+               "\r{:.0f} packets/s, {:.0f} bytes/s, {} captured, {} dropped by kernel\033[K",
                static_cast<double>(packets - last_packets_) / secs,
                static_cast<double>(bytes - last_bytes_) / secs, packets, t.kernel_drops);
     last_ns_ = now_ns;
@@ -36,19 +37,19 @@ void StatusLine::clear() {
 
 void print_ledger(const Ledger& ledger, uint64_t captured) {
     const InterfaceCounters t = ledger.total();
-    fmt::print(stderr, "{} packets captured, {} received by filter, {} dropped by kernel\n", captured,
-               t.filter_accepted, t.kernel_drops);
+    fmt::print(stderr, "{} packets captured, {} received by filter, {} dropped by kernel\n",
+               captured, t.filter_accepted, t.kernel_drops);
 }
 
 void print_outputs(const std::vector<OutputLedger>& outputs) {
     for (const auto& o : outputs)
         if (o.stats.written != o.handed)
-            fmt::print(stderr, "{} {} written to {}, {} not written ({})\n", o.stats.written, o.unit, o.stats.path,
-                       o.handed - o.stats.written, o.stats.why_not);
+            fmt::print(stderr, "{} {} written to {}, {} not written ({})\n", o.stats.written,
+                       o.unit, o.stats.path, o.handed - o.stats.written, o.stats.why_not);
 }
 
-void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& ledger, uint64_t captured,
-                       const std::vector<OutputLedger>& outputs) {
+void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& ledger,
+                       uint64_t captured, const std::vector<OutputLedger>& outputs) {
     std::string& o = out.buffer();
     const InterfaceCounters t = ledger.total();
     JsonEmitter e(o);
@@ -86,7 +87,10 @@ void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& l
         e.text("records", w.unit);
         append_uint(e.raw("written"), w.stats.written);
         append_uint(e.raw("not_written"), w.handed - w.stats.written);
-        if (w.stats.why_not.empty()) e.null("why_not"); else e.text("why_not", w.stats.why_not);
+        if (w.stats.why_not.empty())
+            e.null("why_not");
+        else
+            e.text("why_not", w.stats.why_not);
         o.push_back('}');
     }
     o.append("]}\n");

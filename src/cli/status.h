@@ -12,13 +12,13 @@
 namespace hookdump {
 
 class StatusLine {
-public:
+  public:
     explicit StatusLine(const Engine& engine) : engine_(engine) {}
     // Prints at most once a second: packets/s, bytes/s, drops.
     void tick(uint64_t now_ns, uint64_t packets, uint64_t bytes);
     void clear();
 
-private:
+  private:
     const Engine& engine_;
     uint64_t last_ns_ = 0;
     uint64_t last_packets_ = 0;
@@ -31,8 +31,8 @@ void print_ledger(const Ledger& ledger, uint64_t captured);
 // "N packets written to FILE, M not written (WHY)" for each output that did not get everything.
 void print_outputs(const std::vector<OutputLedger>& outputs);
 // `out` is created when the capture starts (before any engine), written at exit.
-void write_ledger_json(class OutputFile& out, std::string_view engine, const Ledger& ledger, uint64_t captured,
-                       const std::vector<OutputLedger>& outputs);
+void write_ledger_json(class OutputFile& out, std::string_view engine, const Ledger& ledger,
+                       uint64_t captured, const std::vector<OutputLedger>& outputs);
 
 // One pipeline per worker ring, each on its own thread; returns the exit status.
 int run_workers(class AfPacketEngine& engine, std::vector<std::unique_ptr<Pipeline>>& pipes);

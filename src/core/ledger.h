@@ -12,9 +12,9 @@ namespace hookdump {
 struct InterfaceCounters {
     int32_t ifindex = 0;
     IfName ifname;
-    uint64_t filter_accepted = 0; // accepted by the kernel filter (as the kernel counts them)
-    uint64_t received = 0;        // read by hookdump
-    uint64_t kernel_drops = 0;    // dropped by the kernel before hookdump could read them
+    uint64_t filter_accepted = 0;  // accepted by the kernel filter (as the kernel counts them)
+    uint64_t received = 0;         // read by hookdump
+    uint64_t kernel_drops = 0;     // dropped by the kernel before hookdump could read them
 };
 
 struct Ledger {

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <functional>
-#include <string_view>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "engine/engine.h"
@@ -21,7 +21,7 @@ struct OutputLedger {
 };
 
 class Pipeline final : public EventHandler {
-public:
+  public:
     // count 0 means no limit.
     explicit Pipeline(uint64_t count = 0) : count_(count) {}
 
@@ -51,7 +51,7 @@ public:
     uint64_t bytes() const { return bytes_; }
     const FlowTable* flows() const { return flows_.get(); }
 
-private:
+  private:
     uint64_t count_;
     uint64_t packets_ = 0;
     uint64_t bytes_ = 0;

@@ -28,7 +28,9 @@ AfPacketEngine::AfPacketEngine(AfPacketConfig cfg) : cfg_(std::move(cfg)) {
 
 AfPacketEngine::~AfPacketEngine() = default;
 
-bool AfPacketEngine::userspace_filter() const { return !rings_.empty() && rings_.front()->has_user_filter(); }
+bool AfPacketEngine::userspace_filter() const {
+    return !rings_.empty() && rings_.front()->has_user_filter();
+}
 
 Ledger AfPacketEngine::ledger() const {
     Ledger l;
@@ -36,7 +38,8 @@ Ledger AfPacketEngine::ledger() const {
     return l;
 }
 
-void AfPacketEngine::run_worker(unsigned index, EventHandler& handler, const std::atomic<bool>& stop) {
+void AfPacketEngine::run_worker(unsigned index, EventHandler& handler,
+                                const std::atomic<bool>& stop) {
     rings_.at(index)->run(handler, stop);
 }
 
@@ -47,7 +50,8 @@ void AfPacketEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     }
     // Fanout: each ring on its own thread; here, merge their events in timestamp order. A
     // block is handed over at most about two block timeouts after its first packet.
-    const uint64_t slack_ns = std::max<uint64_t>(500'000'000, 2ull * cfg_.block_timeout_ms * 1'000'000 + 200'000'000);
+    const uint64_t slack_ns =
+        std::max<uint64_t>(500'000'000, 2ull * cfg_.block_timeout_ms * 1'000'000 + 200'000'000);
     merge_sources(
         rings_.size(),
         [this](size_t i, EventHandler& h, const std::atomic<bool>& s) { rings_[i]->run(h, s); },

@@ -16,7 +16,7 @@ class AfPacketRing;
 
 struct AfPacketConfig {
     std::string interface = "any";  // a name, an index, or "any"
-    std::string filter;              // pcap-filter expression
+    std::string filter;             // pcap-filter expression
     bool promiscuous = true;
     uint32_t snaplen = 262144;
     uint32_t block_size = 1 << 20;  // raised to hold one snaplen-sized frame
@@ -26,7 +26,7 @@ struct AfPacketConfig {
 };
 
 class AfPacketEngine final : public Engine {
-public:
+  public:
     // Opens the sockets, attaches the filter and maps the rings. Throws UsageError for a bad
     // interface or expression, RuntimeError when the kernel refuses (with the capability
     // needed when that is the reason).
@@ -46,7 +46,7 @@ public:
     // Runs only ring `index` (for one pipeline per worker); thread-safe across indexes.
     void run_worker(unsigned index, EventHandler& handler, const std::atomic<bool>& stop);
 
-private:
+  private:
     AfPacketConfig cfg_;
     int linktype_ = 1;
     std::vector<std::unique_ptr<AfPacketRing>> rings_;

@@ -34,8 +34,8 @@ struct BpfEngineConfig {
     uint32_t max_flows = 65536;  // the kernel's flow hash
     uint64_t idle_timeout_ns = 60'000'000'000;
     uint64_t active_timeout_ns = 1800'000'000'000;
-    std::vector<Rule> rules;      // empty: every packet
-    std::string filter;           // pcap-filter expression for the translated filter
+    std::vector<Rule> rules;  // empty: every packet
+    std::string filter;       // pcap-filter expression for the translated filter
 };
 
 class BpfEngine final : public Engine {

@@ -15,7 +15,7 @@ namespace hookdump {
 struct FlowRecord;
 
 class EventHandler {
-public:
+  public:
     virtual ~EventHandler() = default;
     // Returns false to stop the engine (a packet count was reached).
     virtual bool on_event(const PacketEvent& ev) = 0;
@@ -40,7 +40,7 @@ public:
 };
 
 class Engine {
-public:
+  public:
     virtual ~Engine() = default;
     virtual std::string_view name() const = 0;
     // Delivers events until the source ends, the handler says stop, or `stop` is set

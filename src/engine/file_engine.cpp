@@ -6,7 +6,8 @@ namespace hookdump {
 
 FileEngine::FileEngine(const std::string& path, const std::string& expression) : path_(path) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
-    pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    pcap_ =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (!pcap_) throw UsageError("cannot read " + path + ": " + errbuf);
     if (!expression.empty()) {
         bpf_program prog{};
@@ -30,7 +31,9 @@ FileEngine::~FileEngine() {
     if (pcap_) pcap_close(pcap_);
 }
 
-int FileEngine::datalink() const { return pcap_datalink(pcap_); }
+int FileEngine::datalink() const {
+    return pcap_datalink(pcap_);
+}
 
 void FileEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     const int dlt = pcap_datalink(pcap_);
@@ -50,8 +53,10 @@ void FileEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         if (rc == 0) continue;
         // pcap files keep the seconds (and the fraction) as unsigned 32-bit values, which
         // libpcap hands over sign-extended: past January 2038 they arrive negative.
-        const uint64_t sec = h->ts.tv_sec < 0 ? static_cast<uint32_t>(h->ts.tv_sec) : static_cast<uint64_t>(h->ts.tv_sec);
-        const uint64_t frac = h->ts.tv_usec < 0 ? static_cast<uint32_t>(h->ts.tv_usec) : static_cast<uint64_t>(h->ts.tv_usec);
+        const uint64_t sec = h->ts.tv_sec < 0 ? static_cast<uint32_t>(h->ts.tv_sec)
+                                              : static_cast<uint64_t>(h->ts.tv_sec);
+        const uint64_t frac = h->ts.tv_usec < 0 ? static_cast<uint32_t>(h->ts.tv_usec)
+                                                : static_cast<uint64_t>(h->ts.tv_usec);
         ev.ts_ns = sec * 1000000000u + frac;
         ev.len = h->len;
         ev.bytes = {data, h->caplen};

@@ -11,7 +11,7 @@
 namespace hookdump {
 
 class FileEngine final : public Engine {
-public:
+  public:
     // Throws UsageError for an unreadable or non-capture file, or a bad expression.
     FileEngine(const std::string& path, const std::string& expression);
     ~FileEngine() override;
@@ -21,7 +21,7 @@ public:
     Ledger ledger() const override { return ledger_; }
     int datalink() const;
 
-private:
+  private:
     std::string path_;
     pcap_t* pcap_ = nullptr;
     Ledger ledger_;

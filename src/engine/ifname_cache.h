@@ -12,7 +12,7 @@
 namespace hookdump {
 
 class IfNameCache {
-public:
+  public:
     // Empty for 0 (no interface) and for an index without an interface (also cached).
     const IfName& get(int32_t ifindex) {
         if (ifindex == last_index_) return last_name_;
@@ -32,7 +32,7 @@ public:
         return last_name_;
     }
 
-private:
+  private:
     std::unordered_map<int32_t, IfName> names_;
     int32_t last_index_ = 0;
     IfName last_name_;

@@ -17,7 +17,7 @@
 namespace hookdump {
 
 class KmodDatagramBuilder {
-public:
+  public:
     explicit KmodDatagramBuilder(uint16_t family_id) {
         buf_.resize(NLMSG_HDRLEN + GENL_HDRLEN);
         auto* nlh = reinterpret_cast<nlmsghdr*>(buf_.data());
@@ -35,7 +35,8 @@ public:
         nlattr a{static_cast<uint16_t>(attr), HOOKDUMP_A_EVENT};
         std::memcpy(buf_.data() + at, &a, sizeof a);
         std::memcpy(buf_.data() + at + NLA_HDRLEN, &ev, sizeof ev);
-        if (!bytes.empty()) std::memcpy(buf_.data() + at + NLA_HDRLEN + sizeof ev, bytes.data(), bytes.size());
+        if (!bytes.empty())
+            std::memcpy(buf_.data() + at + NLA_HDRLEN + sizeof ev, bytes.data(), bytes.size());
         ++count_;
         return *this;
     }
@@ -47,7 +48,7 @@ public:
         return d;
     }
 
-private:
+  private:
     std::vector<char> buf_;
     size_t count_ = 0;
 };

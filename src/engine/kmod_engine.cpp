@@ -32,12 +32,18 @@ constexpr uint16_t kLinktypeRaw = 101;
 
 CapturePoint point_of(uint8_t hook) {
     switch (hook) {
-        case HOOKDUMP_HOOK_PRE_ROUTING: return CapturePoint::PreRouting;
-        case HOOKDUMP_HOOK_LOCAL_IN: return CapturePoint::LocalIn;
-        case HOOKDUMP_HOOK_FORWARD: return CapturePoint::Forward;
-        case HOOKDUMP_HOOK_LOCAL_OUT: return CapturePoint::LocalOut;
-        case HOOKDUMP_HOOK_POST_ROUTING: return CapturePoint::PostRouting;
-        default: return CapturePoint::Unknown;
+        case HOOKDUMP_HOOK_PRE_ROUTING:
+            return CapturePoint::PreRouting;
+        case HOOKDUMP_HOOK_LOCAL_IN:
+            return CapturePoint::LocalIn;
+        case HOOKDUMP_HOOK_FORWARD:
+            return CapturePoint::Forward;
+        case HOOKDUMP_HOOK_LOCAL_OUT:
+            return CapturePoint::LocalOut;
+        case HOOKDUMP_HOOK_POST_ROUTING:
+            return CapturePoint::PostRouting;
+        default:
+            return CapturePoint::Unknown;
     }
 }
 
@@ -86,9 +92,19 @@ inline bool fill_event(const void* payload, size_t len, PacketEvent& ev) {
         uint32_t l4 = 0;
         if (!(e.flags & HOOKDUMP_EV_LATER_FRAG)) {
             switch (e.proto) {
-                case 6: l4 = 20; break;
-                case 17: case 136: case 1: case 58: l4 = 8; break;
-                case 132: case 33: l4 = 12; break;
+                case 6:
+                    l4 = 20;
+                    break;
+                case 17:
+                case 136:
+                case 1:
+                case 58:
+                    l4 = 8;
+                    break;
+                case 132:
+                case 33:
+                    l4 = 12;
+                    break;
             }
         }
         p.ip_payload = e.len - e.thoff > l4 ? e.len - e.thoff - l4 : 0;
@@ -112,7 +128,9 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev) {
     return fill_event(payload, len, ev);
 }
 
-KmodClient::KmodClient() { family_ = sock_.resolve(HOOKDUMP_GENL_NAME); }
+KmodClient::KmodClient() {
+    family_ = sock_.resolve(HOOKDUMP_GENL_NAME);
+}
 
 uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const Rule& r) {
     nlmsghdr* nlh = sock.start(family, HOOKDUMP_CMD_RULE_ADD, HOOKDUMP_GENL_VERSION);
@@ -139,7 +157,8 @@ uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const Rule& r) {
     mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_HOOKS, r.hooks);
     mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_SLOTS, r.slots);
     if (r.snaplen) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_SNAPLEN, r.snaplen);
-    if (r.slots & (1u << HOOKDUMP_SLOT_CUSTOM)) mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_PRIORITY, static_cast<uint32_t>(r.priority));
+    if (r.slots & (1u << HOOKDUMP_SLOT_CUSTOM))
+        mnl_attr_put_u32(nlh, HOOKDUMP_RULE_A_PRIORITY, static_cast<uint32_t>(r.priority));
     mnl_attr_nest_end(nlh, nest);
     uint32_t id = 0;
     sock.transact(nlh, "adding a rule", [&](const nlmsghdr* reply) {
@@ -157,7 +176,8 @@ void KmodClient::delete_rule(uint32_t id) {
 }
 
 void KmodClient::flush_rules() {
-    sock_.transact(sock_.start(family_.id, HOOKDUMP_CMD_RULE_FLUSH, HOOKDUMP_GENL_VERSION), "flushing the rules");
+    sock_.transact(sock_.start(family_.id, HOOKDUMP_CMD_RULE_FLUSH, HOOKDUMP_GENL_VERSION),
+                   "flushing the rules");
 }
 
 std::vector<Rule> KmodClient::list_rules() {
@@ -172,34 +192,66 @@ std::vector<Rule> KmodClient::list_rules() {
             bool has_src = false, has_dst = false;
             for_each_nested(a, [&](const nlattr* f) {
                 switch (mnl_attr_get_type(f)) {
-                    case HOOKDUMP_RULE_A_ID: r.id = mnl_attr_get_u32(f); break;
+                    case HOOKDUMP_RULE_A_ID:
+                        r.id = mnl_attr_get_u32(f);
+                        break;
                     case HOOKDUMP_RULE_A_FAMILY:
                         r.family = family_from_af(mnl_attr_get_u8(f));
                         break;
                     case HOOKDUMP_RULE_A_SRC:
                         has_src = true;
                         src.family = mnl_attr_get_payload_len(f) == 16 ? 6 : 4;
-                        std::memcpy(src.addr.data(), mnl_attr_get_payload(f), src.family == 6 ? 16 : 4);
+                        std::memcpy(src.addr.data(), mnl_attr_get_payload(f),
+                                    src.family == 6 ? 16 : 4);
                         break;
-                    case HOOKDUMP_RULE_A_SRC_PLEN: src.len = mnl_attr_get_u8(f); break;
+                    case HOOKDUMP_RULE_A_SRC_PLEN:
+                        src.len = mnl_attr_get_u8(f);
+                        break;
                     case HOOKDUMP_RULE_A_DST:
                         has_dst = true;
                         dst.family = mnl_attr_get_payload_len(f) == 16 ? 6 : 4;
-                        std::memcpy(dst.addr.data(), mnl_attr_get_payload(f), dst.family == 6 ? 16 : 4);
+                        std::memcpy(dst.addr.data(), mnl_attr_get_payload(f),
+                                    dst.family == 6 ? 16 : 4);
                         break;
-                    case HOOKDUMP_RULE_A_DST_PLEN: dst.len = mnl_attr_get_u8(f); break;
-                    case HOOKDUMP_RULE_A_SPORT_MIN: r.sport_min = mnl_attr_get_u16(f); break;
-                    case HOOKDUMP_RULE_A_SPORT_MAX: r.sport_max = mnl_attr_get_u16(f); break;
-                    case HOOKDUMP_RULE_A_DPORT_MIN: r.dport_min = mnl_attr_get_u16(f); break;
-                    case HOOKDUMP_RULE_A_DPORT_MAX: r.dport_max = mnl_attr_get_u16(f); break;
-                    case HOOKDUMP_RULE_A_PROTO: r.proto = mnl_attr_get_u8(f); break;
-                    case HOOKDUMP_RULE_A_IIF: r.iif = mnl_attr_get_u32(f); break;
-                    case HOOKDUMP_RULE_A_OIF: r.oif = mnl_attr_get_u32(f); break;
-                    case HOOKDUMP_RULE_A_HOOKS: r.hooks = mnl_attr_get_u32(f); break;
-                    case HOOKDUMP_RULE_A_SLOTS: r.slots = mnl_attr_get_u32(f); break;
-                    case HOOKDUMP_RULE_A_SNAPLEN: r.snaplen = mnl_attr_get_u32(f); break;
-                    case HOOKDUMP_RULE_A_HITS: r.hits = mnl_attr_get_u64(f); break;
-                    case HOOKDUMP_RULE_A_PRIORITY: r.priority = static_cast<int32_t>(mnl_attr_get_u32(f)); break;
+                    case HOOKDUMP_RULE_A_DST_PLEN:
+                        dst.len = mnl_attr_get_u8(f);
+                        break;
+                    case HOOKDUMP_RULE_A_SPORT_MIN:
+                        r.sport_min = mnl_attr_get_u16(f);
+                        break;
+                    case HOOKDUMP_RULE_A_SPORT_MAX:
+                        r.sport_max = mnl_attr_get_u16(f);
+                        break;
+                    case HOOKDUMP_RULE_A_DPORT_MIN:
+                        r.dport_min = mnl_attr_get_u16(f);
+                        break;
+                    case HOOKDUMP_RULE_A_DPORT_MAX:
+                        r.dport_max = mnl_attr_get_u16(f);
+                        break;
+                    case HOOKDUMP_RULE_A_PROTO:
+                        r.proto = mnl_attr_get_u8(f);
+                        break;
+                    case HOOKDUMP_RULE_A_IIF:
+                        r.iif = mnl_attr_get_u32(f);
+                        break;
+                    case HOOKDUMP_RULE_A_OIF:
+                        r.oif = mnl_attr_get_u32(f);
+                        break;
+                    case HOOKDUMP_RULE_A_HOOKS:
+                        r.hooks = mnl_attr_get_u32(f);
+                        break;
+                    case HOOKDUMP_RULE_A_SLOTS:
+                        r.slots = mnl_attr_get_u32(f);
+                        break;
+                    case HOOKDUMP_RULE_A_SNAPLEN:
+                        r.snaplen = mnl_attr_get_u32(f);
+                        break;
+                    case HOOKDUMP_RULE_A_HITS:
+                        r.hits = mnl_attr_get_u64(f);
+                        break;
+                    case HOOKDUMP_RULE_A_PRIORITY:
+                        r.priority = static_cast<int32_t>(mnl_attr_get_u32(f));
+                        break;
                     case HOOKDUMP_RULE_A_OWNER:
                         r.owner = mnl_attr_get_u32(f);
                         break;
@@ -222,14 +274,30 @@ KmodStats KmodClient::stats() {
             for_each_nested(a, [&](const nlattr* f) {
                 const uint64_t v = mnl_attr_get_u64(f);
                 switch (mnl_attr_get_type(f)) {
-                    case HOOKDUMP_STATS_A_MATCHED: s.matched = v; break;
-                    case HOOKDUMP_STATS_A_QUEUED: s.queued = v; break;
-                    case HOOKDUMP_STATS_A_DELIVERED: s.delivered = v; break;
-                    case HOOKDUMP_STATS_A_DROP_FULL: s.drop_full = v; break;
-                    case HOOKDUMP_STATS_A_DROP_NOBUFS: s.drop_nobufs = v; break;
-                    case HOOKDUMP_STATS_A_DROP_NOMEM: s.drop_nomem = v; break;
-                    case HOOKDUMP_STATS_A_DROP_NOSESSION: s.drop_nosession = v; break;
-                    case HOOKDUMP_STATS_A_BATCHES: s.batches = v; break;
+                    case HOOKDUMP_STATS_A_MATCHED:
+                        s.matched = v;
+                        break;
+                    case HOOKDUMP_STATS_A_QUEUED:
+                        s.queued = v;
+                        break;
+                    case HOOKDUMP_STATS_A_DELIVERED:
+                        s.delivered = v;
+                        break;
+                    case HOOKDUMP_STATS_A_DROP_FULL:
+                        s.drop_full = v;
+                        break;
+                    case HOOKDUMP_STATS_A_DROP_NOBUFS:
+                        s.drop_nobufs = v;
+                        break;
+                    case HOOKDUMP_STATS_A_DROP_NOMEM:
+                        s.drop_nomem = v;
+                        break;
+                    case HOOKDUMP_STATS_A_DROP_NOSESSION:
+                        s.drop_nosession = v;
+                        break;
+                    case HOOKDUMP_STATS_A_BATCHES:
+                        s.batches = v;
+                        break;
                     case HOOKDUMP_STATS_A_RULES:
                         s.rules = v;
                         break;
@@ -249,16 +317,19 @@ KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules)
     events_->set_receive_buffer(8 << 20);
     // nlctrl's notifications tell when the family goes away (rmmod) while we read.
     const GenlFamily ctrl = events_->resolve("nlctrl");
-    if (auto it = ctrl.groups.find("notify"); it != ctrl.groups.end()) events_->join_group(it->second);
+    if (auto it = ctrl.groups.find("notify"); it != ctrl.groups.end())
+        events_->join_group(it->second);
     if (mode_ == Mode::Listen) {
         auto it = control_.family().groups.find(HOOKDUMP_MCGRP_EVENTS);
-        if (it == control_.family().groups.end()) throw RuntimeError("the module has no events group");
+        if (it == control_.family().groups.end())
+            throw RuntimeError("the module has no events group");
         events_->join_group(it->second);
     } else {
         // Events of the first rules may come while the later ones are added: kept, not lost.
         events_->keep_unsolicited(true);
-        events_->transact(events_->start(control_.family().id, HOOKDUMP_CMD_SESSION_START, HOOKDUMP_GENL_VERSION),
-                          "starting a capture session");
+        events_->transact(
+            events_->start(control_.family().id, HOOKDUMP_CMD_SESSION_START, HOOKDUMP_GENL_VERSION),
+            "starting a capture session");
         try {
             for (const auto& r : rules)
                 rule_ids_.push_back(kmod_add_rule(*events_, control_.family().id, r));
@@ -271,7 +342,9 @@ KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules)
     ledger_.interfaces.emplace_back();
 }
 
-KmodEngine::~KmodEngine() { cleanup(); }
+KmodEngine::~KmodEngine() {
+    cleanup();
+}
 
 void KmodEngine::cleanup() noexcept {
     rule_ids_.clear();
@@ -284,7 +357,8 @@ bool KmodEventReader::deliver(size_t n, EventHandler& handler, InterfaceCounters
     return handler.on_events({batch_.data(), n});
 }
 
-bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c) {
+bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler& handler,
+                                      InterfaceCounters& c) {
     bool go_on = true;
     size_t n = 0;  // events in batch_
     // At most what the handler still takes (a count limit): every event counted is written.
@@ -297,7 +371,9 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
             const auto* g = static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(nlh));
             bool ours = false;
             for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
-                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_get_u16(a) == family_id_) ours = true;
+                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID &&
+                    mnl_attr_get_u16(a) == family_id_)
+                    ours = true;
             });
             if (ours && g->cmd == CTRL_CMD_DELFAMILY) {
                 if (n) deliver(n, handler, c);
@@ -306,7 +382,8 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
             continue;
         }
         // The attribute walk of mnl_attr_ok/next, inline: this loop runs once per event.
-        const char* a = static_cast<const char*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)));
+        const char* a =
+            static_cast<const char*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)));
         const char* const end = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
         while (go_on && end - a >= static_cast<ptrdiff_t>(sizeof(nlattr))) {
             nlattr h;
@@ -320,7 +397,8 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
                 if (++n == limit) {
                     go_on = deliver(n, handler, c);
                     n = 0;
-                    limit = static_cast<size_t>(std::clamp<uint64_t>(handler.capacity(), 1, batch_.size()));
+                    limit = static_cast<size_t>(
+                        std::clamp<uint64_t>(handler.capacity(), 1, batch_.size()));
                 }
             }
             a = next;
@@ -378,7 +456,8 @@ void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         }
         auto& c = ledger_.interfaces.front();
         c.filter_accepted = end.matched - start_stats_.matched;
-        c.kernel_drops = (end.drop_full - start_stats_.drop_full) + (end.drop_nobufs - start_stats_.drop_nobufs) +
+        c.kernel_drops = (end.drop_full - start_stats_.drop_full) +
+                         (end.drop_nobufs - start_stats_.drop_nobufs) +
                          (end.drop_nomem - start_stats_.drop_nomem);
     }
 }

@@ -27,7 +27,7 @@ uint32_t kmod_add_rule(NetlinkSocket& sock, uint16_t family, const Rule& r);
 
 // Control requests to the module in the caller's network namespace.
 class KmodClient {
-public:
+  public:
     KmodClient();  // throws NetlinkError "the hookdump kernel module is not loaded"
     uint32_t add_rule(const Rule& r) { return kmod_add_rule(sock_, family_.id, r); }
     void delete_rule(uint32_t id);
@@ -36,7 +36,7 @@ public:
     KmodStats stats();
     const GenlFamily& family() const { return family_; }
 
-private:
+  private:
     NetlinkSocket sock_;
     GenlFamily family_;
 };
@@ -49,14 +49,14 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev);
 // messages to PacketEvents for a handler (the benchmarks and unit tests feed it datagrams of
 // their own).
 class KmodEventReader {
-public:
+  public:
     explicit KmodEventReader(uint16_t family_id) : family_id_(family_id) {}
     // Hands the datagram's events to `handler`, counting them in `c` (received);
     // false when the handler asked to stop. Throws KmodUnloaded when nlctrl says the family
     // went away.
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);
 
-private:
+  private:
     bool deliver(size_t n, EventHandler& handler, InterfaceCounters& c);
 
     uint16_t family_id_;
@@ -71,7 +71,7 @@ struct KmodUnloaded : RuntimeError {
 };
 
 class KmodEngine final : public Engine {
-public:
+  public:
     enum class Mode { Session, Listen };
     // Session: starts a session and adds `rules` as its own: they go when it stops (SESSION_STOP
     // at the end, or the socket closing when the process dies).
@@ -84,7 +84,7 @@ public:
     Ledger ledger() const override { return ledger_; }
     const std::vector<uint32_t>& rule_ids() const { return rule_ids_; }
 
-private:
+  private:
     void cleanup() noexcept;
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler);
     // Events that arrived while a request on the session's socket waited for its answer.

@@ -19,10 +19,11 @@ constexpr uint16_t kLinktypeRaw = 101;
 
 }  // namespace
 
-void NflogEngine::config(uint8_t cmd, const std::function<void(nlmsghdr*)>& attrs, const std::string& what) {
+void NflogEngine::config(uint8_t cmd, const std::function<void(nlmsghdr*)>& attrs,
+                         const std::string& what) {
     void* extra = nullptr;
-    nlmsghdr* nlh = sock_.start_raw((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK,
-                                    sizeof(nfgenmsg), &extra);
+    nlmsghdr* nlh = sock_.start_raw((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG,
+                                    NLM_F_REQUEST | NLM_F_ACK, sizeof(nfgenmsg), &extra);
     auto* nfg = static_cast<nfgenmsg*>(extra);
     nfg->nfgen_family = AF_UNSPEC;
     nfg->version = NFNETLINK_V0;
@@ -35,7 +36,8 @@ void NflogEngine::config(uint8_t cmd, const std::function<void(nlmsghdr*)>& attr
     sock_.transact(nlh, what);
 }
 
-NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen) : group_(group), sock_(NETLINK_NETFILTER) {
+NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen)
+    : group_(group), sock_(NETLINK_NETFILTER) {
     reader_.set_netns(own_netns_cookie());
     try {
         config(NFULNL_CFG_CMD_BIND, {}, "binding to NFLOG group " + std::to_string(group));
@@ -43,19 +45,21 @@ NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen) : group_(group), sock
         // nfnetlink_log answers EPERM both without CAP_NET_ADMIN and when another socket has
         // the group; as root only the second can be the reason.
         if (e.error() == EBUSY || (e.error() == EPERM && geteuid() == 0))
-            throw RuntimeError("NFLOG group " + std::to_string(group) + " is already bound by another process");
+            throw RuntimeError("NFLOG group " + std::to_string(group) +
+                               " is already bound by another process");
         throw;
     }
-    config(0,
-           [&](nlmsghdr* nlh) {
-               nfulnl_msg_config_mode m{};
-               m.copy_range = htonl(snaplen);
-               m.copy_mode = NFULNL_COPY_PACKET;
-               mnl_attr_put(nlh, NFULA_CFG_MODE, sizeof m, &m);
-               mnl_attr_put_u16(nlh, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_SEQ));
-               mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT, htonl(5));  // 50 ms, like our ring blocks
-           },
-           "configuring NFLOG group " + std::to_string(group));
+    config(
+        0,
+        [&](nlmsghdr* nlh) {
+            nfulnl_msg_config_mode m{};
+            m.copy_range = htonl(snaplen);
+            m.copy_mode = NFULNL_COPY_PACKET;
+            mnl_attr_put(nlh, NFULA_CFG_MODE, sizeof m, &m);
+            mnl_attr_put_u16(nlh, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_SEQ));
+            mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT, htonl(5));  // 50 ms, like our ring blocks
+        },
+        "configuring NFLOG group " + std::to_string(group));
     sock_.set_receive_buffer(8 << 20);
     ledger_.interfaces.emplace_back();
 }
@@ -72,12 +76,15 @@ bool NflogEngine::handle_datagram(const char* buf, size_t len, EventHandler& han
     return reader_.handle_datagram(buf, len, handler, ledger_.interfaces.front());
 }
 
-bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c) {
+bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& handler,
+                                  InterfaceCounters& c) {
     bool go_on = true;
     int left = static_cast<int>(len);
     for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); go_on && mnl_nlmsg_ok(nlh, left);
          nlh = mnl_nlmsg_next(nlh, &left)) {
-        if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET || (nlh->nlmsg_type >> 8) != NFNL_SUBSYS_ULOG) continue;
+        if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET ||
+            (nlh->nlmsg_type >> 8) != NFNL_SUBSYS_ULOG)
+            continue;
         PacketEvent ev;
         ev.point = CapturePoint::Nflog;
         ev.linktype = kLinktypeRaw;
@@ -95,12 +102,19 @@ bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& han
                     ev.ts_ns = be64toh(t.sec) * 1000000000u + be64toh(t.usec) * 1000u;
                     break;
                 }
-                case NFULA_IFINDEX_INDEV: indev = ntohl(mnl_attr_get_u32(a)); break;
-                case NFULA_IFINDEX_OUTDEV: outdev = ntohl(mnl_attr_get_u32(a)); break;
-                case NFULA_PAYLOAD:
-                    ev.bytes = {static_cast<const uint8_t*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a)};
+                case NFULA_IFINDEX_INDEV:
+                    indev = ntohl(mnl_attr_get_u32(a));
                     break;
-                case NFULA_PREFIX: prefix_ = mnl_attr_get_str(a); break;
+                case NFULA_IFINDEX_OUTDEV:
+                    outdev = ntohl(mnl_attr_get_u32(a));
+                    break;
+                case NFULA_PAYLOAD:
+                    ev.bytes = {static_cast<const uint8_t*>(mnl_attr_get_payload(a)),
+                                mnl_attr_get_payload_len(a)};
+                    break;
+                case NFULA_PREFIX:
+                    prefix_ = mnl_attr_get_str(a);
+                    break;
                 case NFULA_SEQ:
                     seq = ntohl(mnl_attr_get_u32(a));
                     seq_seen = true;
@@ -115,15 +129,19 @@ bool NflogReader::handle_datagram(const char* buf, size_t len, EventHandler& han
         }
         if (!ev.ts_ns) ev.ts_ns = realtime_ns();  // NFLOG stamps only packets that carry a time
         ev.ifindex = static_cast<int32_t>(indev ? indev : outdev);
-        ev.dir = indev && !outdev ? Direction::In : outdev && !indev ? Direction::Out : Direction::Unknown;
+        ev.dir = indev && !outdev   ? Direction::In
+                 : outdev && !indev ? Direction::Out
+                                    : Direction::Unknown;
         ev.ifname = ifnames_.get(ev.ifindex);
         ev.netns = netns_;
         ev.parsed = parse_ip(ev.bytes);
         // NFLOG has no original length; the IP header's is the packet's.
         ev.len = static_cast<uint32_t>(ev.bytes.size());
         if (ev.parsed.has_ip() && ev.bytes.size() >= 4) {
-            const uint32_t iplen = ev.parsed.family == 4 ? (ev.bytes[2] << 8 | ev.bytes[3])
-                                                         : (ev.bytes.size() >= 6 ? 40u + (ev.bytes[4] << 8 | ev.bytes[5]) : 0u);
+            const uint32_t iplen =
+                ev.parsed.family == 4
+                    ? (ev.bytes[2] << 8 | ev.bytes[3])
+                    : (ev.bytes.size() >= 6 ? 40u + (ev.bytes[4] << 8 | ev.bytes[5]) : 0u);
             if (iplen > ev.len) ev.len = iplen;
         }
         ev.label = prefix_;

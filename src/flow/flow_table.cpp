@@ -26,18 +26,24 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
     // noexcept hash and recomputes them while it walks a bucket: this has to be cheap.
     const uint64_t ports = uint64_t{k.sport} | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 |
                            uint64_t{k.family} << 40;
-    const uint64_t a = mum(load64(k.src.data()) ^ 0xa0761d6478bd642full, load64(k.src.data() + 8) ^ 0xe7037ed1a0b428dbull);
-    const uint64_t b = mum(load64(k.dst.data()) ^ 0x8ebc6af09c88c6e3ull, load64(k.dst.data() + 8) ^ 0x589965cc75374cc3ull);
+    const uint64_t a = mum(load64(k.src.data()) ^ 0xa0761d6478bd642full,
+                           load64(k.src.data() + 8) ^ 0xe7037ed1a0b428dbull);
+    const uint64_t b = mum(load64(k.dst.data()) ^ 0x8ebc6af09c88c6e3ull,
+                           load64(k.dst.data() + 8) ^ 0x589965cc75374cc3ull);
     const uint64_t c = mum(ports ^ 0x1d8e4e27c47d124full, k.netns ^ 0xa0761d6478bd642full);
     return static_cast<size_t>(mum(a ^ b ^ 0xe7037ed1a0b428dbull, c ^ 0x8ebc6af09c88c6e3ull));
 }
 
 std::string_view to_string(FlowEnd e) {
     switch (e) {
-        case FlowEnd::Idle: return "idle";
-        case FlowEnd::Active: return "active";
-        case FlowEnd::Evicted: return "evicted";
-        case FlowEnd::Final: return "end";
+        case FlowEnd::Idle:
+            return "idle";
+        case FlowEnd::Active:
+            return "active";
+        case FlowEnd::Evicted:
+            return "evicted";
+        case FlowEnd::Final:
+            return "end";
     }
     return "?";
 }
@@ -93,8 +99,14 @@ void FlowTable::grow() {
 
 void FlowTable::unlink(uint32_t n) {
     Node& x = nodes_[n];
-    if (x.prev != kNil) nodes_[x.prev].next = x.next; else head_ = x.next;
-    if (x.next != kNil) nodes_[x.next].prev = x.prev; else tail_ = x.prev;
+    if (x.prev != kNil)
+        nodes_[x.prev].next = x.next;
+    else
+        head_ = x.next;
+    if (x.next != kNil)
+        nodes_[x.next].prev = x.prev;
+    else
+        tail_ = x.prev;
     x.prev = x.next = kNil;
 }
 
@@ -102,7 +114,10 @@ void FlowTable::push_front(uint32_t n) {
     Node& x = nodes_[n];
     x.prev = kNil;
     x.next = head_;
-    if (head_ != kNil) nodes_[head_].prev = n; else tail_ = n;
+    if (head_ != kNil)
+        nodes_[head_].prev = n;
+    else
+        tail_ = n;
     head_ = n;
 }
 
@@ -110,10 +125,18 @@ void FlowTable::export_and_erase(uint32_t n, FlowEnd why) {
     FlowRecord& r = nodes_[n].rec;
     r.end = why;
     switch (why) {
-        case FlowEnd::Idle: ++stats_.exported_idle; break;
-        case FlowEnd::Active: ++stats_.exported_active; break;
-        case FlowEnd::Evicted: ++stats_.evicted; break;
-        case FlowEnd::Final: ++stats_.exported_final; break;
+        case FlowEnd::Idle:
+            ++stats_.exported_idle;
+            break;
+        case FlowEnd::Active:
+            ++stats_.exported_active;
+            break;
+        case FlowEnd::Evicted:
+            ++stats_.evicted;
+            break;
+        case FlowEnd::Final:
+            ++stats_.exported_final;
+            break;
     }
     exporter_(r);
     index_erase(n);
@@ -135,10 +158,18 @@ void FlowTable::add_record(const FlowRecord& r) {
     stats_.packets += r.packets;
     ++stats_.flows_created;
     switch (r.end) {
-        case FlowEnd::Idle: ++stats_.exported_idle; break;
-        case FlowEnd::Active: ++stats_.exported_active; break;
-        case FlowEnd::Evicted: ++stats_.evicted; break;
-        case FlowEnd::Final: ++stats_.exported_final; break;
+        case FlowEnd::Idle:
+            ++stats_.exported_idle;
+            break;
+        case FlowEnd::Active:
+            ++stats_.exported_active;
+            break;
+        case FlowEnd::Evicted:
+            ++stats_.evicted;
+            break;
+        case FlowEnd::Final:
+            ++stats_.exported_final;
+            break;
     }
     exporter_(r);
 }

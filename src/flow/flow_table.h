@@ -41,8 +41,8 @@ struct FlowRecord {
 };
 
 struct FlowConfig {
-    uint64_t idle_timeout_ns = 60'000'000'000;     // 60 s without a packet
-    uint64_t active_timeout_ns = 1800'000'000'000; // export long flows every 30 min
+    uint64_t idle_timeout_ns = 60'000'000'000;      // 60 s without a packet
+    uint64_t active_timeout_ns = 1800'000'000'000;  // export long flows every 30 min
     size_t max_flows = 1 << 20;
 };
 
@@ -57,7 +57,7 @@ struct FlowStats {
 };
 
 class FlowTable {
-public:
+  public:
     using Exporter = std::function<void(const FlowRecord&)>;
 
     FlowTable(FlowConfig config, Exporter exporter);
@@ -74,7 +74,7 @@ public:
     size_t size() const { return count_; }
     const FlowStats& stats() const { return stats_; }
 
-private:
+  private:
     static constexpr uint32_t kNil = UINT32_MAX;
     // A flow's record and its place in the LRU list (indices into nodes_).
     struct Node {

@@ -10,7 +10,7 @@
 namespace hookdump {
 
 class FlowWriter {
-public:
+  public:
     virtual ~FlowWriter() = default;
     virtual void write(const FlowRecord& r) = 0;
     // Writes anything held back (the table) and a summary line with the table's counters.

@@ -10,9 +10,9 @@
 namespace hookdump {
 namespace {
 
-constexpr uint16_t kNlmFCapped = 0x100;    // NLM_F_CAPPED
-constexpr uint16_t kNlmFAckTlvs = 0x200;   // NLM_F_ACK_TLVS
-constexpr int kNlmsgerrAttrMsg = 1;        // NLMSGERR_ATTR_MSG
+constexpr uint16_t kNlmFCapped = 0x100;   // NLM_F_CAPPED
+constexpr uint16_t kNlmFAckTlvs = 0x200;  // NLM_F_ACK_TLVS
+constexpr int kNlmsgerrAttrMsg = 1;       // NLMSGERR_ATTR_MSG
 
 struct ErrorCtx {
     int err = 0;
@@ -34,9 +34,10 @@ int on_error(const nlmsghdr* nlh, void* data) {
         const auto* start = static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off;
         const auto* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
         for (auto* a = reinterpret_cast<const nlattr*>(start);
-             reinterpret_cast<const char*>(a) + sizeof(nlattr) <= end && a->nla_len >= sizeof(nlattr) &&
-             reinterpret_cast<const char*>(a) + a->nla_len <= end;
-             a = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(a) + MNL_ALIGN(a->nla_len))) {
+             reinterpret_cast<const char*>(a) + sizeof(nlattr) <= end &&
+             a->nla_len >= sizeof(nlattr) && reinterpret_cast<const char*>(a) + a->nla_len <= end;
+             a = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(a) +
+                                                 MNL_ALIGN(a->nla_len))) {
             if (mnl_attr_get_type(a) == kNlmsgerrAttrMsg) ctx->message = mnl_attr_get_str(a);
         }
     }
@@ -45,9 +46,12 @@ int on_error(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-NetlinkSocket::NetlinkSocket(int protocol) : seq_(static_cast<uint32_t>(time(nullptr))), buf_(MNL_SOCKET_BUFFER_SIZE * 4) {
+NetlinkSocket::NetlinkSocket(int protocol)
+    : seq_(static_cast<uint32_t>(time(nullptr))), buf_(MNL_SOCKET_BUFFER_SIZE * 4) {
     nl_ = mnl_socket_open2(protocol, SOCK_CLOEXEC);
-    if (!nl_) throw RuntimeError(errno_message("socket(AF_NETLINK, " + std::to_string(protocol) + ")", errno));
+    if (!nl_)
+        throw RuntimeError(
+            errno_message("socket(AF_NETLINK, " + std::to_string(protocol) + ")", errno));
     if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
         const int err = errno;
         mnl_socket_close(nl_);
@@ -62,12 +66,17 @@ NetlinkSocket::~NetlinkSocket() {
     if (nl_) mnl_socket_close(nl_);
 }
 
-int NetlinkSocket::fd() const { return mnl_socket_get_fd(nl_); }
-uint32_t NetlinkSocket::portid() const { return mnl_socket_get_portid(nl_); }
+int NetlinkSocket::fd() const {
+    return mnl_socket_get_fd(nl_);
+}
+uint32_t NetlinkSocket::portid() const {
+    return mnl_socket_get_portid(nl_);
+}
 
 void NetlinkSocket::join_group(uint32_t group) {
     if (mnl_socket_setsockopt(nl_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-        if (errno == EPERM) throw NetlinkError(EPERM, "listening to hookdump events needs CAP_NET_ADMIN");
+        if (errno == EPERM)
+            throw NetlinkError(EPERM, "listening to hookdump events needs CAP_NET_ADMIN");
         throw NetlinkError(errno, errno_message("joining the netlink group", errno));
     }
 }
@@ -100,7 +109,7 @@ nlmsghdr* NetlinkSocket::start(uint16_t family, uint8_t cmd, uint8_t version, ui
 }
 
 void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
-                          const std::function<void(const nlmsghdr*)>& on_reply) {
+                             const std::function<void(const nlmsghdr*)>& on_reply) {
     if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
         throw NetlinkError(errno, errno_message(what, errno));
     const uint32_t seq = nlh->nlmsg_seq;
@@ -112,7 +121,9 @@ void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
         ErrorCtx* ectx;
     } data{&on_reply, &ectx};
     mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
-    ctl[NLMSG_ERROR] = [](const nlmsghdr* n, void* d) { return on_error(n, static_cast<Data*>(d)->ectx); };
+    ctl[NLMSG_ERROR] = [](const nlmsghdr* n, void* d) {
+        return on_error(n, static_cast<Data*>(d)->ectx);
+    };
     ctl[NLMSG_DONE] = [](const nlmsghdr*, void*) { return int{MNL_CB_STOP}; };
     ctl[NLMSG_NOOP] = [](const nlmsghdr*, void*) { return int{MNL_CB_OK}; };
     auto on_msg = [](const nlmsghdr* n, void* d) -> int {
@@ -124,7 +135,8 @@ void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
         const ssize_t n = mnl_socket_recvfrom(nl_, rbuf.data(), rbuf.size());
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == ENOBUFS) continue;  // events overran a shared socket; the reply still comes
+            if (errno == ENOBUFS)
+                continue;  // events overran a shared socket; the reply still comes
             throw NetlinkError(errno, errno_message(what, errno));
         }
         // The kernel sends each event batch or notification as a datagram of its own.
@@ -134,8 +146,8 @@ void NetlinkSocket::transact(nlmsghdr* nlh, const std::string& what,
             unsolicited_.emplace_back(rbuf.begin(), rbuf.begin() + n);
             continue;
         }
-        const int rc = mnl_cb_run2(rbuf.data(), static_cast<size_t>(n), seq, portid(), on_msg, &data, ctl,
-                                   NLMSG_MIN_TYPE);
+        const int rc = mnl_cb_run2(rbuf.data(), static_cast<size_t>(n), seq, portid(), on_msg,
+                                   &data, ctl, NLMSG_MIN_TYPE);
         if (rc == MNL_CB_STOP) return;
         if (rc < 0) {
             if (errno == ESRCH || errno == EPROTO) continue;  // an event, not our answer
@@ -156,15 +168,21 @@ GenlFamily NetlinkSocket::resolve(const std::string& name) {
         transact(nlh, "looking up the " + name + " netlink family", [&](const nlmsghdr* reply) {
             for_each_attr(reply, sizeof(genlmsghdr), [&](const nlattr* a) {
                 switch (mnl_attr_get_type(a)) {
-                    case CTRL_ATTR_FAMILY_ID: fam.id = mnl_attr_get_u16(a); break;
-                    case CTRL_ATTR_VERSION: fam.version = mnl_attr_get_u32(a); break;
+                    case CTRL_ATTR_FAMILY_ID:
+                        fam.id = mnl_attr_get_u16(a);
+                        break;
+                    case CTRL_ATTR_VERSION:
+                        fam.version = mnl_attr_get_u32(a);
+                        break;
                     case CTRL_ATTR_MCAST_GROUPS: {
                         for_each_nested(a, [&](const nlattr* g) {
                             std::string gname;
                             uint32_t gid = 0;
                             for_each_nested(g, [&](const nlattr* f) {
-                                if (mnl_attr_get_type(f) == CTRL_ATTR_MCAST_GRP_NAME) gname = mnl_attr_get_str(f);
-                                if (mnl_attr_get_type(f) == CTRL_ATTR_MCAST_GRP_ID) gid = mnl_attr_get_u32(f);
+                                if (mnl_attr_get_type(f) == CTRL_ATTR_MCAST_GRP_NAME)
+                                    gname = mnl_attr_get_str(f);
+                                if (mnl_attr_get_type(f) == CTRL_ATTR_MCAST_GRP_ID)
+                                    gid = mnl_attr_get_u32(f);
                             });
                             if (!gname.empty()) fam.groups[gname] = gid;
                         });
@@ -174,7 +192,8 @@ GenlFamily NetlinkSocket::resolve(const std::string& name) {
             });
         });
     } catch (const NetlinkError& e) {
-        if (e.error() == ENOENT) throw NetlinkError(ENOENT, "the " + name + " kernel module is not loaded");
+        if (e.error() == ENOENT)
+            throw NetlinkError(ENOENT, "the " + name + " kernel module is not loaded");
         throw;
     }
     return fam;

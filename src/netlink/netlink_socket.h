@@ -19,11 +19,11 @@ namespace hookdump {
 
 // A request the kernel refused: errno and, when it gave one, its extack message.
 class NetlinkError : public RuntimeError {
-public:
+  public:
     NetlinkError(int err, const std::string& what) : RuntimeError(what), err_(err) {}
     int error() const { return err_; }
 
-private:
+  private:
     int err_;
 };
 
@@ -37,7 +37,8 @@ struct GenlFamily {
 template <class F>
 void for_each_attr(const void* start, const void* end, F&& f) {
     const auto* a = static_cast<const nlattr*>(start);
-    while (mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)))) {
+    while (mnl_attr_ok(
+        a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)))) {
         f(a);
         a = mnl_attr_next(a);
     }
@@ -48,12 +49,13 @@ void for_each_attr(const nlmsghdr* nlh, size_t offset, F&& f) {
 }
 template <class F>
 void for_each_nested(const nlattr* nest, F&& f) {
-    for_each_attr(mnl_attr_get_payload(nest),
-                  static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest), f);
+    for_each_attr(
+        mnl_attr_get_payload(nest),
+        static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest), f);
 }
 
 class NetlinkSocket {
-public:
+  public:
     explicit NetlinkSocket(int protocol = NETLINK_GENERIC);
     ~NetlinkSocket();
     NetlinkSocket(const NetlinkSocket&) = delete;
@@ -71,7 +73,8 @@ public:
     // mnl_attr_put_* on the returned header, then call transact().
     // Starts a request of any netlink protocol: header and `extra` zeroed bytes (nfgenmsg...).
     nlmsghdr* start_raw(uint16_t type, uint16_t flags, size_t extra, void** extra_out);
-    nlmsghdr* start(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags = NLM_F_REQUEST | NLM_F_ACK);
+    nlmsghdr* start(uint16_t family, uint8_t cmd, uint8_t version,
+                    uint16_t flags = NLM_F_REQUEST | NLM_F_ACK);
     // Sends the started request; calls `on_reply` for every reply (doit answers, dump parts);
     // throws NetlinkError on a refusal. `what` names the request in the error line.
     void transact(nlmsghdr* nlh, const std::string& what,
@@ -87,7 +90,7 @@ public:
     // ENOBUFS (the socket overran) is returned as -ENOBUFS, not thrown.
     ssize_t receive(std::vector<char>& buf, int timeout_ms);
 
-private:
+  private:
     mnl_socket* nl_ = nullptr;
     uint32_t seq_;
     std::vector<char> buf_;

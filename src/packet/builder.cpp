@@ -38,7 +38,8 @@ std::array<uint8_t, N> parse_addr(int af, std::string_view text) {
     std::array<uint8_t, N> a{};
     const std::string s(text);
     if (inet_pton(af, s.c_str(), a.data()) != 1)
-        throw std::invalid_argument("not an IPv" + std::string(af == AF_INET ? "4" : "6") + " address: " + s);
+        throw std::invalid_argument("not an IPv" + std::string(af == AF_INET ? "4" : "6") +
+                                    " address: " + s);
     return a;
 }
 
@@ -94,9 +95,12 @@ PacketBuilder& PacketBuilder::null_loopback(uint32_t af, bool network_order) {
     return push(Kind::Null, h, af);
 }
 
-PacketBuilder& PacketBuilder::ethertype(uint16_t type) { return push(Kind::EtherType, {}, type); }
+PacketBuilder& PacketBuilder::ethertype(uint16_t type) {
+    return push(Kind::EtherType, {}, type);
+}
 
-PacketBuilder& PacketBuilder::ipv4(std::string_view src, std::string_view dst, const Ipv4Options& o) {
+PacketBuilder& PacketBuilder::ipv4(std::string_view src, std::string_view dst,
+                                   const Ipv4Options& o) {
     std::vector<uint8_t> h(20, 0);
     std::vector<uint8_t> opts = o.options;
     opts.resize((opts.size() + 3) / 4 * 4, 0);
@@ -129,7 +133,8 @@ PacketBuilder& PacketBuilder::ipv6(std::string_view src, std::string_view dst, u
 }
 
 PacketBuilder& PacketBuilder::ipv6_ext(uint8_t type, size_t len) {
-    if (len < 8 || len % 8 || len > 2048) throw std::invalid_argument("IPv6 extension length must be 8..2048, a multiple of 8");
+    if (len < 8 || len % 8 || len > 2048)
+        throw std::invalid_argument("IPv6 extension length must be 8..2048, a multiple of 8");
     std::vector<uint8_t> h(len, 0);
     h[1] = static_cast<uint8_t>(len / 8 - 1);
     if (len - 2 >= 2) {  // PadN option filling the rest (valid for hop-by-hop and dest options)
@@ -149,13 +154,16 @@ PacketBuilder& PacketBuilder::ipv6_fragment(uint16_t offset, bool more, uint32_t
 }
 
 PacketBuilder& PacketBuilder::ipv6_ah(size_t len) {
-    if (len < 12 || len % 4) throw std::invalid_argument("AH length must be >= 12, a multiple of 4");
+    if (len < 12 || len % 4)
+        throw std::invalid_argument("AH length must be >= 12, a multiple of 4");
     std::vector<uint8_t> h(len, 0);
     h[1] = static_cast<uint8_t>(len / 4 - 2);
     return push(Kind::V6Ah, h);
 }
 
-PacketBuilder& PacketBuilder::protocol(uint8_t proto) { return push(Kind::Proto, {}, proto); }
+PacketBuilder& PacketBuilder::protocol(uint8_t proto) {
+    return push(Kind::Proto, {}, proto);
+}
 
 PacketBuilder& PacketBuilder::tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
                                   uint32_t ack, size_t options_len) {
@@ -225,7 +233,9 @@ PacketBuilder& PacketBuilder::payload(size_t n, uint8_t fill) {
     return push(Kind::Payload, p);
 }
 
-PacketBuilder& PacketBuilder::payload(std::span<const uint8_t> bytes) { return push(Kind::Payload, bytes); }
+PacketBuilder& PacketBuilder::payload(std::span<const uint8_t> bytes) {
+    return push(Kind::Payload, bytes);
+}
 
 std::vector<uint8_t> PacketBuilder::build() const {
     std::vector<uint8_t> b = bytes_;
@@ -237,30 +247,49 @@ std::vector<uint8_t> PacketBuilder::build() const {
     auto ethertype_of = [&](size_t i) -> uint16_t {
         if (i >= n) return 0;
         switch (layers_[i].kind) {
-            case Kind::Vlan: return static_cast<uint16_t>(layers_[i].value);
-            case Kind::EtherType: return static_cast<uint16_t>(layers_[i].value);
-            case Kind::Ipv4: return 0x0800;
-            case Kind::Ipv6: return 0x86dd;
-            default: return 0;
+            case Kind::Vlan:
+                return static_cast<uint16_t>(layers_[i].value);
+            case Kind::EtherType:
+                return static_cast<uint16_t>(layers_[i].value);
+            case Kind::Ipv4:
+                return 0x0800;
+            case Kind::Ipv6:
+                return 0x86dd;
+            default:
+                return 0;
         }
     };
     auto proto_of = [&](size_t i, bool v6) -> uint8_t {
         if (i >= n) return v6 ? 59 : 255;
         switch (layers_[i].kind) {
-            case Kind::Proto: return static_cast<uint8_t>(layers_[i].value);
-            case Kind::Ipv4: return 4;
-            case Kind::Ipv6: return 41;
-            case Kind::V6Ext: return static_cast<uint8_t>(layers_[i].value);
-            case Kind::V6Frag: return 44;
-            case Kind::V6Ah: return 51;
-            case Kind::Tcp: return 6;
-            case Kind::Udp: return 17;
-            case Kind::UdpLite: return 136;
-            case Kind::Sctp: return 132;
-            case Kind::Dccp: return 33;
-            case Kind::Icmp: return 1;
-            case Kind::Icmp6: return 58;
-            default: return v6 ? 59 : 255;
+            case Kind::Proto:
+                return static_cast<uint8_t>(layers_[i].value);
+            case Kind::Ipv4:
+                return 4;
+            case Kind::Ipv6:
+                return 41;
+            case Kind::V6Ext:
+                return static_cast<uint8_t>(layers_[i].value);
+            case Kind::V6Frag:
+                return 44;
+            case Kind::V6Ah:
+                return 51;
+            case Kind::Tcp:
+                return 6;
+            case Kind::Udp:
+                return 17;
+            case Kind::UdpLite:
+                return 136;
+            case Kind::Sctp:
+                return 132;
+            case Kind::Dccp:
+                return 33;
+            case Kind::Icmp:
+                return 1;
+            case Kind::Icmp6:
+                return 58;
+            default:
+                return v6 ? 59 : 255;
         }
     };
 
@@ -268,10 +297,18 @@ std::vector<uint8_t> PacketBuilder::build() const {
         const Layer& l = layers_[i];
         const size_t o = l.offset;
         switch (l.kind) {
-            case Kind::Eth: put16(b, o + 12, ethertype_of(i + 1)); break;
-            case Kind::Vlan: put16(b, o + 2, ethertype_of(i + 1)); break;
-            case Kind::Sll: put16(b, o + 14, ethertype_of(i + 1)); break;
-            case Kind::Sll2: put16(b, o, ethertype_of(i + 1)); break;
+            case Kind::Eth:
+                put16(b, o + 12, ethertype_of(i + 1));
+                break;
+            case Kind::Vlan:
+                put16(b, o + 2, ethertype_of(i + 1));
+                break;
+            case Kind::Sll:
+                put16(b, o + 14, ethertype_of(i + 1));
+                break;
+            case Kind::Sll2:
+                put16(b, o, ethertype_of(i + 1));
+                break;
             case Kind::Ipv4:
                 put16(b, o + 2, static_cast<uint16_t>(end - o));
                 b[o + 9] = proto_of(i + 1, false);
@@ -282,11 +319,14 @@ std::vector<uint8_t> PacketBuilder::build() const {
                 break;
             case Kind::V6Ext:
             case Kind::V6Frag:
-            case Kind::V6Ah: b[o] = proto_of(i + 1, true); break;
+            case Kind::V6Ah:
+                b[o] = proto_of(i + 1, true);
+                break;
             case Kind::Udp:
                 put16(b, o + 4, static_cast<uint16_t>(end - o));
                 break;
-            default: break;
+            default:
+                break;
         }
     }
 
@@ -304,12 +344,22 @@ std::vector<uint8_t> PacketBuilder::build() const {
         size_t csum_at;
         bool pseudo = true;
         switch (l.kind) {
-            case Kind::Tcp: csum_at = 16; break;
+            case Kind::Tcp:
+                csum_at = 16;
+                break;
             case Kind::Udp:
-            case Kind::UdpLite: csum_at = 6; break;
-            case Kind::Icmp: csum_at = 2; pseudo = false; break;
-            case Kind::Icmp6: csum_at = 2; break;
-            default: continue;
+            case Kind::UdpLite:
+                csum_at = 6;
+                break;
+            case Kind::Icmp:
+                csum_at = 2;
+                pseudo = false;
+                break;
+            case Kind::Icmp6:
+                csum_at = 2;
+                break;
+            default:
+                continue;
         }
         size_t ip = n;
         for (size_t j = i; j-- > 0;)

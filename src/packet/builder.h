@@ -23,12 +23,13 @@ struct Ipv4Options {
 };
 
 class PacketBuilder {
-public:
+  public:
     // Link layers.
-    PacketBuilder& ethernet(MacAddr src = {0x02, 0, 0, 0, 0, 1}, MacAddr dst = {0x02, 0, 0, 0, 0, 2});
+    PacketBuilder& ethernet(MacAddr src = {0x02, 0, 0, 0, 0, 1},
+                            MacAddr dst = {0x02, 0, 0, 0, 0, 2});
     PacketBuilder& vlan(uint16_t vid, uint16_t tpid = 0x8100, uint8_t pcp = 0);
-    PacketBuilder& sll(uint16_t pkttype = 0, uint16_t hatype = 1);   // Linux cooked v1
-    PacketBuilder& sll2(uint32_t ifindex = 1, uint8_t pkttype = 0);  // Linux cooked v2
+    PacketBuilder& sll(uint16_t pkttype = 0, uint16_t hatype = 1);          // Linux cooked v1
+    PacketBuilder& sll2(uint32_t ifindex = 1, uint8_t pkttype = 0);         // Linux cooked v2
     PacketBuilder& null_loopback(uint32_t af, bool network_order = false);  // DLT_NULL / LOOP
     // A non-IP payload type for the preceding link layer (ARP, say).
     PacketBuilder& ethertype(uint16_t type);
@@ -60,10 +61,28 @@ public:
     // Finishes every length, type and checksum field and returns the frame.
     std::vector<uint8_t> build() const;
 
-private:
+  private:
     enum class Kind : uint8_t {
-        Eth, Vlan, Sll, Sll2, Null, EtherType, Ipv4, Ipv6, V6Ext, V6Frag, V6Ah, Proto,
-        Tcp, Udp, UdpLite, Sctp, Dccp, Icmp, Icmp6, Payload
+        Eth,
+        Vlan,
+        Sll,
+        Sll2,
+        Null,
+        EtherType,
+        Ipv4,
+        Ipv6,
+        V6Ext,
+        V6Frag,
+        V6Ah,
+        Proto,
+        Tcp,
+        Udp,
+        UdpLite,
+        Sctp,
+        Dccp,
+        Icmp,
+        Icmp6,
+        Payload
     };
     struct Layer {
         Kind kind;

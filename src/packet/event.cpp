@@ -7,9 +7,8 @@
 namespace hookdump {
 namespace {
 constexpr std::array<std::string_view, kCapturePointCount> kPointNames = {
-    "-",         "tap-in",    "tap-out",   "prerouting", "input",     "forward",
-    "output",    "postrouting", "xdp",     "tc-ingress", "tc-egress", "nflog",
-    "drop",
+    "-",           "tap-in", "tap-out",    "prerouting", "input", "forward", "output",
+    "postrouting", "xdp",    "tc-ingress", "tc-egress",  "nflog", "drop",
 };
 }  // namespace
 
@@ -41,17 +40,23 @@ std::optional<CapturePoint> capture_point_from_string(std::string_view s) {
 
 std::string_view to_string(Direction d) {
     switch (d) {
-        case Direction::In: return "in";
-        case Direction::Out: return "out";
-        default: return "";
+        case Direction::In:
+            return "in";
+        case Direction::Out:
+            return "out";
+        default:
+            return "";
     }
 }
 
 std::string_view to_string(Verdict v) {
     switch (v) {
-        case Verdict::Accept: return "accept";
-        case Verdict::Drop: return "drop";
-        default: return "";
+        case Verdict::Accept:
+            return "accept";
+        case Verdict::Drop:
+            return "drop";
+        default:
+            return "";
     }
 }
 

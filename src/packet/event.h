@@ -59,8 +59,8 @@ struct PacketEvent {
     int32_t priority = 0;  // netfilter priority when slot != None
     int32_t ifindex = 0;   // 0 when unknown
     IfName ifname;
-    uint64_t netns = 0;  // network namespace id (inode or cookie), 0 when unknown
-    uint32_t len = 0;    // original length on the wire
+    uint64_t netns = 0;     // network namespace id (inode or cookie), 0 when unknown
+    uint32_t len = 0;       // original length on the wire
     uint16_t linktype = 1;  // LINKTYPE_ of `bytes`
     // Captured bytes, at most snaplen; empty when the engine reports headers only. Borrowed:
     // valid only while the event is being handled.

@@ -25,10 +25,10 @@ void append_epoch_ns(std::string& out, uint64_t ts_ns);
 
 // "HH:MM:SS.uuuuuu" in local time, as tcpdump prints; caches the last second's conversion.
 class LocalClock {
-public:
+  public:
     void append(std::string& out, uint64_t ts_ns);
 
-private:
+  private:
     int64_t cached_sec_ = INT64_MIN;
     char hms_[9] = {};
 };

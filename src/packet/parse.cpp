@@ -12,15 +12,20 @@ constexpr uint16_t kEth8021AD = 0x88a8;
 constexpr uint16_t kEthQinQOld = 0x9100;
 constexpr uint16_t kArphrdNetlink = 824;
 
-inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint16_t be16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 inline uint32_t be32(const uint8_t* p) {
     return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 
-bool is_vlan_tpid(uint16_t t) { return t == kEth8021Q || t == kEth8021AD || t == kEthQinQOld; }
+bool is_vlan_tpid(uint16_t t) {
+    return t == kEth8021Q || t == kEth8021AD || t == kEthQinQOld;
+}
 
 // Skips VLAN tags starting at `off` whose TPID is `ethertype`; returns false when a tag is cut.
-[[gnu::always_inline]] inline bool skip_vlan_tags(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype, Parsed& out) {
+[[gnu::always_inline]] inline bool skip_vlan_tags(std::span<const uint8_t> d, size_t& off,
+                                                  uint16_t& ethertype, Parsed& out) {
     while (is_vlan_tpid(ethertype)) {
         if (d.size() < off + 4) return false;
         if (out.vlan_depth == 0) {
@@ -45,7 +50,8 @@ bool snap_ethertype(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype
 
 // Fills ports / ICMP / TCP flags from a transport header at `l4` bounded by `end`
 // (the smaller of the captured length and the end of the IP datagram).
-[[gnu::always_inline]] inline void parse_l4(const uint8_t* base, size_t l4, size_t end, size_t datagram_end, Parsed& out) {
+[[gnu::always_inline]] inline void parse_l4(const uint8_t* base, size_t l4, size_t end,
+                                            size_t datagram_end, Parsed& out) {
     const size_t avail = end > l4 ? end - l4 : 0;
     const uint8_t* p = base + l4;
     size_t hdr = 0;
@@ -102,7 +108,8 @@ bool snap_ethertype(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype
         return;
     }
     const size_t payload_start = l4 + hdr;
-    out.ip_payload = datagram_end > payload_start ? static_cast<uint32_t>(datagram_end - payload_start) : 0;
+    out.ip_payload =
+        datagram_end > payload_start ? static_cast<uint32_t>(datagram_end - payload_start) : 0;
 }
 
 [[gnu::always_inline]] inline void parse_ipv4(std::span<const uint8_t> d, size_t off, Parsed& out) {
@@ -198,7 +205,8 @@ bool snap_ethertype(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype
                 out.proto = next;
                 out.has |= Parsed::kProto;
                 if (out.later_fragment) {
-                    out.ip_payload = datagram_end > l4 ? static_cast<uint32_t>(datagram_end - l4) : 0;
+                    out.ip_payload =
+                        datagram_end > l4 ? static_cast<uint32_t>(datagram_end - l4) : 0;
                     return;
                 }
                 parse_l4(d.data(), l4, end, datagram_end, out);
@@ -233,18 +241,27 @@ void parse_by_version(std::span<const uint8_t> d, size_t off, Parsed& out) {
         return;
     }
     switch (d[off] >> 4) {
-        case 4: return parse_network(kEthIpv4, d, off, out);
-        case 6: return parse_network(kEthIpv6, d, off, out);
-        default: out.issue = ParseIssue::NotIp;
+        case 4:
+            return parse_network(kEthIpv4, d, off, out);
+        case 6:
+            return parse_network(kEthIpv6, d, off, out);
+        default:
+            out.issue = ParseIssue::NotIp;
     }
 }
 
 // Address family values used by BSD loopback headers on the systems that write them.
 uint16_t ethertype_of_af(uint32_t af) {
     switch (af) {
-        case 2: return kEthIpv4;
-        case 10: case 24: case 28: case 30: return kEthIpv6;
-        default: return 0;
+        case 2:
+            return kEthIpv4;
+        case 10:
+        case 24:
+        case 28:
+        case 30:
+            return kEthIpv6;
+        default:
+            return 0;
     }
 }
 
@@ -252,28 +269,55 @@ uint16_t ethertype_of_af(uint32_t af) {
 
 bool link_type_from_dlt(int dlt, LinkType& out) {
     switch (dlt) {
-        case 0: out = LinkType::Null; return true;
-        case 1: out = LinkType::Ethernet; return true;
-        case 12: case 14: case 101: out = LinkType::Raw; return true;
-        case 108: out = LinkType::Loop; return true;
-        case 113: out = LinkType::LinuxSll; return true;
-        case 228: out = LinkType::Ipv4; return true;
-        case 229: out = LinkType::Ipv6; return true;
-        case 276: out = LinkType::LinuxSll2; return true;
-        default: return false;
+        case 0:
+            out = LinkType::Null;
+            return true;
+        case 1:
+            out = LinkType::Ethernet;
+            return true;
+        case 12:
+        case 14:
+        case 101:
+            out = LinkType::Raw;
+            return true;
+        case 108:
+            out = LinkType::Loop;
+            return true;
+        case 113:
+            out = LinkType::LinuxSll;
+            return true;
+        case 228:
+            out = LinkType::Ipv4;
+            return true;
+        case 229:
+            out = LinkType::Ipv6;
+            return true;
+        case 276:
+            out = LinkType::LinuxSll2;
+            return true;
+        default:
+            return false;
     }
 }
 
 std::string_view to_string(ParseIssue issue) {
     switch (issue) {
-        case ParseIssue::None: return "";
-        case ParseIssue::UnsupportedLink: return "unsupported-link";
-        case ParseIssue::TruncatedLink: return "truncated-link";
-        case ParseIssue::NotIp: return "not-ip";
-        case ParseIssue::TruncatedIp: return "truncated-ip";
-        case ParseIssue::BadIpHeader: return "bad-ip-header";
-        case ParseIssue::TruncatedExt: return "truncated-ext";
-        case ParseIssue::TruncatedL4: return "truncated-l4";
+        case ParseIssue::None:
+            return "";
+        case ParseIssue::UnsupportedLink:
+            return "unsupported-link";
+        case ParseIssue::TruncatedLink:
+            return "truncated-link";
+        case ParseIssue::NotIp:
+            return "not-ip";
+        case ParseIssue::TruncatedIp:
+            return "truncated-ip";
+        case ParseIssue::BadIpHeader:
+            return "bad-ip-header";
+        case ParseIssue::TruncatedExt:
+            return "truncated-ext";
+        case ParseIssue::TruncatedL4:
+            return "truncated-l4";
     }
     return "?";
 }
@@ -348,8 +392,12 @@ Parsed parse_packet(LinkType link, std::span<const uint8_t> d) {
         case LinkType::Raw:
             parse_by_version(d, 0, out);
             return out;
-        case LinkType::Ipv4: ethertype = kEthIpv4; break;
-        case LinkType::Ipv6: ethertype = kEthIpv6; break;
+        case LinkType::Ipv4:
+            ethertype = kEthIpv4;
+            break;
+        case LinkType::Ipv6:
+            ethertype = kEthIpv6;
+            break;
         default:
             out.issue = ParseIssue::UnsupportedLink;
             return out;

@@ -13,10 +13,10 @@ namespace hookdump {
 
 // Link types we parse, by their pcap LINKTYPE_ numbers (what files and rings carry).
 enum class LinkType : uint16_t {
-    Null = 0,        // BSD loopback, host-endian AF_ value
+    Null = 0,  // BSD loopback, host-endian AF_ value
     Ethernet = 1,
-    Raw = 101,       // raw IPv4 or IPv6 (LINKTYPE_RAW; DLT_RAW is 12 or 14 on some BSDs)
-    Loop = 108,      // OpenBSD loopback, network-endian AF_ value
+    Raw = 101,   // raw IPv4 or IPv6 (LINKTYPE_RAW; DLT_RAW is 12 or 14 on some BSDs)
+    Loop = 108,  // OpenBSD loopback, network-endian AF_ value
     LinuxSll = 113,
     Ipv4 = 228,
     Ipv6 = 229,
@@ -29,13 +29,13 @@ bool link_type_from_dlt(int dlt, LinkType& out);
 
 enum class ParseIssue : uint8_t {
     None = 0,
-    UnsupportedLink,   // the link type is not one we parse
-    TruncatedLink,     // link header (or a VLAN tag) cut short
-    NotIp,             // a valid frame that does not carry IPv4/IPv6
-    TruncatedIp,       // IP header incomplete: no addresses
-    BadIpHeader,       // version/IHL/length fields make no sense
-    TruncatedExt,      // an IPv6 extension header chain cut short: addresses but no protocol
-    TruncatedL4,       // transport header incomplete, or not inside the IP datagram
+    UnsupportedLink,  // the link type is not one we parse
+    TruncatedLink,    // link header (or a VLAN tag) cut short
+    NotIp,            // a valid frame that does not carry IPv4/IPv6
+    TruncatedIp,      // IP header incomplete: no addresses
+    BadIpHeader,      // version/IHL/length fields make no sense
+    TruncatedExt,     // an IPv6 extension header chain cut short: addresses but no protocol
+    TruncatedL4,      // transport header incomplete, or not inside the IP datagram
 };
 
 std::string_view to_string(ParseIssue issue);
@@ -55,12 +55,12 @@ enum TcpFlag : uint8_t {
 // The parsed view of one packet. Plain data, trivially copyable.
 struct Parsed {
     enum Has : uint8_t {
-        kIp = 0x01,       // family, src, dst valid
-        kProto = 0x02,    // proto valid
-        kPorts = 0x04,    // sport, dport valid
-        kIcmp = 0x08,     // icmp_type, icmp_code valid
-        kTcpFlags = 0x10, // tcp_flags valid
-        kVlan = 0x20,     // vlan (outermost tag's VID) valid
+        kIp = 0x01,        // family, src, dst valid
+        kProto = 0x02,     // proto valid
+        kPorts = 0x04,     // sport, dport valid
+        kIcmp = 0x08,      // icmp_type, icmp_code valid
+        kTcpFlags = 0x10,  // tcp_flags valid
+        kVlan = 0x20,      // vlan (outermost tag's VID) valid
     };
 
     uint8_t has = 0;

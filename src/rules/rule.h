@@ -39,7 +39,8 @@ struct Rule {
     uint32_t snaplen = 0;
     int32_t priority = 0;  // with slot custom (4)
     uint64_t hits = 0;
-    uint32_t owner = 0;  // the netlink port of the capture session it belongs to; 0: kept until deleted
+    uint32_t owner =
+        0;  // the netlink port of the capture session it belongs to; 0: kept until deleted
 
     // No condition on the packet (family, addresses, ports, protocol): every packet, IP or
     // not, matches (the module's hooks see IP only).

@@ -10,7 +10,7 @@
 namespace hookdump {
 
 class CsvEmitter {
-public:
+  public:
     explicit CsvEmitter(std::string& out) : out_(out) {}
     void begin() { first_ = true; }
     void end() { out_.push_back('\n'); }
@@ -38,13 +38,13 @@ public:
     std::string& raw_string_begin(std::string_view name) { return field(name); }
     void raw_string_end() {}
 
-private:
+  private:
     std::string& out_;
     bool first_ = true;
 };
 
 class JsonEmitter {
-public:
+  public:
     explicit JsonEmitter(std::string& out) : out_(out) {}
     void begin() {
         out_.push_back('{');
@@ -74,7 +74,7 @@ public:
     }
     void raw_string_end() { out_.push_back('"'); }
 
-private:
+  private:
     std::string& out_;
     bool first_ = true;
 };

@@ -69,7 +69,8 @@ void OutputFile::write_chunk(const char* p, size_t n, std::span<const RecordEnd>
     if (err == 0) return;
     failed_ = true;
     // Cut back to the last whole record (a pipe cannot be: what is in it is the reader's).
-    if (!is_stdout_ && written_ != whole_end_ && ops_->truncate(fd_.get(), static_cast<off_t>(whole_end_)) == 0)
+    if (!is_stdout_ && written_ != whole_end_ &&
+        ops_->truncate(fd_.get(), static_cast<off_t>(whole_end_)) == 0)
         written_ = whole_end_;
     if (trailer_) return;  // the trailer did not fit: the error was reported already
     error_ = err;

@@ -30,9 +30,10 @@ struct RecordEnd {
 };
 
 class OutputFile {
-public:
+  public:
     // "-" is standard output. Throws RuntimeError naming the path when it cannot be created.
-    explicit OutputFile(std::string path, size_t buffer_size = 1 << 20, const FileOps* ops = nullptr);
+    explicit OutputFile(std::string path, size_t buffer_size = 1 << 20,
+                        const FileOps* ops = nullptr);
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
     ~OutputFile();
@@ -46,7 +47,9 @@ public:
     // Direct access for sinks that format in place; call end_record(), then maybe_flush().
     std::string& buffer() { return buf_; }
     // The buffer up to here ends a record holding `units` packets or flows.
-    void end_record(uint32_t units = 1) { ends_.push_back({static_cast<uint32_t>(buf_.size()), units}); }
+    void end_record(uint32_t units = 1) {
+        ends_.push_back({static_cast<uint32_t>(buf_.size()), units});
+    }
     void maybe_flush() {
         if (buf_.size() >= limit_) flush();
     }
@@ -60,7 +63,10 @@ public:
     // After a failed write: lets what is in the buffer now (a trailer: pcapng's statistics)
     // try once more at the file's end; if it does not fit either, the file is cut back again
     // and nothing is thrown.
-    void retry_trailer() { trailer_ = failed_; failed_ = false; }
+    void retry_trailer() {
+        trailer_ = failed_;
+        failed_ = false;
+    }
     // Flushes and closes, reporting errors from close() too (NFS, EIO).
     void close();
 
@@ -71,7 +77,7 @@ public:
     // The errno of the failed write, 0 while none failed.
     int error() const { return error_; }
 
-private:
+  private:
     void write_chunk(const char* p, size_t n, std::span<const RecordEnd> ends);
 
     std::string path_;
@@ -84,8 +90,8 @@ private:
     std::string buf_;
     std::vector<RecordEnd> ends_;
     size_t limit_;
-    uint64_t written_ = 0;     // bytes in the file
-    uint64_t whole_end_ = 0;   // where its last whole record ends
+    uint64_t written_ = 0;    // bytes in the file
+    uint64_t whole_end_ = 0;  // where its last whole record ends
     uint64_t units_written_ = 0;
 };
 

@@ -34,7 +34,8 @@ std::string libpcap_file_header(uint16_t linktype, uint32_t snaplen) {
     // Events carry LINKTYPE_ values; libpcap's writer takes DLT_ values, which differ for
     // raw IP (LINKTYPE_RAW 101 is DLT_RAW 12 on Linux). libpcap writes it back as 101.
     const int dlt = linktype == 101 ? DLT_RAW : linktype;
-    pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(snaplen), PCAP_TSTAMP_PRECISION_NANO);
+    pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(snaplen),
+                                                        PCAP_TSTAMP_PRECISION_NANO);
     if (!dead) throw RuntimeError("cannot set up a pcap writer");
     char* mem = nullptr;
     size_t size = 0;
@@ -55,10 +56,11 @@ std::string libpcap_file_header(uint16_t linktype, uint32_t snaplen) {
 }
 
 class PcapSink final : public Sink {
-public:
+  public:
     // The file is created here, before any engine is opened; its header waits for the first
     // packet's link type.
-    explicit PcapSink(const SinkOptions& o) : path_(o.path), snaplen_(o.snaplen), out_(o.path, 4096, o.file_ops) {}
+    explicit PcapSink(const SinkOptions& o)
+        : path_(o.path), snaplen_(o.snaplen), out_(o.path, 4096, o.file_ops) {}
 
     void write(const PacketEvent& ev) override { write_one(ev); }
     void write_batch(std::span<const PacketEvent> evs) override {
@@ -81,7 +83,8 @@ public:
     uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
     OutputStats output_stats() const override {
         std::string why = out_.error() ? std::strerror(out_.error()) : "";
-        if (why.empty() && skipped_) why = "pcap holds one link type and needs packet bytes: use pcapng";
+        if (why.empty() && skipped_)
+            why = "pcap holds one link type and needs packet bytes: use pcapng";
         return {path_, out_.units_written(), why};
     }
 
@@ -91,7 +94,7 @@ public:
         out_.close();
     }
 
-private:
+  private:
     void write_one(const PacketEvent& ev) {
         if (!buf_) open(ev.linktype);
         if (ev.linktype != linktype_ || ev.bytes.empty()) {
@@ -146,6 +149,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Sink> make_pcap_sink(const SinkOptions& o) { return std::make_unique<PcapSink>(o); }
+std::unique_ptr<Sink> make_pcap_sink(const SinkOptions& o) {
+    return std::make_unique<PcapSink>(o);
+}
 
 }  // namespace hookdump

@@ -9,8 +9,8 @@
 #include <tuple>
 
 #include "sink/output_file.h"
-#include "util/clock.h"
 #include "sink/sinks.h"
+#include "util/clock.h"
 #include "version.h"
 
 namespace hookdump {
@@ -35,7 +35,7 @@ constexpr uint16_t kIsbUsrDeliv = 8;
 
 // Builds one block in place: header, body, options, trailing length.
 class Block {
-public:
+  public:
     Block(std::string& out, uint32_t type) : out_(out), start_(out.size()) {
         u32(type);
         u32(0);  // total length, patched in end()
@@ -70,15 +70,16 @@ public:
         std::memcpy(&out_[start_ + 4], &total, 4);
     }
 
-private:
+  private:
     std::string& out_;
     size_t start_;
     bool has_options_ = false;
 };
 
 class PcapngSink final : public Sink {
-public:
-    explicit PcapngSink(const SinkOptions& o) : out_(o.path, 1 << 20, o.file_ops), snaplen_(o.snaplen) {
+  public:
+    explicit PcapngSink(const SinkOptions& o)
+        : out_(o.path, 1 << 20, o.file_ops), snaplen_(o.snaplen) {
         Block b(out_.buffer(), kShb);
         b.u32(0x1A2B3C4D);
         b.u16(1);
@@ -111,7 +112,8 @@ public:
         if (ev.point != CapturePoint::Unknown || ev.verdict != Verdict::Unknown) {
             comment_.assign("hookdump point=");
             comment_.append(point_label(ev));
-            if (ev.verdict != Verdict::Unknown) comment_.append(" verdict=").append(to_string(ev.verdict));
+            if (ev.verdict != Verdict::Unknown)
+                comment_.append(" verdict=").append(to_string(ev.verdict));
             if (!ev.label.empty()) comment_.append(" prefix=").append(ev.label);
             if (!ev.drop_reason.empty()) comment_.append(" reason=").append(ev.drop_reason);
             if (!ev.drop_location.empty()) comment_.append(" location=").append(ev.drop_location);
@@ -172,7 +174,7 @@ public:
         out_.close();
     }
 
-private:
+  private:
     struct Iface {
         int32_t ifindex;
         IfName ifname;
@@ -183,7 +185,8 @@ private:
         if (ev.ifindex == last_key_ifindex_ && ev.linktype == last_key_linktype_ &&
             ev.netns == last_key_netns_ && ev.ifname.view() == last_key_ifname_.view())
             return last_id_;
-        const auto key = std::make_tuple(ev.ifindex, std::string(ev.ifname.view()), ev.linktype, ev.netns);
+        const auto key =
+            std::make_tuple(ev.ifindex, std::string(ev.ifname.view()), ev.linktype, ev.netns);
         auto [it, inserted] = ids_.try_emplace(key, static_cast<uint32_t>(ifaces_.size()));
         if (inserted) {
             ifaces_.push_back({ev.ifindex, ev.ifname});

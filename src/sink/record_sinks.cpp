@@ -18,7 +18,7 @@ namespace {
 // (plain stores: no capacity check per character). Fields in order; names are literals.
 // What the CSV and JSON row writers share: the cursor into the record's reserved room.
 class RowCursor {
-public:
+  public:
     explicit RowCursor(char* p) : p_(p) {}
     char* end() const { return p_; }
     // Text this syntax wrote before (RowMemo), separators included.
@@ -27,7 +27,7 @@ public:
         first_ = false;
     }
 
-protected:
+  protected:
     void copy(std::string_view v) {
         std::memcpy(p_, v.data(), v.size());
         p_ += v.size();
@@ -43,7 +43,7 @@ protected:
 };
 
 class CsvRow : public RowCursor {
-public:
+  public:
     explicit CsvRow(char* p) : RowCursor(p) {}
     void begin() {}
     void finish() { *p_++ = '\n'; }
@@ -91,7 +91,7 @@ public:
     // Room a text of n bytes can take, quoted.
     static size_t room(size_t n) { return 2 * n + 2; }
 
-private:
+  private:
     void sep() {
         if (!first_) *p_++ = ',';
         first_ = false;
@@ -99,7 +99,7 @@ private:
 };
 
 class JsonRow : public RowCursor {
-public:
+  public:
     explicit JsonRow(char* p) : RowCursor(p) {}
     void begin() { *p_++ = '{'; }
     void finish() {
@@ -148,7 +148,7 @@ public:
     }
     static size_t room(size_t n) { return 6 * n + 2; }
 
-private:
+  private:
     void field(std::string_view name) {
         if (!first_) *p_++ = ',';
         first_ = false;
@@ -174,12 +174,13 @@ size_t record_room(const PacketEvent& ev, bool drop_fields) {
 // events in a row mostly share them (one hook, interface and address pair), and formatting
 // the addresses and names again is most of a record's cost.
 class RowMemo {
-public:
+  public:
     bool same(const PacketEvent& ev) const {
         const Parsed& p = ev.parsed;
-        return valid_ && ev.point == point_ && ev.slot == slot_ && ev.dir == dir_ && ev.ifindex == ifindex_ &&
-               ev.netns == netns_ && (p.has & kKeyHas) == has_ && p.proto == proto_ && p.family == family_ &&
-               same16(ev.ifname.s, ifname_.s) && same16(p.src.data(), src_.data()) && same16(p.dst.data(), dst_.data());
+        return valid_ && ev.point == point_ && ev.slot == slot_ && ev.dir == dir_ &&
+               ev.ifindex == ifindex_ && ev.netns == netns_ && (p.has & kKeyHas) == has_ &&
+               p.proto == proto_ && p.family == family_ && same16(ev.ifname.s, ifname_.s) &&
+               same16(p.src.data(), src_.data()) && same16(p.dst.data(), dst_.data());
     }
     void store(const PacketEvent& ev, const char* begin, const char* end) {
         const Parsed& p = ev.parsed;
@@ -202,7 +203,7 @@ public:
     char sec_text[kMaxUintText];
     size_t sec_len = 0;
 
-private:
+  private:
     static bool same16(const void* a, const void* b) {
         uint64_t x[2], y[2];
         std::memcpy(x, a, 16);
@@ -238,12 +239,30 @@ char* emit_packet(char* out, const PacketEvent& ev, bool drop_fields, RowMemo& m
         e.paste(memo.text());
     } else {
         char* const begin = e.end();
-        if (ev.point == CapturePoint::Unknown) e.null("point"); else e.word("point", point_label(ev));
-        if (ev.ifname.empty()) e.null("ifname"); else e.text("ifname", ev.ifname.view());
-        if (ev.ifindex) e.uint("ifindex", static_cast<uint32_t>(ev.ifindex)); else e.null("ifindex");
-        if (ev.netns) e.uint("netns", ev.netns); else e.null("netns");
-        if (ev.dir == Direction::Unknown) e.null("dir"); else e.word("dir", to_string(ev.dir));
-        if (p.has_proto()) e.uint("proto", p.proto); else e.null("proto");
+        if (ev.point == CapturePoint::Unknown)
+            e.null("point");
+        else
+            e.word("point", point_label(ev));
+        if (ev.ifname.empty())
+            e.null("ifname");
+        else
+            e.text("ifname", ev.ifname.view());
+        if (ev.ifindex)
+            e.uint("ifindex", static_cast<uint32_t>(ev.ifindex));
+        else
+            e.null("ifindex");
+        if (ev.netns)
+            e.uint("netns", ev.netns);
+        else
+            e.null("netns");
+        if (ev.dir == Direction::Unknown)
+            e.null("dir");
+        else
+            e.word("dir", to_string(ev.dir));
+        if (p.has_proto())
+            e.uint("proto", p.proto);
+        else
+            e.null("proto");
         if (p.has_ip()) {
             e.addr("src", p.family, p.src);
             e.addr("dst", p.family, p.dst);
@@ -269,12 +288,27 @@ char* emit_packet(char* out, const PacketEvent& ev, bool drop_fields, RowMemo& m
     }
     e.uint("len", ev.len);
     e.uint("caplen", ev.caplen());
-    if (p.has_ip()) e.digit("frag", p.fragment ? '1' : '0'); else e.null("frag");
-    if (p.has_tcp_flags()) e.tcp_flags("tcp_flags", p.tcp_flags); else e.null("tcp_flags");
-    if (ev.verdict == Verdict::Unknown) e.null("verdict"); else e.word("verdict", to_string(ev.verdict));
+    if (p.has_ip())
+        e.digit("frag", p.fragment ? '1' : '0');
+    else
+        e.null("frag");
+    if (p.has_tcp_flags())
+        e.tcp_flags("tcp_flags", p.tcp_flags);
+    else
+        e.null("tcp_flags");
+    if (ev.verdict == Verdict::Unknown)
+        e.null("verdict");
+    else
+        e.word("verdict", to_string(ev.verdict));
     if (drop_fields) {
-        if (ev.drop_reason.empty()) e.null("reason"); else e.text("reason", ev.drop_reason);
-        if (ev.drop_location.empty()) e.null("location"); else e.text("location", ev.drop_location);
+        if (ev.drop_reason.empty())
+            e.null("reason");
+        else
+            e.text("reason", ev.drop_reason);
+        if (ev.drop_location.empty())
+            e.null("location");
+        else
+            e.text("location", ev.drop_location);
     }
     e.finish();
     return e.end();
@@ -284,9 +318,11 @@ char* emit_packet(char* out, const PacketEvent& ev, bool drop_fields, RowMemo& m
 // might not fit (as the pcap sink does): one write(2) per 256 KiB.
 template <class R>
 class RecordSink final : public Sink {
-public:
+  public:
     RecordSink(const SinkOptions& o, std::string_view header)
-        : out_(o.path, 4096, o.file_ops), buf_(std::make_unique<char[]>(kBufferSize)), drop_fields_(o.drop_fields) {
+        : out_(o.path, 4096, o.file_ops),
+          buf_(std::make_unique<char[]>(kBufferSize)),
+          drop_fields_(o.drop_fields) {
         out_.write(header);
         out_.end_record(0);
         ends_.reserve(kBufferSize / 64);
@@ -315,14 +351,15 @@ public:
         out_.close();
     }
 
-private:
+  private:
     void write_one(const PacketEvent& ev) {
         const size_t room = record_room<R>(ev, drop_fields_);
         if (used_ + room > kBufferSize) {
             flush();
             if (room > kBufferSize) {  // only with drop fields of hundreds of KiB
                 std::string big(room, '\0');
-                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, drop_fields_, memo_) - big.data()));
+                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, drop_fields_, memo_) -
+                                               big.data()));
                 const RecordEnd end{static_cast<uint32_t>(big.size()), 1};
                 out_.write_records(big, {&end, 1});
                 return;

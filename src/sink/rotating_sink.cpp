@@ -17,7 +17,7 @@ std::string rotated_name(const std::string& path, unsigned index) {
 namespace {
 
 class RotatingSink final : public Sink {
-public:
+  public:
     RotatingSink(const SinkFormat& f, SinkOptions base, RotationOptions r)
         : format_(f), base_(std::move(base)), rot_(r) {
         open_next();
@@ -47,7 +47,7 @@ public:
         return s;
     }
 
-private:
+  private:
     void open_next() {
         SinkOptions o = base_;
         const unsigned index = rot_.max_files ? next_index_ % rot_.max_files : next_index_;
@@ -71,7 +71,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Sink> make_rotating_sink(const SinkFormat& format, const SinkOptions& base, RotationOptions r) {
+std::unique_ptr<Sink> make_rotating_sink(const SinkFormat& format, const SinkOptions& base,
+                                         RotationOptions r) {
     return std::make_unique<RotatingSink>(format, base, r);
 }
 

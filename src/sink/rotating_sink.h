@@ -9,13 +9,14 @@
 namespace hookdump {
 
 struct RotationOptions {
-    uint64_t seconds = 0;   // 0: no time rotation
-    uint64_t bytes = 0;     // 0: no size rotation
-    unsigned max_files = 0; // 0: unbounded; else the index wraps and old files are overwritten
+    uint64_t seconds = 0;    // 0: no time rotation
+    uint64_t bytes = 0;      // 0: no size rotation
+    unsigned max_files = 0;  // 0: unbounded; else the index wraps and old files are overwritten
     bool enabled() const { return seconds || bytes; }
 };
 
-std::unique_ptr<Sink> make_rotating_sink(const SinkFormat& format, const SinkOptions& base, RotationOptions r);
+std::unique_ptr<Sink> make_rotating_sink(const SinkFormat& format, const SinkOptions& base,
+                                         RotationOptions r);
 // The name of file number `index` for a rotated output path.
 std::string rotated_name(const std::string& path, unsigned index);
 

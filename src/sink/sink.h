@@ -24,7 +24,7 @@ struct OutputStats {
 };
 
 class Sink {
-public:
+  public:
     virtual ~Sink() = default;
     // Throws RuntimeError on a write error.
     virtual void write(const PacketEvent& ev) = 0;
@@ -45,7 +45,7 @@ public:
 };
 
 struct SinkOptions {
-    std::string path = "-";   // "-" is standard output
+    std::string path = "-";  // "-" is standard output
     uint32_t snaplen = 262144;
     // csv/jsonl: the drop engine's two fields (reason, location) after the others. Off for
     // other engines, whose records stay as they were.

@@ -12,22 +12,35 @@ namespace {
 std::string_view icmp_name(uint8_t family, uint8_t type) {
     if (family == 4) {
         switch (type) {
-            case 0: return "echo reply";
-            case 3: return "unreachable";
-            case 8: return "echo request";
-            case 11: return "time exceeded";
+            case 0:
+                return "echo reply";
+            case 3:
+                return "unreachable";
+            case 8:
+                return "echo request";
+            case 11:
+                return "time exceeded";
         }
     } else {
         switch (type) {
-            case 1: return "unreachable";
-            case 2: return "packet too big";
-            case 3: return "time exceeded";
-            case 128: return "echo request";
-            case 129: return "echo reply";
-            case 133: return "router solicitation";
-            case 134: return "router advertisement";
-            case 135: return "neighbor solicitation";
-            case 136: return "neighbor advertisement";
+            case 1:
+                return "unreachable";
+            case 2:
+                return "packet too big";
+            case 3:
+                return "time exceeded";
+            case 128:
+                return "echo request";
+            case 129:
+                return "echo reply";
+            case 133:
+                return "router solicitation";
+            case 134:
+                return "router advertisement";
+            case 135:
+                return "neighbor solicitation";
+            case 136:
+                return "neighbor advertisement";
         }
     }
     return {};
@@ -35,18 +48,27 @@ std::string_view icmp_name(uint8_t family, uint8_t type) {
 
 std::string_view proto_name(uint8_t proto) {
     switch (proto) {
-        case 6: return "TCP";
-        case 17: return "UDP";
-        case 136: return "UDP-Lite";
-        case 132: return "SCTP";
-        case 33: return "DCCP";
-        case 1: return "ICMP";
-        case 58: return "ICMP6";
-        default: return {};
+        case 6:
+            return "TCP";
+        case 17:
+            return "UDP";
+        case 136:
+            return "UDP-Lite";
+        case 132:
+            return "SCTP";
+        case 33:
+            return "DCCP";
+        case 1:
+            return "ICMP";
+        case 58:
+            return "ICMP6";
+        default:
+            return {};
     }
 }
 
-void append_endpoint(std::string& o, const Parsed& p, const std::array<uint8_t, 16>& a, uint16_t port) {
+void append_endpoint(std::string& o, const Parsed& p, const std::array<uint8_t, 16>& a,
+                     uint16_t port) {
     append_addr(o, p.family, a);
     if (p.has_ports()) {
         o.push_back('.');
@@ -149,8 +171,9 @@ void format_text_line(std::string& o, LocalClock& clock, const PacketEvent& ev) 
 namespace {
 
 class TextSink final : public Sink {
-public:
-    explicit TextSink(const SinkOptions& o) : out_(o.path, o.path == "-" ? 64 << 10 : 1 << 20, o.file_ops) {}
+  public:
+    explicit TextSink(const SinkOptions& o)
+        : out_(o.path, o.path == "-" ? 64 << 10 : 1 << 20, o.file_ops) {}
     void write(const PacketEvent& ev) override {
         format_text_line(out_.buffer(), clock_, ev);
         out_.end_record();
@@ -163,13 +186,15 @@ public:
     uint64_t bytes_written() const override { return out_.bytes_written(); }
     void finish(const Ledger&) override { out_.close(); }
 
-private:
+  private:
     OutputFile out_;
     LocalClock clock_;
 };
 
 }  // namespace
 
-std::unique_ptr<Sink> make_text_sink(const SinkOptions& o) { return std::make_unique<TextSink>(o); }
+std::unique_ptr<Sink> make_text_sink(const SinkOptions& o) {
+    return std::make_unique<TextSink>(o);
+}
 
 }  // namespace hookdump

@@ -14,8 +14,9 @@ namespace {
 constexpr uint64_t kClockSkewNs = 200'000;
 
 bool is_hook(CapturePoint p) {
-    return p == CapturePoint::PreRouting || p == CapturePoint::LocalIn || p == CapturePoint::Forward ||
-           p == CapturePoint::LocalOut || p == CapturePoint::PostRouting;
+    return p == CapturePoint::PreRouting || p == CapturePoint::LocalIn ||
+           p == CapturePoint::Forward || p == CapturePoint::LocalOut ||
+           p == CapturePoint::PostRouting;
 }
 
 // Which clock stamped an observation: the ring (tap), the module (hooks), BPF, the drop
@@ -23,9 +24,15 @@ bool is_hook(CapturePoint p) {
 int clock_of(const Observation& o) {
     if (o.drop) return 4;
     switch (o.point) {
-        case CapturePoint::TapIn: case CapturePoint::TapOut: return 1;
-        case CapturePoint::Xdp: case CapturePoint::TcIngress: case CapturePoint::TcEgress: return 3;
-        default: return 2;
+        case CapturePoint::TapIn:
+        case CapturePoint::TapOut:
+            return 1;
+        case CapturePoint::Xdp:
+        case CapturePoint::TcIngress:
+        case CapturePoint::TcEgress:
+            return 3;
+        default:
+            return 2;
     }
 }
 
@@ -36,7 +43,8 @@ bool nat_compatible(const Tuple& t, const std::vector<Observation>& path) {
     for (const auto& x : path) {
         const Tuple& u = x.tuple;
         if (u.family != t.family || u.proto != t.proto) continue;
-        if ((u.src == t.src && u.sport == t.sport) || (u.dst == t.dst && u.dport == t.dport)) return true;
+        if ((u.src == t.src && u.sport == t.sport) || (u.dst == t.dst && u.dport == t.dport))
+            return true;
     }
     return false;
 }
@@ -59,11 +67,14 @@ std::vector<Step> steps_of(const TracedPacket& p) {
         if (is_hook(o.point) && !steps.empty() && steps.back().first->point == o.point &&
             !steps.back().left && !(o.slot != PrioritySlot::Last && steps.back().entered)) {
             steps.back().last = &o;
-            if (o.slot == PrioritySlot::Last) steps.back().left = true;
-            else steps.back().entered = true;
+            if (o.slot == PrioritySlot::Last)
+                steps.back().left = true;
+            else
+                steps.back().entered = true;
             continue;
         }
-        Step s{&o, &o, o.slot != PrioritySlot::Last, o.slot == PrioritySlot::Last || !is_hook(o.point)};
+        Step s{&o, &o, o.slot != PrioritySlot::Last,
+               o.slot == PrioritySlot::Last || !is_hook(o.point)};
         if (is_hook(o.point) && o.slot == PrioritySlot::None) s.entered = s.left = true;
         steps.push_back(s);
     }
@@ -118,11 +129,16 @@ void append_tuple_json(std::string& s, const Tuple& t) {
 
 std::string_view to_string(Fate f) {
     switch (f) {
-        case Fate::Delivered: return "delivered";
-        case Fate::Forwarded: return "forwarded";
-        case Fate::Sent: return "sent";
-        case Fate::Dropped: return "dropped";
-        default: return "unknown";
+        case Fate::Delivered:
+            return "delivered";
+        case Fate::Forwarded:
+            return "forwarded";
+        case Fate::Sent:
+            return "sent";
+        case Fate::Dropped:
+            return "dropped";
+        default:
+            return "unknown";
     }
 }
 
@@ -133,8 +149,9 @@ Correlator::Open* Correlator::find_for(const Observation& o, bool& collided) {
         if (o.ts_ns > g->last_ns + opt_.window_ns) continue;
         if (o.key.strong && g->key.strong) {
             if (g->key != o.key || !nat_compatible(o.tuple, g->pkt.path)) continue;
-            const bool seen_here = std::any_of(g->pkt.path.begin(), g->pkt.path.end(),
-                                               [&](const Observation& x) { return same_place(x, o); });
+            const bool seen_here =
+                std::any_of(g->pkt.path.begin(), g->pkt.path.end(),
+                            [&](const Observation& x) { return same_place(x, o); });
             if (!seen_here) return g.get();
             collided = true;
             continue;
@@ -194,7 +211,8 @@ void Correlator::finish(TracedPacket& p) const {
             const auto& a = path[j - 1];
             const auto& b = path[j];
             if (b.ts_ns - a.ts_ns <= kClockSkewNs && clock_of(a) != clock_of(b) &&
-                (b.drop ? 30 : stack_rank(b.point, b.slot)) < (a.drop ? 30 : stack_rank(a.point, a.slot)))
+                (b.drop ? 30 : stack_rank(b.point, b.slot)) <
+                    (a.drop ? 30 : stack_rank(a.point, a.slot)))
                 std::swap(path[j - 1], path[j]);
             else
                 break;
@@ -205,15 +223,18 @@ void Correlator::finish(TracedPacket& p) const {
         if (o.drop && !drop) drop = &o;
     const auto steps = steps_of(p);
     auto seen = [&](CapturePoint pt) {
-        return std::any_of(steps.begin(), steps.end(), [&](const Step& s) { return s.first->point == pt; });
+        return std::any_of(steps.begin(), steps.end(),
+                           [&](const Step& s) { return s.first->point == pt; });
     };
     auto left_hook = [&](CapturePoint pt) {
-        return std::any_of(steps.begin(), steps.end(),
-                           [&](const Step& s) { return s.first->point == pt && (s.left || !opt_.both_slots); });
+        return std::any_of(steps.begin(), steps.end(), [&](const Step& s) {
+            return s.first->point == pt && (s.left || !opt_.both_slots);
+        });
     };
     // A hook entered and never left (only meaningful when both priorities are watched).
     const Step* stuck = nullptr;
-    if (opt_.both_slots && !steps.empty() && is_hook(steps.back().first->point) && !steps.back().left)
+    if (opt_.both_slots && !steps.empty() && is_hook(steps.back().first->point) &&
+        !steps.back().left)
         stuck = &steps.back();
 
     // With every hook watched at both priorities, a packet that left a hook and reached
@@ -222,7 +243,8 @@ void Correlator::finish(TracedPacket& p) const {
     const Step* vanished = nullptr;
     if (opt_.both_slots && !stuck && !steps.empty() && is_hook(steps.back().first->point)) {
         const CapturePoint last = steps.back().first->point;
-        if (last == CapturePoint::PreRouting || last == CapturePoint::Forward || last == CapturePoint::LocalOut ||
+        if (last == CapturePoint::PreRouting || last == CapturePoint::Forward ||
+            last == CapturePoint::LocalOut ||
             (last == CapturePoint::PostRouting && opt_.tap_egress))
             vanished = &steps.back();
     }
@@ -242,14 +264,19 @@ void Correlator::finish(TracedPacket& p) const {
         }
         return;
     }
-    const bool egress = seen(CapturePoint::PostRouting) || seen(CapturePoint::TcEgress) || seen(CapturePoint::TapOut);
-    if (left_hook(CapturePoint::LocalIn)) p.fate = Fate::Delivered;
-    else if (left_hook(CapturePoint::Forward) && egress) p.fate = Fate::Forwarded;
-    else if (seen(CapturePoint::LocalOut) && egress) p.fate = Fate::Sent;
+    const bool egress = seen(CapturePoint::PostRouting) || seen(CapturePoint::TcEgress) ||
+                        seen(CapturePoint::TapOut);
+    if (left_hook(CapturePoint::LocalIn))
+        p.fate = Fate::Delivered;
+    else if (left_hook(CapturePoint::Forward) && egress)
+        p.fate = Fate::Forwarded;
+    else if (seen(CapturePoint::LocalOut) && egress)
+        p.fate = Fate::Sent;
     else if (!steps.empty() && !seen(CapturePoint::PreRouting) && !seen(CapturePoint::TapIn) &&
              !seen(CapturePoint::TcIngress) && !seen(CapturePoint::Xdp) && egress)
         p.fate = Fate::Sent;  // seen only on its way out
-    else p.fate = Fate::Unknown;
+    else
+        p.fate = Fate::Unknown;
 }
 
 std::string format_path(const TracedPacket& p, bool both_slots) {
@@ -294,8 +321,10 @@ std::string path_signature(const TracedPacket& p, bool both_slots) {
     }
     if (p.fate == Fate::Dropped) {
         const bool where = p.dropped_at.starts_with("after") || p.dropped_at.starts_with("before");
-        out += fmt::format("{}✗ dropped {}{}", out.empty() ? "" : " ", where ? "" : "at ", p.dropped_at);
-    } else if (p.fate != Fate::Unknown) out += fmt::format(" ✓ {}", to_string(p.fate));
+        out += fmt::format("{}✗ dropped {}{}", out.empty() ? "" : " ", where ? "" : "at ",
+                           p.dropped_at);
+    } else if (p.fate != Fate::Unknown)
+        out += fmt::format(" ✓ {}", to_string(p.fate));
     return out;
 }
 
@@ -360,14 +389,17 @@ void PathSummary::add(const TracedPacket& p, bool both_slots) {
         if (!prev.empty()) ++edges_[{prev, name}];
         prev = name;
     }
-    if (p.fate == Fate::Dropped) ++drops_[p.dropped_at];
-    else if (!prev.empty()) ++edges_[{prev, std::string(to_string(p.fate))}];
+    if (p.fate == Fate::Dropped)
+        ++drops_[p.dropped_at];
+    else if (!prev.empty())
+        ++edges_[{prev, std::string(to_string(p.fate))}];
 }
 
 std::vector<PathSummary::Row> PathSummary::rows() const {
     std::vector<Row> r;
     for (const auto& [k, n] : paths_) r.push_back({k.first, k.second, n});
-    std::stable_sort(r.begin(), r.end(), [](const Row& a, const Row& b) { return a.packets > b.packets; });
+    std::stable_sort(r.begin(), r.end(),
+                     [](const Row& a, const Row& b) { return a.packets > b.packets; });
     return r;
 }
 

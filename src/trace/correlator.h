@@ -44,7 +44,7 @@ struct CorrelatorOptions {
 };
 
 class Correlator {
-public:
+  public:
     explicit Correlator(CorrelatorOptions opt = {}) : opt_(opt) {}
 
     void add(Observation o);
@@ -53,7 +53,7 @@ public:
     std::vector<TracedPacket> take_done(uint64_t now_ns, bool flush = false);
     size_t open() const { return open_.size(); }
 
-private:
+  private:
     struct Open {
         TracedPacket pkt;
         uint64_t first_ns = 0;
@@ -80,7 +80,7 @@ std::string to_json(const TracedPacket& p);
 
 // Distinct paths with their packet counts, most common first.
 class PathSummary {
-public:
+  public:
     void add(const TracedPacket& p, bool both_slots = true);
     struct Row {
         std::string signature;
@@ -93,7 +93,7 @@ public:
     const std::map<std::string, uint64_t>& drops() const { return drops_; }  // dropped_at -> count
     uint64_t total() const { return total_; }
 
-private:
+  private:
     std::map<std::pair<std::string, Fate>, uint64_t> paths_;
     std::map<std::pair<std::string, std::string>, uint64_t> edges_;
     std::map<std::string, uint64_t> drops_;

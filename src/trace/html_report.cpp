@@ -44,11 +44,20 @@ std::string esc(std::string_view s) {
     std::string o;
     for (char c : s) {
         switch (c) {
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '&': o += "&amp;"; break;
-            case '"': o += "&quot;"; break;
-            default: o += c;
+            case '<':
+                o += "&lt;";
+                break;
+            case '>':
+                o += "&gt;";
+                break;
+            case '&':
+                o += "&amp;";
+                break;
+            case '"':
+                o += "&quot;";
+                break;
+            default:
+                o += c;
         }
     }
     return o;
@@ -61,17 +70,20 @@ std::string html_report(const PathSummary& summary, const ReportInfo& info) {
     uint64_t max_edge = 1;
     for (const auto& [e, n] : summary.edges()) max_edge = std::max(max_edge, n);
 
-    svg += R"x(<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="14" markerHeight="14" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2563eb"/></marker></defs>)x";
+    svg +=
+        R"x(<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="14" markerHeight="14" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2563eb"/></marker></defs>)x";
     // Edges first, so that nodes are drawn over their ends.
     for (const auto& [e, n] : summary.edges()) {
         const Node* a = node(e.first);
         const Node* b = node(e.second);
         if (!a || !b) continue;
-        const double w = 2.0 + 8.0 * std::log1p(static_cast<double>(n)) / std::log1p(static_cast<double>(max_edge));
+        const double w = 2.0 + 8.0 * std::log1p(static_cast<double>(n)) /
+                                   std::log1p(static_cast<double>(max_edge));
         // Stop short of the target node's box.
         const double dx = b->x - a->x, dy = b->y - a->y;
         const double len = std::max(1.0, std::hypot(dx, dy));
-        const double shrink = std::min(len / 2, 62.0 * std::abs(dx) / len + 24.0 * std::abs(dy) / len);
+        const double shrink =
+            std::min(len / 2, 62.0 * std::abs(dx) / len + 24.0 * std::abs(dy) / len);
         const double x2 = b->x - dx / len * shrink, y2 = b->y - dy / len * shrink;
         svg += fmt::format(
             R"x(<line x1="{}" y1="{}" x2="{:.1f}" y2="{:.1f}" stroke="#2563eb" stroke-width="{:.1f}" marker-end="url(#arrow)"><title>{} → {}: {} packets</title></line>)x",
@@ -98,14 +110,15 @@ std::string html_report(const PathSummary& summary, const ReportInfo& info) {
 
     std::string rows;
     for (const auto& r : summary.rows())
-        rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>", r.packets, esc(to_string(r.fate)),
-                            esc(r.signature));
+        rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>", r.packets,
+                            esc(to_string(r.fate)), esc(r.signature));
     std::string points;
     for (const auto& p : info.points) points += (points.empty() ? "" : ", ") + esc(p);
     std::string missing;
     for (const auto& m : info.missing) missing += "<li>" + esc(m) + "</li>";
 
-    return fmt::format(R"x(<!DOCTYPE html>
+    return fmt::format(
+        R"x(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hookdump trace: {expr}</title>
 <style>
 body {{ font-family: sans-serif; margin: 24px; color: #0f172a; }}
@@ -120,11 +133,13 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #cbd5e1; padd
 <table><tr><th>packets</th><th>fate</th><th>path</th></tr>{rows}</table>
 </body></html>
 )x",
-                       fmt::arg("expr", esc(info.expression.empty() ? "(all)" : info.expression)),
-                       fmt::arg("total", summary.total()), fmt::arg("points", points.empty() ? "none" : points),
-                       fmt::arg("missing_block",
-                                missing.empty() ? "" : "<p class=\"missing\">Not observed:</p><ul class=\"missing\">" + missing + "</ul>"),
-                       fmt::arg("svg", svg), fmt::arg("rows", rows));
+        fmt::arg("expr", esc(info.expression.empty() ? "(all)" : info.expression)),
+        fmt::arg("total", summary.total()), fmt::arg("points", points.empty() ? "none" : points),
+        fmt::arg("missing_block",
+                 missing.empty() ? ""
+                                 : "<p class=\"missing\">Not observed:</p><ul class=\"missing\">" +
+                                       missing + "</ul>"),
+        fmt::arg("svg", svg), fmt::arg("rows", rows));
 }
 
 }  // namespace hookdump::trace

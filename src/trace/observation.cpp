@@ -20,7 +20,9 @@ struct Hasher {
     }
 };
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t be16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 // Offset of the transport header from the IP header, walking IPv6 extension headers the way
 // the parser does; 0 when it cannot be found in the captured bytes.
@@ -35,7 +37,12 @@ size_t transport_offset(std::span<const uint8_t> ip, uint8_t family, uint8_t pro
     for (int guard = 0; guard < 16 && next != proto; ++guard) {
         if (off + 8 > ip.size()) return 0;
         switch (next) {
-            case 0: case 43: case 60: case 135: case 139: case 140:  // hop, route, dst, mobility, HIP, shim6
+            case 0:
+            case 43:
+            case 60:
+            case 135:
+            case 139:
+            case 140:  // hop, route, dst, mobility, HIP, shim6
                 next = ip[off];
                 off += (static_cast<size_t>(ip[off + 1]) + 1) * 8;
                 break;
@@ -67,7 +74,7 @@ void hash_invariants(Hasher& h, std::span<const uint8_t> ip, const Parsed& p, ui
         l3len = 40u + be16(&ip[4]);
         h.u64(6);
         h.u64((ip[1] & 0x0fu) << 16 | be16(&ip[2]));  // flow label
-        h.bytes(&ip[4], 2);                          // payload length
+        h.bytes(&ip[4], 2);                           // payload length
         h.u64(p.proto);
     }
     if (l3len < end) end = l3len;
@@ -81,12 +88,14 @@ void hash_invariants(Hasher& h, std::span<const uint8_t> ip, const Parsed& p, ui
             h.bytes(&ip[th + 4], 10);
             payload = th + static_cast<size_t>(ip[th + 12] >> 4) * 4;
             break;
-        case 17: case 136:  // UDP, UDP-Lite: length
+        case 17:
+        case 136:  // UDP, UDP-Lite: length
             if (th + 8 > end) return;
             h.bytes(&ip[th + 4], 2);
             payload = th + 8;
             break;
-        case 1: case 58:  // ICMP: type, code, echo sequence (the id is NATed)
+        case 1:
+        case 58:  // ICMP: type, code, echo sequence (the id is NATed)
             if (th + 8 > end) return;
             h.bytes(&ip[th], 2);
             h.bytes(&ip[th + 6], 2);
@@ -137,8 +146,8 @@ bool observe(const PacketEvent& ev, Observation& out) {
 
     Hasher h;
     const size_t l3 = p.l3_offset;
-    const bool have_ip_header =
-        !ev.bytes.empty() && l3 < ev.bytes.size() && ev.bytes.size() - l3 >= (p.family == 4 ? 20u : 40u);
+    const bool have_ip_header = !ev.bytes.empty() && l3 < ev.bytes.size() &&
+                                ev.bytes.size() - l3 >= (p.family == 4 ? 20u : 40u);
     if (have_ip_header) {
         hash_invariants(h, ev.bytes.subspan(l3), p, out.l3len);
         out.key = {h.h, true};
@@ -160,28 +169,45 @@ bool observe(const PacketEvent& ev, Observation& out) {
 int stack_rank(CapturePoint p, PrioritySlot slot) {
     const int last = slot == PrioritySlot::Last ? 1 : 0;
     switch (p) {
-        case CapturePoint::Xdp: return 0;
-        case CapturePoint::TapIn: return 2;
-        case CapturePoint::TcIngress: return 4;
-        case CapturePoint::PreRouting: return 6 + last;
-        case CapturePoint::LocalIn: return 10 + last;
-        case CapturePoint::Forward: return 10 + last;
-        case CapturePoint::LocalOut: return 10 + last;
-        case CapturePoint::PostRouting: return 14 + last;
-        case CapturePoint::TcEgress: return 18;
-        case CapturePoint::TapOut: return 20;
-        default: return 30;  // drop reports and the rest end a path
+        case CapturePoint::Xdp:
+            return 0;
+        case CapturePoint::TapIn:
+            return 2;
+        case CapturePoint::TcIngress:
+            return 4;
+        case CapturePoint::PreRouting:
+            return 6 + last;
+        case CapturePoint::LocalIn:
+            return 10 + last;
+        case CapturePoint::Forward:
+            return 10 + last;
+        case CapturePoint::LocalOut:
+            return 10 + last;
+        case CapturePoint::PostRouting:
+            return 14 + last;
+        case CapturePoint::TcEgress:
+            return 18;
+        case CapturePoint::TapOut:
+            return 20;
+        default:
+            return 30;  // drop reports and the rest end a path
     }
 }
 
 std::string_view trace_point_name(CapturePoint p) {
     switch (p) {
-        case CapturePoint::PreRouting: return "PRE_ROUTING";
-        case CapturePoint::LocalIn: return "LOCAL_IN";
-        case CapturePoint::Forward: return "FORWARD";
-        case CapturePoint::LocalOut: return "LOCAL_OUT";
-        case CapturePoint::PostRouting: return "POST_ROUTING";
-        default: return to_string(p);
+        case CapturePoint::PreRouting:
+            return "PRE_ROUTING";
+        case CapturePoint::LocalIn:
+            return "LOCAL_IN";
+        case CapturePoint::Forward:
+            return "FORWARD";
+        case CapturePoint::LocalOut:
+            return "LOCAL_OUT";
+        case CapturePoint::PostRouting:
+            return "POST_ROUTING";
+        default:
+            return to_string(p);
     }
 }
 

@@ -16,7 +16,9 @@ inline uint64_t clock_ns(clockid_t c) {
 }
 
 // Wall-clock time, nanoseconds since the epoch (PacketEvent::ts_ns, on_idle, pcapng stamps).
-inline uint64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
+inline uint64_t realtime_ns() {
+    return clock_ns(CLOCK_REALTIME);
+}
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC. The realtime read sits between two monotonic ones and the
 // tightest of a few tries counts: a read preempted between the two clocks (a vCPU descheduled

@@ -9,13 +9,13 @@ namespace hookdump {
 
 // Bad input from the user: an unknown option, a bad expression, an unreadable capture file.
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // Something failed while running: a write error, a kernel refusal.
 class RuntimeError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -11,8 +11,8 @@ namespace hookdump::fuzz {
 // fuzz_parse: the input's first byte modulo this table's size picks the link type; the rest
 // of the byte (>> 3) varies the event's metadata (capture point, direction, verdict, ifname).
 inline constexpr LinkType kLinks[] = {
-    LinkType::Null, LinkType::Ethernet, LinkType::Raw,       LinkType::Loop,
-    LinkType::LinuxSll, LinkType::Ipv4, LinkType::Ipv6, LinkType::LinuxSll2,
+    LinkType::Null,     LinkType::Ethernet, LinkType::Raw,  LinkType::Loop,
+    LinkType::LinuxSll, LinkType::Ipv4,     LinkType::Ipv6, LinkType::LinuxSll2,
 };
 inline constexpr size_t kLinkCount = sizeof kLinks / sizeof kLinks[0];
 static_assert(kLinkCount == 8, "the selector uses the low three bits");

@@ -25,17 +25,18 @@ namespace {
 }
 
 bool same(const Parsed& a, const Parsed& b) {
-    return a.has == b.has && a.family == b.family && a.proto == b.proto && a.tcp_flags == b.tcp_flags &&
-           a.src == b.src && a.dst == b.dst && a.sport == b.sport && a.dport == b.dport &&
-           a.icmp_type == b.icmp_type && a.icmp_code == b.icmp_code && a.fragment == b.fragment &&
-           a.later_fragment == b.later_fragment && a.issue == b.issue && a.vlan_depth == b.vlan_depth &&
-           a.vlan == b.vlan && a.ethertype == b.ethertype && a.l3_offset == b.l3_offset &&
-           a.ip_payload == b.ip_payload;
+    return a.has == b.has && a.family == b.family && a.proto == b.proto &&
+           a.tcp_flags == b.tcp_flags && a.src == b.src && a.dst == b.dst && a.sport == b.sport &&
+           a.dport == b.dport && a.icmp_type == b.icmp_type && a.icmp_code == b.icmp_code &&
+           a.fragment == b.fragment && a.later_fragment == b.later_fragment && a.issue == b.issue &&
+           a.vlan_depth == b.vlan_depth && a.vlan == b.vlan && a.ethertype == b.ethertype &&
+           a.l3_offset == b.l3_offset && a.ip_payload == b.ip_payload;
 }
 
 void check(const Parsed& p, size_t caplen) {
     if (p.has_ip() && p.family != 4 && p.family != 6) fail("kIp without family 4 or 6");
-    if (!p.has_ip() && (p.has & (Parsed::kProto | Parsed::kPorts | Parsed::kIcmp | Parsed::kTcpFlags)))
+    if (!p.has_ip() &&
+        (p.has & (Parsed::kProto | Parsed::kPorts | Parsed::kIcmp | Parsed::kTcpFlags)))
         fail("transport fields without kIp");
     if (p.has_ports() && !p.has_proto()) fail("kPorts without kProto");
     if (p.has_tcp_flags() && p.proto != 6) fail("kTcpFlags on a non-TCP packet");
@@ -100,8 +101,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ev.verdict = static_cast<Verdict>((meta >> 2) % 3);
     ev.ifindex = (meta & 8) ? 7 : 0;
     ev.netns = (meta & 4) ? 4026531840u : 0;
-    if (meta & 1) ev.ifname.assign("eth0");
-    else if (meta & 2) ev.ifname.assign("a,b\"c\\d");  // csv quoting, json escaping
+    if (meta & 1)
+        ev.ifname.assign("eth0");
+    else if (meta & 2)
+        ev.ifname.assign("a,b\"c\\d");  // csv quoting, json escaping
     ev.len = static_cast<uint32_t>(n) + ((meta & 16) ? 1000u : 0u);
     ev.linktype = static_cast<uint16_t>(link);
     ev.bytes = bytes;

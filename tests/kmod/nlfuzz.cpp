@@ -22,7 +22,9 @@ namespace {
 
 struct Writer {
     std::vector<uint8_t> b;
-    void put(const void* p, size_t n) { b.insert(b.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n); }
+    void put(const void* p, size_t n) {
+        b.insert(b.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+    }
     void pad() { b.resize((b.size() + 3) & ~size_t{3}, 0); }
 };
 
@@ -37,7 +39,8 @@ void random_attrs(Writer& w, std::mt19937& rng, int depth) {
         if ((a.nla_type & NLA_F_NESTED || a.nla_type == HOOKDUMP_A_RULE) && depth < 3) {
             random_attrs(w, rng, depth + 1);
         } else {
-            const size_t len = rng() % 4 == 0 ? rng() % 64 : std::array<size_t, 6>{0, 1, 2, 4, 8, 16}[rng() % 6];
+            const size_t len =
+                rng() % 4 == 0 ? rng() % 64 : std::array<size_t, 6>{0, 1, 2, 4, 8, 16}[rng() % 6];
             for (size_t k = 0; k < len; ++k) w.b.push_back(static_cast<uint8_t>(rng()));
         }
         uint16_t len = static_cast<uint16_t>(w.b.size() - start);
@@ -87,12 +90,13 @@ int main(int argc, char** argv) {
                 const ssize_t n = recv(sock.fd(), rbuf.data(), rbuf.size(), 0);
                 if (n < 0) {
                     if (errno == ENOBUFS) continue;
-                    std::fprintf(stderr, "iteration %ld (cmd %u): no answer: %s\n", i, g.cmd, std::strerror(errno));
+                    std::fprintf(stderr, "iteration %ld (cmd %u): no answer: %s\n", i, g.cmd,
+                                 std::strerror(errno));
                     return 1;
                 }
                 int left = static_cast<int>(n);
-                for (auto* r = reinterpret_cast<const nlmsghdr*>(rbuf.data()); mnl_nlmsg_ok(r, left);
-                     r = mnl_nlmsg_next(r, &left)) {
+                for (auto* r = reinterpret_cast<const nlmsghdr*>(rbuf.data());
+                     mnl_nlmsg_ok(r, left); r = mnl_nlmsg_next(r, &left)) {
                     if (r->nlmsg_seq != h->nlmsg_seq) continue;
                     if (r->nlmsg_type == NLMSG_ERROR) {
                         const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(r));
@@ -114,12 +118,15 @@ int main(int argc, char** argv) {
         const uint32_t id = client.add_rule(r);
         const auto rules = client.list_rules();
         if (rules.size() != 1 || rules[0].id != id) {
-            std::fprintf(stderr, "after fuzzing: expected exactly rule %u, listed %zu rules\n", id, rules.size());
+            std::fprintf(stderr, "after fuzzing: expected exactly rule %u, listed %zu rules\n", id,
+                         rules.size());
             return 1;
         }
         client.flush_rules();
-        std::printf("nlfuzz: %ld messages, %ld answered (%ld refused, %ld accepted), seed %u; module still works\n",
-                    iterations, answered, refused, accepted, seed);
+        std::printf(
+            "nlfuzz: %ld messages, %ld answered (%ld refused, %ld accepted), seed %u; module still "
+            "works\n",
+            iterations, answered, refused, accepted, seed);
         return answered == iterations ? 0 : 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "nlfuzz: %s\n", e.what());

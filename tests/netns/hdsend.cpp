@@ -66,11 +66,12 @@ struct Args {
 
 [[noreturn]] void usage(const std::string& why) {
     fprintf(stderr, "hookdump-send: %s\n", why.c_str());
-    fprintf(stderr,
-            "usage: hookdump-send -i IFACE [--kind udp|tcp|icmp|udp6|icmp6|frag|frag6] [-n COUNT]\n"
-            "         [--src ADDR] [--dst ADDR] [--sport N] [--dport N] [--flows N] [--dst-mac MAC]\n"
-            "         [--src-mac MAC] [--vlan VID] [--flags FSRPAUEW] [--payload BYTES] [--frags K]\n"
-            "         [--rate PPS] [--first-id N] [-v]\n");
+    fprintf(
+        stderr,
+        "usage: hookdump-send -i IFACE [--kind udp|tcp|icmp|udp6|icmp6|frag|frag6] [-n COUNT]\n"
+        "         [--src ADDR] [--dst ADDR] [--sport N] [--dport N] [--flows N] [--dst-mac MAC]\n"
+        "         [--src-mac MAC] [--vlan VID] [--flags FSRPAUEW] [--payload BYTES] [--frags K]\n"
+        "         [--rate PPS] [--first-id N] [-v]\n");
     exit(2);
 }
 
@@ -78,7 +79,8 @@ MacAddr parse_mac(const std::string& s) {
     MacAddr m{};
     unsigned v[6];
     char tail;
-    if (sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+    if (sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) !=
+        6)
         usage("not a MAC address: " + s);
     for (int i = 0; i < 6; ++i) {
         if (v[i] > 0xff) usage("not a MAC address: " + s);
@@ -106,15 +108,33 @@ uint8_t parse_flags(const std::string& s) {
     uint8_t f = 0;
     for (char c : s) {
         switch (c) {
-            case 'F': f |= 0x01; break;
-            case 'S': f |= 0x02; break;
-            case 'R': f |= 0x04; break;
-            case 'P': f |= 0x08; break;
-            case '.': case 'A': f |= 0x10; break;
-            case 'U': f |= 0x20; break;
-            case 'E': f |= 0x40; break;
-            case 'W': f |= 0x80; break;
-            default: usage(std::string("bad TCP flag '") + c + "' (use F S R P . U E W)");
+            case 'F':
+                f |= 0x01;
+                break;
+            case 'S':
+                f |= 0x02;
+                break;
+            case 'R':
+                f |= 0x04;
+                break;
+            case 'P':
+                f |= 0x08;
+                break;
+            case '.':
+            case 'A':
+                f |= 0x10;
+                break;
+            case 'U':
+                f |= 0x20;
+                break;
+            case 'E':
+                f |= 0x40;
+                break;
+            case 'W':
+                f |= 0x80;
+                break;
+            default:
+                usage(std::string("bad TCP flag '") + c + "' (use F S R P . U E W)");
         }
     }
     return f;
@@ -136,8 +156,22 @@ std::optional<MacAddr> arp_lookup(const std::string& ip, const std::string& ifac
 
 Args parse_args(int argc, char** argv) {
     Args a;
-    enum { kKind = 256, kSrc, kDst, kSport, kDport, kFlows, kDstMac, kSrcMac, kVlan, kFlags, kPayload, kFrags,
-           kRate, kFirstId };
+    enum {
+        kKind = 256,
+        kSrc,
+        kDst,
+        kSport,
+        kDport,
+        kFlows,
+        kDstMac,
+        kSrcMac,
+        kVlan,
+        kFlags,
+        kPayload,
+        kFrags,
+        kRate,
+        kFirstId
+    };
     static const option opts[] = {
         {"interface", required_argument, nullptr, 'i'},
         {"count", required_argument, nullptr, 'n'},
@@ -162,25 +196,61 @@ Args parse_args(int argc, char** argv) {
     int c;
     while ((c = getopt_long(argc, argv, "i:n:vh", opts, nullptr)) != -1) {
         switch (c) {
-            case 'i': a.iface = optarg; break;
-            case 'n': a.count = parse_uint(optarg, 100'000'000, "count"); break;
-            case 'v': a.verbose = true; break;
-            case 'h': usage("help");
-            case kKind: a.kind = optarg; break;
-            case kSrc: a.src = optarg; break;
-            case kDst: a.dst = optarg; break;
-            case kSport: a.sport = static_cast<uint16_t>(parse_uint(optarg, 65535, "port")); break;
-            case kDport: a.dport = static_cast<uint16_t>(parse_uint(optarg, 65535, "port")); break;
-            case kFlows: a.flows = static_cast<uint32_t>(parse_uint(optarg, 65535, "flows")); break;
-            case kDstMac: a.dst_mac = parse_mac(optarg); break;
-            case kSrcMac: a.src_mac = parse_mac(optarg); break;
-            case kVlan: a.vlan = static_cast<int>(parse_uint(optarg, 4094, "VLAN id")); break;
-            case kFlags: a.flags = optarg; break;
-            case kPayload: a.payload = parse_uint(optarg, 9000, "payload size"); break;
-            case kFrags: a.frags = static_cast<unsigned>(parse_uint(optarg, 64, "fragment count")); break;
-            case kRate: a.rate = strtod(optarg, nullptr); break;
-            case kFirstId: a.first_id = parse_uint(optarg, UINT32_MAX, "first id"); break;
-            default: usage("unknown option");
+            case 'i':
+                a.iface = optarg;
+                break;
+            case 'n':
+                a.count = parse_uint(optarg, 100'000'000, "count");
+                break;
+            case 'v':
+                a.verbose = true;
+                break;
+            case 'h':
+                usage("help");
+            case kKind:
+                a.kind = optarg;
+                break;
+            case kSrc:
+                a.src = optarg;
+                break;
+            case kDst:
+                a.dst = optarg;
+                break;
+            case kSport:
+                a.sport = static_cast<uint16_t>(parse_uint(optarg, 65535, "port"));
+                break;
+            case kDport:
+                a.dport = static_cast<uint16_t>(parse_uint(optarg, 65535, "port"));
+                break;
+            case kFlows:
+                a.flows = static_cast<uint32_t>(parse_uint(optarg, 65535, "flows"));
+                break;
+            case kDstMac:
+                a.dst_mac = parse_mac(optarg);
+                break;
+            case kSrcMac:
+                a.src_mac = parse_mac(optarg);
+                break;
+            case kVlan:
+                a.vlan = static_cast<int>(parse_uint(optarg, 4094, "VLAN id"));
+                break;
+            case kFlags:
+                a.flags = optarg;
+                break;
+            case kPayload:
+                a.payload = parse_uint(optarg, 9000, "payload size");
+                break;
+            case kFrags:
+                a.frags = static_cast<unsigned>(parse_uint(optarg, 64, "fragment count"));
+                break;
+            case kRate:
+                a.rate = strtod(optarg, nullptr);
+                break;
+            case kFirstId:
+                a.first_id = parse_uint(optarg, UINT32_MAX, "first id");
+                break;
+            default:
+                usage("unknown option");
         }
     }
     if (optind != argc) usage(std::string("unexpected argument: ") + argv[optind]);
@@ -189,7 +259,8 @@ Args parse_args(int argc, char** argv) {
     if (a.payload < 4) usage("--payload must be at least 4 (the packet id)");
     if (a.frags < 2) usage("--frags must be at least 2");
     const bool v6 = a.kind == "udp6" || a.kind == "icmp6" || a.kind == "frag6";
-    const bool known = v6 || a.kind == "udp" || a.kind == "tcp" || a.kind == "icmp" || a.kind == "frag";
+    const bool known =
+        v6 || a.kind == "udp" || a.kind == "tcp" || a.kind == "icmp" || a.kind == "frag";
     if (!known) usage("unknown kind: " + a.kind);
     if (a.src.empty()) a.src = v6 ? "2001:db8::2" : "198.18.0.2";
     if (a.dst.empty()) a.dst = v6 ? "2001:db8::1" : "198.18.0.1";
@@ -210,8 +281,9 @@ std::vector<uint8_t> payload_for(uint64_t id, size_t n) {
 }
 
 // The frames of packet `id` (one, or K fragments).
-std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_mac, const MacAddr& dst_mac,
-                                             uint64_t id, std::vector<std::string>& what) {
+std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_mac,
+                                             const MacAddr& dst_mac, uint64_t id,
+                                             std::vector<std::string>& what) {
     const uint32_t flow = static_cast<uint32_t>(id % a.flows);
     const auto sport = static_cast<uint16_t>(a.sport + flow);
     const std::vector<uint8_t> data = payload_for(id, a.payload);
@@ -224,15 +296,20 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
     link(b);
     char line[256];
     if (a.kind == "udp" || a.kind == "udp6") {
-        if (a.kind == "udp") b.ipv4(a.src, a.dst); else b.ipv6(a.src, a.dst);
+        if (a.kind == "udp")
+            b.ipv4(a.src, a.dst);
+        else
+            b.ipv6(a.src, a.dst);
         b.udp(sport, a.dport).payload(data);
-        snprintf(line, sizeof line, "%s %s.%u > %s.%u id %llu", a.kind.c_str(), a.src.c_str(), sport,
-                 a.dst.c_str(), a.dport, static_cast<unsigned long long>(id));
+        snprintf(line, sizeof line, "%s %s.%u > %s.%u id %llu", a.kind.c_str(), a.src.c_str(),
+                 sport, a.dst.c_str(), a.dport, static_cast<unsigned long long>(id));
         out.push_back(b.build());
     } else if (a.kind == "tcp") {
-        b.ipv4(a.src, a.dst).tcp(sport, a.dport, parse_flags(a.flags), static_cast<uint32_t>(id), 0).payload(data);
-        snprintf(line, sizeof line, "tcp %s.%u > %s.%u [%s] seq %llu", a.src.c_str(), sport, a.dst.c_str(), a.dport,
-                 a.flags.c_str(), static_cast<unsigned long long>(id));
+        b.ipv4(a.src, a.dst)
+            .tcp(sport, a.dport, parse_flags(a.flags), static_cast<uint32_t>(id), 0)
+            .payload(data);
+        snprintf(line, sizeof line, "tcp %s.%u > %s.%u [%s] seq %llu", a.src.c_str(), sport,
+                 a.dst.c_str(), a.dport, a.flags.c_str(), static_cast<unsigned long long>(id));
         out.push_back(b.build());
     } else if (a.kind == "icmp" || a.kind == "icmp6") {
         if (a.kind == "icmp")
@@ -240,15 +317,18 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
         else
             b.ipv6(a.src, a.dst).icmp6(128, 0, sport, static_cast<uint16_t>(id));
         b.payload(data);
-        snprintf(line, sizeof line, "%s %s > %s echo request id %u seq %u", a.kind.c_str(), a.src.c_str(),
-                 a.dst.c_str(), sport, static_cast<unsigned>(id & 0xffff));
+        snprintf(line, sizeof line, "%s %s > %s echo request id %u seq %u", a.kind.c_str(),
+                 a.src.c_str(), a.dst.c_str(), sport, static_cast<unsigned>(id & 0xffff));
         out.push_back(b.build());
     } else {
         // Build the whole datagram once (so that UDP's length and checksum are those of the
         // reassembled datagram), then cut its IP payload into 8-byte aligned pieces.
         const bool v6 = a.kind == "frag6";
         PacketBuilder whole;
-        if (v6) whole.ipv6(a.src, a.dst); else whole.ipv4(a.src, a.dst);
+        if (v6)
+            whole.ipv6(a.src, a.dst);
+        else
+            whole.ipv4(a.src, a.dst);
         whole.udp(sport, a.dport).payload(data);
         const std::vector<uint8_t> dgram = whole.build();
         const size_t ip_hlen = v6 ? 40 : 20;
@@ -265,7 +345,8 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
             PacketBuilder f;
             link(f);
             if (v6) {
-                f.ipv6(a.src, a.dst).ipv6_fragment(static_cast<uint16_t>(off), more, static_cast<uint32_t>(id + 1));
+                f.ipv6(a.src, a.dst)
+                    .ipv6_fragment(static_cast<uint16_t>(off), more, static_cast<uint32_t>(id + 1));
             } else {
                 hookdump::Ipv4Options o;
                 o.id = ip_id;
@@ -279,12 +360,15 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
             off += n;
         }
         if (out.size() != a.frags) {
-            fprintf(stderr, "hookdump-send: a %zu-byte datagram makes %zu fragments, not %u: use a larger --payload\n",
+            fprintf(stderr,
+                    "hookdump-send: a %zu-byte datagram makes %zu fragments, not %u: use a larger "
+                    "--payload\n",
                     body.size(), out.size(), a.frags);
             exit(2);
         }
-        snprintf(line, sizeof line, "%s %s.%u > %s.%u id %llu in %u fragments", a.kind.c_str(), a.src.c_str(), sport,
-                 a.dst.c_str(), a.dport, static_cast<unsigned long long>(id), k);
+        snprintf(line, sizeof line, "%s %s.%u > %s.%u id %llu in %u fragments", a.kind.c_str(),
+                 a.src.c_str(), sport, a.dst.c_str(), a.dport, static_cast<unsigned long long>(id),
+                 k);
     }
     what.emplace_back(line);
     return out;
@@ -318,7 +402,8 @@ int main(int argc, char** argv) {
         ifreq ifr{};
         snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", a.iface.c_str());
         if (ioctl(fd, SIOCGIFHWADDR, &ifr) != 0) {
-            fprintf(stderr, "hookdump-send: cannot read the MAC address of %s: %s\n", a.iface.c_str(), strerror(errno));
+            fprintf(stderr, "hookdump-send: cannot read the MAC address of %s: %s\n",
+                    a.iface.c_str(), strerror(errno));
             return 1;
         }
         memcpy(src_mac.data(), ifr.ifr_hwaddr.sa_data, 6);
@@ -329,8 +414,8 @@ int main(int argc, char** argv) {
     } else if (auto m = arp_lookup(a.dst, a.iface)) {
         dst_mac = *m;
     } else {
-        fprintf(stderr, "hookdump-send: no neighbour entry for %s on %s: give --dst-mac\n", a.dst.c_str(),
-                a.iface.c_str());
+        fprintf(stderr, "hookdump-send: no neighbour entry for %s on %s: give --dst-mac\n",
+                a.dst.c_str(), a.iface.c_str());
         return 2;
     }
 
@@ -363,10 +448,12 @@ int main(int argc, char** argv) {
                     ++next.tv_sec;
                 }
             }
-            const ssize_t n = ::sendto(fd, f.data(), f.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+            const ssize_t n = ::sendto(fd, f.data(), f.size(), 0,
+                                       reinterpret_cast<const sockaddr*>(&to), sizeof to);
             if (n != static_cast<ssize_t>(f.size())) {
-                fprintf(stderr, "hookdump-send: send on %s failed after %llu frames: %s\n", a.iface.c_str(),
-                        static_cast<unsigned long long>(frames), n < 0 ? strerror(errno) : "short write");
+                fprintf(stderr, "hookdump-send: send on %s failed after %llu frames: %s\n",
+                        a.iface.c_str(), static_cast<unsigned long long>(frames),
+                        n < 0 ? strerror(errno) : "short write");
                 return 1;
             }
             ++frames;
@@ -375,9 +462,9 @@ int main(int argc, char** argv) {
         if (a.verbose) printf("%s\n", what.front().c_str());
     }
     printf("hookdump-send: sent %llu frames (%llu packets of kind %s%s), %llu bytes, on %s to %s\n",
-           static_cast<unsigned long long>(frames), static_cast<unsigned long long>(a.count), a.kind.c_str(),
-           a.vlan >= 0 ? (", vlan " + std::to_string(a.vlan)).c_str() : "", static_cast<unsigned long long>(bytes),
-           a.iface.c_str(), mac_text(dst_mac).c_str());
+           static_cast<unsigned long long>(frames), static_cast<unsigned long long>(a.count),
+           a.kind.c_str(), a.vlan >= 0 ? (", vlan " + std::to_string(a.vlan)).c_str() : "",
+           static_cast<unsigned long long>(bytes), a.iface.c_str(), mac_text(dst_mac).c_str());
     ::close(fd);
     return 0;
 }

@@ -15,7 +15,9 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-uint16_t rd16(const Bytes& b, size_t off) { return static_cast<uint16_t>(b[off] << 8 | b[off + 1]); }
+uint16_t rd16(const Bytes& b, size_t off) {
+    return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
 
 // RFC 1071 one's complement sum, folded, not inverted.
 uint32_t ones_sum(const uint8_t* p, size_t n, uint32_t acc = 0) {
@@ -48,7 +50,9 @@ bool l4_ok(const Bytes& b, size_t ip, size_t l4, uint8_t proto, size_t end = 0) 
     return fold(ones_sum(&b[l4], len, acc)) == 0xffff;
 }
 
-bool icmp4_ok(const Bytes& b, size_t l4) { return fold(ones_sum(&b[l4], b.size() - l4)) == 0xffff; }
+bool icmp4_ok(const Bytes& b, size_t l4) {
+    return fold(ones_sum(&b[l4], b.size() - l4)) == 0xffff;
+}
 
 TEST(Builder, EthernetIpv4Udp) {
     Ipv4Options o;
@@ -126,7 +130,12 @@ TEST(Builder, Ipv4FragmentFields) {
 }
 
 TEST(Builder, Icmp) {
-    const Bytes b = PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(8, 0, 0x1111, 0x2222).payload(57).build();
+    const Bytes b = PacketBuilder()
+                        .ethernet()
+                        .ipv4("198.18.0.1", "198.18.0.2")
+                        .icmp(8, 0, 0x1111, 0x2222)
+                        .payload(57)
+                        .build();
     EXPECT_EQ(b[23], 1);
     EXPECT_EQ(b[34], 8);
     EXPECT_EQ(rd16(b, 38), 0x1111);
@@ -136,7 +145,11 @@ TEST(Builder, Icmp) {
 }
 
 TEST(Builder, Ipv6UdpTcpIcmp6) {
-    const Bytes u = PacketBuilder().ipv6("2001:db8::1", "2001:db8::2", 7, 0xabcde).udp(1000, 2000).payload(13).build();
+    const Bytes u = PacketBuilder()
+                        .ipv6("2001:db8::1", "2001:db8::2", 7, 0xabcde)
+                        .udp(1000, 2000)
+                        .payload(13)
+                        .build();
     EXPECT_EQ(u[0] >> 4, 6);
     EXPECT_EQ(((u[1] & 0x0f) << 16 | u[2] << 8 | u[3]), 0xabcde);
     EXPECT_EQ(rd16(u, 4), 8 + 13);
@@ -145,11 +158,13 @@ TEST(Builder, Ipv6UdpTcpIcmp6) {
     EXPECT_EQ(rd16(u, 44), 8 + 13);
     EXPECT_TRUE(l4_ok(u, 0, 40, 17));
 
-    const Bytes t = PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").tcp(1, 2, 0x02).payload(3).build();
+    const Bytes t =
+        PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").tcp(1, 2, 0x02).payload(3).build();
     EXPECT_EQ(t[6], 6);
     EXPECT_TRUE(l4_ok(t, 0, 40, 6));
 
-    const Bytes i = PacketBuilder().ipv6("fe80::1", "ff02::1").icmp6(128, 0, 5, 6).payload(32).build();
+    const Bytes i =
+        PacketBuilder().ipv6("fe80::1", "ff02::1").icmp6(128, 0, 5, 6).payload(32).build();
     EXPECT_EQ(i[6], 58);
     EXPECT_TRUE(l4_ok(i, 0, 40, 58));
 }
@@ -168,15 +183,15 @@ TEST(Builder, Ipv6ExtensionChainTypesAndLengths) {
     const size_t chain = 8 + 24 + 16 + 8 + 16;
     ASSERT_EQ(b.size(), 40 + chain + 8 + 4);
     EXPECT_EQ(rd16(b, 4), chain + 8 + 4);  // payload length covers the extension headers
-    EXPECT_EQ(b[6], 0);                     // -> hop-by-hop
-    EXPECT_EQ(b[40], 43);                   // hop-by-hop -> routing
-    EXPECT_EQ(b[41], 0);                    // (0 + 1) * 8
-    EXPECT_EQ(b[48], 51);                   // routing -> AH
-    EXPECT_EQ(b[49], 2);                    // 24 bytes
-    EXPECT_EQ(b[72], 44);                   // AH -> fragment
-    EXPECT_EQ(b[73], 2);                    // AH: 16 / 4 - 2
-    EXPECT_EQ(b[88], 60);                   // fragment -> destination options
-    EXPECT_EQ(rd16(b, 90), 1448 | 1);       // offset and M
+    EXPECT_EQ(b[6], 0);                    // -> hop-by-hop
+    EXPECT_EQ(b[40], 43);                  // hop-by-hop -> routing
+    EXPECT_EQ(b[41], 0);                   // (0 + 1) * 8
+    EXPECT_EQ(b[48], 51);                  // routing -> AH
+    EXPECT_EQ(b[49], 2);                   // 24 bytes
+    EXPECT_EQ(b[72], 44);                  // AH -> fragment
+    EXPECT_EQ(b[73], 2);                   // AH: 16 / 4 - 2
+    EXPECT_EQ(b[88], 60);                  // fragment -> destination options
+    EXPECT_EQ(rd16(b, 90), 1448 | 1);      // offset and M
     EXPECT_EQ((uint32_t{b[92]} << 24 | b[93] << 16 | b[94] << 8 | b[95]), 0xdeadbeefu);
     EXPECT_EQ(b[96], 17);  // destination options -> UDP
     EXPECT_EQ(b[97], 1);
@@ -205,7 +220,8 @@ TEST(Builder, SctpAndDccpHeaders) {
 }
 
 TEST(Builder, LinkLayers) {
-    const Bytes v = PacketBuilder().ethernet().vlan(100, 0x88a8, 3).vlan(200).ipv6("::1", "::2").build();
+    const Bytes v =
+        PacketBuilder().ethernet().vlan(100, 0x88a8, 3).vlan(200).ipv6("::1", "::2").build();
     EXPECT_EQ(rd16(v, 12), 0x88a8);
     EXPECT_EQ(rd16(v, 14), 3 << 13 | 100);
     EXPECT_EQ(rd16(v, 16), 0x8100);
@@ -270,7 +286,11 @@ TEST(Builder, NestedChecksums) {
     EXPECT_TRUE(l4_ok(vxlan, inner_ip, inner_ip + 20, 6));
     EXPECT_TRUE(l4_ok(vxlan, 14, 34, 17));
 
-    const Bytes ipip = PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").ipv4("10.0.0.1", "10.0.0.2").tcp(1, 2).build();
+    const Bytes ipip = PacketBuilder()
+                           .ipv4("198.18.0.1", "198.18.0.2")
+                           .ipv4("10.0.0.1", "10.0.0.2")
+                           .tcp(1, 2)
+                           .build();
     EXPECT_EQ(ipip[9], 4);
     EXPECT_EQ(rd16(ipip, 2), 60);
     EXPECT_EQ(rd16(ipip, 22), 40);

@@ -38,7 +38,8 @@ RunResult hookdump(std::vector<std::string> args, const std::string& stdout_path
 }
 
 std::string show(const RunResult& r) {
-    return "exit " + std::to_string(r.status) + "\nstdout:\n" + r.out.substr(0, 2000) + "\nstderr:\n" + r.err;
+    return "exit " + std::to_string(r.status) + "\nstdout:\n" + r.out.substr(0, 2000) +
+           "\nstderr:\n" + r.err;
 }
 
 // libpcap's own message for an expression it cannot compile.
@@ -63,7 +64,7 @@ bool need_tcpdump() {
 // One generated capture for the whole suite: 100 packets, 16 flows cycling; flow f % 8 in
 // {0,1,2} TCP to 443, {3,4} UDP to 53, 5 VLAN UDP to 4789, 6 IPv6 UDP to 443, 7 ICMP echo.
 class Cli : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         dir_ = new test::TempDir;
         pcap_ = dir_->file("gen.pcap");
@@ -113,8 +114,10 @@ TEST_F(Cli, VersionExitsZero) {
 }
 
 TEST_F(Cli, UnknownOptionIsUsageErrorOnOneLine) {
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {"--no-such-option"}, {"read", pcap_, "--no-such-option"}, {"generate", "--no-such-option"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"--no-such-option"},
+                                               {"read", pcap_, "--no-such-option"},
+                                               {"generate", "--no-such-option"}}) {
         const RunResult r = hookdump(args);
         EXPECT_EQ(r.status, 2) << show(r);
         EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
@@ -130,7 +133,8 @@ TEST_F(Cli, BadOptionValueIsUsageError) {
     EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
     const RunResult f = hookdump({"read", pcap_, "-o", "xml"});
     EXPECT_EQ(f.status, 2) << show(f);
-    EXPECT_EQ(f.err, "hookdump: unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)\n");
+    EXPECT_EQ(f.err,
+              "hookdump: unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)\n");
 }
 
 // A numeric option given a word that is not its number: every numeric option of every
@@ -241,11 +245,13 @@ TEST_F(Cli, BadExpressionGivesLibpcapsMessage) {
     for (const std::string expr : {"udp port", "tcp port 99999", "no such thing", "tcp and udp"}) {
         const std::string libpcap = pcap_compile_error(expr);
         ASSERT_FALSE(libpcap.empty()) << expr;
-        for (const auto& args : std::vector<std::vector<std::string>>{{"read", pcap_, expr}, {"-d", expr}}) {
+        for (const auto& args :
+             std::vector<std::vector<std::string>>{{"read", pcap_, expr}, {"-d", expr}}) {
             const RunResult r = hookdump(args);
             EXPECT_EQ(r.status, 2) << show(r);
             EXPECT_EQ(split_lines(r.err).size(), 1u) << show(r);
-            EXPECT_NE(r.err.find(libpcap), std::string::npos) << "libpcap says: " << libpcap << "\n" << show(r);
+            EXPECT_NE(r.err.find(libpcap), std::string::npos) << "libpcap says: " << libpcap << "\n"
+                                                              << show(r);
             EXPECT_EQ(r.out, "");
         }
     }
@@ -306,7 +312,9 @@ TEST_F(Cli, DiskFullIsRuntimeError) {
     for (const std::string fmt : {"pcap", "pcapng", "csv", "jsonl", "text"}) {
         const RunResult r = hookdump({"read", pcap_, "-o", fmt, "-w", "/dev/full"});
         EXPECT_EQ(r.status, 1) << fmt << "\n" << show(r);
-        EXPECT_NE(r.err.find("/dev/full: No space left on device"), std::string::npos) << fmt << "\n" << show(r);
+        EXPECT_NE(r.err.find("/dev/full: No space left on device"), std::string::npos)
+            << fmt << "\n"
+            << show(r);
         // The error, then what reached the file: nothing.
         const auto lines = split_lines(r.err);
         ASSERT_EQ(lines.size(), 2u) << show(r);
@@ -327,11 +335,12 @@ TEST_F(Cli, DiskFullIsRuntimeError) {
 
 TEST_F(Cli, BpfDumpMatchesTcpdump) {
     if (!need_tcpdump()) GTEST_SKIP() << "tcpdump not installed";
-    for (const std::string expr : {"udp port 53", "tcp[tcpflags] & tcp-syn != 0", "ip6 and udp", "vlan 100 and udp",
-                                   "host 198.18.0.1 and not icmp"}) {
+    for (const std::string expr : {"udp port 53", "tcp[tcpflags] & tcp-syn != 0", "ip6 and udp",
+                                   "vlan 100 and udp", "host 198.18.0.1 and not icmp"}) {
         for (const std::string level : {"-d", "-dd", "-ddd"}) {
             SCOPED_TRACE(level + " '" + expr + "'");
-            // tcpdump takes the link type from a file (an Ethernet capture) instead of an interface.
+            // tcpdump takes the link type from a file (an Ethernet capture) instead of an
+            // interface.
             const RunResult want = test::run({"tcpdump", "-r", pcap_, level, expr});
             ASSERT_EQ(want.status, 0) << show(want);
             const RunResult got = hookdump({level, expr});
@@ -441,7 +450,8 @@ TEST_F(Cli, ReadAll) {
     ASSERT_EQ(r.status, 0) << show(r);
     const auto lines = split_lines(r.out);
     ASSERT_EQ(lines.size(), 100u);
-    EXPECT_EQ(lines[0], "22:13:20.000000 IP 198.18.0.1.1025 > 198.19.1.1.443: TCP Flags [P.], length 64");
+    EXPECT_EQ(lines[0],
+              "22:13:20.000000 IP 198.18.0.1.1025 > 198.19.1.1.443: TCP Flags [P.], length 64");
     EXPECT_EQ(lines[5].substr(0, 26), "22:13:20.000005 vlan 105, ");
     EXPECT_EQ(lines[6].substr(0, 20), "22:13:20.000006 IP6 ");
     EXPECT_NE(lines[7].find(": ICMP echo request, length 64"), std::string::npos) << lines[7];
@@ -469,7 +479,8 @@ TEST_F(Cli, ReadFiltersExactly) {
         {"icmp", count_packets([](int f) { return f % 8 == 7; })},
         {"ip6", count_packets([](int f) { return f % 8 == 6; })},
         {"vlan and udp port 4789", count_packets([](int f) { return f % 8 == 5; })},
-        {"udp", count_packets([](int f) { return f % 8 == 3 || f % 8 == 4 || f % 8 == 6; })},  // not VLAN's
+        {"udp", count_packets(
+                    [](int f) { return f % 8 == 3 || f % 8 == 4 || f % 8 == 6; })},  // not VLAN's
         {"host 198.18.0.1", count_packets([](int f) { return f == 0; })},
         {"ip and not tcp and not udp", count_packets([](int f) { return f % 8 == 7; })},
     };
@@ -489,7 +500,8 @@ TEST_F(Cli, ReadFiltersExactly) {
         std::vector<std::string> ours, theirs;
         for (const auto& l : lines) ours.push_back(l.substr(0, 15));
         for (const auto& l : split_lines(t.out))  // tcpdump may add lines (decoded VXLAN payload)
-            if (std::regex_match(l.substr(0, 16), std::regex(R"(\d\d:\d\d:\d\d\.\d{6} )"))) theirs.push_back(l.substr(0, 15));
+            if (std::regex_match(l.substr(0, 16), std::regex(R"(\d\d:\d\d:\d\d\.\d{6} )")))
+                theirs.push_back(l.substr(0, 15));
         EXPECT_EQ(ours, theirs);
     }
     if (!tcpdump && test::in_ci()) ADD_FAILURE() << "tcpdump is not installed (CI=true: required)";
@@ -542,7 +554,8 @@ TEST_F(Cli, FlowsTable) {
     ASSERT_EQ(lines.size(), 1u + 16 + 1) << show(r);  // header, one line a flow, summary
     EXPECT_EQ(lines[0].substr(0, 12), "proto source");
     EXPECT_EQ(lines.back(),
-              "16 flows from 100 packets (0 not IP); exported: 0 idle, 0 active, 0 evicted (table full), 16 at end");
+              "16 flows from 100 packets (0 not IP); exported: 0 idle, 0 active, 0 evicted (table "
+              "full), 16 at end");
     // Biggest first (bytes, the fifth column): the three TCP flows with 7 packets lead.
     uint64_t prev = UINT64_MAX;
     for (size_t i = 1; i + 1 < lines.size(); ++i) {

@@ -19,14 +19,22 @@ constexpr uint64_t kT0 = 1700000000 * kSec;
 
 // Owns the bytes of the events it hands out.
 class Traffic {
-public:
-    const PacketEvent& udp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint64_t ts,
-                           size_t payload = 10) {
-        return make(PacketBuilder().ethernet().ipv4(src, dst).udp(sport, dport).payload(payload).build(), ts);
+  public:
+    const PacketEvent& udp(const char* src, const char* dst, uint16_t sport, uint16_t dport,
+                           uint64_t ts, size_t payload = 10) {
+        return make(
+            PacketBuilder().ethernet().ipv4(src, dst).udp(sport, dport).payload(payload).build(),
+            ts);
     }
-    const PacketEvent& tcp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags,
-                           uint64_t ts, size_t payload = 0) {
-        return make(PacketBuilder().ethernet().ipv4(src, dst).tcp(sport, dport, flags).payload(payload).build(), ts);
+    const PacketEvent& tcp(const char* src, const char* dst, uint16_t sport, uint16_t dport,
+                           uint8_t flags, uint64_t ts, size_t payload = 0) {
+        return make(PacketBuilder()
+                        .ethernet()
+                        .ipv4(src, dst)
+                        .tcp(sport, dport, flags)
+                        .payload(payload)
+                        .build(),
+                    ts);
     }
     const PacketEvent& icmp6(const char* src, const char* dst, uint64_t ts) {
         return make(PacketBuilder().ethernet().ipv6(src, dst).icmp6(128).payload(8).build(), ts);
@@ -45,7 +53,7 @@ public:
         return ev_;
     }
 
-private:
+  private:
     std::vector<std::vector<uint8_t>> frames_;
     PacketEvent ev_;
 };
@@ -168,7 +176,8 @@ TEST(FlowTable, ActiveTimeoutExportsAndContinues) {
     FlowTable t(config(60 * kSec, 100 * kSec), out.exporter());
     Traffic tr;
     for (uint64_t s = 0; s <= 250; s += 10)
-        t.add(tr.tcp("10.0.0.1", "10.0.0.2", 40000, 22, s == 0 ? kTcpSyn : kTcpAck, kT0 + s * kSec));
+        t.add(
+            tr.tcp("10.0.0.1", "10.0.0.2", 40000, 22, s == 0 ? kTcpSyn : kTcpAck, kT0 + s * kSec));
     // Records at 0..90 (exported at 100), 100..190 (exported at 200), 200..250 left.
     ASSERT_EQ(out.records.size(), 2u);
     for (const auto& r : out.records) EXPECT_EQ(r.end, FlowEnd::Active);
@@ -253,9 +262,21 @@ TEST(FlowTable, FragmentsWithoutPortsShareAFlow) {
     Traffic tr;
     Ipv4Options later;
     later.frag_offset = 1480;
-    t.add(tr.make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2", later).protocol(17).payload(100).build(), kT0));
+    t.add(tr.make(PacketBuilder()
+                      .ethernet()
+                      .ipv4("10.0.0.1", "10.0.0.2", later)
+                      .protocol(17)
+                      .payload(100)
+                      .build(),
+                  kT0));
     later.frag_offset = 2960;
-    t.add(tr.make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2", later).protocol(17).payload(50).build(), kT0 + 1));
+    t.add(tr.make(PacketBuilder()
+                      .ethernet()
+                      .ipv4("10.0.0.1", "10.0.0.2", later)
+                      .protocol(17)
+                      .payload(50)
+                      .build(),
+                  kT0 + 1));
     t.flush_all();
     ASSERT_EQ(out.records.size(), 1u);
     EXPECT_FALSE(out.records[0].has_ports);
@@ -296,16 +317,21 @@ TEST(FlowWriter, CsvAndJsonl) {
     const auto csv = test::split_lines(test::read_file(dir.file("flows.csv")));
     ASSERT_EQ(csv.size(), 3u);
     EXPECT_EQ(csv[0] + "\n", kFlowCsvHeader);
-    EXPECT_EQ(csv[1], ",6,10.0.0.1,10.0.0.2,40000,443,1700000000.000000000,1700000001.500000000,2,108,S.,end");
-    EXPECT_EQ(csv[2], ",58,2001:db8::1,2001:db8::2,,,1700000002.000000000,1700000002.000000000,1,70,,end");
+    EXPECT_EQ(
+        csv[1],
+        ",6,10.0.0.1,10.0.0.2,40000,443,1700000000.000000000,1700000001.500000000,2,108,S.,end");
+    EXPECT_EQ(csv[2],
+              ",58,2001:db8::1,2001:db8::2,,,1700000002.000000000,1700000002.000000000,1,70,,end");
     const auto jsonl = test::split_lines(test::read_file(dir.file("flows.jsonl")));
     ASSERT_EQ(jsonl.size(), 2u);
-    EXPECT_EQ(jsonl[0],
-              R"({"netns":null,"proto":6,"src":"10.0.0.1","dst":"10.0.0.2","sport":40000,"dport":443,)"
-              R"("first":1700000000.000000000,"last":1700000001.500000000,"packets":2,"bytes":108,"tcp_flags":"S.","end":"end"})");
-    EXPECT_EQ(jsonl[1],
-              R"({"netns":null,"proto":58,"src":"2001:db8::1","dst":"2001:db8::2","sport":null,"dport":null,)"
-              R"("first":1700000002.000000000,"last":1700000002.000000000,"packets":1,"bytes":70,"tcp_flags":null,"end":"end"})");
+    EXPECT_EQ(
+        jsonl[0],
+        R"({"netns":null,"proto":6,"src":"10.0.0.1","dst":"10.0.0.2","sport":40000,"dport":443,)"
+        R"("first":1700000000.000000000,"last":1700000001.500000000,"packets":2,"bytes":108,"tcp_flags":"S.","end":"end"})");
+    EXPECT_EQ(
+        jsonl[1],
+        R"({"netns":null,"proto":58,"src":"2001:db8::1","dst":"2001:db8::2","sport":null,"dport":null,)"
+        R"("first":1700000002.000000000,"last":1700000002.000000000,"packets":1,"bytes":70,"tcp_flags":null,"end":"end"})");
 }
 
 TEST(FlowWriter, TableWithSummary) {
@@ -325,7 +351,9 @@ TEST(FlowWriter, TableWithSummary) {
     EXPECT_EQ(lines[0].substr(0, 12), "proto source");
     EXPECT_NE(lines[1].find("10.0.0.1:40000"), std::string::npos) << lines[1];  // biggest first
     EXPECT_NE(lines[2].find("[2001:db8::1]"), std::string::npos) << lines[2];
-    EXPECT_EQ(lines[3], "2 flows from 3 packets (4 not IP); exported: 0 idle, 0 active, 0 evicted (table full), 2 at end");
+    EXPECT_EQ(lines[3],
+              "2 flows from 3 packets (4 not IP); exported: 0 idle, 0 active, 0 evicted (table "
+              "full), 2 at end");
 }
 
 TEST(FlowWriter, FormatsAndErrors) {
@@ -344,7 +372,9 @@ TEST(FlowWriter, FormatsAndErrors) {
             w->finish({});
             ADD_FAILURE() << "no error";
         } catch (const RuntimeError& e) {
-            EXPECT_NE(std::string(e.what()).find("/dev/full: No space left on device"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("/dev/full: No space left on device"),
+                      std::string::npos)
+                << e.what();
         }
     }
 }

@@ -22,7 +22,9 @@ std::array<uint8_t, 16> v6(const char* text) {
     return a;
 }
 
-std::string v6_text(const char* in) { return addr_to_string(6, v6(in)); }
+std::string v6_text(const char* in) {
+    return addr_to_string(6, v6(in));
+}
 
 TEST(FormatAddr, Ipv4DottedQuad) {
     std::array<uint8_t, 16> a{};
@@ -38,7 +40,8 @@ TEST(FormatAddr, Ipv4DottedQuad) {
 TEST(FormatAddr, Ipv6Rfc5952) {
     // 4.1 leading zeros suppressed; 4.3 lower case.
     EXPECT_EQ(v6_text("2001:0DB8:0000:0000:0000:0000:0000:0001"), "2001:db8::1");
-    EXPECT_EQ(v6_text("2001:db8:aaaa:bbbb:cccc:dddd:eeee:0001"), "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1");
+    EXPECT_EQ(v6_text("2001:db8:aaaa:bbbb:cccc:dddd:eeee:0001"),
+              "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1");
     // 4.2.1 the longest run shortened as far as possible.
     EXPECT_EQ(v6_text("2001:db8:0:0:0:0:2:1"), "2001:db8::2:1");
     // 4.2.2 a single 16-bit zero field is not shortened.
@@ -106,7 +109,7 @@ TEST(FormatNumbers, EpochNs) {
 }
 
 class UtcTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         const char* tz = std::getenv("TZ");
         had_tz_ = tz != nullptr;
@@ -122,7 +125,7 @@ protected:
         tzset();
     }
 
-private:
+  private:
     bool had_tz_ = false;
     std::string old_tz_;
 };
@@ -164,8 +167,8 @@ TEST(FormatJson, Escaping) {
 }
 
 TEST(FormatNames, CapturePointsDirectionsVerdicts) {
-    const char* names[] = {"tap-in", "tap-out", "prerouting", "input", "forward", "output",
-                           "postrouting", "xdp", "tc-ingress", "tc-egress", "nflog", "drop"};
+    const char* names[] = {"tap-in",      "tap-out", "prerouting", "input",     "forward", "output",
+                           "postrouting", "xdp",     "tc-ingress", "tc-egress", "nflog",   "drop"};
     for (int i = 1; i < kCapturePointCount; ++i) {
         const auto p = static_cast<CapturePoint>(i);
         EXPECT_EQ(to_string(p), names[i - 1]);
@@ -223,24 +226,37 @@ std::string line(const PacketEvent& ev) {
 using TextLine = UtcTest;
 
 TEST_F(TextLine, Udp) {
-    Frame f = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(5353, 53).payload(42).build());
+    Frame f = make(PacketBuilder()
+                       .ethernet()
+                       .ipv4("198.18.0.1", "198.18.0.2")
+                       .udp(5353, 53)
+                       .payload(42)
+                       .build());
     f.ev.point = CapturePoint::TapIn;
     f.ev.ifname.assign("eth0");
-    EXPECT_EQ(line(f.ev), "22:13:20.123456 tap-in eth0 IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42\n");
+    EXPECT_EQ(line(f.ev),
+              "22:13:20.123456 tap-in eth0 IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42\n");
 }
 
 TEST_F(TextLine, Tcp) {
-    Frame f = make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, 0x12).build());
+    Frame f =
+        make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, 0x12).build());
     f.ev.point = CapturePoint::PostRouting;
-    EXPECT_EQ(line(f.ev), "22:13:20.123456 postrouting IP 10.0.0.1.40000 > 10.0.0.2.443: TCP Flags [S.], length 0\n");
-    Frame g = make(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(1, 2, 0).payload(3).build());
-    EXPECT_EQ(line(g.ev), "22:13:20.123456 IP 10.0.0.1.1 > 10.0.0.2.2: TCP Flags [none], length 3\n");
+    EXPECT_EQ(
+        line(f.ev),
+        "22:13:20.123456 postrouting IP 10.0.0.1.40000 > 10.0.0.2.443: TCP Flags [S.], length 0\n");
+    Frame g = make(
+        PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(1, 2, 0).payload(3).build());
+    EXPECT_EQ(line(g.ev),
+              "22:13:20.123456 IP 10.0.0.1.1 > 10.0.0.2.2: TCP Flags [none], length 3\n");
 }
 
 TEST_F(TextLine, Icmp) {
-    Frame f = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(8, 0).payload(56).build());
+    Frame f = make(
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(8, 0).payload(56).build());
     f.ev.ifname.assign("lo");
-    EXPECT_EQ(line(f.ev), "22:13:20.123456 lo IP 198.18.0.1 > 198.18.0.2: ICMP echo request, length 56\n");
+    EXPECT_EQ(line(f.ev),
+              "22:13:20.123456 lo IP 198.18.0.1 > 198.18.0.2: ICMP echo request, length 56\n");
     Frame g = make(PacketBuilder()
                        .ethernet()
                        .ipv4("192.0.2.1", "198.18.0.1")
@@ -248,25 +264,53 @@ TEST_F(TextLine, Icmp) {
                        .ipv4("198.18.0.1", "192.0.2.9")
                        .udp(1, 2)
                        .build());
-    EXPECT_EQ(line(g.ev), "22:13:20.123456 IP 192.0.2.1 > 198.18.0.1: ICMP unreachable code 3, length 28\n");
-    Frame h = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(13, 0).payload(12).build());
+    EXPECT_EQ(line(g.ev),
+              "22:13:20.123456 IP 192.0.2.1 > 198.18.0.1: ICMP unreachable code 3, length 28\n");
+    Frame h = make(PacketBuilder()
+                       .ethernet()
+                       .ipv4("198.18.0.1", "198.18.0.2")
+                       .icmp(13, 0)
+                       .payload(12)
+                       .build());
     EXPECT_EQ(line(h.ev), "22:13:20.123456 IP 198.18.0.1 > 198.18.0.2: ICMP type 13, length 12\n");
 }
 
 TEST_F(TextLine, Ipv6) {
-    Frame f = make(PacketBuilder().ethernet().ipv6("2001:db8::1", "2001:db8::2").udp(1000, 2000).payload(3).build());
+    Frame f = make(PacketBuilder()
+                       .ethernet()
+                       .ipv6("2001:db8::1", "2001:db8::2")
+                       .udp(1000, 2000)
+                       .payload(3)
+                       .build());
     f.ev.point = CapturePoint::TcEgress;
     f.ev.ifname.assign("veth1");
-    EXPECT_EQ(line(f.ev), "22:13:20.123456 tc-egress veth1 IP6 2001:db8::1.1000 > 2001:db8::2.2000: UDP, length 3\n");
-    Frame g = make(PacketBuilder().ethernet().ipv6("fe80::1", "ff02::1").icmp6(135, 0).payload(16).build());
-    EXPECT_EQ(line(g.ev), "22:13:20.123456 IP6 fe80::1 > ff02::1: ICMP6 neighbor solicitation, length 16\n");
-    Frame h = make(PacketBuilder().ethernet().ipv6("::1", "::2").ipv6_fragment(8, false).protocol(17).payload(24).build());
+    EXPECT_EQ(
+        line(f.ev),
+        "22:13:20.123456 tc-egress veth1 IP6 2001:db8::1.1000 > 2001:db8::2.2000: UDP, length 3\n");
+    Frame g = make(
+        PacketBuilder().ethernet().ipv6("fe80::1", "ff02::1").icmp6(135, 0).payload(16).build());
+    EXPECT_EQ(line(g.ev),
+              "22:13:20.123456 IP6 fe80::1 > ff02::1: ICMP6 neighbor solicitation, length 16\n");
+    Frame h = make(PacketBuilder()
+                       .ethernet()
+                       .ipv6("::1", "::2")
+                       .ipv6_fragment(8, false)
+                       .protocol(17)
+                       .payload(24)
+                       .build());
     EXPECT_EQ(line(h.ev), "22:13:20.123456 IP6 ::1 > ::2: UDP (fragment), length 24\n");
 }
 
 TEST_F(TextLine, Vlan) {
-    Frame f = make(PacketBuilder().ethernet().vlan(100).ipv4("10.0.0.1", "10.0.0.2").udp(1, 4789).payload(50).build());
-    EXPECT_EQ(line(f.ev), "22:13:20.123456 vlan 100, IP 10.0.0.1.1 > 10.0.0.2.4789: UDP, length 50\n");
+    Frame f = make(PacketBuilder()
+                       .ethernet()
+                       .vlan(100)
+                       .ipv4("10.0.0.1", "10.0.0.2")
+                       .udp(1, 4789)
+                       .payload(50)
+                       .build());
+    EXPECT_EQ(line(f.ev),
+              "22:13:20.123456 vlan 100, IP 10.0.0.1.1 > 10.0.0.2.4789: UDP, length 50\n");
     Frame g = make(PacketBuilder().ethernet().vlan(5).ethertype(0x0806).payload(28).build());
     EXPECT_EQ(line(g.ev), "22:13:20.123456 vlan 5, ARP, length 46\n");
 }
@@ -289,42 +333,69 @@ TEST_F(TextLine, NonIp) {
 TEST_F(TextLine, FragmentsAndIssues) {
     Ipv4Options first;
     first.more_fragments = true;
-    Frame f = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2", first).udp(1, 2).payload(100).build());
-    EXPECT_EQ(line(f.ev), "22:13:20.123456 IP 198.18.0.1.1 > 198.18.0.2.2: UDP (first fragment), length 100\n");
+    Frame f = make(PacketBuilder()
+                       .ethernet()
+                       .ipv4("198.18.0.1", "198.18.0.2", first)
+                       .udp(1, 2)
+                       .payload(100)
+                       .build());
+    EXPECT_EQ(line(f.ev),
+              "22:13:20.123456 IP 198.18.0.1.1 > 198.18.0.2.2: UDP (first fragment), length 100\n");
     Ipv4Options later;
     later.frag_offset = 1480;
-    Frame g = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2", later).protocol(6).payload(40).build());
-    EXPECT_EQ(line(g.ev), "22:13:20.123456 IP 198.18.0.1 > 198.18.0.2: TCP (fragment), length 40\n");
-    Frame gre = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").protocol(47).payload(8).build());
+    Frame g = make(PacketBuilder()
+                       .ethernet()
+                       .ipv4("198.18.0.1", "198.18.0.2", later)
+                       .protocol(6)
+                       .payload(40)
+                       .build());
+    EXPECT_EQ(line(g.ev),
+              "22:13:20.123456 IP 198.18.0.1 > 198.18.0.2: TCP (fragment), length 40\n");
+    Frame gre = make(PacketBuilder()
+                         .ethernet()
+                         .ipv4("198.18.0.1", "198.18.0.2")
+                         .protocol(47)
+                         .payload(8)
+                         .build());
     EXPECT_EQ(line(gre.ev), "22:13:20.123456 IP 198.18.0.1 > 198.18.0.2: proto 47, length 8\n");
 
     // Cut inside the UDP header: addresses but no ports, and the reason.
-    std::vector<uint8_t> cut = PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).payload(10).build();
+    std::vector<uint8_t> cut =
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).payload(10).build();
     const uint32_t wire = static_cast<uint32_t>(cut.size());
     cut.resize(38);
     Frame t = make(cut);
     t.ev.len = wire;
-    EXPECT_EQ(line(t.ev), "22:13:20.123456 IP 198.18.0.1 > 198.18.0.2: UDP, length 0 [truncated-l4]\n");
+    EXPECT_EQ(line(t.ev),
+              "22:13:20.123456 IP 198.18.0.1 > 198.18.0.2: UDP, length 0 [truncated-l4]\n");
     // Cut inside the IP header.
     cut.resize(30);
     Frame u = make(cut);
     u.ev.len = wire;
     EXPECT_EQ(line(u.ev), "22:13:20.123456 ethertype 0x0800 [truncated-ip], length 52\n");
     // Cut inside the IPv6 extension headers.
-    std::vector<uint8_t> ext = PacketBuilder().ethernet().ipv6("::1", "::2").ipv6_ext(0, 16).udp(1, 2).build();
+    std::vector<uint8_t> ext =
+        PacketBuilder().ethernet().ipv6("::1", "::2").ipv6_ext(0, 16).udp(1, 2).build();
     ext.resize(14 + 40 + 4);
     Frame x = make(ext);
     EXPECT_EQ(line(x.ev), "22:13:20.123456 IP6 ::1 > ::2: ip, length 0 [truncated-ext]\n");
-    std::vector<uint8_t> bad = PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build();
+    std::vector<uint8_t> bad =
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build();
     bad[14] = 0x44;
     Frame b = make(bad);
     EXPECT_EQ(line(b.ev), "22:13:20.123456 ethertype 0x0800 [bad-ip-header], length 42\n");
 }
 
 TEST_F(TextLine, OtherTransports) {
-    Frame s = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").sctp(9, 10).payload(4).build());
+    Frame s = make(
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").sctp(9, 10).payload(4).build());
     EXPECT_EQ(line(s.ev), "22:13:20.123456 IP 198.18.0.1.9 > 198.18.0.2.10: SCTP, length 4\n");
-    Frame l = make(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udplite(9, 10).payload(4).build());
+    Frame l = make(PacketBuilder()
+                       .ethernet()
+                       .ipv4("198.18.0.1", "198.18.0.2")
+                       .udplite(9, 10)
+                       .payload(4)
+                       .build());
     EXPECT_EQ(line(l.ev), "22:13:20.123456 IP 198.18.0.1.9 > 198.18.0.2.10: UDP-Lite, length 4\n");
     Frame d = make(PacketBuilder().ethernet().ipv6("::1", "::2").dccp(9, 10).payload(4).build());
     EXPECT_EQ(line(d.ev), "22:13:20.123456 IP6 ::1.9 > ::2.10: DCCP, length 4\n");

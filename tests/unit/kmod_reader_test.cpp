@@ -24,7 +24,8 @@ using test::TempDir;
 
 constexpr uint16_t kFamily = 0x1d;
 
-hookdump_event event(uint64_t ts, uint8_t hook, uint8_t family, const char* src, const char* dst, uint8_t proto) {
+hookdump_event event(uint64_t ts, uint8_t hook, uint8_t family, const char* src, const char* dst,
+                     uint8_t proto) {
     hookdump_event e{};
     e.ts_ns = ts;
     e.netns_cookie = 4096;
@@ -39,12 +40,17 @@ hookdump_event event(uint64_t ts, uint8_t hook, uint8_t family, const char* src,
 // Every kind of event the module reports: ports, ICMP, fragments, a truncated transport header,
 // each hook and slot, known, unknown and absent interfaces, and packet bytes (TCP flags).
 struct Sample {
-    std::vector<uint8_t> tcp6 = PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").tcp(443, 50000, 0x12).payload(10).build();
+    std::vector<uint8_t> tcp6 = PacketBuilder()
+                                    .ipv6("2001:db8::1", "2001:db8::2")
+                                    .tcp(443, 50000, 0x12)
+                                    .payload(10)
+                                    .build();
     std::vector<char> datagram;
 
     Sample() {
         KmodDatagramBuilder b(kFamily);
-        hookdump_event e = event(1700000000123456789ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+        hookdump_event e = event(1700000000123456789ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1",
+                                 "198.18.0.2", 17);
         e.iif = 1;  // lo in every network namespace
         e.len = 46;
         e.flags = HOOKDUMP_EV_PORTS;
@@ -52,7 +58,8 @@ struct Sample {
         e.dport = 9;
         e.thoff = 20;
         b.add(e);
-        e = event(1700000001000000001ull, HOOKDUMP_HOOK_LOCAL_OUT, 6, "2001:db8::1", "2001:db8::2", 6);
+        e = event(1700000001000000001ull, HOOKDUMP_HOOK_LOCAL_OUT, 6, "2001:db8::1", "2001:db8::2",
+                  6);
         e.slot = HOOKDUMP_SLOT_LAST;
         e.oif = 1;
         e.len = static_cast<uint32_t>(tcp6.size());
@@ -70,12 +77,14 @@ struct Sample {
         e.icmp_type = 8;
         e.thoff = 20;
         b.add(e);
-        e = event(1700000003000000000ull, HOOKDUMP_HOOK_LOCAL_IN, 4, "198.18.0.3", "198.18.0.2", 17);
+        e = event(1700000003000000000ull, HOOKDUMP_HOOK_LOCAL_IN, 4, "198.18.0.3", "198.18.0.2",
+                  17);
         e.len = 1500;
         e.flags = HOOKDUMP_EV_FRAG | HOOKDUMP_EV_LATER_FRAG;
         e.thoff = 20;
         b.add(e);
-        e = event(1700000004000000000ull, HOOKDUMP_HOOK_POST_ROUTING, 6, "::ffff:198.18.0.1", "2001:db8::2", 6);
+        e = event(1700000004000000000ull, HOOKDUMP_HOOK_POST_ROUTING, 6, "::ffff:198.18.0.1",
+                  "2001:db8::2", 6);
         e.oif = 1;
         e.len = 50;
         e.flags = HOOKDUMP_EV_TRUNCATED;
@@ -102,11 +111,15 @@ TEST(KmodReader, CsvRows) {
     InterfaceCounters c;
     EXPECT_EQ(run_sink(make_csv_sink, d.file("x.csv"), s.datagram, c),
               std::string(kCsvHeader) +
-                  "1700000000.123456789,prerouting,lo,1,4096,in,17,198.18.0.1,198.18.0.2,40000,9,,,46,0,0,,\n"
-                  "1700000001.000000001,output:last,lo,1,4096,out,6,2001:db8::1,2001:db8::2,443,50000,,,70,70,0,S.,\n"
-                  "1700000002.000000000,forward:custom,,999999,4096,,1,198.18.1.1,198.19.0.1,,,8,0,84,0,0,,\n"
+                  "1700000000.123456789,prerouting,lo,1,4096,in,17,198.18.0.1,198.18.0.2,40000,9,,,"
+                  "46,0,0,,\n"
+                  "1700000001.000000001,output:last,lo,1,4096,out,6,2001:db8::1,2001:db8::2,443,"
+                  "50000,,,70,70,0,S.,\n"
+                  "1700000002.000000000,forward:custom,,999999,4096,,1,198.18.1.1,198.19.0.1,,,8,0,"
+                  "84,0,0,,\n"
                   "1700000003.000000000,input,,,4096,in,17,198.18.0.3,198.18.0.2,,,,,1500,0,1,,\n"
-                  "1700000004.000000000,postrouting,lo,1,4096,out,6,::ffff:198.18.0.1,2001:db8::2,,,,,50,0,0,,\n");
+                  "1700000004.000000000,postrouting,lo,1,4096,out,6,::ffff:198.18.0.1,2001:db8::2,,"
+                  ",,,50,0,0,,\n");
     EXPECT_EQ(c.received, 5u);
 }
 
@@ -114,12 +127,18 @@ TEST(KmodReader, JsonlRecords) {
     TempDir d;
     Sample s;
     InterfaceCounters c;
-    EXPECT_EQ(run_sink(make_jsonl_sink, d.file("x.jsonl"), s.datagram, c),
-R"({"ts":1700000000.123456789,"point":"prerouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"in","proto":17,"src":"198.18.0.1","dst":"198.18.0.2","sport":40000,"dport":9,"icmp_type":null,"icmp_code":null,"len":46,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n"
-              R"({"ts":1700000001.000000001,"point":"output:last","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"2001:db8::1","dst":"2001:db8::2","sport":443,"dport":50000,"icmp_type":null,"icmp_code":null,"len":70,"caplen":70,"frag":0,"tcp_flags":"S.","verdict":null})" "\n"
-              R"({"ts":1700000002.000000000,"point":"forward:custom","ifname":null,"ifindex":999999,"netns":4096,"dir":null,"proto":1,"src":"198.18.1.1","dst":"198.19.0.1","sport":null,"dport":null,"icmp_type":8,"icmp_code":0,"len":84,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n"
-              R"({"ts":1700000003.000000000,"point":"input","ifname":null,"ifindex":null,"netns":4096,"dir":"in","proto":17,"src":"198.18.0.3","dst":"198.18.0.2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":1500,"caplen":0,"frag":1,"tcp_flags":null,"verdict":null})" "\n"
-              R"({"ts":1700000004.000000000,"point":"postrouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"::ffff:198.18.0.1","dst":"2001:db8::2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":50,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})" "\n");
+    EXPECT_EQ(
+        run_sink(make_jsonl_sink, d.file("x.jsonl"), s.datagram, c),
+        R"({"ts":1700000000.123456789,"point":"prerouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"in","proto":17,"src":"198.18.0.1","dst":"198.18.0.2","sport":40000,"dport":9,"icmp_type":null,"icmp_code":null,"len":46,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})"
+        "\n"
+        R"({"ts":1700000001.000000001,"point":"output:last","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"2001:db8::1","dst":"2001:db8::2","sport":443,"dport":50000,"icmp_type":null,"icmp_code":null,"len":70,"caplen":70,"frag":0,"tcp_flags":"S.","verdict":null})"
+        "\n"
+        R"({"ts":1700000002.000000000,"point":"forward:custom","ifname":null,"ifindex":999999,"netns":4096,"dir":null,"proto":1,"src":"198.18.1.1","dst":"198.19.0.1","sport":null,"dport":null,"icmp_type":8,"icmp_code":0,"len":84,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})"
+        "\n"
+        R"({"ts":1700000003.000000000,"point":"input","ifname":null,"ifindex":null,"netns":4096,"dir":"in","proto":17,"src":"198.18.0.3","dst":"198.18.0.2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":1500,"caplen":0,"frag":1,"tcp_flags":null,"verdict":null})"
+        "\n"
+        R"({"ts":1700000004.000000000,"point":"postrouting","ifname":"lo","ifindex":1,"netns":4096,"dir":"out","proto":6,"src":"::ffff:198.18.0.1","dst":"2001:db8::2","sport":null,"dport":null,"icmp_type":null,"icmp_code":null,"len":50,"caplen":0,"frag":0,"tcp_flags":null,"verdict":null})"
+        "\n");
 }
 
 // Records are the same whether the sink formatted the previous one from the same hook,
@@ -127,7 +146,8 @@ R"({"ts":1700000000.123456789,"point":"prerouting","ifname":"lo","ifindex":1,"ne
 // field at a time, against each event written by a sink of its own.
 TEST(KmodReader, RecordsIndependentOfThePreviousOne) {
     std::vector<hookdump_event> evs;
-    hookdump_event e = event(1700000000999999999ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+    hookdump_event e =
+        event(1700000000999999999ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
     e.iif = 1;
     e.netns_cookie = 4096;
     e.len = 46;
@@ -177,9 +197,11 @@ TEST(KmodReader, RecordsIndependentOfThePreviousOne) {
 // pcap takes the events that carry bytes (raw IP), the others are counted as skipped.
 TEST(KmodReader, PcapRecords) {
     TempDir d;
-    const auto udp4 = PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(40000, 9).payload(18).build();
+    const auto udp4 =
+        PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(40000, 9).payload(18).build();
     KmodDatagramBuilder b(kFamily);
-    hookdump_event e = event(1700000000123456789ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
+    hookdump_event e =
+        event(1700000000123456789ull, HOOKDUMP_HOOK_PRE_ROUTING, 4, "198.18.0.1", "198.18.0.2", 17);
     e.len = 46;
     e.flags = HOOKDUMP_EV_PORTS;
     b.add(e, udp4);
@@ -225,10 +247,12 @@ TEST(KmodReader, SkipsWhatIsNotAnEvent) {
     b.add(e);
     std::vector<char> bad = b.datagram();
     // Claim 8 packet bytes the attribute does not have.
-    auto* ev = reinterpret_cast<hookdump_event*>(bad.data() + NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN);
+    auto* ev =
+        reinterpret_cast<hookdump_event*>(bad.data() + NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN);
     ev->caplen = 8;
     // A short attribute and one of another type, appended to the same message.
-    const char extra[] = {8, 0, HOOKDUMP_A_EVENT, 0, 1, 2, 3, 4, 8, 0, HOOKDUMP_A_RULE_ID, 0, 1, 0, 0, 0};
+    const char extra[] = {8, 0, HOOKDUMP_A_EVENT,   0, 1, 2, 3, 4,
+                          8, 0, HOOKDUMP_A_RULE_ID, 0, 1, 0, 0, 0};
     bad.insert(bad.end(), extra, extra + sizeof extra);
     reinterpret_cast<nlmsghdr*>(bad.data())->nlmsg_len = static_cast<uint32_t>(bad.size());
     std::vector<char> dgram = s.datagram;

@@ -56,17 +56,29 @@ void finalize(std::vector<Packet>& ps) {
 
 std::vector<Packet> sample_packets() {
     std::vector<Packet> ps;
-    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(5353, 53).payload(42).build(),
+    ps.push_back(packet(PacketBuilder()
+                            .ethernet()
+                            .ipv4("198.18.0.1", "198.18.0.2")
+                            .udp(5353, 53)
+                            .payload(42)
+                            .build(),
                         1700000000123456789ull));
-    ps.push_back(packet(PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, 0x12).build(),
-                        1700000001000000001ull));
+    ps.push_back(packet(
+        PacketBuilder().ethernet().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, 0x12).build(),
+        1700000001000000001ull));
     // Captured short of the wire length (snap length).
-    Packet cut = packet(PacketBuilder().ethernet().ipv6("2001:db8::1", "2001:db8::2").udp(1, 2).payload(200).build(),
+    Packet cut = packet(PacketBuilder()
+                            .ethernet()
+                            .ipv6("2001:db8::1", "2001:db8::2")
+                            .udp(1, 2)
+                            .payload(200)
+                            .build(),
                         1700000002999999999ull);
     cut.ev.len = static_cast<uint32_t>(cut.bytes.size());
     cut.bytes.resize(64);
     ps.push_back(std::move(cut));
-    ps.push_back(packet(PacketBuilder().ethernet().ethertype(0x0806).payload(28).build(), 1700000003000000000ull));
+    ps.push_back(packet(PacketBuilder().ethernet().ethertype(0x0806).payload(28).build(),
+                        1700000003000000000ull));
     finalize(ps);
     return ps;
 }
@@ -98,7 +110,9 @@ ReadFile read_capture(const std::string& path, u_int precision = PCAP_TSTAMP_PRE
     int rc;
     const uint64_t scale = precision == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
     while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
-        f.packets.push_back({(static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u / scale + static_cast<uint64_t>(h->ts.tv_usec)) * scale,
+        f.packets.push_back({(static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u / scale +
+                              static_cast<uint64_t>(h->ts.tv_usec)) *
+                                 scale,
                              h->caplen, h->len, std::vector<uint8_t>(data, data + h->caplen)});
     }
     EXPECT_EQ(rc, PCAP_ERROR_BREAK) << pcap_geterr(p);
@@ -149,16 +163,20 @@ TEST(PcapSink, RoundTripNanoseconds) {
     // A microsecond reader sees the same packets with truncated timestamps.
     const ReadFile us = read_capture(path, PCAP_TSTAMP_PRECISION_MICRO);
     ASSERT_EQ(us.packets.size(), ps.size());
-    for (size_t i = 0; i < ps.size(); ++i) EXPECT_EQ(us.packets[i].ts_ns, ps[i].ev.ts_ns / 1000 * 1000);
+    for (size_t i = 0; i < ps.size(); ++i)
+        EXPECT_EQ(us.packets[i].ts_ns, ps[i].ev.ts_ns / 1000 * 1000);
 }
 
 TEST(PcapSink, OtherLinkTypesAndHeaderOnlyEventsAreCountedNotWritten) {
     TempDir dir;
     const std::string path = dir.file("mixed.pcap");
     std::vector<Packet> ps;
-    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 1000000001));
-    ps.push_back(packet(PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 1000000002, LinkType::Raw));
-    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(3, 4).build(), 1000000003));
+    ps.push_back(packet(
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 1000000001));
+    ps.push_back(packet(PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(),
+                        1000000002, LinkType::Raw));
+    ps.push_back(packet(
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").udp(3, 4).build(), 1000000003));
     ps.push_back(packet({}, 1000000004));  // headers only: no bytes
     ps.back().ev.len = 60;
     finalize(ps);
@@ -194,7 +212,8 @@ TEST(PcapSink, RawLinkType) {
 }
 
 // What libpcap's own writer (pcap_dump, as tcpdump -w uses it) makes of the same packets.
-std::string libpcap_dump(const std::string& path, int dlt, int snaplen, const std::vector<Packet>& ps) {
+std::string libpcap_dump(const std::string& path, int dlt, int snaplen,
+                         const std::vector<Packet>& ps) {
     pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, snaplen, PCAP_TSTAMP_PRECISION_NANO);
     pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
     EXPECT_NE(d, nullptr) << pcap_geterr(dead);
@@ -221,9 +240,11 @@ TEST(PcapSink, ByteIdenticalToLibpcapsWriter) {
         many.push_back(ps[static_cast<size_t>(i) % ps.size()]);
         many.back().ev.ts_ns += static_cast<uint64_t>(i) * 1000;
     }
-    many.push_back(packet(std::vector<uint8_t>(150000, 0xab), 1700000009000000000ull));  // > half the buffer
+    many.push_back(
+        packet(std::vector<uint8_t>(150000, 0xab), 1700000009000000000ull));  // > half the buffer
     many.push_back(packet(std::vector<uint8_t>(150000, 0xcd), 1700000009000000001ull));
-    many.push_back(packet(std::vector<uint8_t>(262144, 0xef), 1700000009000000002ull));  // > the whole buffer
+    many.push_back(
+        packet(std::vector<uint8_t>(262144, 0xef), 1700000009000000002ull));  // > the whole buffer
     many.push_back(ps[0]);
     finalize(many);
     std::vector<PacketEvent> evs;
@@ -237,7 +258,8 @@ TEST(PcapSink, ByteIdenticalToLibpcapsWriter) {
     {
         auto sink = make_pcap_sink({dir.file("batch.pcap"), 262144});
         for (size_t i = 0; i < evs.size(); i += 64)
-            sink->write_batch(std::span<const PacketEvent>(evs).subspan(i, std::min<size_t>(64, evs.size() - i)));
+            sink->write_batch(
+                std::span<const PacketEvent>(evs).subspan(i, std::min<size_t>(64, evs.size() - i)));
         sink->finish(Ledger{});
     }
     EXPECT_TRUE(test::read_file(dir.file("one.pcap")) == expect);
@@ -245,14 +267,16 @@ TEST(PcapSink, ByteIdenticalToLibpcapsWriter) {
 
     // Raw IP: libpcap maps DLT_RAW to LINKTYPE_RAW in the header; so do we.
     std::vector<Packet> raw;
-    raw.push_back(packet(PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 7, LinkType::Raw));
+    raw.push_back(packet(PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build(), 7,
+                         LinkType::Raw));
     finalize(raw);
     {
         auto sink = make_pcap_sink({dir.file("raw.pcap"), 65535});
         sink->write(raw[0].ev);
         sink->finish(Ledger{});
     }
-    EXPECT_TRUE(test::read_file(dir.file("raw.pcap")) == libpcap_dump(dir.file("libraw.pcap"), DLT_RAW, 65535, raw));
+    EXPECT_TRUE(test::read_file(dir.file("raw.pcap")) ==
+                libpcap_dump(dir.file("libraw.pcap"), DLT_RAW, 65535, raw));
 }
 
 // Batches (on_events) end at the packet count (-c) like single events, also mid-batch.
@@ -369,15 +393,25 @@ TEST(PcapngSink, TsharkSeesDirectionCommentInterfaceAndNanoseconds) {
     TempDir dir;
     auto ps = pcapng_packets();
     const std::string path = write_pcapng(dir, ps);
-    const auto r = test::run({"tshark", "-n", "-r", path, "-T", "fields", "-E", "separator=|", "-e", "frame.number",
-                              "-e", "frame.time_epoch", "-e", "frame.interface_id", "-e", "frame.interface_name", "-e",
-                              "frame.packet_flags_direction", "-e", "frame.comment", "-e", "frame.len", "-e",
-                              "frame.cap_len"});
+    const auto r = test::run({"tshark", "-n",
+                              "-r",     path,
+                              "-T",     "fields",
+                              "-E",     "separator=|",
+                              "-e",     "frame.number",
+                              "-e",     "frame.time_epoch",
+                              "-e",     "frame.interface_id",
+                              "-e",     "frame.interface_name",
+                              "-e",     "frame.packet_flags_direction",
+                              "-e",     "frame.comment",
+                              "-e",     "frame.len",
+                              "-e",     "frame.cap_len"});
     ASSERT_EQ(r.status, 0) << r.err;
     const auto lines = test::split_lines(r.out);
     ASSERT_EQ(lines.size(), 4u) << r.out;
     EXPECT_EQ(lines[0], "1|1700000000.123456789|0|eth0|0x00000001|hookdump point=tap-in|84|84");
-    EXPECT_EQ(lines[1], "2|1700000001.000000001|0|eth0|0x00000002|hookdump point=postrouting verdict=accept|54|54");
+    EXPECT_EQ(
+        lines[1],
+        "2|1700000001.000000001|0|eth0|0x00000002|hookdump point=postrouting verdict=accept|54|54");
     EXPECT_EQ(lines[2], "3|1700000002.999999999|1|lo||hookdump point=input verdict=drop|262|64");
     EXPECT_EQ(lines[3], "4|1700000003.000000000|0|eth0|||42|42");
 }
@@ -388,27 +422,33 @@ TEST(PcapngSink, TsharkSeesInterfaceStatistics) {
     auto ps = pcapng_packets();
     const std::string path = write_pcapng(dir, ps);
     // Read the file as a file (not as packets) to see every block.
-    const auto r = test::run({"tshark", "-n", "-r", path, "-X", "read_format:MIME Files Format", "-T", "fields",
-                              "-E", "separator=|", "-e", "pcapng.block.type", "-e",
-                              "pcapng.options.option.data.interface.name", "-e",
-                              "pcapng.options.option.data.interface.timestamp_resolution", "-e",
-                              "pcapng.options.option.data.user_application", "-e", "pcapng.interface_id", "-e",
-                              "pcapng.options.option.data.interface.accepted_by_filter", "-e",
-                              "pcapng.options.option.data.interface.dropped_by_os", "-e",
-                              "pcapng.options.option.data.interface.delivered_to_user"});
+    const auto r = test::run({"tshark", "-n",
+                              "-r",     path,
+                              "-X",     "read_format:MIME Files Format",
+                              "-T",     "fields",
+                              "-E",     "separator=|",
+                              "-e",     "pcapng.block.type",
+                              "-e",     "pcapng.options.option.data.interface.name",
+                              "-e",     "pcapng.options.option.data.interface.timestamp_resolution",
+                              "-e",     "pcapng.options.option.data.user_application",
+                              "-e",     "pcapng.interface_id",
+                              "-e",     "pcapng.options.option.data.interface.accepted_by_filter",
+                              "-e",     "pcapng.options.option.data.interface.dropped_by_os",
+                              "-e",     "pcapng.options.option.data.interface.delivered_to_user"});
     ASSERT_EQ(r.status, 0) << r.err;
     const auto fields = test::split(test::split_lines(r.out).at(0), '|');
     ASSERT_EQ(fields.size(), 8u) << r.out;
     // SHB, IDB eth0, EPB, EPB, IDB lo, EPB, EPB, then one ISB per interface.
     EXPECT_EQ(fields[0],
-              "0x0a0d0d0a,0x00000001,0x00000006,0x00000006,0x00000001,0x00000006,0x00000006,0x00000005,0x00000005");
+              "0x0a0d0d0a,0x00000001,0x00000006,0x00000006,0x00000001,0x00000006,0x00000006,"
+              "0x00000005,0x00000005");
     EXPECT_EQ(fields[1], "eth0,lo");
     EXPECT_EQ(fields[2], "0x09,0x09");  // nanoseconds on both interfaces
     EXPECT_EQ(fields[3], "hookdump " + std::string(HOOKDUMP_VERSION));
     EXPECT_EQ(fields[4], "0,0,1,0,0,1");  // the packets' interfaces, then the statistics blocks
-    EXPECT_EQ(fields[5], "10");         // eth0's ledger: accepted by the kernel filter
-    EXPECT_EQ(fields[6], "2");          // kernel drops
-    EXPECT_EQ(fields[7], "3,1");        // packets written per interface
+    EXPECT_EQ(fields[5], "10");           // eth0's ledger: accepted by the kernel filter
+    EXPECT_EQ(fields[6], "2");            // kernel drops
+    EXPECT_EQ(fields[7], "3,1");          // packets written per interface
 
     // capinfos agrees on the interfaces and their statistics blocks.
     if (test::have_program("capinfos")) {
@@ -496,7 +536,9 @@ JsonRecord parse_flat_json(const std::string& s) {
             i += 4;
         } else {
             const size_t start = i;
-            while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '-')) ++i;
+            while (i < s.size() &&
+                   (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '-'))
+                ++i;
             if (i == start) return fail("bad value");
             value = s.substr(start, i - start);
         }
@@ -515,11 +557,17 @@ std::vector<Packet> record_packets() {
     ps[0].ev.netns = 4026531840u;
     ps[1].ev.ifname.assign("we\"ird,name");  // needs quoting in csv and escaping in json
     // An ICMP packet and a later fragment.
-    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(3, 1).payload(28).build(),
-                        1700000004000000000ull));
+    ps.push_back(packet(
+        PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2").icmp(3, 1).payload(28).build(),
+        1700000004000000000ull));
     Ipv4Options later;
     later.frag_offset = 8;
-    ps.push_back(packet(PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2", later).protocol(17).payload(8).build(),
+    ps.push_back(packet(PacketBuilder()
+                            .ethernet()
+                            .ipv4("198.18.0.1", "198.18.0.2", later)
+                            .protocol(17)
+                            .payload(8)
+                            .build(),
                         1700000005000000000ull));
     finalize(ps);
     return ps;
@@ -527,7 +575,8 @@ std::vector<Packet> record_packets() {
 
 const std::vector<std::string> kExpectedRows = {
     "1700000000.123456789,tap-in,eth0,2,4026531840,in,17,198.18.0.1,198.18.0.2,5353,53,,,84,84,0,,",
-    "1700000001.000000001,postrouting,\"we\"\"ird,name\",2,,out,6,10.0.0.1,10.0.0.2,40000,443,,,54,54,0,S.,accept",
+    "1700000001.000000001,postrouting,\"we\"\"ird,name\",2,,out,6,10.0.0.1,10.0.0.2,40000,443,,,54,"
+    "54,0,S.,accept",
     "1700000002.999999999,input,lo,1,,,17,2001:db8::1,2001:db8::2,1,2,,,262,64,0,,drop",
     "1700000003.000000000,,eth0,2,,,,,,,,,,42,42,,,",
     "1700000004.000000000,,,,,,1,198.18.0.1,198.18.0.2,,,3,1,70,70,0,,",
@@ -544,8 +593,10 @@ TEST(CsvSink, HeaderRowsAndEmptyFields) {
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size() + 1);
     EXPECT_EQ(lines[0] + "\n", kCsvHeader);
-    EXPECT_EQ(lines[0], "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,caplen,"
-                        "frag,tcp_flags,verdict");
+    EXPECT_EQ(lines[0],
+              "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,"
+              "caplen,"
+              "frag,tcp_flags,verdict");
     const size_t nfields = csv_fields(lines[0]).size();
     EXPECT_EQ(nfields, 18u);
     for (size_t i = 1; i < lines.size(); ++i) {
@@ -583,10 +634,13 @@ TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
         }
     }
     // Numbers are numbers, text is text.
-    EXPECT_EQ(lines[0].rfind(R"({"ts":1700000000.123456789,"point":"tap-in","ifname":"eth0","ifindex":2,)", 0), 0u)
+    EXPECT_EQ(lines[0].rfind(
+                  R"({"ts":1700000000.123456789,"point":"tap-in","ifname":"eth0","ifindex":2,)", 0),
+              0u)
         << lines[0];
     EXPECT_NE(lines[1].find(R"("ifname":"we\"ird,name")"), std::string::npos);
-    EXPECT_NE(lines[3].find(R"("proto":null,"src":null,"dst":null,"sport":null)"), std::string::npos);
+    EXPECT_NE(lines[3].find(R"("proto":null,"src":null,"dst":null,"sport":null)"),
+              std::string::npos);
     EXPECT_NE(lines[4].find(R"("icmp_type":3,"icmp_code":1)"), std::string::npos);
 }
 
@@ -678,12 +732,13 @@ TEST(SinkRegistry, NamesAndExtensions) {
         sink_format_by_name("xml");
         ADD_FAILURE() << "no error";
     } catch (const UsageError& e) {
-        EXPECT_STREQ(e.what(), "unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)");
+        EXPECT_STREQ(e.what(),
+                     "unknown output format 'xml' (known: text, csv, jsonl, pcap, pcapng)");
     }
     const std::pair<const char*, const char*> by_path[] = {
-        {"a.txt", "text"},    {"a.csv", "csv"},   {"a.jsonl", "jsonl"},   {"a.ndjson", "jsonl"},
-        {"a.json", "jsonl"},  {"a.pcap", "pcap"}, {"dir/a.cap", "pcap"},  {"a.pcapng", "pcapng"},
-        {"a.ntar", "pcapng"},
+        {"a.txt", "text"},     {"a.csv", "csv"},       {"a.jsonl", "jsonl"},
+        {"a.ndjson", "jsonl"}, {"a.json", "jsonl"},    {"a.pcap", "pcap"},
+        {"dir/a.cap", "pcap"}, {"a.pcapng", "pcapng"}, {"a.ntar", "pcapng"},
     };
     for (const auto& [path, name] : by_path) {
         const SinkFormat* f = sink_format_by_path(path);
@@ -706,10 +761,11 @@ TEST(TextSink, WritesLinesToFile) {
     sink->finish(Ledger{});
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size());
-    EXPECT_NE(lines[0].find(" IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find(" IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42"),
+              std::string::npos)
+        << lines[0];
     EXPECT_NE(lines[3].find(" ARP, length 42"), std::string::npos) << lines[3];
 }
-
 
 // A file that takes `g_budget` bytes, then fails with `g_errno` (a disk that fills up, EIO).
 namespace failing {
@@ -724,7 +780,9 @@ ssize_t write(int fd, const void* p, size_t n) {
     if (w > 0) g_budget -= static_cast<size_t>(w);
     return w;
 }
-int truncate(int fd, off_t length) { return ::ftruncate(fd, length); }
+int truncate(int fd, off_t length) {
+    return ::ftruncate(fd, length);
+}
 const FileOps kOps = {write, truncate};
 }  // namespace failing
 
@@ -737,7 +795,8 @@ TEST(OutputFile, FailedWriteLeavesWholeRecordsAndCountsThem) {
     for (const char* format : {"pcap", "pcapng", "csv", "jsonl", "text"}) {
         for (size_t budget : {size_t{3001}, size_t{70001}, size_t{300001}}) {
             for (int err : {ENOSPC, EIO, EFBIG}) {
-                SCOPED_TRACE(std::string(format) + " budget " + std::to_string(budget) + " " + std::strerror(err));
+                SCOPED_TRACE(std::string(format) + " budget " + std::to_string(budget) + " " +
+                             std::strerror(err));
                 TempDir dir;
                 const std::string path = dir.file(std::string("out.") + format);
                 failing::g_budget = budget;
@@ -771,7 +830,8 @@ TEST(OutputFile, FailedWriteLeavesWholeRecordsAndCountsThem) {
                 } else {
                     ASSERT_FALSE(raw.empty());
                     EXPECT_EQ(raw.back(), '\n');
-                    const auto lines = static_cast<uint64_t>(std::count(raw.begin(), raw.end(), '\n'));
+                    const auto lines =
+                        static_cast<uint64_t>(std::count(raw.begin(), raw.end(), '\n'));
                     EXPECT_EQ(lines, st.written + (std::string_view(format) == "csv" ? 1 : 0));
                 }
             }

@@ -24,11 +24,12 @@ namespace hookdump::test {
 
 // A private directory under $TMPDIR (or /tmp), removed with everything in it at the end.
 class TempDir {
-public:
+  public:
     TempDir() {
         const char* base = std::getenv("TMPDIR");
         std::string tmpl = std::string(base && *base ? base : "/tmp") + "/hookdump-test-XXXXXX";
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
+        if (!mkdtemp(tmpl.data()))
+            throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
         path_ = tmpl;
     }
     ~TempDir() {
@@ -41,7 +42,7 @@ public:
     const std::string& path() const { return path_; }
     std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -76,7 +77,8 @@ inline std::vector<std::string> split(std::string_view s, char sep) {
     size_t start = 0;
     for (;;) {
         const size_t p = s.find(sep, start);
-        out.emplace_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+        out.emplace_back(
+            s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
         if (p == std::string_view::npos) break;
         start = p + 1;
     }
@@ -101,7 +103,8 @@ inline RunResult run(const std::vector<std::string>& argv, const std::string& st
     if (stdout_path.empty())
         posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
     else
-        posix_spawn_file_actions_addopen(&fa, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                         0644);
     posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
 
     std::vector<char*> args;

@@ -17,8 +17,8 @@ struct Ev {
 };
 
 // An IPv4/UDP packet as the module reports it (bytes from the IP header, LINKTYPE_RAW).
-std::vector<uint8_t> udp4(std::string_view src, std::string_view dst, uint16_t sport, uint16_t dport,
-                          uint16_t id, uint8_t fill = 0xab) {
+std::vector<uint8_t> udp4(std::string_view src, std::string_view dst, uint16_t sport,
+                          uint16_t dport, uint16_t id, uint8_t fill = 0xab) {
     Ipv4Options o;
     o.id = id;
     return PacketBuilder().ipv4(src, dst, o).udp(sport, dport).payload(32, fill).build();
@@ -73,13 +73,20 @@ TEST(TraceKey, SurvivesNatAndLinkLayer) {
     EXPECT_EQ(o1.l3len, 60u);
     EXPECT_NE(o1.tuple, o2.tuple);
     // Another IP id or another payload: another packet.
-    EXPECT_NE(o1.key, obs(udp4("198.18.0.1", "198.18.0.2", 1000, 80, 8), CapturePoint::PreRouting, PrioritySlot::First, kT0).key);
-    EXPECT_NE(o1.key, obs(udp4("198.18.0.1", "198.18.0.2", 1000, 80, 7, 0xcd), CapturePoint::PreRouting, PrioritySlot::First, kT0).key);
+    EXPECT_NE(o1.key, obs(udp4("198.18.0.1", "198.18.0.2", 1000, 80, 8), CapturePoint::PreRouting,
+                          PrioritySlot::First, kT0)
+                          .key);
+    EXPECT_NE(o1.key, obs(udp4("198.18.0.1", "198.18.0.2", 1000, 80, 7, 0xcd),
+                          CapturePoint::PreRouting, PrioritySlot::First, kT0)
+                          .key);
 }
 
 TEST(TraceKey, Ipv6FlowLabelAndTcpSequence) {
     auto mk = [](uint32_t label, uint32_t seq) {
-        return PacketBuilder().ipv6("2001:db8::1", "2001:db8::2", 64, label).tcp(1, 2, 0x10, seq, 5).build();
+        return PacketBuilder()
+            .ipv6("2001:db8::1", "2001:db8::2", 64, label)
+            .tcp(1, 2, 0x10, seq, 5)
+            .build();
     };
     const auto a = obs(mk(0x12345, 100), CapturePoint::LocalOut, PrioritySlot::First, kT0);
     EXPECT_TRUE(a.key.strong);
@@ -95,7 +102,8 @@ TEST(Trace, DroppedInLocalIn) {
     c.add(obs(p, CapturePoint::PreRouting, PrioritySlot::First, kT0 + 5 * kUs));
     c.add(obs(p, CapturePoint::PreRouting, PrioritySlot::Last, kT0 + 6 * kUs));
     c.add(obs(p, CapturePoint::LocalIn, PrioritySlot::First, kT0 + 9 * kUs));
-    auto drop = obs(p, CapturePoint::Unknown, PrioritySlot::None, kT0 + 10 * kUs, "", Verdict::Drop);
+    auto drop =
+        obs(p, CapturePoint::Unknown, PrioritySlot::None, kT0 + 10 * kUs, "", Verdict::Drop);
     drop.reason = "NETFILTER_DROP";
     drop.location = "nft_do_chain+0x1a3";
     c.add(drop);
@@ -106,12 +114,19 @@ TEST(Trace, DroppedInLocalIn) {
     EXPECT_EQ(t.fate, Fate::Dropped);
     EXPECT_EQ(t.dropped_at, "LOCAL_IN");
     EXPECT_EQ(format_path(t),
-              "tap-in veth0 → PRE_ROUTING → LOCAL_IN(first) ✗ dropped between LOCAL_IN first and last priority "
+              "tap-in veth0 → PRE_ROUTING → LOCAL_IN(first) ✗ dropped between LOCAL_IN first and "
+              "last priority "
               "(reason NETFILTER_DROP at nft_do_chain+0x1a3)");
     const std::string j = to_json(t);
-    EXPECT_NE(j.find("\"fate\":\"dropped\",\"dropped_at\":\"LOCAL_IN\",\"reason\":\"NETFILTER_DROP\""), std::string::npos) << j;
+    EXPECT_NE(
+        j.find("\"fate\":\"dropped\",\"dropped_at\":\"LOCAL_IN\",\"reason\":\"NETFILTER_DROP\""),
+        std::string::npos)
+        << j;
     EXPECT_NE(j.find("{\"point\":\"tap-in\",\"ifname\":\"veth0\""), std::string::npos) << j;
-    EXPECT_NE(j.find("\"tuple\":{\"src\":\"198.18.0.1\",\"dst\":\"198.18.0.2\",\"sport\":1000,\"dport\":80,\"proto\":17}"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"tuple\":{\"src\":\"198.18.0.1\",\"dst\":\"198.18.0.2\",\"sport\":1000,"
+                     "\"dport\":80,\"proto\":17}"),
+              std::string::npos)
+        << j;
 }
 
 TEST(Trace, OutOfOrderArrivalAndClockSkew) {
@@ -228,7 +243,8 @@ TEST(Trace, SummaryAndReport) {
     EXPECT_EQ(s.edges().at({"PRE_ROUTING", "LOCAL_IN"}), 3u);
     EXPECT_EQ(s.edges().at({"LOCAL_IN", "delivered"}), 2u);
     EXPECT_EQ(s.drops().at("LOCAL_IN"), 1u);
-    const std::string html = html_report(s, {"udp port 80", {"PRE_ROUTING", "LOCAL_IN"}, {"xdp: not built"}});
+    const std::string html =
+        html_report(s, {"udp port 80", {"PRE_ROUTING", "LOCAL_IN"}, {"xdp: not built"}});
     EXPECT_NE(html.find("<svg id=\"hook-graph\""), std::string::npos);
     EXPECT_NE(html.find("PRE_ROUTING → LOCAL_IN: 3 packets"), std::string::npos);
     EXPECT_NE(html.find("dropped LOCAL_IN: 1 packets"), std::string::npos);
