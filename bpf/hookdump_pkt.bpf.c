@@ -6,10 +6,10 @@
  * Each program (hd_tc_ingress, hd_tc_egress, hd_xdp) counts, parses, applies the rules (the
  * rule model, src/rules/rule.h; the matcher in hookdump_rule.h), asks the filter (hd_filter_skb / hd_filter_xdp)
  * and records. The filter is a pcap-filter expression translated from classic BPF at run time
- * that takes the place of the stub's code when the programs are loaded (src/bpf/pkt_loader.cpp):
- * a bpf-to-bpf call, where tail calls to a filter program and from it to a record program cost
- * more than the parse and the record together, and freplace (which xdp-tools' dispatcher uses
- * to the same end) is refused by kernels that refuse tracing programs.
+ * that takes the place of the stub's code when the programs are loaded
+ * (src/bpf/filter_splice.cpp): a bpf-to-bpf call, where tail calls to a filter program and from
+ * it to a record program cost more than the parse and the record together, and freplace (which
+ * xdp-tools' dispatcher uses to the same end) is refused by kernels that refuse tracing programs.
  *
  * record: packets mode -> one ring buffer record with up to snaplen bytes; flows mode ->
  * per-CPU hash of 5-tuples. What cannot be recorded is counted per CPU (struct hd_stats).

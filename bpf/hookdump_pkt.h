@@ -24,7 +24,7 @@ enum hd_mode {
 };
 
 /* In the filter stubs' code (hd_filter_skb, hd_filter_xdp): userspace finds a stub by it to put
- * the translated pcap-filter expression in its place at load time (src/bpf/pkt_loader.cpp). */
+ * the translated pcap-filter expression in its place at load time (src/bpf/filter_splice.cpp). */
 #define HD_FILTER_STUB_MAGIC 0x68646631 /* "hdf1" */
 
 /* One ring buffer record; `caplen` packet bytes follow: the frame as on the wire (a VLAN tag

@@ -1,6 +1,6 @@
 // pcap-filter expressions in the eBPF engines: libpcap compiles the expression to classic BPF
 // (cBPF), translate_cbpf() turns that into an eBPF function returning 1 (accept) or 0, which
-// takes the place of the tc/XDP programs' filter stub (src/bpf/pkt_loader.cpp), so the same
+// takes the place of the tc/XDP programs' filter stub (src/bpf/filter_splice.cpp), so the same
 // expression selects the same packets on every engine.
 #pragma once
 

@@ -1,18 +1,14 @@
-// The tc/XDP packet programs (bpf/hookdump_pkt.bpf.c) from userspace: the loaded skeleton, the
-// tcx links or tc filters and XDP links that attach it, each an RAII owner that detaches on
-// destruction.
+// The tc/XDP packet programs (bpf/hookdump_pkt.bpf.c) from userspace: their configuration and
+// the loaded skeleton that owns their maps. The links that attach them are in pkt_attach.h.
 #pragma once
 
 #include <linux/bpf.h>
 #include <linux/filter.h>
 
 #include <cstdint>
-#include <memory>
-#include <string>
 #include <vector>
 
 #include "hookdump_pkt.h"
-#include "util/fd.h"
 
 struct hookdump_pkt;  // the bpftool skeleton
 
@@ -87,62 +83,6 @@ class PktObject {
   private:
     hookdump_pkt* skel_ = nullptr;
     int flows_active_ = 0;  // 0: flows_a and flows4_a in the slots, 1: the _b ones
-};
-
-enum class TcDirection { Ingress, Egress };
-
-// Our cls_bpf filter on a clsact hook, at a priority no other filter uses (never displacing
-// one), named "hookdump:<pid>" so that a later run can tell a crashed run's leftover from a
-// live run's filter. Removed by the destructor; the clsact qdisc too when we created it (or
-// cleaned a leftover from it) and it is empty then.
-class TcFilter {
-  public:
-    TcFilter(int ifindex, TcDirection dir, int prog_fd);
-    ~TcFilter();
-    TcFilter(const TcFilter&) = delete;
-    TcFilter& operator=(const TcFilter&) = delete;
-
-    uint32_t priority() const { return prio_; }
-
-  private:
-    int ifindex_;
-    TcDirection dir_;
-    uint32_t prio_ = 0;
-};
-
-// Our program on a tc hook: a tcx link where the kernel has them (6.6+), ahead of the hook's
-// other programs and of clsact's filters, run without cls_bpf and detached when its fd closes
-// (by us, or by the kernel when we die); else (6.1: link_create refuses the attach type) a
-// TcFilter. HOOKDUMP_TC_CLSACT=1 in the environment asks for the TcFilter where tcx exists.
-class TcAttachment {
-  public:
-    TcAttachment(int ifindex, TcDirection dir, int prog_fd);
-    bool tcx() const { return static_cast<bool>(link_); }
-
-  private:
-    Fd link_;
-    std::unique_ptr<TcFilter> filter_;
-};
-
-// Removes the filters "hookdump:<pid>" on the interface whose process is gone (a run killed
-// with SIGKILL leaves them: netlink tc filters outlive their creator), and their clsact qdisc
-// when nothing else is left on it. Returns how many filters.
-int remove_stale_tc_filters(int ifindex);
-// The names of the bpf filters at a hook ("hookdump:123", ...), for tests and messages.
-std::vector<std::string> tc_filter_names(int ifindex, TcDirection dir);
-
-enum class XdpMode { Auto, Native, Generic };
-
-// An XDP bpf_link: detaches when its fd closes, by us or by the kernel when we die.
-// Refuses (RuntimeError, one line) when an XDP program is already attached.
-class XdpLink {
-  public:
-    XdpLink(int ifindex, const std::string& ifname, int prog_fd, XdpMode mode);
-    bool native() const { return native_; }
-
-  private:
-    Fd link_;
-    bool native_ = false;
 };
 
 }  // namespace hookdump::bpf

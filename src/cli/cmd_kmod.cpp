@@ -9,18 +9,9 @@
 #include "engine/kmod_engine.h"
 #include "hookdump.h"
 #include "rules/rule.h"
+#include "util/join.h"
 
 namespace hookdump {
-namespace {
-
-std::string join(const std::vector<std::string>& words) {
-    std::string s;
-    for (const auto& w : words) s += (s.empty() ? "" : " ") + w;
-    return s;
-}
-
-}  // namespace
-
 void KmodRuleOptions::add_to(CLI::App& app, bool with_snaplen) {
     app.add_option("--src", src, "Source address or prefix (198.18.0.1, 198.18.0.0/15)");
     app.add_option("--dst", dst, "Destination address or prefix");

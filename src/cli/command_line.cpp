@@ -4,19 +4,10 @@
 #include <pcap/pcap.h>
 
 #include "util/error.h"
+#include "util/join.h"
 #include "version.h"
 
 namespace hookdump {
-namespace {
-
-std::string join(const std::vector<std::string>& words) {
-    std::string s;
-    for (const auto& w : words) s += (s.empty() ? "" : " ") + w;
-    return s;
-}
-
-}  // namespace
-
 CommandLine::CommandLine() {
     app_.set_version_flag("--version",
                           std::string("hookdump " HOOKDUMP_VERSION "\n") + pcap_lib_version());

@@ -17,6 +17,7 @@
 #include "bpf/cbpf_translate.h"
 #include "bpf/flow_drain.h"
 #include "bpf/pcap_filter.h"
+#include "bpf/pkt_attach.h"
 #include "bpf/pkt_loader.h"
 #include "flow/flow_table.h"
 #include "rules/bpf_rules.h"
@@ -189,12 +190,12 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     netns_ = own_netns_cookie();
 
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
-        stale_removed_ = bpf::remove_stale_tc_filters(ifindex_);
+        stale_removed_ = remove_stale_tc_filters(ifindex_);
         if (cfg_.ingress)
-            tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, bpf::TcDirection::Ingress,
+            tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, TcDirection::Ingress,
                                                               obj_->tc_ingress_fd()));
         if (cfg_.egress)
-            tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, bpf::TcDirection::Egress,
+            tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, TcDirection::Egress,
                                                               obj_->tc_egress_fd()));
     } else {
         bpf::XdpMode m = bpf::XdpMode::Auto;

@@ -10,8 +10,8 @@
 #   --source-dir DIR  the source tree (default: this script's ../..)
 #   --hookdump FILE   the hookdump binary the cases run (default BUILD/hookdump)
 #   --out DIR         the results share (default BUILD/vm/results); emptied first
-#   --timeout SEC     kill QEMU after SEC seconds (default 900)
-#   --case-timeout S  per-case limit inside the guest (default 300)
+#   --timeout SEC     kill QEMU after SEC seconds (default 1500, as ctest passes)
+#   --case-timeout S  per-case limit inside the guest (default 450, as ctest passes)
 #   --collect         exit 0 once every case has a recorded result, passed or not (for the
 #                     ctest fixture, which reports each case as its own test)
 #   --shell           no cases: an interactive shell on the serial console (stdio); leave
@@ -30,7 +30,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src_dir=$(cd "$here/../.." && pwd)
-build_dir= out_dir= hookdump= timeout=900 case_timeout=300 collect=0 shell=0
+build_dir= out_dir= hookdump= timeout=1500 case_timeout=450 collect=0 shell=0
 cases=()
 while (($#)); do
   case $1 in
