@@ -1,0 +1,96 @@
+// The IPFIX exporting process (RFC 7011): records into messages, messages onto a transport.
+// Decides what the encoder does not: the sequence number (data records sent in this
+// observation domain before the message; templates do not count), when a message goes (full,
+// or its first record a second old), and when templates go again (a new transport session, a
+// refresh interval over UDP, a message that did not go). Nothing here is fatal: what does not
+// go is counted, with the reason.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ipfix/ipfix_encoder.h"
+
+namespace hookdump::ipfix {
+
+// Where messages go (UDP or TCP, ipfix_transport.h; the unit tests' fake).
+class Transport {
+  public:
+    virtual ~Transport() = default;
+    // Whether a message can go now. TCP connects here (again after a loss, with backoff).
+    virtual bool ready(uint64_t now_ns) = 0;
+    // Changes when a new transport session begins (a new TCP connection): templates again.
+    virtual uint64_t session() const = 0;
+    // Sends one whole message: 0, or the errno why it did not go.
+    virtual int send(std::span<const uint8_t> message) = 0;
+    // Datagrams (UDP): a collector may miss templates or start later, so they are refreshed.
+    virtual bool datagram() const = 0;
+    // Why ready() is false, for the ledger ("not connected: Connection refused").
+    virtual std::string not_ready_reason() const = 0;
+};
+
+struct ExporterConfig {
+    uint32_t observation_domain = 0;
+    size_t max_message = 1472;  // a 1500-byte IPv4 path less IP and UDP headers
+    uint64_t template_refresh_ns = 60'000'000'000;
+    uint64_t flush_interval_ns = 1'000'000'000;  // a message goes when its first record is this old
+};
+
+struct Clock {
+    std::function<uint64_t()> realtime;   // export time
+    std::function<uint64_t()> monotonic;  // intervals
+    static Clock system();
+};
+
+struct ExportStats {
+    uint64_t records_sent = 0;
+    uint64_t records_not_sent = 0;
+    uint64_t messages_sent = 0;
+    uint64_t messages_not_sent = 0;
+    uint64_t template_sends = 0;  // template records in messages sent
+    // Records not sent, by reason, in the order reasons first happened.
+    std::vector<std::pair<std::string, uint64_t>> not_sent_reasons;
+};
+
+class Exporter {
+  public:
+    Exporter(ExporterConfig config, std::unique_ptr<Transport> transport,
+             Clock clock = Clock::system());
+
+    void add(const Record& r);
+    // Sends the message being built when its first record is flush_interval old. Call it at
+    // least every few hundred milliseconds (add() calls it too).
+    void tick();
+    // Sends what is left.
+    void finish();
+
+    const ExportStats& stats() const { return stats_; }
+    uint32_t sequence() const { return sequence_; }
+    Transport& transport() { return *transport_; }
+
+  private:
+    bool start_message(uint64_t now);
+    void send_message();
+    void not_sent(uint64_t records, const std::string& why);
+
+    ExporterConfig config_;
+    std::unique_ptr<Transport> transport_;
+    Clock clock_;
+    MessageBuilder builder_;
+    uint32_t sequence_ = 0;  // data records sent before the next message, modulo 2^32
+    uint64_t session_ = 0;   // the transport session the templates were sent on
+    bool refreshed_ = false;
+    uint64_t last_refresh_ns_ = 0;
+    uint64_t first_record_ns_ = 0;  // when the message being built got its first record
+    ExportStats stats_;
+};
+
+// "N flow records exported to WHERE, M not sent (reason: count, ...)" (the ledger's line).
+std::string export_summary(const ExportStats& s, const std::string& where);
+
+}  // namespace hookdump::ipfix
