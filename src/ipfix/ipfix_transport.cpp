@@ -133,8 +133,8 @@ class TcpTransport final : public Transport {
     }
     bool datagram() const override { return false; }
     std::string not_ready_reason() const override {
-        return "not connected" + (last_error_ ? ": " + std::string(std::strerror(last_error_))
-                                              : std::string());
+        return "not connected" +
+               (last_error_ ? ": " + std::string(std::strerror(last_error_)) : std::string());
     }
 
   private:
@@ -235,8 +235,8 @@ Address resolve_collector(const Collector& c) {
     const std::string port = std::to_string(c.port);
     const int rc = getaddrinfo(c.host.c_str(), port.c_str(), &hints, &res);
     if (rc != 0 || !res)
-        throw UsageError("--ipfix: cannot resolve '" + c.host + "': " +
-                         (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
+        throw UsageError("--ipfix: cannot resolve '" + c.host +
+                         "': " + (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
     Address a;
     std::memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
     a.len = res->ai_addrlen;

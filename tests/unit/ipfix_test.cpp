@@ -278,7 +278,8 @@ TEST(IpfixEncoder, EachFamilyAndTransportItsTemplateUnknownFieldsLeftOut) {
     EXPECT_EQ(d.records[1].u(kSourceTransportPort), 3u);  // grouped by template
     EXPECT_EQ(d.records[2].template_id, 257);
     const auto a6 = v6("2001:db8::1");
-    EXPECT_EQ(d.records[2].fields.at(kSourceIPv6Address), std::vector<uint8_t>(a6.begin(), a6.end()));
+    EXPECT_EQ(d.records[2].fields.at(kSourceIPv6Address),
+              std::vector<uint8_t>(a6.begin(), a6.end()));
     EXPECT_EQ(d.records[2].u(kSourceTransportPort), 2u);
     EXPECT_EQ(d.records[2].u(kFlowEndReason), 2u);
     EXPECT_FALSE(d.records[2].has(kTcpControlBits));
@@ -582,8 +583,7 @@ TEST(IpfixCollector, HostPortForms) {
              Case{"[::1]:9995", "::1", 9995, "[::1]:9995"},
              Case{"[2001:db8::7]", "2001:db8::7", 4739, "[2001:db8::7]:4739"},
              Case{"2001:db8::7", "2001:db8::7", 4739, "[2001:db8::7]:4739"},
-             Case{"collector.example:65535", "collector.example", 65535,
-                  "collector.example:65535"},
+             Case{"collector.example:65535", "collector.example", 65535, "collector.example:65535"},
              Case{"localhost", "localhost", 4739, "localhost:4739"},
          }) {
         const Collector got = parse_collector(c.spec);
@@ -629,8 +629,8 @@ TEST(IpfixCollector, ResolvesAddressesAndRefusesUnknownNames) {
         resolve_collector(parse_collector("no-such-host.invalid:9"));
         ADD_FAILURE() << "resolved .invalid";
     } catch (const UsageError& e) {
-        EXPECT_EQ(std::string(e.what()).rfind("--ipfix: cannot resolve 'no-such-host.invalid': ", 0),
-                  0u)
+        EXPECT_EQ(
+            std::string(e.what()).rfind("--ipfix: cannot resolve 'no-such-host.invalid': ", 0), 0u)
             << e.what();
     }
 }

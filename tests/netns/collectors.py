@@ -1,0 +1,240 @@
+"""Real IPFIX collectors as test oracles: nfdump's nfcapd (decoded with `nfdump -R DIR -o
+json`) and pmacct's nfacctd (print plugin, JSON lines), each started inside a test namespace
+(only lo up, so ports cannot collide with anything) and stopped by the test that started it,
+also on failure (they are in the Topology's process list, killed when its `with` ends).
+
+Neither collector takes IPFIX over TCP, so `TcpRelay` (this file run as a program) accepts
+the exporter's TCP connections and hands every message it reads off the stream, whole and
+unchanged, to a collector's UDP port: the collector decodes exactly the bytes sent over TCP.
+"""
+
+import datetime
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import netns
+
+NFCAPD_PORT = 9995
+NFACCTD_PORT = 9996
+RELAY_PORT = 4739
+
+
+class Daemon:
+    """A process in a namespace; kill() is what Topology.close() calls."""
+
+    def __init__(self, topo, ns, cmd, name, stop_signal=signal.SIGTERM, env=None):
+        self.name = name
+        self.stop_signal = stop_signal
+        self.log_path = topo.path(name + ".log")
+        self._log = open(self.log_path, "wb")
+        full_env = dict(os.environ, TZ="UTC", **(env or {}))
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns] + cmd, stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=full_env, preexec_fn=netns._die_with_parent)
+        topo.procs.append(self)
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self.proc.returncode}): {self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name}: no '{text}' within {timeout}s: {self.log()}")
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(self.stop_signal)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"{self.name} did not stop on {self.stop_signal!r}: {self.log()}")
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self._log.closed:
+            self._log.close()
+
+
+def _ms(text, fmt):
+    t = datetime.datetime.strptime(text, fmt).replace(tzinfo=datetime.timezone.utc)
+    return round(t.timestamp() * 1000)
+
+
+class Nfcapd(Daemon):
+    def __init__(self, topo, ns, port=NFCAPD_PORT, name="nfcapd", bind="127.0.0.1"):
+        self.dir = topo.path(name + ".d")
+        os.makedirs(self.dir)
+        family = ["-6"] if ":" in bind else []
+        super().__init__(topo, ns, ["nfcapd"] + family + ["-w", self.dir, "-b", bind, "-p", str(port)],
+                         name)
+        self.wait_log("Startup nfcapd.")
+
+    def flows(self):
+        """Stops nfcapd (which writes its file) and returns (flows, sequence failures)."""
+        self.stop()
+        r = subprocess.run(["nfdump", "-R", self.dir, "-o", "json"], capture_output=True,
+                           text=True, env=dict(os.environ, TZ="UTC"), timeout=120)
+        if r.returncode != 0:
+            raise AssertionError(f"nfdump -R failed ({r.returncode}): {r.stderr}")
+        out = []
+        for f in json.loads(r.stdout or "[]"):
+            icmp = "icmp_type" in f
+            out.append({
+                "proto": f["proto"],
+                "src": f.get("src4_addr") or f.get("src6_addr"),
+                "dst": f.get("dst4_addr") or f.get("dst6_addr"),
+                "sport": 0 if icmp else f["src_port"],
+                "dport": 0 if icmp else f["dst_port"],
+                "icmp": (f["icmp_type"], f["icmp_code"]) if icmp else None,
+                "packets": f["in_packets"],
+                "octets": f["in_bytes"],
+                "start_ms": _ms(f["first"], "%Y-%m-%dT%H:%M:%S.%f"),
+                "end_ms": _ms(f["last"], "%Y-%m-%dT%H:%M:%S.%f"),
+            })
+        r = subprocess.run(["nfdump", "-R", self.dir, "-I"], capture_output=True, text=True,
+                           timeout=60)
+        seq = [int(l.split(":")[1]) for l in r.stdout.splitlines() if l.startswith("Sequence failures:")]
+        if len(seq) != 1:
+            raise AssertionError(f"nfdump -I: no 'Sequence failures:' line: {r.stdout}{r.stderr}")
+        return out, seq[0]
+
+
+class Nfacctd(Daemon):
+    def __init__(self, topo, ns, port=NFACCTD_PORT, name="nfacctd"):
+        self.out = topo.path(name + ".jsonl")
+        conf = topo.path(name + ".conf")
+        with open(conf, "w") as f:
+            f.write("\n".join([
+                "daemonize: false",
+                "nfacctd_ip: 127.0.0.1",
+                f"nfacctd_port: {port}",
+                "plugins: print[p]",
+                "print_output[p]: json",
+                f"print_output_file[p]: {self.out}",
+                "print_output_file_append[p]: true",
+                "print_refresh_time[p]: 1",
+                "print_num_protos[p]: true",
+                "aggregate[p]: src_host, dst_host, src_port, dst_port, proto, timestamp_start, timestamp_end",
+                "timestamps_secs: false",
+                "timestamps_utc: true",
+                "",
+            ]))
+        # pmacct stops cleanly (plugins purge their caches) on SIGINT.
+        super().__init__(topo, ns, ["nfacctd", "-f", conf], name, stop_signal=signal.SIGINT)
+        self.wait_log("waiting for NetFlow/IPFIX data")
+
+    def flows(self, expect=0, timeout=15):
+        """Waits until the print plugin has written `expect` records (it writes every second),
+        stops nfacctd and returns what it wrote."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._lines() < expect:
+            time.sleep(0.2)
+        self.stop()
+        out = []
+        if not os.path.exists(self.out):
+            return out
+        with open(self.out) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                j = json.loads(line)
+                out.append({
+                    "proto": int(j["ip_proto"]),
+                    "src": j["ip_src"],
+                    "dst": j["ip_dst"],
+                    "sport": j["port_src"],
+                    "dport": j["port_dst"],
+                    "packets": j["packets"],
+                    "octets": j["bytes"],
+                    "start_ms": _ms(j["timestamp_start"], "%Y-%m-%d %H:%M:%S.%f"),
+                    "end_ms": _ms(j["timestamp_end"], "%Y-%m-%d %H:%M:%S.%f"),
+                })
+        return out
+
+
+    def _lines(self):
+        if not os.path.exists(self.out):
+            return 0
+        with open(self.out) as f:
+            return sum(1 for l in f if l.strip())
+
+
+class TcpRelay(Daemon):
+    """IPFIX over TCP in, the same messages as UDP datagrams out (see the module's text)."""
+
+    def __init__(self, topo, ns, udp_port, port=RELAY_PORT, name="relay"):
+        super().__init__(topo, ns, [sys.executable, os.path.abspath(__file__), "relay",
+                                    str(port), str(udp_port)], name)
+        self.wait_log("relay listening")
+
+    def counts(self, connections=1, timeout=30):
+        """Waits until `connections` connections have ended, stops the relay and returns
+        (connections, messages) it relayed."""
+        self.wait_log(f"connection {connections} closed", timeout)
+        self.stop()
+        last = [l for l in self.log().splitlines() if l.startswith("relayed ")]
+        if not last:
+            raise AssertionError(f"relay: no summary: {self.log()}")
+        _, conns, _, msgs, _ = last[-1].split()
+        return int(conns), int(msgs)
+
+
+def _relay_main(port, udp_port):
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind(("127.0.0.1", port))
+    lst.listen(4)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    out.connect(("127.0.0.1", udp_port))
+    counts = {"conns": 0, "msgs": 0}
+
+    def done(*_):
+        print(f"relayed {counts['conns']} connections, {counts['msgs']} messages", flush=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, done)
+    print("relay listening", flush=True)
+    while True:
+        conn, _ = lst.accept()
+        counts["conns"] += 1
+        buf = b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            buf += data
+            while len(buf) >= 4:
+                version, length = struct.unpack("!HH", buf[:4])
+                if version != 10 or length < 16:
+                    print(f"relay: bad message header {buf[:4].hex()}", flush=True)
+                    os._exit(1)
+                if len(buf) < length:
+                    break
+                out.send(buf[:length])
+                counts["msgs"] += 1
+                buf = buf[length:]
+                # nfcapd's socket buffer is small: a message at a time, as UDP would have come.
+                time.sleep(0.0002)
+        conn.close()
+        print(f"connection {counts['conns']} closed", flush=True)
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "relay":
+    _relay_main(int(sys.argv[2]), int(sys.argv[3]))
