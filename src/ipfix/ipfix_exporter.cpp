@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "util/clock.h"
@@ -9,7 +12,12 @@
 namespace hookdump::ipfix {
 
 Clock Clock::system() {
-    return {realtime_ns, [] { return clock_ns(CLOCK_MONOTONIC); }};
+    return {realtime_ns, [] { return clock_ns(CLOCK_MONOTONIC); },
+            [](uint64_t ns) {
+                const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
+                                  static_cast<long>(ns % 1'000'000'000)};
+                nanosleep(&ts, nullptr);
+            }};
 }
 
 Exporter::Exporter(ExporterConfig config, std::unique_ptr<Transport> transport, Clock clock)
@@ -61,6 +69,11 @@ void Exporter::send_message() {
         not_sent(records, "connection lost");
         builder_.resend_templates();
         return;
+    }
+    if (config_.message_interval_ns) {
+        const uint64_t now = clock_.monotonic();
+        if (now < next_send_ns_) clock_.sleep(next_send_ns_ - now);
+        next_send_ns_ = std::max(now, next_send_ns_) + config_.message_interval_ns;
     }
     const auto msg = builder_.finish(static_cast<uint32_t>(clock_.realtime() / 1'000'000'000),
                                      sequence_, config_.observation_domain);

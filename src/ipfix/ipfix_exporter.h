@@ -39,11 +39,16 @@ struct ExporterConfig {
     size_t max_message = 1472;  // a 1500-byte IPv4 path less IP and UDP headers
     uint64_t template_refresh_ns = 60'000'000'000;
     uint64_t flush_interval_ns = 1'000'000'000;  // a message goes when its first record is this old
+    // At least this long between two messages (0: as fast as they fill). Reading a file makes
+    // messages faster than a collector reads its socket, whose buffer it may not be able to
+    // grow: the exporter waits instead of the collector dropping them.
+    uint64_t message_interval_ns = 0;
 };
 
 struct Clock {
     std::function<uint64_t()> realtime;   // export time
     std::function<uint64_t()> monotonic;  // intervals
+    std::function<void(uint64_t)> sleep;  // nanoseconds (pacing)
     static Clock system();
 };
 
@@ -87,6 +92,7 @@ class Exporter {
     bool refreshed_ = false;
     uint64_t last_refresh_ns_ = 0;
     uint64_t first_record_ns_ = 0;  // when the message being built got its first record
+    uint64_t next_send_ns_ = 0;     // pacing: the next message not before
     ExportStats stats_;
 };
 

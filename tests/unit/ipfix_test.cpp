@@ -336,8 +336,13 @@ TEST(IpfixEncoder, MessageSizeOutOfRangeRefused) {
 struct FakeClock {
     uint64_t mono = 0;
     uint64_t real = kT0;
+    uint64_t slept = 0;
     Clock clock() {
-        return {[this] { return real; }, [this] { return mono; }};
+        return {[this] { return real; }, [this] { return mono; },
+                [this](uint64_t ns) {
+                    slept += ns;
+                    advance(ns);
+                }};
     }
     void advance(uint64_t ns) {
         mono += ns;
@@ -516,6 +521,20 @@ TEST(IpfixExporter, FlushedOnceTheFirstRecordIsASecondOld) {
     EXPECT_EQ(c.decode(rig.net.sent[0]).records.size(), 2u);
     rig.ex->tick();
     EXPECT_EQ(rig.net.sent.size(), 1u);  // nothing more to send
+}
+
+TEST(IpfixExporter, PacedMessagesWaitTheirInterval) {
+    ExporterConfig cfg;
+    cfg.max_message = 512;
+    cfg.message_interval_ns = kSec / 1000;
+    Rig rig(cfg);
+    for (size_t i = 0; i < 100; ++i) rig.ex->add(tcp4(static_cast<uint16_t>(i)));
+    rig.ex->finish();
+    // 48-byte records: 9 in the first 512-byte message (with the template), 10 in each later
+    // one: 11 messages, the first at once, each later one a millisecond after the one before.
+    ASSERT_EQ(rig.net.sent.size(), 11u);
+    EXPECT_EQ(rig.clk.slept, 10 * kSec / 1000);
+    EXPECT_EQ(rig.ex->stats().records_sent, 100u);
 }
 
 TEST(IpfixExporter, FailedSendsCountedWithReasonNotInTheSequenceTemplatesAgain) {
