@@ -1,25 +1,19 @@
 #include <fmt/format.h>
 #include <grp.h>
-#include <pcap/pcap.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/engine_choice.h"
+#include "cli/engine_table.h"
 #include "cli/numbers.h"
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
-#ifdef HOOKDUMP_HAVE_BPF
-#include "engine/bpf_engine.h"
-#endif
-#ifdef HOOKDUMP_HAVE_DROP
-#include "engine/drop_engine.h"
-#endif
-#include "engine/kmod_engine.h"
-#include "engine/nflog_engine.h"
+#include "engine/engine_names.h"
 #include "sink/output_file.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
@@ -91,12 +85,17 @@ void CaptureCommand::add_to(CLI::App& app) {
         "capture",
         "Capture live packets: hookdump.ko's netfilter hooks, tc or the AF_PACKET tap (--engine "
         "auto picks), NFLOG, XDP, or the kernel's drops (--engine drop)");
-    sub_->add_option(
-            "--engine", engine_,
-            "Capture engine: auto (default: hookdump.ko if loaded and no -i, else tc on the -i "
-            "interface, else afpacket; says which and why on stderr), afpacket (the tap), kmod "
-            "(hookdump.ko), nflog, tc, xdp, drop (the kernel's drop reasons)")
-        ->check(CLI::IsMember({"auto", "afpacket", "kmod", "nflog", "tc", "xdp", "drop"}));
+    // --engine's choices and their help from the engine table.
+    std::vector<std::string> engines = {"auto"};
+    std::string engine_help =
+        "Capture engine: auto (default: hookdump.ko if loaded and no -i, else tc on the -i "
+        "interface, else afpacket; says which and why on stderr)";
+    for (const EngineRow& row : engine_table()) {
+        engines.emplace_back(row.name);
+        engine_help +=
+            fmt::format(", {}{}", row.name, row.help.empty() ? "" : fmt::format(" ({})", row.help));
+    }
+    sub_->add_option("--engine", engine_, engine_help)->check(CLI::IsMember(engines));
     sub_->add_option("--direction", direction_, "tc: in, out or both (default both)")
         ->check(CLI::IsMember({"in", "out", "both"}));
     sub_->add_option("--xdp-mode", xdp_mode_,
@@ -197,82 +196,31 @@ AutoRequest CaptureCommand::auto_request(const EngineOptions& o) const {
     AutoRequest req;
     if (sub_->count("-i")) req.interface = interface_;
     req.expression = o.expression;
-    static const std::pair<const char*, const char*> kOwned[] = {
-        {"--workers", "afpacket"},
-        {"--per-worker-files", "afpacket"},
-        {"--block-size", "afpacket"},
-        {"--ring-blocks", "afpacket"},
-        {"--block-timeout", "afpacket"},
-        // Detaching tc filters and removing module rules at exit needs the privileges -Z gives up.
-        {"-Z", "afpacket"},
-        {"--direction", "tc"},
-        {"--xdp-mode", "xdp"},
-        {"--hooks", "kmod"},
-        {"--priority", "kmod"},
-        {"--group", "nflog"},
-        {"--all-reasons", "drop"},
-        {"--all-netns", "drop"}};
-    for (auto [option, engine] : kOwned)
-        if (sub_->count(option)) req.engine_options.emplace_back(option, engine);
+    for (const EngineRow& row : engine_table())
+        for (std::string_view option : row.owned_options)
+            if (sub_->count(std::string(option)))
+                req.engine_options.push_back(
+                    {std::string(option), std::string(row.name), std::string(row.owner)});
     req.rule_options = kmod_.has_conditions();
     return req;
 }
 
-// tcpdump's readiness line ("listening on ..."), per engine: scripts wait for it.
-void CaptureCommand::print_ready(Engine& engine, const EngineOptions& o) {
-    if (auto* af = dynamic_cast<AfPacketEngine*>(&engine)) {
-        const char* name = pcap_datalink_val_to_name(af->linktype());
-        const char* desc = pcap_datalink_val_to_description(af->linktype());
-        fmt::print(stderr, "listening on {}, link-type {} ({}), snapshot length {} bytes\n",
-                   o.interface, name ? name : "?", desc ? desc : "?", o.snaplen);
-        if (af->userspace_filter())
-            fmt::print(stderr,
-                       "hookdump: this expression reads link-layer fields the kernel cannot "
-                       "filter on 'any'; filtering in userspace\n");
-    } else if (auto* km = dynamic_cast<KmodEngine*>(&engine)) {
-        fmt::print(stderr, "listening at netfilter hooks ({} rules, kmod engine)\n",
-                   km->rule_ids().size());
-    } else if (dynamic_cast<NflogEngine*>(&engine)) {
-        fmt::print(stderr, "listening on NFLOG group {}\n", o.nflog_group);
-#ifdef HOOKDUMP_HAVE_BPF
-    } else if (auto* bpf = dynamic_cast<BpfEngine*>(&engine)) {
-        if (bpf->stale_removed())
-            fmt::print(stderr,
-                       "hookdump: removed {} tc filter(s) left on {} by a hookdump that did not "
-                       "exit cleanly\n",
-                       bpf->stale_removed(), bpf->ifname());
-        const char* lt = pcap_datalink_val_to_name(bpf->linktype());
-        const bool tc = bpf->name() == "tc";
-        const char* dir = o.ingress && o.egress ? "ingress+egress"
-                          : o.ingress           ? "ingress"
-                                                : "egress";
-        fmt::print(stderr,
-                   "listening on {}, link-type {}, {} engine ({}){}, snapshot length {} bytes\n",
-                   bpf->ifname(), lt ? lt : "?", bpf->name(),
-                   tc                  ? dir
-                   : bpf->xdp_native() ? "native"
-                                       : "generic",
-                   o.flows ? ", flows counted in the kernel" : "", o.snaplen);
-#endif
-#ifdef HOOKDUMP_HAVE_DROP
-    } else if (auto* drop = dynamic_cast<DropEngine*>(&engine)) {
-        fmt::print(
-            stderr, "listening at skb:kfree_skb ({}, drop engine)\n",
-            drop->kernel_has_reasons() ? "drop reasons" : "this kernel reports no drop reasons");
-#endif
-    }
-}
-
 int CaptureCommand::run() {
-    if ((drop_all_reasons_ || drop_all_netns_) && engine_ != "drop" && engine_ != "auto")
+    if ((drop_all_reasons_ || drop_all_netns_) && engine_ != engine_name::kDrop &&
+        engine_ != "auto")
         throw UsageError("--all-reasons and --all-netns belong to --engine drop");
     if (per_worker_files_ && out_.write_path.empty())
         throw UsageError("--per-worker-files needs -w FILE");
     if (per_worker_files_ && out_.count)
         throw UsageError("-c cannot be combined with --per-worker-files");
     const EngineOptions opt = engine_options();
+    // --engine auto decides before the outputs are created: the pick's row says which fields
+    // they write.
+    std::optional<AutoPlan> plan;
+    if (engine_ == "auto") plan = plan_auto_here(auto_request(opt));
+    const EngineRow& row = engine_row(plan ? plan->engines.front() : engine_);
     out_.snaplen = snaplen_;
-    out_.drop_fields = engine_ == "drop";  // auto never picks drop
+    out_.drop_fields = row.drop_fields;
     const bool split = per_worker_files_ && workers_ >= 2;
     // Every output is created before any engine is opened: one that cannot be is one line and
     // exit 1, with nothing attached.
@@ -287,15 +235,16 @@ int CaptureCommand::run() {
         if (!stats_json_.empty()) stats_out_ = std::make_unique<OutputFile>(stats_json_);
     }
     std::unique_ptr<Engine> engine;
-    if (engine_ == "auto") {
-        AutoEngine chosen = open_auto(auto_request(opt), opt);
+    if (plan) {
+        AutoEngine chosen = open_auto(std::move(*plan), opt);
         // Printed with -q too, as tcpdump prints 'listening on' with -q.
         fmt::print(stderr, "hookdump: {}\n", chosen.line);
         engine = std::move(chosen.engine);
     } else {
-        engine = open_engine(engine_, opt);
+        engine = row.open(opt);
     }
-    print_ready(*engine, opt);
+    // tcpdump's readiness line ("listening on ..."): scripts wait for it.
+    fmt::print(stderr, "{}", engine_row(engine->name()).ready(*engine, opt));
     if (!split) return run_engine(*engine, *pipes.front());
     auto* af = dynamic_cast<AfPacketEngine*>(engine.get());
     if (!af) throw UsageError("--per-worker-files belongs to --engine afpacket");

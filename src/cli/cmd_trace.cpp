@@ -17,6 +17,7 @@
 #include "cli/engine_choice.h"
 #include "cli/numbers.h"
 #include "cli/output_options.h"
+#include "engine/engine_names.h"
 #include "packet/format.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
@@ -80,8 +81,11 @@ void TraceCommand::add_to(CLI::App& app) {
 namespace {
 
 std::vector<std::string> split_points(const std::string& list) {
-    static const std::vector<std::string> kKnown = {"tap", "kmod", "tc", "xdp", "drop"};
-    if (list == "all") return {"tap", "kmod", "tc", "drop"};
+    // The points are the tap and the engines of the same names.
+    using namespace engine_name;
+    static const std::vector<std::string> kKnown = {"tap", std::string(kKmod), std::string(kTc),
+                                                    std::string(kXdp), std::string(kDrop)};
+    if (list == "all") return {"tap", std::string(kKmod), std::string(kTc), std::string(kDrop)};
     std::vector<std::string> out;
     size_t start = 0;
     while (start <= list.size()) {
@@ -114,7 +118,7 @@ int TraceCommand::run() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
     const auto points = split_points(points_);
-    auto wanted = [&](const char* p) {
+    auto wanted = [&](std::string_view p) {
         return std::find(points.begin(), points.end(), p) != points.end();
     };
     const bool explicit_points = points_ != "all";
@@ -166,16 +170,17 @@ int TraceCommand::run() {
     opt.block_count = 4;
     opt.block_timeout_ms = 5;
     if (wanted("tap")) {
-        sources.push_back({open_engine("afpacket", opt), "tap-in/tap-out " + interface_});
+        sources.push_back(
+            {open_engine(engine_name::kAfPacket, opt), "tap-in/tap-out " + interface_});
         info.points.push_back("tap-in " + interface_);
         info.points.push_back("tap-out " + interface_);
     }
-    if (wanted("kmod")) {
+    if (wanted(engine_name::kKmod)) {
         try_open("PRE_ROUTING, LOCAL_IN, FORWARD, LOCAL_OUT, POST_ROUTING", [&] {
             EngineOptions k = opt;
             k.rules.hooks = "all";
             k.rules.priority = "both";
-            sources.push_back({open_engine("kmod", k),
+            sources.push_back({open_engine(engine_name::kKmod, k),
                                "netfilter hooks at first and last priority (hookdump.ko)"});
             for (const char* h :
                  {"PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING"})
@@ -184,9 +189,9 @@ int TraceCommand::run() {
         });
     }
 #ifdef HOOKDUMP_HAVE_BPF
-    for (const char* hook : {"tc", "xdp"}) {
+    for (std::string_view hook : {engine_name::kTc, engine_name::kXdp}) {
         if (!wanted(hook)) continue;
-        const bool tc = std::string_view(hook) == "tc";
+        const bool tc = hook == engine_name::kTc;
         for (const auto& ifname : attach_interfaces(interface_)) {
             try_open(fmt::format("{} on {}", tc ? "tc ingress/egress" : "xdp", ifname), [&] {
                 EngineOptions b = opt;
@@ -200,25 +205,26 @@ int TraceCommand::run() {
     }
 #endif
 #ifdef HOOKDUMP_HAVE_DROP
-    if (wanted("drop")) {
+    if (wanted(engine_name::kDrop)) {
         try_open("kfree_skb drop reasons", [&] {
-            sources.push_back({open_engine("drop", opt), "kfree_skb (drop reasons)"});
+            sources.push_back({open_engine(engine_name::kDrop, opt), "kfree_skb (drop reasons)"});
             info.points.push_back("kfree_skb");
         });
     }
 #endif
 #ifndef HOOKDUMP_HAVE_BPF
-    for (const char* p : {"tc", "xdp"})
+    for (std::string_view p : {engine_name::kTc, engine_name::kXdp})
         if (wanted(p))
-            unavailable(p, "this hookdump was built without eBPF (clang, bpftool, libbpf-dev)");
+            unavailable(std::string(p),
+                        "this hookdump was built without eBPF (clang, bpftool, libbpf-dev)");
 #endif
 #ifndef HOOKDUMP_HAVE_DROP
-    if (wanted("drop"))
+    if (wanted(engine_name::kDrop))
         unavailable(
-            "drop",
+            std::string(engine_name::kDrop),
             "this hookdump was built without the drop-reason program (no BTF at build time)");
 #endif
-    if (!wanted("xdp") && !explicit_points)
+    if (!wanted(engine_name::kXdp) && !explicit_points)
         info.missing.push_back(
             "xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket "
             "buffers to run");

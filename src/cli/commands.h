@@ -96,7 +96,6 @@ class CaptureCommand {
                 const std::vector<OutputLedger>& outputs) const;
     struct EngineOptions engine_options() const;
     struct AutoRequest auto_request(const struct EngineOptions& o) const;
-    void print_ready(class Engine& engine, const struct EngineOptions& o);
     std::string direction_ = "both";
     std::string xdp_mode_ = "auto";
     uint16_t nflog_group_ = 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "engine/auto_choice.h"
@@ -41,19 +42,24 @@ struct EngineOptions {
 // hookdump.ko's limit on the bytes it copies per packet.
 inline constexpr uint32_t kKmodMaxSnaplen = HOOKDUMP_MAX_SNAPLEN;
 
-// Opens engine `kind`: afpacket, kmod, nflog, tc, xdp or drop. Throws as the engine does
-// (UsageError for the user's mistakes, RuntimeError for the kernel's refusals).
-std::unique_ptr<Engine> open_engine(const std::string& kind, const EngineOptions& opt);
+// Opens engine `kind`, a name of the engine table (src/cli/engine_table.h). Throws as the
+// engine does (UsageError for the user's mistakes, RuntimeError for the kernel's refusals).
+std::unique_ptr<Engine> open_engine(std::string_view kind, const EngineOptions& opt);
 
 struct AutoEngine {
     std::unique_ptr<Engine> engine;
     std::string line;  // "engine auto: tc (hookdump.ko not loaded)"
 };
 
-// --engine auto: plan_auto() on this host, then the pick opened; when hookdump.ko or tc fails
-// to open with a RuntimeError (no BPF permission, the verifier, no free tc priority), the next
-// engine of the plan is tried and the failure joins the reasons. UsageErrors (no such
-// interface, a bad expression) are the user's on every engine: they are thrown.
-AutoEngine open_auto(const AutoRequest& req, EngineOptions opt);
+// --engine auto's plan for this host: plan_auto() with the SystemProbe. Made before the
+// outputs are created (the pick decides their fields), opened after.
+AutoPlan plan_auto_here(const AutoRequest& req);
+
+// --engine auto: the plan's pick opened; when hookdump.ko or tc fails to open with a
+// RuntimeError (no BPF permission, the verifier, no free tc priority), the next engine of the
+// plan is tried and the failure joins the reasons. UsageErrors (no such interface, a bad
+// expression) are the user's on every engine: they are thrown. The engines of one plan write
+// the same fields (EngineRow::drop_fields): only drop has them, and it is never a fall back.
+AutoEngine open_auto(AutoPlan plan, EngineOptions opt);
 
 }  // namespace hookdump

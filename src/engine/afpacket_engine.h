@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/engine_names.h"
 
 namespace hookdump {
 
@@ -33,7 +34,7 @@ class AfPacketEngine final : public Engine {
     explicit AfPacketEngine(AfPacketConfig cfg);
     ~AfPacketEngine() override;
 
-    std::string_view name() const override { return "afpacket"; }
+    std::string_view name() const override { return engine_name::kAfPacket; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override;
 

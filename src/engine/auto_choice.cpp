@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "engine/engine_names.h"
 #include "engine/kmod_engine.h"
 #include "rules/rule.h"
 #include "util/error.h"
@@ -15,7 +16,6 @@
 #endif
 
 namespace hookdump {
-namespace {}  // namespace
 
 bool SystemProbe::kmod_loaded() {
     try {
@@ -77,26 +77,20 @@ std::string SystemProbe::tc_refuses(const std::string& interface, const std::str
 #endif
 }
 
-static std::string engine_owner(const std::string& engine) {
-    if (engine == "afpacket") return "AF_PACKET's";
-    if (engine == "kmod") return "hookdump.ko's";
-    if (engine == "nflog") return "NFLOG's";
-    return engine == "xdp" ? "XDP's" : engine + "'s";
-}
-
 AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe) {
     static constexpr const char* kRuleOptions = "--src/--dst/--sport/--dport/--proto";
     // An option only one engine honours decides it.
     if (!req.engine_options.empty()) {
-        const auto& [option, engine] = req.engine_options.front();
-        for (const auto& [o, e] : req.engine_options)
-            if (e != engine)
-                throw UsageError(option + " and " + o + " belong to different engines (" + engine +
-                                 ", " + e + ")");
-        if (engine == "afpacket" && req.rule_options)
-            throw UsageError(std::string(kRuleOptions) + " are not AF_PACKET's (" + option +
-                             " is): write them as the expression");
-        return {{engine}, {option + " is " + engine_owner(engine)}};
+        const OwnedOption& first = req.engine_options.front();
+        for (const auto& other : req.engine_options)
+            if (other.engine != first.engine)
+                throw UsageError(first.option + " and " + other.option +
+                                 " belong to different engines (" + first.engine + ", " +
+                                 other.engine + ")");
+        if (first.engine == engine_name::kAfPacket && req.rule_options)
+            throw UsageError(std::string(kRuleOptions) + " are not " + first.owner + " (" +
+                             first.option + " is): write them as the expression");
+        return {{first.engine}, {first.option + " is " + first.owner}};
     }
 
     AutoPlan plan;
@@ -113,7 +107,7 @@ AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe) {
     } else if (std::string why = probe.kmod_refuses(req.expression); !why.empty()) {
         pass_over(why);
     } else {
-        plan.engines.push_back("kmod");
+        plan.engines.emplace_back(engine_name::kKmod);
         plan.reasons.push_back("hookdump.ko is loaded");
     }
     if (req.interface.empty()) {
@@ -123,10 +117,10 @@ AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe) {
     } else if (std::string why = probe.tc_refuses(req.interface, req.expression); !why.empty()) {
         pass_over(why);
     } else {
-        plan.engines.push_back("tc");
+        plan.engines.emplace_back(engine_name::kTc);
     }
     if (!req.rule_options) {
-        plan.engines.push_back("afpacket");
+        plan.engines.emplace_back(engine_name::kAfPacket);
     } else if (plan.engines.empty()) {
         std::string why;
         for (const auto& r : plan.reasons) why += (why.empty() ? "" : "; ") + r;

@@ -6,16 +6,21 @@
 #pragma once
 
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace hookdump {
 
+// An option given that only one engine honours (src/cli/engine_table.cpp's rows own them).
+struct OwnedOption {
+    std::string option;  // "--workers"
+    std::string engine;  // "afpacket"
+    std::string owner;   // the engine as the line names it: "AF_PACKET's"
+};
+
 struct AutoRequest {
     std::string interface;   // -i as given; empty when -i was not given
     std::string expression;  // the pcap-filter expression (words joined)
-    // Options given that only one engine honours, {option, engine}: {"--workers", "afpacket"}.
-    std::vector<std::pair<std::string, std::string>> engine_options;
+    std::vector<OwnedOption> engine_options;
     bool rule_options = false;  // --src/--dst/--sport/--dport/--proto: hookdump.ko and tc only
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/engine_names.h"
 #include "rules/rule.h"
 #include "util/fd.h"
 
@@ -46,7 +47,7 @@ class BpfEngine final : public Engine {
     ~BpfEngine() override;
 
     std::string_view name() const override {
-        return cfg_.hook == BpfEngineConfig::Hook::Tc ? "tc" : "xdp";
+        return cfg_.hook == BpfEngineConfig::Hook::Tc ? engine_name::kTc : engine_name::kXdp;
     }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override;

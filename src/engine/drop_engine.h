@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/engine_names.h"
 #include "rules/rule.h"
 #include "util/kallsyms.h"
 
@@ -34,7 +35,7 @@ class DropEngine final : public Engine {
     explicit DropEngine(const DropEngineConfig& cfg);
     ~DropEngine() override;
 
-    std::string_view name() const override { return "drop"; }
+    std::string_view name() const override { return engine_name::kDrop; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override;
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/engine_names.h"
 #include "engine/ifname_cache.h"
 #include "netlink/netlink_socket.h"
 #include "rules/rule.h"
@@ -79,7 +80,7 @@ class KmodEngine final : public Engine {
     KmodEngine(Mode mode, std::vector<Rule> rules);
     ~KmodEngine() override;
 
-    std::string_view name() const override { return "kmod"; }
+    std::string_view name() const override { return engine_name::kKmod; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override { return ledger_; }
     const std::vector<uint32_t>& rule_ids() const { return rule_ids_; }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/engine_names.h"
 #include "engine/ifname_cache.h"
 #include "netlink/netlink_socket.h"
 
@@ -36,7 +37,7 @@ class NflogEngine final : public Engine {
     NflogEngine(uint16_t group, uint32_t snaplen);
     ~NflogEngine() override;
 
-    std::string_view name() const override { return "nflog"; }
+    std::string_view name() const override { return engine_name::kNflog; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override { return ledger_; }
 

@@ -132,6 +132,34 @@ class Drop(unittest.TestCase):
             self.assertEqual({r["netns"] for r in rows}, {str(t.netns_id(a))})
             self.assertNotEqual(t.netns_id(a), t.netns_id(c_ns))
 
+    def test_auto_picks_drop_with_its_fields(self):
+        """--all-netns is drop's: --engine auto picks it, and its records carry the reason and
+        the location as --engine drop's do (they were left out when auto picked drop)."""
+        with Topology() as t:
+            a, b, c_ns = t.netns("a"), t.netns("b"), t.netns("c")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            caps = [t.capture(c_ns, "--all-netns", "-q", "-o", fmt, "-w", t.path("auto." + fmt), "udp", "port",
+                              "6003", name=fmt, wait_ready=False) for fmt in ("csv", "jsonl")]
+            for c in caps:
+                wait_listening(c)
+            t.send(b, "vB", count=3, kind="udp", src=B_IP, dst=A_IP, sport=41000, dport=6003,
+                   dst_mac=t.macs[(a, "vA")])
+            for c in caps:
+                self.assertEqual(c.stop(), 0, c.stderr())
+                self.assertEqual(c.stderr().splitlines()[:2], [
+                    "hookdump: engine auto: drop (--all-netns is drop's)",
+                    "listening at skb:kfree_skb (drop reasons, drop engine)"])
+                self.assertEqual(len(c.stderr().splitlines()), 3, c.stderr())
+                self.assertEqual(c.ledger(), (3, 3, 0), c.stderr())
+            with open(t.path("auto.csv")) as f:
+                header = f.readline().rstrip("\n").split(",")
+            self.assertEqual(header[-2:], ["reason", "location"])
+            for rows in (read_csv(t.path("auto.csv")), read_jsonl(t.path("auto.jsonl"))):
+                self.assertEqual([(r["point"], r["dst"], str(r["dport"]), r["reason"]) for r in rows],
+                                 [("drop", A_IP, "6003", "NO_SOCKET")] * 3)
+                for r in rows:
+                    self.assertTrue(r["location"].startswith("__udp4_lib_rcv+0x"), r)
+
     def test_usage(self):
         with Topology() as t:
             a = t.netns("a")

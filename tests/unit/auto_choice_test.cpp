@@ -71,25 +71,26 @@ TEST(AutoChoice, OptionsOfOneEngineDecide) {
     host.loaded = true;
     AutoRequest req;
     req.interface = "eth0";
-    req.engine_options = {{"--workers", "afpacket"}, {"--block-size", "afpacket"}};
+    req.engine_options = {{"--workers", "afpacket", "AF_PACKET's"},
+                          {"--block-size", "afpacket", "AF_PACKET's"}};
     EXPECT_EQ(line(req, host), "engine auto: afpacket (--workers is AF_PACKET's)");
     EXPECT_EQ(host.probes, 0);  // nothing probed when an option decides
-    req.engine_options = {{"--direction", "tc"}};
+    req.engine_options = {{"--direction", "tc", "tc's"}};
     EXPECT_EQ(line(req, host), "engine auto: tc (--direction is tc's)");
-    req.engine_options = {{"--hooks", "kmod"}};
+    req.engine_options = {{"--hooks", "kmod", "hookdump.ko's"}};
     EXPECT_EQ(line(req, host), "engine auto: kmod (--hooks is hookdump.ko's)");
-    req.engine_options = {{"--group", "nflog"}};
+    req.engine_options = {{"--group", "nflog", "NFLOG's"}};
     EXPECT_EQ(line(req, host), "engine auto: nflog (--group is NFLOG's)");
-    req.engine_options = {{"--xdp-mode", "xdp"}};
+    req.engine_options = {{"--xdp-mode", "xdp", "XDP's"}};
     EXPECT_EQ(line(req, host), "engine auto: xdp (--xdp-mode is XDP's)");
-    req.engine_options = {{"--all-reasons", "drop"}};
+    req.engine_options = {{"--all-reasons", "drop", "drop's"}};
     EXPECT_EQ(line(req, host), "engine auto: drop (--all-reasons is drop's)");
 }
 
 TEST(AutoChoice, UsageErrors) {
     FakeHost host;
     AutoRequest req;
-    req.engine_options = {{"--workers", "afpacket"}, {"--direction", "tc"}};
+    req.engine_options = {{"--workers", "afpacket", "AF_PACKET's"}, {"--direction", "tc", "tc's"}};
     try {
         plan_auto(req, host);
         FAIL();
@@ -97,7 +98,7 @@ TEST(AutoChoice, UsageErrors) {
         EXPECT_STREQ(e.what(),
                      "--workers and --direction belong to different engines (afpacket, tc)");
     }
-    req.engine_options = {{"--workers", "afpacket"}};
+    req.engine_options = {{"--workers", "afpacket", "AF_PACKET's"}};
     req.rule_options = true;
     EXPECT_THROW(plan_auto(req, host), UsageError);
     // Rules without an engine that takes them.
