@@ -54,6 +54,12 @@ class Export(unittest.TestCase):
                 bad.append((k, w, h))
         self.assertEqual(bad[:5], [], f"{who}: {len(bad)} flows differ (first 5 shown)")
 
+    def assert_nfcapd_has(self, nfcapd, sent, who):
+        """nfdump decodes exactly the flows sent, with no sequence failure."""
+        got, seq_failures = nfcapd.flows()
+        self.assert_same_flows(sent, got, who=who)
+        self.assertEqual(seq_failures, 0, f"{who}: nfdump's sequence failures")
+
     def test_udp_to_nfcapd_and_nfacctd(self):
         with Topology() as t:
             ns = t.netns("c")
@@ -64,9 +70,7 @@ class Export(unittest.TestCase):
             sent2, line2 = send(ns, "--to", f"127.0.0.1:{NFACCTD_PORT}", "--flows", 600,
                                 "--domain", 9)
             self.assertEqual(line2, f"600 flow records exported to 127.0.0.1:{NFACCTD_PORT}")
-            got, seq_failures = nfcapd.flows()
-            self.assert_same_flows(sent, got, who="nfcapd")
-            self.assertEqual(seq_failures, 0)
+            self.assert_nfcapd_has(nfcapd, sent, "nfcapd")
             self.assertIn("Sequence Errors: 0", nfcapd.log())
             self.assert_same_flows(sent2, nfacctd.flows(expect=600), icmp=False, who="nfacctd")
 
@@ -78,9 +82,7 @@ class Export(unittest.TestCase):
             sent, line = send(ns, "--to", f"127.0.0.1:{NFCAPD_PORT}", "--flows", 3000,
                               "--mtu", 576, "--batch", 200, "--pause-ms", 5)
             self.assertEqual(line, f"3000 flow records exported to 127.0.0.1:{NFCAPD_PORT}")
-            got, seq_failures = nfcapd.flows()
-            self.assert_same_flows(sent, got, who="nfcapd")
-            self.assertEqual(seq_failures, 0)
+            self.assert_nfcapd_has(nfcapd, sent, "nfcapd")
 
     def test_tcp_through_a_relay_to_nfcapd(self):
         with Topology() as t:
@@ -92,9 +94,7 @@ class Export(unittest.TestCase):
             self.assertEqual(line, f"1200 flow records exported to 127.0.0.1:{RELAY_PORT}")
             conns, msgs = relay.counts()
             self.assertEqual(conns, 1)
-            got, seq_failures = nfcapd.flows()
-            self.assert_same_flows(sent, got, who="nfcapd over TCP")
-            self.assertEqual(seq_failures, 0)
+            self.assert_nfcapd_has(nfcapd, sent, "nfcapd over TCP")
             self.assertGreaterEqual(msgs, 1200 // 30)
 
     def test_ipv6_collector(self):
@@ -104,9 +104,7 @@ class Export(unittest.TestCase):
             nfcapd6 = Nfcapd(t, ns, bind="::1", name="nfcapd6")
             sent, line = send(ns, "--to", f"[::1]:{NFCAPD_PORT}", "--flows", 300)
             self.assertEqual(line, f"300 flow records exported to [::1]:{NFCAPD_PORT}")
-            got, seq_failures = nfcapd6.flows()
-            self.assert_same_flows(sent, got, who="nfcapd on ::1")
-            self.assertEqual(seq_failures, 0)
+            self.assert_nfcapd_has(nfcapd6, sent, "nfcapd on ::1")
 
     def test_nobody_listening_counted_not_fatal(self):
         with Topology() as t:
