@@ -96,6 +96,8 @@ struct {
 struct hd_pkt {
 	struct hd_tuple t;
 	__u8 tcp_flags;
+	__u16 l3off;  /* where the IP header starts */
+	__u32 ip_len; /* the datagram's length per its header; 0 when it says none (TSO) */
 };
 
 static __always_inline long hd_load(void *ctx, int xdp, __u32 off, void *to, __u32 len)
@@ -197,6 +199,8 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			return;
 		p->t.family = 4;
 		p->t.flags |= HOOKDUMP_EV_IP;
+		p->l3off = off;
+		p->ip_len = bpf_ntohs(ip->tot_len);
 		p->t.src[0] = ip->saddr;
 		p->t.dst[0] = ip->daddr;
 		p->t.proto = ip->protocol;
@@ -215,6 +219,9 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			return;
 		p->t.family = 6;
 		p->t.flags |= HOOKDUMP_EV_IP;
+		p->l3off = off;
+		if (ip6->payload_len)
+			p->ip_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 		__builtin_memcpy(p->t.src, &ip6->saddr, 16);
 		__builtin_memcpy(p->t.dst, &ip6->daddr, 16);
 		next = ip6->nexthdr;
@@ -272,6 +279,13 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 		p->t.sport = ports[0] << 8 | ports[1];
 		p->t.dport = ports[2] << 8 | ports[3];
 		p->t.flags |= HOOKDUMP_EV_PORTS;
+	} else if (l4 == IPPROTO_ICMP || l4 == IPPROTO_ICMPV6) {
+		__u8 cb[2], *tc = hd_hdr(&v, off, sizeof(cb), cb);
+
+		if (!tc)
+			return;
+		p->t.dport = tc[0] << 8 | tc[1];
+		p->t.flags |= HOOKDUMP_EV_ICMP;
 	}
 }
 
@@ -311,7 +325,7 @@ static __always_inline int hd_rules_match(const struct hd_tuple *t)
  * (jiffies, which the JIT inlines, says when: the coarse read itself costs ~7 ns here); a
  * tick's update racing with that read can leave last_ns a tick further behind. */
 static __always_inline void hd_count_in(void *flows_now, const void *key, const struct hd_pkt *p,
-					__u32 len, struct hd_stats *st, __u64 *added)
+					__u32 len, __u32 ip_len, struct hd_stats *st, __u64 *added)
 {
 	struct hd_flow_value *v;
 
@@ -323,7 +337,8 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 	if (!v) {
 		__u64 now = bpf_ktime_get_ns();
 		struct hd_flow_value nv = {
-			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now,
+			.packets = 1, .bytes = len, .ip_bytes = ip_len, .first_ns = now,
+			.last_ns = now,
 			.tcp_flags = p->tcp_flags, .last_tick = (__u32)bpf_jiffies64(),
 		};
 		long err = bpf_map_update_elem(flows_now, key, &nv, BPF_NOEXIST);
@@ -345,6 +360,7 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 	}
 	v->packets++;
 	v->bytes += len;
+	v->ip_bytes += ip_len;
 	if (!v->first_ns) {
 		/* This CPU's share of a flow another CPU created, zeroed at creation. */
 		v->first_ns = bpf_ktime_get_ns();
@@ -363,19 +379,28 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 	v->tcp_flags |= p->tcp_flags;
 }
 
-static __always_inline void hd_count_flow(const struct hd_pkt *p, __u32 len, struct hd_stats *st)
+static __always_inline void hd_count_flow(const struct hd_pkt *p, __u8 point, __u32 len,
+					  __u32 skb_len, struct hd_stats *st)
 {
+	/* The header's length; what the skb holds from the IP header on when it gives none. */
+	__u32 ip_len = p->ip_len ?: (skb_len > p->l3off ? skb_len - p->l3off : 0);
 	__u32 zero = 0;
 
 	if (p->t.family == 4) {
 		struct hd_tuple4 k = {
 			.src = p->t.src[0], .dst = p->t.dst[0], .sport = p->t.sport,
 			.dport = p->t.dport, .proto = p->t.proto, .flags = p->t.flags,
+			.point = point,
 		};
 
-		hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, st, &st->flows_new4);
+		hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, ip_len, st,
+			    &st->flows_new4);
 	} else {
-		hd_count_in(bpf_map_lookup_elem(&flows, &zero), &p->t, p, len, st, &st->flows_new);
+		struct hd_tuple k = p->t;
+
+		k.point = point;
+		hd_count_in(bpf_map_lookup_elem(&flows, &zero), &k, p, len, ip_len, st,
+			    &st->flows_new);
 	}
 }
 
@@ -473,7 +498,7 @@ static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p
 
 	st->matched++;
 	if (cfg_mode == HD_MODE_FLOWS) {
-		hd_count_flow(p, wire, st);
+		hd_count_flow(p, point, wire, len, st);
 		return;
 	}
 	cap = len < cfg_snaplen ? len : cfg_snaplen;

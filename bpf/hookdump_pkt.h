@@ -30,7 +30,9 @@ enum hd_mode {
 /* One ring buffer record; `caplen` packet bytes follow: the frame as on the wire (a VLAN tag
  * the kernel keeps in the skb's metadata is put back after the MAC addresses). */
 /* Flow mode's key for IPv4 (the packet's hd_tuple with family 4, src[0], dst[0]): hashing and
- * comparing 16 bytes instead of 40 is a third of a flow packet's cost in the kernel. */
+ * comparing 16 bytes instead of 40 is a third of a flow packet's cost in the kernel. Flow keys
+ * (this and hd_tuple) carry the point in the tuple's spare byte, so that what came in and what
+ * went out are two flows; an ICMP packet's type and code are in dport (HOOKDUMP_EV_ICMP). */
 struct hd_tuple4 {
 	__u32 src;
 	__u32 dst;
@@ -38,7 +40,8 @@ struct hd_tuple4 {
 	__u16 dport;
 	__u8 proto;
 	__u8 flags;
-	__u8 pad[2];
+	__u8 point; /* enum hd_point */
+	__u8 pad;
 };
 
 struct hd_record {
@@ -56,7 +59,8 @@ struct hd_record {
 /* A flow's counters on one CPU; userspace sums the CPUs. */
 struct hd_flow_value {
 	__u64 packets;
-	__u64 bytes;
+	__u64 bytes;	/* on the wire */
+	__u64 ip_bytes; /* the IP datagrams, headers included */
 	__u64 first_ns; /* CLOCK_MONOTONIC */
 	__u64 last_ns;
 	__u8 tcp_flags;

@@ -23,12 +23,12 @@
 struct hd_tuple {
 	__u32 src[4];
 	__u32 dst[4];
-	__u16 sport; /* host order; 0 without HOOKDUMP_EV_PORTS (ICMP too, as in src/flow/) */
-	__u16 dport;
+	__u16 sport; /* host order; 0 without HOOKDUMP_EV_PORTS */
+	__u16 dport; /* ICMP, with HOOKDUMP_EV_ICMP: type << 8 | code (as in src/flow/) */
 	__u8 family; /* 4, 6, or 0 for a non-IP packet */
 	__u8 proto;
 	__u8 flags;
-	__u8 pad;
+	__u8 point; /* flow keys only (enum hd_point); 0 elsewhere */
 };
 
 /* hd_rule.flags: the conditions a rule has. */

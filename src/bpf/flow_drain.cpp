@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "bpf/pkt_loader.h"
+#include "packet/parse.h"
 #include "util/error.h"
 
 namespace hookdump::bpf {
@@ -66,6 +67,7 @@ void FlowDrain::add(const hd_tuple& k, const hd_flow_value* per_cpu) {
         if (!v.packets) continue;
         f.packets += v.packets;
         f.bytes += v.bytes;
+        f.ip_bytes += v.ip_bytes;
         if (!f.first_ns || (v.first_ns && v.first_ns < f.first_ns)) f.first_ns = v.first_ns;
         f.last_ns = std::max<uint64_t>(f.last_ns, v.last_ns);
         f.tcp_flags |= v.tcp_flags;
@@ -73,7 +75,9 @@ void FlowDrain::add(const hd_tuple& k, const hd_flow_value* per_cpu) {
 }
 
 std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns,
-                                          bool final) {
+                                          bool final, uint64_t tcp_end_ns) {
+    constexpr uint8_t kFinRst = hookdump::kTcpFin | hookdump::kTcpRst;
+    const uint64_t tcp_quiet = std::min(idle_ns, tcp_end_ns);
     // A hash the programs added nothing to while it was in place is empty: walking its
     // buckets anyway cost most of a sweep. It was put in place by the previous swap, so what
     // was added to it is counted after the count read before that swap and by the count read
@@ -97,6 +101,9 @@ std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64
         } else if (f.last_ns + idle_ns <= now && !obj_.lookup_flow(f.key, per_.data())) {
             // Idle, and no packet since the swap (a later one starts a new flow).
             f.end = DrainedFlow::End::Idle;
+        } else if (f.key.proto == 6 && (f.tcp_flags & kFinRst) && f.last_ns + tcp_quiet <= now &&
+                   !obj_.lookup_flow(f.key, per_.data())) {
+            f.end = DrainedFlow::End::Tcp;
         } else if (f.last_ns >= f.first_ns + active_ns) {
             // What came since the swap stays in the kernel: the next record's first packets.
             f.end = DrainedFlow::End::Active;

@@ -17,10 +17,11 @@ namespace hookdump::bpf {
 class PktObject;
 
 struct DrainedFlow {
-    enum class End { Idle, Active, Final };
-    hd_tuple key;
+    enum class End { Idle, Active, Final, Tcp };
+    hd_tuple key;  // with the point (hd_tuple::point)
     uint64_t packets = 0;
     uint64_t bytes = 0;
+    uint64_t ip_bytes = 0;
     uint64_t first_ns = 0;  // CLOCK_MONOTONIC
     uint64_t last_ns = 0;
     uint8_t tcp_flags = 0;
@@ -35,7 +36,9 @@ class FlowDrain {
     explicit FlowDrain(PktObject& obj);
 
     // `now`: CLOCK_MONOTONIC ns. With `final` every flow is handed out (both hashes emptied).
-    std::vector<DrainedFlow> sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns, bool final);
+    // A TCP flow that carried FIN or RST ends after tcp_end_ns without a packet (FlowConfig).
+    std::vector<DrainedFlow> sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns, bool final,
+                                   uint64_t tcp_end_ns = 1'000'000'000);
     // Flows read from the kernel and not handed out yet.
     size_t pending() const { return table_.size(); }
 

@@ -18,7 +18,7 @@
 namespace hookdump::bpf {
 
 static_assert(sizeof(hd_record) == 64);
-static_assert(sizeof(hd_flow_value) == 40);
+static_assert(sizeof(hd_flow_value) == 48);
 static_assert(sizeof(hd_tuple4) == 16);
 static_assert(sizeof(hd_stats) == 48);
 

@@ -38,6 +38,7 @@ inline hd_tuple4 to_tuple4(const hd_tuple& t) {
     k.dport = t.dport;
     k.proto = t.proto;
     k.flags = t.flags;
+    k.point = t.point;
     return k;
 }
 inline hd_tuple from_tuple4(const hd_tuple4& k) {
@@ -49,6 +50,7 @@ inline hd_tuple from_tuple4(const hd_tuple4& k) {
     t.family = 4;
     t.proto = k.proto;
     t.flags = k.flags;
+    t.point = k.point;
     return t;
 }
 

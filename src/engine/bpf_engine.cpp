@@ -88,6 +88,12 @@ struct RingCtx {
     bool go_on = true;
 };
 
+CapturePoint capture_point(uint8_t hd_point) {
+    return hd_point == HD_POINT_TC_INGRESS  ? CapturePoint::TcIngress
+           : hd_point == HD_POINT_TC_EGRESS ? CapturePoint::TcEgress
+                                            : CapturePoint::Xdp;
+}
+
 int on_record(void* ctx, void* data, size_t size) {
     auto* c = static_cast<RingCtx*>(ctx);
     if (size < sizeof(hd_record)) return 0;
@@ -96,9 +102,7 @@ int on_record(void* ctx, void* data, size_t size) {
     const uint32_t caplen = std::min<uint32_t>(r.caplen, static_cast<uint32_t>(size - sizeof r));
     PacketEvent ev;
     ev.ts_ns = r.ts_ns + static_cast<uint64_t>(c->offset);
-    ev.point = r.point == HD_POINT_TC_INGRESS  ? CapturePoint::TcIngress
-               : r.point == HD_POINT_TC_EGRESS ? CapturePoint::TcEgress
-                                               : CapturePoint::Xdp;
+    ev.point = capture_point(r.point);
     ev.dir = r.point == HD_POINT_TC_EGRESS ? Direction::Out : Direction::In;
     ev.ifindex = static_cast<int32_t>(r.ifindex);
     if (ev.ifindex == c->ifindex) ev.ifname = c->ifname;
@@ -258,19 +262,34 @@ void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
 
 void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
     const auto flows = drain_->sweep(clock_ns(CLOCK_MONOTONIC), cfg_.idle_timeout_ns,
-                                     cfg_.active_timeout_ns, final_sweep);
+                                     cfg_.active_timeout_ns, final_sweep, cfg_.tcp_end_ns);
     for (const bpf::DrainedFlow& f : flows) {
         FlowRecord r;
         r.packets = f.packets;
         r.bytes = f.bytes;
+        r.ip_bytes = f.ip_bytes;
         r.tcp_flags = f.tcp_flags;
-        r.end = f.end == bpf::DrainedFlow::End::Idle     ? FlowEnd::Idle
-                : f.end == bpf::DrainedFlow::End::Active ? FlowEnd::Active
-                                                         : FlowEnd::Final;
+        switch (f.end) {
+            case bpf::DrainedFlow::End::Idle:
+                r.end = FlowEnd::Idle;
+                break;
+            case bpf::DrainedFlow::End::Active:
+                r.end = FlowEnd::Active;
+                break;
+            case bpf::DrainedFlow::End::Tcp:
+                r.end = FlowEnd::Tcp;
+                break;
+            case bpf::DrainedFlow::End::Final:
+                r.end = FlowEnd::Final;
+                break;
+        }
         r.first_ns = f.first_ns + static_cast<uint64_t>(mono_to_real_);
         r.last_ns = f.last_ns + static_cast<uint64_t>(mono_to_real_);
         const hd_tuple& k = f.key;
         r.key.netns = netns_;
+        r.key.ifindex = ifindex_;
+        r.key.point = capture_point(k.point);
+        r.dir = k.point == HD_POINT_TC_EGRESS ? Direction::Out : Direction::In;
         r.key.family = k.family;
         std::memcpy(r.key.src.data(), k.src, 16);
         std::memcpy(r.key.dst.data(), k.dst, 16);
@@ -280,6 +299,8 @@ void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
             r.key.sport = k.sport;
             r.key.dport = k.dport;
         }
+        r.has_icmp = k.flags & HOOKDUMP_EV_ICMP;
+        if (r.has_icmp) r.key.icmp = k.dport;
         received_ += r.packets;
         handler.on_flow(r);
     }

@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "engine/engine_names.h"
+#include "flow/flow_table.h"
 #include "rules/rule.h"
 #include "util/fd.h"
 
@@ -35,6 +36,7 @@ struct BpfEngineConfig {
     uint32_t max_flows = 65536;  // the kernel's flow hash
     uint64_t idle_timeout_ns = 60'000'000'000;
     uint64_t active_timeout_ns = 1800'000'000'000;
+    uint64_t tcp_end_ns = FlowConfig{}.tcp_end_ns;
     std::vector<Rule> rules;  // empty: every packet
     std::string filter;       // pcap-filter expression for the translated filter
 };

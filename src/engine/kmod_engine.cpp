@@ -88,6 +88,7 @@ inline bool fill_event(const void* payload, size_t len, PacketEvent& ev) {
     p.tcp_flags = 0;
     // Transport payload, as the parser computes it from bytes: past the fixed L4 header.
     p.ip_payload = 0;
+    p.ip_len = e.len;  // the hooks see the skb from its network header on
     if (e.thoff && e.len >= e.thoff) {
         uint32_t l4 = 0;
         if (!(e.flags & HOOKDUMP_EV_LATER_FRAG)) {

@@ -1,5 +1,6 @@
 #include "flow/flow_table.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace hookdump {
@@ -25,13 +26,15 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
     // key's == compares them too). The standard unordered_map does not cache hash codes for a
     // noexcept hash and recomputes them while it walks a bucket: this has to be cheap.
     const uint64_t ports = uint64_t{k.sport} | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32 |
-                           uint64_t{k.family} << 40;
+                           uint64_t{k.family} << 40 | uint64_t{static_cast<uint8_t>(k.point)} << 48;
+    const uint64_t where = uint64_t{k.icmp} | uint64_t{static_cast<uint32_t>(k.ifindex)} << 16;
     const uint64_t a = mum(load64(k.src.data()) ^ 0xa0761d6478bd642full,
                            load64(k.src.data() + 8) ^ 0xe7037ed1a0b428dbull);
     const uint64_t b = mum(load64(k.dst.data()) ^ 0x8ebc6af09c88c6e3ull,
                            load64(k.dst.data() + 8) ^ 0x589965cc75374cc3ull);
     const uint64_t c = mum(ports ^ 0x1d8e4e27c47d124full, k.netns ^ 0xa0761d6478bd642full);
-    return static_cast<size_t>(mum(a ^ b ^ 0xe7037ed1a0b428dbull, c ^ 0x8ebc6af09c88c6e3ull));
+    const uint64_t d = mum(where ^ 0x589965cc75374cc3ull, c ^ 0x1d8e4e27c47d124full);
+    return static_cast<size_t>(mum(a ^ b ^ 0xe7037ed1a0b428dbull, d ^ 0x8ebc6af09c88c6e3ull));
 }
 
 std::string_view to_string(FlowEnd e) {
@@ -44,6 +47,8 @@ std::string_view to_string(FlowEnd e) {
             return "evicted";
         case FlowEnd::Final:
             return "end";
+        case FlowEnd::Tcp:
+            return "fin";
     }
     return "?";
 }
@@ -97,33 +102,31 @@ void FlowTable::grow() {
         if (s.node != kNil) index_insert(s.node);
 }
 
-void FlowTable::unlink(uint32_t n) {
-    Node& x = nodes_[n];
+void FlowTable::unlink(List& l, Links Node::*links, uint32_t n) {
+    Links& x = nodes_[n].*links;
     if (x.prev != kNil)
-        nodes_[x.prev].next = x.next;
+        (nodes_[x.prev].*links).next = x.next;
     else
-        head_ = x.next;
+        l.head = x.next;
     if (x.next != kNil)
-        nodes_[x.next].prev = x.prev;
+        (nodes_[x.next].*links).prev = x.prev;
     else
-        tail_ = x.prev;
+        l.tail = x.prev;
     x.prev = x.next = kNil;
 }
 
-void FlowTable::push_front(uint32_t n) {
-    Node& x = nodes_[n];
+void FlowTable::push_front(List& l, Links Node::*links, uint32_t n) {
+    Links& x = nodes_[n].*links;
     x.prev = kNil;
-    x.next = head_;
-    if (head_ != kNil)
-        nodes_[head_].prev = n;
+    x.next = l.head;
+    if (l.head != kNil)
+        (nodes_[l.head].*links).prev = n;
     else
-        tail_ = n;
-    head_ = n;
+        l.tail = n;
+    l.head = n;
 }
 
-void FlowTable::export_and_erase(uint32_t n, FlowEnd why) {
-    FlowRecord& r = nodes_[n].rec;
-    r.end = why;
+void FlowTable::count_export(FlowEnd why) {
     switch (why) {
         case FlowEnd::Idle:
             ++stats_.exported_idle;
@@ -137,17 +140,31 @@ void FlowTable::export_and_erase(uint32_t n, FlowEnd why) {
         case FlowEnd::Final:
             ++stats_.exported_final;
             break;
+        case FlowEnd::Tcp:
+            ++stats_.exported_tcp;
+            break;
     }
-    exporter_(r);
+}
+
+void FlowTable::export_and_erase(uint32_t n, FlowEnd why) {
+    Node& x = nodes_[n];
+    x.rec.end = why;
+    count_export(why);
+    exporter_(x.rec);
     index_erase(n);
-    unlink(n);
+    unlink(lru_, &Node::lru, n);
+    if (x.ending) unlink(ending_, &Node::end, n);
+    x.ending = false;
     free_.push_back(n);
     --count_;
 }
 
 void FlowTable::expire(uint64_t now_ns) {
-    while (tail_ != kNil && nodes_[tail_].rec.last_ns + config_.idle_timeout_ns <= now_ns)
-        export_and_erase(tail_, FlowEnd::Idle);
+    while (lru_.tail != kNil && nodes_[lru_.tail].rec.last_ns + config_.idle_timeout_ns <= now_ns)
+        export_and_erase(lru_.tail, FlowEnd::Idle);
+    const uint64_t quiet = std::min(config_.tcp_end_ns, config_.idle_timeout_ns);
+    while (ending_.tail != kNil && nodes_[ending_.tail].rec.last_ns + quiet <= now_ns)
+        export_and_erase(ending_.tail, FlowEnd::Tcp);
 }
 
 void FlowTable::add_record(const FlowRecord& r) {
@@ -157,25 +174,30 @@ void FlowTable::add_record(const FlowRecord& r) {
     }
     stats_.packets += r.packets;
     ++stats_.flows_created;
-    switch (r.end) {
-        case FlowEnd::Idle:
-            ++stats_.exported_idle;
-            break;
-        case FlowEnd::Active:
-            ++stats_.exported_active;
-            break;
-        case FlowEnd::Evicted:
-            ++stats_.evicted;
-            break;
-        case FlowEnd::Final:
-            ++stats_.exported_final;
-            break;
-    }
+    count_export(r.end);
     exporter_(r);
 }
 
 void FlowTable::flush_all() {
-    while (tail_ != kNil) export_and_erase(tail_, FlowEnd::Final);
+    while (lru_.tail != kNil) export_and_erase(lru_.tail, FlowEnd::Final);
+}
+
+FlowKey flow_key(const PacketEvent& ev) {
+    const Parsed& p = ev.parsed;
+    FlowKey key;
+    key.netns = ev.netns;
+    key.ifindex = ev.ifindex;
+    key.point = ev.point;
+    key.family = p.family;
+    std::memcpy(key.src.data(), p.src.data(), 16);
+    std::memcpy(key.dst.data(), p.dst.data(), 16);
+    key.proto = p.has_proto() ? p.proto : 0;
+    if (p.has_ports()) {
+        key.sport = p.sport;
+        key.dport = p.dport;
+    }
+    if (p.has_icmp()) key.icmp = static_cast<uint16_t>(p.icmp_type << 8 | p.icmp_code);
+    return key;
 }
 
 void FlowTable::add(const PacketEvent& ev) {
@@ -187,48 +209,45 @@ void FlowTable::add(const PacketEvent& ev) {
     ++stats_.packets;
     expire(ev.ts_ns);
 
-    FlowKey key;
-    key.netns = ev.netns;
-    key.family = p.family;
-    std::memcpy(key.src.data(), p.src.data(), 16);
-    std::memcpy(key.dst.data(), p.dst.data(), 16);
-    key.proto = p.has_proto() ? p.proto : 0;
-    if (p.has_ports()) {
-        key.sport = p.sport;
-        key.dport = p.dport;
-    }
+    const FlowKey key = flow_key(ev);
     const uint64_t hash = FlowKeyHash{}(key);
+    // A datagram's length from its header; from the wire length when the header says none.
+    const uint64_t ip_bytes =
+        p.ip_len ? p.ip_len : ev.len - std::min<uint32_t>(ev.len, p.l3_offset);
+    const bool tcp_end = key.proto == 6 && (p.tcp_flags & (kTcpFin | kTcpRst));
 
-    if (const uint32_t n = find(key, hash); n != kNil) {
-        FlowRecord* r = &nodes_[n].rec;
-        if (ev.ts_ns >= r->first_ns + config_.active_timeout_ns) {
-            // Long-lived flow: export what it has so far and start a new record.
-            FlowRecord fresh;
-            fresh.key = key;
-            fresh.has_ports = r->has_ports;
-            export_and_erase(n, FlowEnd::Active);
-            const uint32_t m = free_.back();  // n, just freed
-            free_.pop_back();
-            nodes_[m].rec = fresh;
-            nodes_[m].rec.first_ns = ev.ts_ns;
-            index_insert(m);
-            push_front(m);
-            ++count_;
-            r = &nodes_[m].rec;
-        } else if (n != head_) {
-            unlink(n);
-            push_front(n);
+    uint32_t n = find(key, hash);
+    bool continued = false;  // a new record of a flow the active timeout exported
+    if (n != kNil && ev.ts_ns >= nodes_[n].rec.first_ns + config_.active_timeout_ns) {
+        // Long-lived flow: export what it has so far; the packet starts a new record.
+        export_and_erase(n, FlowEnd::Active);
+        n = kNil;
+        continued = true;
+    }
+    if (n != kNil) {
+        Node& x = nodes_[n];
+        FlowRecord& r = x.rec;
+        if (n != lru_.head) {
+            unlink(lru_, &Node::lru, n);
+            push_front(lru_, &Node::lru, n);
         }
-        r->last_ns = ev.ts_ns > r->last_ns ? ev.ts_ns : r->last_ns;
-        ++r->packets;
-        r->bytes += ev.len;
-        r->tcp_flags |= p.tcp_flags;
+        if (x.ending) {
+            unlink(ending_, &Node::end, n);
+            push_front(ending_, &Node::end, n);
+        } else if (tcp_end) {
+            x.ending = true;
+            push_front(ending_, &Node::end, n);
+        }
+        r.last_ns = ev.ts_ns > r.last_ns ? ev.ts_ns : r.last_ns;
+        ++r.packets;
+        r.bytes += ev.len;
+        r.ip_bytes += ip_bytes;
+        r.tcp_flags |= p.tcp_flags;
         return;
     }
 
-    if (count_ >= config_.max_flows) export_and_erase(tail_, FlowEnd::Evicted);
+    if (count_ >= config_.max_flows) export_and_erase(lru_.tail, FlowEnd::Evicted);
     if ((count_ + 1) * 2 > slots_.size()) grow();
-    uint32_t n;
     if (!free_.empty()) {
         n = free_.back();
         free_.pop_back();
@@ -242,14 +261,19 @@ void FlowTable::add(const PacketEvent& ev) {
     r = FlowRecord{};
     r.key = key;
     r.has_ports = p.has_ports();
+    r.has_icmp = p.has_icmp();
+    r.dir = ev.dir;
     r.first_ns = r.last_ns = ev.ts_ns;
     r.packets = 1;
     r.bytes = ev.len;
+    r.ip_bytes = ip_bytes;
     r.tcp_flags = p.tcp_flags;
     index_insert(n);
-    push_front(n);
+    push_front(lru_, &Node::lru, n);
+    x.ending = tcp_end;
+    if (tcp_end) push_front(ending_, &Node::end, n);
     ++count_;
-    ++stats_.flows_created;
+    if (!continued) ++stats_.flows_created;
 }
 
 }  // namespace hookdump

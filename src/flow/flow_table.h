@@ -11,14 +11,21 @@
 
 namespace hookdump {
 
+// What tells one flow from another: where it was seen (namespace, interface, capture point)
+// and its 5-tuple. ICMP has no ports: its type and code take their place, as NetFlow and
+// IPFIX key ICMP flows.
 struct FlowKey {
     uint64_t netns = 0;
     std::array<uint8_t, 16> src{};
     std::array<uint8_t, 16> dst{};
     uint16_t sport = 0;
     uint16_t dport = 0;
+    uint16_t icmp = 0;    // type << 8 | code, with FlowRecord::has_icmp
+    int32_t ifindex = 0;  // 0 when unknown (a file read)
     uint8_t family = 0;
     uint8_t proto = 0;
+    CapturePoint point = CapturePoint::Unknown;
+    uint8_t pad = 0;
     bool operator==(const FlowKey&) const = default;
 };
 
@@ -26,16 +33,21 @@ struct FlowKeyHash {
     size_t operator()(const FlowKey& k) const noexcept;
 };
 
-enum class FlowEnd : uint8_t { Idle, Active, Evicted, Final };
+// Why a record was written. Tcp: the flow carried a FIN or an RST and went quiet (IPFIX's
+// "end of flow detected").
+enum class FlowEnd : uint8_t { Idle, Active, Evicted, Final, Tcp };
 std::string_view to_string(FlowEnd e);
 
 struct FlowRecord {
     FlowKey key;
     bool has_ports = false;
+    bool has_icmp = false;
+    Direction dir = Direction::Unknown;  // of the flow's first packet
     uint64_t first_ns = 0;
     uint64_t last_ns = 0;
     uint64_t packets = 0;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0;     // wire lengths
+    uint64_t ip_bytes = 0;  // IP datagrams, headers included (IPFIX octetDeltaCount)
     uint8_t tcp_flags = 0;  // OR of every packet's flags
     FlowEnd end = FlowEnd::Final;
 };
@@ -43,6 +55,9 @@ struct FlowRecord {
 struct FlowConfig {
     uint64_t idle_timeout_ns = 60'000'000'000;      // 60 s without a packet
     uint64_t active_timeout_ns = 1800'000'000'000;  // export long flows every 30 min
+    // A TCP flow that carried FIN or RST ends once quiet this long (or idle_timeout if that is
+    // shorter): long enough for the last ACK a FIN is answered with, which takes one round trip.
+    uint64_t tcp_end_ns = 1'000'000'000;
     size_t max_flows = 1 << 20;
 };
 
@@ -54,7 +69,11 @@ struct FlowStats {
     uint64_t exported_active = 0;
     uint64_t evicted = 0;  // exported early because the table was full
     uint64_t exported_final = 0;
+    uint64_t exported_tcp = 0;  // ended by FIN or RST
 };
+
+// The key of the flow a packet belongs to.
+FlowKey flow_key(const PacketEvent& ev);
 
 class FlowTable {
   public:
@@ -76,12 +95,21 @@ class FlowTable {
 
   private:
     static constexpr uint32_t kNil = UINT32_MAX;
-    // A flow's record and its place in the LRU list (indices into nodes_).
+    struct Links {
+        uint32_t prev = kNil;  // towards the most recent
+        uint32_t next = kNil;  // towards the oldest
+    };
+    // A flow's record and its places in the lists (indices into nodes_).
     struct Node {
         FlowRecord rec;
         uint64_t hash = 0;
-        uint32_t prev = kNil;  // towards the most recent
-        uint32_t next = kNil;  // towards the oldest
+        Links lru;
+        Links end;            // in ending_ when `ending`
+        bool ending = false;  // a TCP flow that carried FIN or RST
+    };
+    struct List {
+        uint32_t head = kNil;  // the most recently seen
+        uint32_t tail = kNil;
     };
     // The index: open addressing with linear probing over node indices; `tag` is the hash's
     // upper half, so that most probes of other flows end without touching their node.
@@ -94,8 +122,9 @@ class FlowTable {
     void index_insert(uint32_t node);
     void index_erase(uint32_t node);
     void grow();
-    void unlink(uint32_t n);
-    void push_front(uint32_t n);
+    void unlink(List& l, Links Node::*links, uint32_t n);
+    void push_front(List& l, Links Node::*links, uint32_t n);
+    void count_export(FlowEnd why);
     void export_and_erase(uint32_t n, FlowEnd why);
 
     FlowConfig config_;
@@ -104,9 +133,10 @@ class FlowTable {
     std::vector<uint32_t> free_;  // unused entries of nodes_
     std::vector<Slot> slots_;     // a power of two, at most half full
     size_t count_ = 0;
-    // Most recently seen at the head: idle expiry and eviction take from the tail.
-    uint32_t head_ = kNil;
-    uint32_t tail_ = kNil;
+    // Every flow, most recently seen first: idle expiry and eviction take from the tail.
+    List lru_;
+    // The TCP flows that carried FIN or RST, likewise: they end sooner (tcp_end_ns).
+    List ending_;
     FlowStats stats_;
 };
 

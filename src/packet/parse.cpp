@@ -136,6 +136,7 @@ bool snap_ethertype(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype
         return;
     }
     out.family = 4;
+    out.ip_len = static_cast<uint32_t>(tot);
     std::memcpy(out.src.data(), ip + 12, 4);
     std::memcpy(out.dst.data(), ip + 16, 4);
     out.proto = ip[9];
@@ -174,6 +175,7 @@ bool snap_ethertype(std::span<const uint8_t> d, size_t& off, uint16_t& ethertype
     const size_t plen = be16(ip + 4);
     // Payload length 0 means a jumbogram (or a GSO super-packet): bounded by what was captured.
     const size_t datagram_end = plen ? off + 40 + plen : d.size();
+    out.ip_len = static_cast<uint32_t>(datagram_end - off);
     const size_t end = datagram_end < d.size() ? datagram_end : d.size();
 
     uint8_t next = ip[6];

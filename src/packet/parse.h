@@ -81,6 +81,9 @@ struct Parsed {
     uint16_t ethertype = 0;   // of the network layer (after tags), 0 when unknown
     uint16_t l3_offset = 0;   // where the IP header starts in the captured bytes
     uint32_t ip_payload = 0;  // transport payload length per the IP header (past L4 header)
+    // The IP datagram's length per its header (IPv6: 40 + payload length), header included:
+    // what flow records count as octets. 0 when unknown.
+    uint32_t ip_len = 0;
 
     bool has_ip() const { return has & kIp; }
     bool has_proto() const { return has & kProto; }

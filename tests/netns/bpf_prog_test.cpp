@@ -248,8 +248,9 @@ TEST_F(ProgTest, FlowCounters) {
     EXPECT_TRUE(drain(obj).empty());  // nothing in the ring in flow mode
 
     const int ncpu = libbpf_num_possible_cpus();
-    auto sum = [&](uint16_t sport) {
+    auto sum = [&](uint16_t sport, uint8_t point) {
         hd_tuple k{};
+        k.point = point;  // a flow key's: where it was counted
         k.src[0] = v4("198.18.0.2");
         k.dst[0] = v4("198.18.0.1");
         k.sport = sport;
@@ -269,7 +270,7 @@ TEST_F(ProgTest, FlowCounters) {
         }
         return std::optional<hd_flow_value>{total};
     };
-    const auto fa = sum(40000), fb = sum(40001);
+    const auto fa = sum(40000, HD_POINT_TC_INGRESS), fb = sum(40001, HD_POINT_XDP);
     ASSERT_TRUE(fa && fb);
     EXPECT_EQ(fa->packets, 3u);
     EXPECT_EQ(fa->bytes, 3 * a.size());
@@ -441,6 +442,7 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
     k.family = 4;
     k.proto = 17;
     k.flags = HOOKDUMP_EV_IP | HOOKDUMP_EV_PORTS;
+    k.point = HD_POINT_TC_INGRESS;
     std::vector<hd_flow_value> per(static_cast<size_t>(libbpf_num_possible_cpus()));
     ASSERT_TRUE(fobj.lookup_flow(k, per.data()));
     uint64_t packets = 0, bytes = 0;
@@ -594,6 +596,67 @@ TEST_F(ProgTest, FlowDrainManyBatches) {
     EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kFlows);
     EXPECT_TRUE(drain.sweep(0, 0, 0, true).empty());  // both hashes were emptied
     EXPECT_EQ(drain.pending(), 0u);
+}
+
+// What the kernel's flow keys carry besides the 5-tuple: the point (ingress and egress are two
+// flows), ICMP type and code (in dport, with HOOKDUMP_EV_ICMP), the IP datagrams' octets
+// (Ethernet padding left out), and a TCP flow that carried FIN or RST ends once quiet.
+TEST_F(ProgTest, FlowKeysCarryPointIcmpOctetsAndTcpEnd) {
+    PktConfig cfg;
+    cfg.mode = HD_MODE_FLOWS;
+    PktObject obj(cfg);
+    FlowDrain drain(obj);
+    auto a = udp4("198.18.0.2", "198.18.0.1", 40000, 5001, 2);  // 14 + 30, padded to 60
+    a.resize(60, 0);
+    run(obj.tc_ingress_fd(), a, kTcUnspec);
+    run(obj.tc_egress_fd(), a, kTcUnspec);
+    run(obj.tc_egress_fd(), a, kTcUnspec);
+    const auto ping = [](uint8_t type, uint8_t code) {
+        return PacketBuilder()
+            .ethernet()
+            .ipv6("2001:db8::2", "2001:db8::1")
+            .icmp6(type, code)
+            .payload(8)
+            .build();
+    };
+    run(obj.tc_ingress_fd(), ping(128, 0), kTcUnspec);
+    run(obj.tc_ingress_fd(), ping(1, 4), kTcUnspec);
+    const auto fin =
+        PacketBuilder().ethernet().ipv4("198.18.0.2", "198.18.0.1").tcp(7, 80, 0x11).build();
+    const auto ack =
+        PacketBuilder().ethernet().ipv4("198.18.0.2", "198.18.0.1").tcp(8, 80, 0x10).build();
+    run(obj.tc_ingress_fd(), fin, kTcUnspec);
+    run(obj.tc_ingress_fd(), ack, kTcUnspec);
+
+    constexpr uint64_t kLong = UINT64_MAX / 4;
+    // Past the TCP end time, not idle: only the FIN flow ends.
+    auto out = drain.sweep(kLong / 2, kLong, kLong, false, 0);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].key.sport, 7u);
+    EXPECT_EQ(out[0].end, DrainedFlow::End::Tcp);
+    out = drain.sweep(0, kLong, kLong, true);
+    ASSERT_EQ(out.size(), 5u);
+    int udp_in = 0, udp_out = 0, icmp = 0;
+    for (const DrainedFlow& f : out) {
+        if (f.key.proto == 17) {
+            EXPECT_EQ(f.ip_bytes, f.packets * 30);
+            EXPECT_EQ(f.bytes, f.packets * 60);
+            if (f.key.point == HD_POINT_TC_INGRESS) udp_in += static_cast<int>(f.packets);
+            if (f.key.point == HD_POINT_TC_EGRESS) udp_out += static_cast<int>(f.packets);
+        } else if (f.key.proto == 58) {
+            EXPECT_TRUE(f.key.flags & HOOKDUMP_EV_ICMP);
+            EXPECT_FALSE(f.key.flags & HOOKDUMP_EV_PORTS);
+            EXPECT_TRUE(f.key.dport == 0x8000 || f.key.dport == 0x0104) << f.key.dport;
+            EXPECT_EQ(f.ip_bytes, 40u + 8 + 8);
+            ++icmp;
+        } else {
+            EXPECT_EQ(f.key.sport, 8u);
+            EXPECT_EQ(f.end, DrainedFlow::End::Final);
+        }
+    }
+    EXPECT_EQ(udp_in, 1);
+    EXPECT_EQ(udp_out, 2);
+    EXPECT_EQ(icmp, 2);
 }
 
 }  // namespace
