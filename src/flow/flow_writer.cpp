@@ -115,10 +115,10 @@ class TableFlowWriter final : public FlowWriter {
         }
         fmt::format_to(
             std::back_inserter(o),
-            "{} flows from {} packets ({} not IP); exported: {} idle, {} active, {} evicted "
-            "(table full), {} at end\n",
+            "{} flows from {} packets ({} not IP); exported: {} idle, {} active, {} ended by "
+            "FIN/RST, {} evicted (table full), {} at end\n",
             st.flows_created, st.packets, st.non_ip_packets, st.exported_idle, st.exported_active,
-            st.evicted, st.exported_final);
+            st.exported_tcp, st.evicted, st.exported_final);
         out_.end_record(0);
         out_.close();
     }

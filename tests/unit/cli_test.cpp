@@ -553,9 +553,10 @@ TEST_F(Cli, FlowsTable) {
     const auto lines = split_lines(r.out);
     ASSERT_EQ(lines.size(), 1u + 16 + 1) << show(r);  // header, one line a flow, summary
     EXPECT_EQ(lines[0].substr(0, 12), "proto source");
-    EXPECT_EQ(lines.back(),
-              "16 flows from 100 packets (0 not IP); exported: 0 idle, 0 active, 0 evicted (table "
-              "full), 16 at end");
+    EXPECT_EQ(
+        lines.back(),
+        "16 flows from 100 packets (0 not IP); exported: 0 idle, 0 active, 0 ended by FIN/RST, "
+        "0 evicted (table full), 16 at end");
     // Biggest first (bytes, the fifth column): the three TCP flows with 7 packets lead.
     uint64_t prev = UINT64_MAX;
     for (size_t i = 1; i + 1 < lines.size(); ++i) {

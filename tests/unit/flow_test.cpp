@@ -352,8 +352,8 @@ TEST(FlowWriter, TableWithSummary) {
     EXPECT_NE(lines[1].find("10.0.0.1:40000"), std::string::npos) << lines[1];  // biggest first
     EXPECT_NE(lines[2].find("[2001:db8::1]"), std::string::npos) << lines[2];
     EXPECT_EQ(lines[3],
-              "2 flows from 3 packets (4 not IP); exported: 0 idle, 0 active, 0 evicted (table "
-              "full), 2 at end");
+              "2 flows from 3 packets (4 not IP); exported: 0 idle, 0 active, 0 ended by FIN/RST, "
+              "0 evicted (table full), 2 at end");
 }
 
 TEST(FlowWriter, FormatsAndErrors) {
