@@ -127,7 +127,7 @@ void BM_Record(benchmark::State& state) {
         ev.ts_ns += 1000;
         sink->write(ev);  // formats into the sink's buffer; a 1 MiB write to /dev/null now and then
     }
-    sink->finish({});
+    sink->finish({}, static_cast<uint64_t>(state.iterations()));
     state.SetItemsProcessed(state.iterations());
     state.SetLabel(kKindNames[state.range(0)]);
 }

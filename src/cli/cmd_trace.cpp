@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -19,6 +19,7 @@
 #include "cli/output_options.h"
 #include "engine/engine_names.h"
 #include "packet/format.h"
+#include "sink/output_file.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
 #include "util/clock.h"
@@ -125,20 +126,10 @@ int TraceCommand::run() {
 
     // The outputs are created before any observation point is opened: one that cannot be is
     // one line and exit 1, with nothing attached.
-    std::FILE* out = stdout;
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, std::fclose);
-    if (!write_path_.empty()) {
-        file.reset(std::fopen(write_path_.c_str(), "w"));
-        if (!file) throw RuntimeError(errno_message("cannot create " + write_path_, errno));
-        out = file.get();
-    }
-    std::ofstream report;
-    if (!report_path_.empty()) {
-        errno = 0;
-        report.open(report_path_);
-        if (!report)
-            throw RuntimeError(errno_message("cannot create " + report_path_, errno ? errno : EIO));
-    }
+    // A path is a record: a full disk leaves the file ending with a whole one.
+    OutputFile out(write_path_.empty() ? "-" : write_path_);
+    std::unique_ptr<OutputFile> report;
+    if (!report_path_.empty()) report = std::make_unique<OutputFile>(report_path_);
 
     std::vector<Source> sources;
     trace::ReportInfo info;
@@ -259,9 +250,10 @@ int TraceCommand::run() {
     trace::PathSummary summary;
     LocalClock clock;
     uint64_t traced = 0;
+    std::string write_error;  // the paths' file failed: the trace stops
     auto emit = [&](std::vector<trace::TracedPacket> done) {
         for (auto& p : done) {
-            if (count_ && traced >= count_) return;
+            if (count_ && traced >= count_) break;
             ++traced;
             summary.add(p, both_slots);
             std::string line;
@@ -273,9 +265,14 @@ int TraceCommand::run() {
                                     trace::format_path(p, both_slots));
             }
             line += '\n';
-            std::fwrite(line.data(), 1, line.size(), out);
+            out.write(line);
+            out.end_record(1);
         }
-        std::fflush(out);
+        try {
+            out.flush();
+        } catch (const RuntimeError& e) {
+            if (write_error.empty()) write_error = e.what();
+        }
     };
     // Engines deliver late and unevenly (the module batches for 10 ms, rings hand over
     // blocks): observations wait until every engine has had time to deliver what came before
@@ -298,7 +295,8 @@ int TraceCommand::run() {
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
         emit(correlator.take_done(flush ? 0 : horizon, flush));
     };
-    while (!stop.load() && !engines_stop.load() && !(count_ && traced >= count_)) {
+    while (!stop.load() && !engines_stop.load() && !(count_ && traced >= count_) &&
+           write_error.empty()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         pump(false);
     }
@@ -317,13 +315,33 @@ int TraceCommand::run() {
                        "hookdump: {} lost {} events in the kernel: paths may be incomplete\n",
                        s.engine->name(), l.kernel_drops);
     }
-    if (!report_path_.empty()) {
-        report << trace::html_report(summary, info);
-        if (!report.flush())
-            throw RuntimeError(errno_message("cannot write " + report_path_, errno));
+    // The first error is thrown (one line, exit 1), any other printed before it.
+    std::vector<std::string> errors;
+    auto attempt = [&](auto&& step) {
+        try {
+            step();
+        } catch (const RuntimeError& e) {
+            errors.emplace_back(e.what());
+        }
+    };
+    if (!write_error.empty()) errors.push_back(write_error);
+    attempt([&] { out.close(); });
+    if (out.units_written() != traced)
+        fmt::print(stderr, "{} paths written to {}, {} not written ({})\n", out.units_written(),
+                   write_path_.empty() ? "stdout" : write_path_, traced - out.units_written(),
+                   std::strerror(out.error()));
+    if (report) {
+        attempt([&] {
+            // The page is one record: it is in the file whole or not at all.
+            report->write(trace::html_report(summary, info));
+            report->end_record(1);
+            report->close();
+        });
     }
-    if (!error.empty()) throw RuntimeError(error);
-    return 0;
+    if (!error.empty()) errors.push_back(error);
+    if (errors.empty()) return 0;
+    for (size_t i = 1; i < errors.size(); ++i) fmt::print(stderr, "hookdump: {}\n", errors[i]);
+    throw RuntimeError(errors.front());
 }
 
 }  // namespace hookdump

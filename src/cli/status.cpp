@@ -42,10 +42,18 @@ void print_ledger(const Ledger& ledger, uint64_t captured) {
 }
 
 void print_outputs(const std::vector<OutputLedger>& outputs) {
-    for (const auto& o : outputs)
-        if (o.stats.written != o.handed)
-            fmt::print(stderr, "{} {} written to {}, {} not written ({})\n", o.stats.written,
-                       o.unit, o.stats.path, o.handed - o.stats.written, o.stats.why_not);
+    for (const auto& o : outputs) {
+        const OutputStats& s = o.stats;
+        if (s.written == o.handed && !s.overwritten) continue;
+        std::string line = fmt::format("{} {} written to {}", s.written, o.unit, s.path);
+        if (s.files)
+            line += fmt::format(
+                " ({} file{}{})", s.files, s.files == 1 ? "" : "s",
+                s.overwritten ? fmt::format(", {} since overwritten by -W", s.overwritten) : "");
+        if (s.written != o.handed)
+            line += fmt::format(", {} not written ({})", o.handed - s.written, s.why_not);
+        fmt::print(stderr, "{}\n", line);
+    }
 }
 
 void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& ledger,
@@ -91,6 +99,10 @@ void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& l
             e.null("why_not");
         else
             e.text("why_not", w.stats.why_not);
+        if (w.stats.files) {
+            append_uint(e.raw("files"), w.stats.files);
+            append_uint(e.raw("overwritten"), w.stats.overwritten);
+        }
         o.push_back('}');
     }
     o.append("]}\n");

@@ -28,7 +28,9 @@ class StatusLine {
 
 // "N packets captured, N received by filter, N dropped by kernel"
 void print_ledger(const Ledger& ledger, uint64_t captured);
-// "N packets written to FILE, M not written (WHY)" for each output that did not get everything.
+// "N packets written to FILE, M not written (WHY)" for each output that did not get everything;
+// rotated: "N packets written to FIRST..LAST (K files, O since overwritten by -W)[, M not ...]",
+// also when everything was written but -W overwrote files.
 void print_outputs(const std::vector<OutputLedger>& outputs);
 // `out` is created when the capture starts (before any engine), written at exit.
 void write_ledger_json(class OutputFile& out, std::string_view engine, const Ledger& ledger,

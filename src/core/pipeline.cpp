@@ -65,7 +65,7 @@ void Pipeline::finish(const Ledger& ledger) {
         attempt([&] { flows_->flush_all(); });
         attempt([&] { flow_writer_->finish(flows_->stats()); });
     }
-    for (auto& s : sinks_) attempt([&] { s->finish(ledger); });
+    for (auto& s : sinks_) attempt([&] { s->finish(ledger, packets_); });
     if (!error.empty()) throw RuntimeError(error);
 }
 

@@ -68,10 +68,13 @@ void OutputFile::write_chunk(const char* p, size_t n, std::span<const RecordEnd>
     written_ += off;
     if (err == 0) return;
     failed_ = true;
-    // Cut back to the last whole record (a pipe cannot be: what is in it is the reader's).
+    // Cut back to the last whole record (a pipe cannot be: what is in it is the reader's),
+    // and write on from there: a trailer written at the old offset would follow a hole.
     if (!is_stdout_ && written_ != whole_end_ &&
-        ops_->truncate(fd_.get(), static_cast<off_t>(whole_end_)) == 0)
+        ops_->truncate(fd_.get(), static_cast<off_t>(whole_end_)) == 0) {
         written_ = whole_end_;
+        ::lseek(fd_.get(), static_cast<off_t>(whole_end_), SEEK_SET);
+    }
     if (trailer_) return;  // the trailer did not fit: the error was reported already
     error_ = err;
     throw RuntimeError(errno_message("write " + (is_stdout_ ? std::string("stdout") : path_), err));

@@ -88,7 +88,7 @@ class PcapSink final : public Sink {
         return {path_, out_.units_written(), why};
     }
 
-    void finish(const Ledger&) override {
+    void finish(const Ledger&, uint64_t) override {
         if (!buf_) open(1);  // an empty capture is still a valid file
         flush();
         out_.close();

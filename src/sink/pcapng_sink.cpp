@@ -11,6 +11,7 @@
 #include "sink/output_file.h"
 #include "sink/sinks.h"
 #include "util/clock.h"
+#include "util/error.h"
 #include "version.h"
 
 namespace hookdump {
@@ -131,18 +132,25 @@ class PcapngSink final : public Sink {
         return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
     }
 
-    void finish(const Ledger& ledger) override {
+    void finish(const Ledger& ledger, uint64_t handed) override {
         // A capture of nothing still gets an interface, so that readers (libpcap) accept it.
         if (ifaces_.empty()) {
             PacketEvent none;
             interface_id(none);
         }
+        // The blocks buffered first: when they do not fit, the statistics still try to.
+        std::string failed;
+        if (!out_.error()) {
+            try {
+                out_.flush();
+            } catch (const RuntimeError& e) {
+                failed = e.what();
+            }
+        }
         // After a failed write the file ends at its last whole block: the statistics go after
-        // it when they fit, saying what reached the file.
+        // it when they fit, saying what reached the file as the ledger does.
         const int error = out_.error();
         if (error) out_.retry_trailer();
-        uint64_t handed = 0;
-        for (const auto& i : ifaces_) handed += i.packets;
         const uint64_t written = out_.units_written();
         const uint64_t now = realtime_ns();
         for (uint32_t id = 0; id < ifaces_.size(); ++id) {
@@ -172,6 +180,7 @@ class PcapngSink final : public Sink {
             out_.end_record(0);
         }
         out_.close();
+        if (!failed.empty()) throw RuntimeError(failed);
     }
 
   private:

@@ -346,7 +346,7 @@ class RecordSink final : public Sink {
     OutputStats output_stats() const override {
         return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
     }
-    void finish(const Ledger&) override {
+    void finish(const Ledger&, uint64_t) override {
         flush();
         out_.close();
     }

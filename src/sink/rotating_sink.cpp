@@ -19,54 +19,70 @@ namespace {
 class RotatingSink final : public Sink {
   public:
     RotatingSink(const SinkFormat& f, SinkOptions base, RotationOptions r)
-        : format_(f), base_(std::move(base)), rot_(r) {
-        open_next();
-    }
+        : format_(f), base_(std::move(base)), rot_(r), current_(open_next()) {}
 
     void write(const PacketEvent& ev) override {
         if (!opened_ts_) opened_ts_ = ev.ts_ns;
         const bool time_up = rot_.seconds && ev.ts_ns >= opened_ts_ + rot_.seconds * 1000000000ull;
         if (time_up || (rot_.bytes && written_here_ && current_->bytes_written() >= rot_.bytes)) {
-            current_->finish(Ledger{});
+            // Until the next file is open: one that cannot be finished (a full disk) ends
+            // whole, stays the current one for the ledger, and is not finished again.
+            finished_ = true;
+            current_->finish(Ledger{}, written_here_);
+            std::unique_ptr<Sink> next = open_next();
             done_written_ += current_->output_stats().written;
-            open_next();
+            done_handed_ += written_here_;
+            current_ = std::move(next);
+            finished_ = false;
+            written_here_ = 0;
             opened_ts_ = ev.ts_ns;
         }
         current_->write(ev);
         ++written_here_;
     }
-    void flush() override { current_->flush(); }
+    void flush() override {
+        if (!finished_) current_->flush();
+    }
     uint64_t bytes_written() const override { return current_->bytes_written(); }
     bool needs_parsed() const override { return current_->needs_parsed(); }
-    void finish(const Ledger& ledger) override { current_->finish(ledger); }
-    // Packets that reached any of the files (those -W overwrote later included).
+    // The packets handed to the files before this one all reached them: a failed write ends
+    // the capture.
+    void finish(const Ledger& ledger, uint64_t handed) override {
+        if (!finished_) current_->finish(ledger, handed - done_handed_);
+    }
+    // Packets that reached any of the files, those -W overwrote later included.
     OutputStats output_stats() const override {
         OutputStats s = current_->output_stats();
         s.written += done_written_;
-        if (next_index_ > 1) s.path = first_path_ + " to " + s.path;
+        if (next_index_ > 1) s.path = first_path_ + ".." + s.path;
+        s.files = next_index_;
+        s.overwritten =
+            rot_.max_files && next_index_ > rot_.max_files ? next_index_ - rot_.max_files : 0;
         return s;
     }
 
   private:
-    void open_next() {
+    std::unique_ptr<Sink> open_next() {
         SinkOptions o = base_;
         const unsigned index = rot_.max_files ? next_index_ % rot_.max_files : next_index_;
         o.path = rotated_name(base_.path, index);
+        std::unique_ptr<Sink> s = format_.make(o);
         if (next_index_ == 0) first_path_ = o.path;
         ++next_index_;
-        current_ = format_.make(o);
-        written_here_ = 0;
+        return s;
     }
 
     const SinkFormat& format_;
     SinkOptions base_;
     RotationOptions rot_;
-    std::unique_ptr<Sink> current_;
     unsigned next_index_ = 0;
+    std::string first_path_;
+    std::unique_ptr<Sink> current_;
     uint64_t opened_ts_ = 0;
     uint64_t written_here_ = 0;
-    uint64_t done_written_ = 0;  // in the files finished before this one
-    std::string first_path_;
+    uint64_t done_written_ = 0;  // written to the files finished before this one
+    uint64_t done_handed_ = 0;   // handed to them
+    bool finished_ = false;      // the current file's finish failed: it is closed
 };
 
 }  // namespace

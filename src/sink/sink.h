@@ -18,9 +18,11 @@ struct FileOps;
 
 // What reached one output file: the ledger's "written" (docs/FORMATS.md).
 struct OutputStats {
-    std::string path;      // for rotated files: the first and the last
+    std::string path;      // for rotated files: FIRST..LAST
     uint64_t written = 0;  // packets (flows) in records that reached the file whole
     std::string why_not;   // why others did not: the failed write's error, or the format's limit
+    unsigned files = 0;    // rotated outputs: the files opened (0: not rotated)
+    unsigned overwritten = 0;  // of those, overwritten since by -W
 };
 
 class Sink {
@@ -33,8 +35,10 @@ class Sink {
         for (const PacketEvent& ev : evs) write(ev);
     }
     // Writes trailers (pcapng statistics), flushes and closes. Called once, also after SIGINT
-    // and after a failed write (then it does not throw that error again).
-    virtual void finish(const Ledger& ledger) = 0;
+    // and after a failed write (then it does not throw that error again). `handed`: the
+    // packets the pipeline gave this output (the ledger's written + not written), which a
+    // trailer written after a failed write counts as the ledger does.
+    virtual void finish(const Ledger& ledger, uint64_t handed) = 0;
     // Flushes buffered output so that what is written so far is complete (signals, rotation).
     virtual void flush() = 0;
     // False for sinks that write the bytes only (pcap, pcapng): engines may skip parsing.

@@ -184,7 +184,7 @@ class TextSink final : public Sink {
     }
     void flush() override { out_.flush(); }
     uint64_t bytes_written() const override { return out_.bytes_written(); }
-    void finish(const Ledger&) override { out_.close(); }
+    void finish(const Ledger&, uint64_t) override { out_.close(); }
 
   private:
     OutputFile out_;

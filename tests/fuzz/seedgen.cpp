@@ -220,7 +220,7 @@ void write_pcapng(const fs::path& path, const std::vector<const Frame*>& fs_) {
     }
     Ledger ledger;
     ledger.at(1, ev.ifname).received = 5;
-    sink->finish(ledger);
+    sink->finish(ledger, static_cast<uint64_t>(i));
 }
 
 }  // namespace

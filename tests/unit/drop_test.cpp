@@ -162,7 +162,7 @@ TEST(DropFormat, CsvAndJsonlCarryReasonAndLocation) {
     o.drop_fields = true;
     auto csv = make_csv_sink(o);
     csv->write(d.ev);
-    csv->finish(Ledger{});
+    csv->finish(Ledger{}, 0);
     EXPECT_EQ(test::read_file(o.path), std::string(kCsvDropHeader) +
                                            "1700000000.000001000,drop,vA,3,4096,,17,198.18.0.2,198."
                                            "18.0.1,40000,5001,,,48,48,0,,drop,"
@@ -173,7 +173,7 @@ TEST(DropFormat, CsvAndJsonlCarryReasonAndLocation) {
     PacketEvent other;  // an event of another kind in a drop capture: null fields
     other.ts_ns = 1;
     js->write(other);
-    js->finish(Ledger{});
+    js->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(o.path));
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_NE(lines[0].find(
@@ -188,7 +188,7 @@ TEST(DropFormat, OtherCapturesKeepTheirFields) {
     const DropEvent d = drop_event();
     auto csv = make_csv_sink({dir.file("p.csv"), 262144});
     csv->write(d.ev);
-    csv->finish(Ledger{});
+    csv->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(dir.file("p.csv")));
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_EQ(lines[0] + "\n", kCsvHeader);

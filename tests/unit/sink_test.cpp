@@ -20,6 +20,7 @@
 #include "packet/builder.h"
 #include "packet/event.h"
 #include "sink/output_file.h"
+#include "sink/rotating_sink.h"
 #include "sink/sink.h"
 #include "sink/sinks.h"
 #include "test_util.h"
@@ -147,7 +148,7 @@ TEST(PcapSink, RoundTripNanoseconds) {
     {
         auto sink = make_pcap_sink({path, 262144});
         for (const auto& p : ps) sink->write(p.ev);
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 0);
     }
     const std::string raw = test::read_file(path);
     ASSERT_GE(raw.size(), 24u);
@@ -183,7 +184,7 @@ TEST(PcapSink, OtherLinkTypesAndHeaderOnlyEventsAreCountedNotWritten) {
     {
         auto sink = make_pcap_sink({path, 65535});
         for (const auto& p : ps) sink->write(p.ev);
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 0);
         // The ledger's line: 2 packets written, 2 not written (this reason).
         const OutputStats st = sink->output_stats();
         EXPECT_EQ(st.written, 2u);
@@ -202,7 +203,7 @@ TEST(PcapSink, RawLinkType) {
     finalize(ps);
     auto sink = make_pcap_sink({path, 262144});
     sink->write(ps[0].ev);
-    sink->finish(Ledger{});
+    sink->finish(Ledger{}, 0);
     uint32_t file_linktype;
     std::memcpy(&file_linktype, test::read_file(path).data() + 20, 4);
     EXPECT_EQ(file_linktype, 101u);  // LINKTYPE_RAW in the file
@@ -253,14 +254,14 @@ TEST(PcapSink, ByteIdenticalToLibpcapsWriter) {
     {
         auto sink = make_pcap_sink({dir.file("one.pcap"), 262144});
         for (const auto& ev : evs) sink->write(ev);
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 0);
     }
     {
         auto sink = make_pcap_sink({dir.file("batch.pcap"), 262144});
         for (size_t i = 0; i < evs.size(); i += 64)
             sink->write_batch(
                 std::span<const PacketEvent>(evs).subspan(i, std::min<size_t>(64, evs.size() - i)));
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 0);
     }
     EXPECT_TRUE(test::read_file(dir.file("one.pcap")) == expect);
     EXPECT_TRUE(test::read_file(dir.file("batch.pcap")) == expect);
@@ -273,7 +274,7 @@ TEST(PcapSink, ByteIdenticalToLibpcapsWriter) {
     {
         auto sink = make_pcap_sink({dir.file("raw.pcap"), 65535});
         sink->write(raw[0].ev);
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 0);
     }
     EXPECT_TRUE(test::read_file(dir.file("raw.pcap")) ==
                 libpcap_dump(dir.file("libraw.pcap"), DLT_RAW, 65535, raw));
@@ -301,7 +302,7 @@ TEST(PcapSink, PipelineBatchesStopAtTheCount) {
 TEST(PcapSink, EmptyCaptureIsAValidFile) {
     TempDir dir;
     const std::string path = dir.file("empty.pcap");
-    make_pcap_sink({path, 262144})->finish(Ledger{});
+    make_pcap_sink({path, 262144})->finish(Ledger{}, 0);
     const ReadFile f = read_capture(path);
     EXPECT_EQ(f.linktype, DLT_EN10MB);
     EXPECT_TRUE(f.packets.empty());
@@ -338,7 +339,7 @@ std::string write_pcapng(const TempDir& dir, const std::vector<Packet>& ps) {
     const std::string path = dir.file("out.pcapng");
     auto sink = make_pcapng_sink({path, 262144});
     for (const auto& p : ps) sink->write(p.ev);
-    sink->finish(pcapng_ledger());
+    sink->finish(pcapng_ledger(), 0);
     return path;
 }
 
@@ -359,7 +360,7 @@ TEST(PcapngSink, RoundTripThroughLibpcap) {
 TEST(PcapngSink, EmptyCaptureIsAValidFile) {
     TempDir dir;
     const std::string path = dir.file("empty.pcapng");
-    make_pcapng_sink({path, 262144})->finish(Ledger{});
+    make_pcapng_sink({path, 262144})->finish(Ledger{}, 0);
     // libpcap reads a pcapng section only with an interface block: an empty capture has one.
     char err[PCAP_ERRBUF_SIZE];
     pcap_t* p = pcap_open_offline(path.c_str(), err);
@@ -589,7 +590,7 @@ TEST(CsvSink, HeaderRowsAndEmptyFields) {
     auto ps = record_packets();
     auto sink = make_csv_sink({path, 262144});
     for (const auto& p : ps) sink->write(p.ev);
-    sink->finish(Ledger{});
+    sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size() + 1);
     EXPECT_EQ(lines[0] + "\n", kCsvHeader);
@@ -612,7 +613,7 @@ TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
     auto ps = record_packets();
     auto sink = make_jsonl_sink({path, 262144});
     for (const auto& p : ps) sink->write(p.ev);
-    sink->finish(Ledger{});
+    sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size());
     const auto header = csv_fields(std::string(kCsvHeader, strlen(kCsvHeader) - 1));
@@ -656,7 +657,7 @@ void expect_disk_full(SinkMaker make, const char* name) {
         auto sink = make({"/dev/full", 262144});
         // Enough to overflow any buffer, then the trailer and close.
         for (int i = 0; i < 20000; ++i) sink->write(ps[static_cast<size_t>(i) % 2].ev);
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 0);
         ADD_FAILURE() << "no error writing to /dev/full";
     } catch (const RuntimeError& e) {
         const std::string msg = e.what();
@@ -674,7 +675,7 @@ void expect_disk_full_on_finish(SinkMaker make, const char* name) {
     auto sink = make({"/dev/full", 262144});
     sink->write(ps[0].ev);  // buffered: the error comes at finish
     try {
-        sink->finish(Ledger{});
+        sink->finish(Ledger{}, 1);
         ADD_FAILURE() << "no error writing to /dev/full";
     } catch (const RuntimeError& e) {
         const std::string msg = e.what();
@@ -710,7 +711,7 @@ TEST(SinkErrors, CannotCreate) {
         try {
             auto sink = f.make({path, 262144});
             sink->write(ps[0].ev);  // pcap opens its file with the first packet's link type
-            sink->finish(Ledger{});
+            sink->finish(Ledger{}, 0);
             ADD_FAILURE() << "no error creating " << path;
         } catch (const RuntimeError& e) {
             const std::string msg = e.what();
@@ -758,7 +759,7 @@ TEST(TextSink, WritesLinesToFile) {
     for (const auto& p : ps) sink->write(p.ev);
     sink->flush();
     EXPECT_EQ(test::split_lines(test::read_file(path)).size(), ps.size());  // complete after flush
-    sink->finish(Ledger{});
+    sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size());
     EXPECT_NE(lines[0].find(" IP 198.18.0.1.5353 > 198.18.0.2.53: UDP, length 42"),
@@ -817,7 +818,7 @@ TEST(OutputFile, FailedWriteLeavesWholeRecordsAndCountsThem) {
                     error = e.what();
                 }
                 EXPECT_EQ(error, "write " + path + ": " + std::strerror(err));
-                EXPECT_NO_THROW(sink->finish(Ledger{}));
+                EXPECT_NO_THROW(sink->finish(Ledger{}, handed));
                 const OutputStats st = sink->output_stats();
                 EXPECT_EQ(st.path, path);
                 EXPECT_EQ(st.why_not, std::strerror(err));
@@ -837,6 +838,179 @@ TEST(OutputFile, FailedWriteLeavesWholeRecordsAndCountsThem) {
             }
         }
     }
+}
+
+// pcapng's blocks, walked by their lengths (a hole of zeros or a cut block fails): the type and
+// the comment (opt_comment) of each.
+struct PcapngBlock {
+    uint32_t type;
+    std::string comment;
+};
+
+std::vector<PcapngBlock> pcapng_blocks(const std::string& raw) {
+    std::vector<PcapngBlock> out;
+    size_t off = 0;
+    while (off < raw.size()) {
+        uint32_t type = 0, len = 0, trailer = 0;
+        if (off + 12 > raw.size()) {
+            ADD_FAILURE() << "cut block at " << off;
+            break;
+        }
+        std::memcpy(&type, &raw[off], 4);
+        std::memcpy(&len, &raw[off + 4], 4);
+        if (len < 12 || len % 4 || off + len > raw.size()) {
+            ADD_FAILURE() << "bad block length " << len << " at " << off;
+            break;
+        }
+        std::memcpy(&trailer, &raw[off + len - 4], 4);
+        EXPECT_EQ(trailer, len) << "at " << off;
+        PcapngBlock b{type, {}};
+        if (type == 5) {  // ISB: interface id and timestamp, then options
+            for (size_t o = off + 20; o + 4 <= off + len - 4;) {
+                uint16_t code, n;
+                std::memcpy(&code, &raw[o], 2);
+                std::memcpy(&n, &raw[o + 2], 2);
+                if (code == 0) break;
+                if (code == 1) b.comment.assign(&raw[o + 4], n);
+                o += 4 + (n + 3u) / 4 * 4;
+            }
+        }
+        out.push_back(std::move(b));
+        off += len;
+    }
+    return out;
+}
+
+// Options for a file that takes `budget` bytes, then fails with ENOSPC.
+SinkOptions failing_file(const std::string& path, size_t budget) {
+    failing::g_budget = budget;
+    failing::g_errno = ENOSPC;
+    SinkOptions o;
+    o.path = path;
+    o.file_ops = &failing::kOps;
+    return o;
+}
+
+// The pcapng statistics' comment after a failed write.
+std::string isb_comment(uint64_t written, uint64_t not_written) {
+    return std::to_string(written) + " packets written, " + std::to_string(not_written) +
+           " not written (No space left on device)";
+}
+
+// After a write fails and the file is cut back, the pcapng statistics written at finish follow
+// the last whole block: the cut moved the write offset too (it stayed where the failed write
+// ended, and the ISB landed after a hole of zeros that no reader gets past).
+TEST(OutputFile, TrailerAfterFailedWriteFollowsTheLastWholeBlock) {
+    const auto ps = sample_packets();
+    TempDir dir;
+    const std::string path = dir.file("out.pcapng");
+    const SinkOptions o = failing_file(path, 70001);
+    auto sink = make_pcapng_sink(o);
+    uint64_t handed = 0;
+    EXPECT_THROW(
+        for (;;) {
+            ++handed;
+            sink->write(ps[0].ev);
+        },
+        RuntimeError);
+    failing::g_budget = 100000;  // room again (a file deleted): the statistics fit
+    EXPECT_NO_THROW(sink->finish(Ledger{}, handed));
+    const uint64_t written = sink->output_stats().written;
+    EXPECT_GT(written, 0u);
+    EXPECT_EQ(read_capture(path).packets.size(), written);
+    const auto blocks = pcapng_blocks(test::read_file(path));
+    ASSERT_EQ(blocks.size(), 2 + written + 1);  // SHB, IDB, the packets, ISB
+    EXPECT_EQ(blocks.back().type, 5u);
+    EXPECT_EQ(blocks.back().comment, isb_comment(written, handed - written));
+}
+
+// The ISB's counts are the ledger's: a write that fails in the middle of a batch leaves the
+// rest of it unseen by the sink, and those packets are captured and not written in both (the
+// ISB counted only what the sink had seen: 537 not written where the ledger said 594).
+TEST(Pipeline, StatisticsAfterAFailedWriteSayWhatTheLedgerSays) {
+    const auto ps = sample_packets();
+    TempDir dir;
+    const std::string path = dir.file("out.pcapng");
+    const SinkOptions o = failing_file(path, 70001);
+    Pipeline pipe;
+    pipe.add_sink(make_pcapng_sink(o));
+    const std::vector<PacketEvent> batch(20000, ps[0].ev);  // about 2 MB: fails in the middle
+    EXPECT_THROW(pipe.on_events(batch), RuntimeError);
+    failing::g_budget = 100000;
+    EXPECT_NO_THROW(pipe.finish(Ledger{}));
+    const auto outputs = pipe.outputs();
+    ASSERT_EQ(outputs.size(), 1u);
+    EXPECT_EQ(outputs[0].handed, 20000u);
+    const uint64_t written = outputs[0].stats.written;
+    EXPECT_EQ(read_capture(path).packets.size(), written);
+    const auto blocks = pcapng_blocks(test::read_file(path));
+    ASSERT_FALSE(blocks.empty());
+    EXPECT_EQ(blocks.back().comment, isb_comment(written, 20000 - written));
+}
+
+// -C rotation onto a disk that fills up (one budget for every file): each file ends whole
+// (libpcap reads it to its end; csv ends with a whole line), the files hold exactly what the
+// ledger says was written, the failed file is not finished twice; with -W, `written` counts
+// the files overwritten since, and the stats say how many files there were.
+TEST(RotatingSink, WrittenCountsEveryFileAndAFullDiskLeavesEachWhole) {
+    const auto ps = sample_packets();
+    for (const char* format : {"pcap", "pcapng", "csv"}) {
+        for (size_t budget : {size_t{20001}, size_t{45001}, size_t{100001}}) {
+            SCOPED_TRACE(std::string(format) + " budget " + std::to_string(budget));
+            TempDir dir;
+            const SinkOptions o = failing_file(dir.file(std::string("r.") + format), budget);
+            auto sink = make_rotating_sink(sink_format_by_name(format), o, {.bytes = 4000});
+            uint64_t handed = 0;
+            try {
+                for (int i = 0; i < 100000; ++i) {
+                    ++handed;
+                    sink->write(ps[0].ev);
+                }
+                ADD_FAILURE() << "no error";
+            } catch (const RuntimeError& e) {
+                EXPECT_NE(std::string(e.what()).find("No space left on device"), std::string::npos);
+            }
+            EXPECT_NO_THROW(sink->finish(Ledger{}, handed));
+            const OutputStats st = sink->output_stats();
+            ASSERT_GE(st.files, 3u);
+            EXPECT_EQ(st.overwritten, 0u);
+            EXPECT_EQ(st.why_not, "No space left on device");
+            EXPECT_EQ(st.path, rotated_name(o.path, 0) + ".." + rotated_name(o.path, st.files - 1));
+            uint64_t in_files = 0;
+            for (unsigned i = 0; i < st.files; ++i) {
+                const std::string f = rotated_name(o.path, i);
+                SCOPED_TRACE(f);
+                if (std::string_view(format).starts_with("pcap")) {
+                    in_files += read_capture(f).packets.size();
+                    if (std::string_view(format) == "pcapng") pcapng_blocks(test::read_file(f));
+                } else {
+                    const std::string raw = test::read_file(f);
+                    ASSERT_FALSE(raw.empty());
+                    EXPECT_EQ(raw.back(), '\n');
+                    in_files += static_cast<uint64_t>(std::count(raw.begin(), raw.end(), '\n')) - 1;
+                }
+            }
+            EXPECT_EQ(in_files, st.written);
+            EXPECT_LT(st.written, handed);
+        }
+    }
+    // -W 2: every packet reached a file, most of them files overwritten since.
+    TempDir dir;
+    const SinkOptions o = failing_file(dir.file("w.pcapng"), SIZE_MAX);
+    auto sink =
+        make_rotating_sink(sink_format_by_name("pcapng"), o, {.bytes = 4000, .max_files = 2});
+    for (int i = 0; i < 1000; ++i) sink->write(ps[0].ev);
+    sink->finish(Ledger{}, 1000);
+    const OutputStats st = sink->output_stats();
+    EXPECT_EQ(st.written, 1000u);
+    EXPECT_GT(st.files, 10u);
+    EXPECT_EQ(st.overwritten, st.files - 2);
+    EXPECT_EQ(st.path, rotated_name(o.path, 0) + ".." + rotated_name(o.path, (st.files - 1) % 2));
+    EXPECT_EQ(st.why_not, "");
+    const uint64_t kept = read_capture(rotated_name(o.path, 0)).packets.size() +
+                          read_capture(rotated_name(o.path, 1)).packets.size();
+    EXPECT_GT(kept, 0u);
+    EXPECT_LT(kept, 1000u);
 }
 
 }  // namespace
