@@ -156,6 +156,85 @@ def remove_stale():
         m = re.match(re.escape(PREFIX) + r"(\d+)-\d+-", name)
         if m and not _pid_alive(int(m.group(1))) and os.path.isdir(os.path.join(tmp, name)):
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+    remove_stale_tmpfs()
+
+
+# ---------------------------------------------------------------------------------------------
+# A small file system, for a disk that fills up
+
+TMPFS_PREFIX = "tmpfs-"
+
+
+def remove_stale_tmpfs():
+    """Unmounts and removes the SmallTmpfs mounts of a run that was killed (its pid is gone)."""
+    tmp = tempfile.gettempdir()
+    pattern = re.compile(re.escape(os.path.join(tmp, PREFIX)) + r"(\d+)-" + TMPFS_PREFIX)
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for point in points:
+        m = pattern.match(point)
+        if m and not _pid_alive(int(m.group(1))):
+            log(f"unmounting stale tmpfs {point} (its test run, pid {m.group(1)}, is gone)")
+            sh("umount", "-l", point, check=False)
+    for name in os.listdir(tmp):
+        m = re.match(re.escape(PREFIX) + r"(\d+)-" + TMPFS_PREFIX, name)
+        path = os.path.join(tmp, name)
+        if m and not _pid_alive(int(m.group(1))) and not os.path.ismount(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class _CleanedAtExit:
+    """A `with` block owner whose close() also runs at exit (and on the signals above) if the
+    block did not end normally."""
+
+    def __enter__(self):
+        _cleanups.append(self.close)
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        if self.close in _cleanups:
+            _cleanups.remove(self.close)
+        return False
+
+
+class SmallTmpfs(_CleanedAtExit):
+    """A tmpfs of `size` bytes mounted on a fresh temporary folder, unmounted (and the folder
+    removed) when the `with` block ends, at SIGINT/SIGTERM/SIGHUP and at exit; a killed run's
+    mounts are removed by the next run (remove_stale_tmpfs, at start and here).
+
+        with SmallTmpfs(1 << 20) as fs:
+            path = fs.path("x.pcap")
+    """
+
+    def __init__(self, size=1 << 20):
+        remove_stale_tmpfs()
+        self.size = size
+        self.dir = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{TMPFS_PREFIX}")
+        self._mounted = False
+
+    def __enter__(self):
+        super().__enter__()
+        sh("mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0755", "hookdump-test", self.dir)
+        self._mounted = True
+        return self
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def fill(self, leave=0):
+        """Writes a file that takes all the space but `leave` bytes (rounded to pages)."""
+        st = os.statvfs(self.dir)
+        free = st.f_bavail * st.f_frsize
+        with open(self.path("filler"), "wb") as f:
+            f.write(b"\0" * max(0, free - leave))
+
+    def close(self):
+        if self._mounted:
+            sh("umount", self.dir, check=False)
+            self._mounted = False
+        if not os.path.ismount(self.dir):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _die_with_parent():
@@ -172,7 +251,7 @@ def _die_with_parent():
 _serial = 0
 
 
-class Topology:
+class Topology(_CleanedAtExit):
     """Namespaces and veth pairs. Use as a context manager:
 
         with Topology() as t:
@@ -190,16 +269,6 @@ class Topology:
         self._macs_made = 0
         self.dir = tempfile.mkdtemp(prefix=self.tag + "-")
         self._closed = False
-
-    def __enter__(self):
-        _cleanups.append(self.close)
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        if self.close in _cleanups:
-            _cleanups.remove(self.close)
-        return False
 
     def path(self, name):
         return os.path.join(self.dir, name)
