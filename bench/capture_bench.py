@@ -102,6 +102,16 @@ TOOLS = [
         "drops": lambda err: _first_int(r"(\d+) dropped by kernel", err),
         "ring": "TPACKET_V3: 8 blocks of 1 MiB, block timeout 50 ms (hookdump's defaults)",
     },
+    {
+        # Flows only at the tap: every packet read from the ring into the userspace flow table
+        # (what --engine auto ran for --flows before tc's in-kernel flow mode was its pick).
+        "name": "hookdump-flows", "kind": "flows",
+        "argv": lambda c: [c["hookdump"], "capture", "--engine", "afpacket", "-i", c["iface"], "-q", "-s", str(SNAPLEN),
+                           "--block-size", str(c["ring_mib"] * 1024 // 8), "--ring-blocks", "8",
+                           "--flows=" + c["out"], "udp"],
+        "drops": lambda err: _first_int(r"(\d+) dropped by kernel", err),
+        "ring": "TPACKET_V3: 8 blocks of 1 MiB, block timeout 50 ms; flow records (csv) at exit",
+    },
 ]
 
 

@@ -88,8 +88,9 @@ void CaptureCommand::add_to(CLI::App& app) {
     // --engine's choices and their help from the engine table.
     std::vector<std::string> engines = {"auto"};
     std::string engine_help =
-        "Capture engine: auto (default: hookdump.ko if loaded and no -i, else tc on the -i "
-        "interface, else afpacket; says which and why on stderr)";
+        "Capture engine: auto (default: hookdump.ko if loaded and no -i; at one -i interface "
+        "afpacket for packets, tc for flows only (--flows, no -w/-o) or --src/--dst/...; else "
+        "afpacket; says which and why on stderr)";
     for (const EngineRow& row : engine_table()) {
         engines.emplace_back(row.name);
         engine_help +=
@@ -108,9 +109,7 @@ void CaptureCommand::add_to(CLI::App& app) {
         "--all-netns", drop_all_netns_,
         "--engine drop: drops in every network namespace (default: only hookdump's own)");
     add_number(*sub_, "--group", nflog_group_, "NFLOG group to read (--engine nflog)", 0, 65535);
-    sub_->add_option(
-        "-i,--interface", interface_,
-        "Interface name or index, or any (default any; with auto, one interface picks tc)");
+    sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_,
                    "Do not put the interface in promiscuous mode");
     add_number(*sub_, "-s,--snapshot-length", snaplen_, "Bytes to keep of each packet (262144)", 64,
@@ -202,6 +201,7 @@ AutoRequest CaptureCommand::auto_request(const EngineOptions& o) const {
                 req.engine_options.push_back(
                     {std::string(option), std::string(row.name), std::string(row.owner)});
     req.rule_options = kmod_.has_conditions();
+    req.flows_only = o.flows;
     return req;
 }
 

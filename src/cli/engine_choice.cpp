@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "cli/engine_table.h"
-#include "engine/engine_names.h"
 #include "util/error.h"
 
 namespace hookdump {
@@ -20,22 +19,21 @@ AutoPlan plan_auto_here(const AutoRequest& req) {
 AutoEngine open_auto(AutoPlan plan, EngineOptions opt) {
     // What the module copies: as much of each packet as the other engines keep, up to its limit.
     opt.kmod_snaplen = std::min(opt.snaplen, kKmodMaxSnaplen);
-    for (size_t i = 0; i < plan.engines.size(); ++i) {
-        const std::string& kind = plan.engines[i];
+    for (;;) {  // plan_auto always gives one engine at least
+        const std::string kind = plan.engines.front();
         try {
-            return {open_engine(kind, opt), auto_line(kind, plan.reasons)};
+            return {open_engine(kind, opt), auto_line(plan)};
         } catch (const RuntimeError& e) {
             // The last engine: its own error first (scripts read the first words), then how
             // it came to be chosen.
-            if (i + 1 == plan.engines.size())
-                throw RuntimeError(std::string(e.what()) + "; " + auto_line(kind, plan.reasons));
-            if (kind == engine_name::kKmod && plan.reasons.size() == 1 &&
-                plan.reasons[0] == "hookdump.ko is loaded")
-                plan.reasons.clear();
+            if (plan.engines.size() == 1)
+                throw RuntimeError(std::string(e.what()) + "; " + auto_line(plan));
+            // Why it was picked no longer matters: its failure is why the next one runs.
+            plan.engines.erase(plan.engines.begin());
+            plan.why.clear();
             plan.reasons.push_back(kind + " failed: " + e.what());
         }
     }
-    throw RuntimeError("no engine to run");  // plan_auto always ends with one
 }
 
 }  // namespace hookdump

@@ -48,7 +48,7 @@ std::unique_ptr<Engine> open_engine(std::string_view kind, const EngineOptions& 
 
 struct AutoEngine {
     std::unique_ptr<Engine> engine;
-    std::string line;  // "engine auto: tc (hookdump.ko not loaded)"
+    std::string line;  // "engine auto: afpacket (hookdump.ko not loaded; packets at eth0: ...)"
 };
 
 // --engine auto's plan for this host: plan_auto() with the SystemProbe. Made before the

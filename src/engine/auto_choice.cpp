@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 
 #include "engine/engine_names.h"
 #include "engine/kmod_engine.h"
@@ -90,13 +91,17 @@ AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe) {
         if (first.engine == engine_name::kAfPacket && req.rule_options)
             throw UsageError(std::string(kRuleOptions) + " are not " + first.owner + " (" +
                              first.option + " is): write them as the expression");
-        return {{first.engine}, {first.option + " is " + first.owner}};
+        return {{first.engine}, {}, first.option + " is " + first.owner};
     }
 
     AutoPlan plan;
     // Why an engine is passed over; only the reasons before the pick are printed.
     auto pass_over = [&](std::string why) {
         if (plan.engines.empty()) plan.reasons.push_back(std::move(why));
+    };
+    auto pick = [&](std::string_view engine, std::string why) {
+        if (plan.engines.empty()) plan.why = std::move(why);
+        plan.engines.emplace_back(engine);
     };
     if (!probe.kmod_loaded()) {
         pass_over("hookdump.ko not loaded");
@@ -107,17 +112,23 @@ AutoPlan plan_auto(const AutoRequest& req, AutoProbe& probe) {
     } else if (std::string why = probe.kmod_refuses(req.expression); !why.empty()) {
         pass_over(why);
     } else {
-        plan.engines.emplace_back(engine_name::kKmod);
-        plan.reasons.push_back("hookdump.ko is loaded");
+        pick(engine_name::kKmod, "hookdump.ko is loaded");
     }
+    // At a named link the cheaper engine for what is asked (bench/README.md, "What --engine
+    // auto picks"): for packets the tap's capture process costs less than tc's, for flows
+    // only tc's, which counts them in the kernel and reads no packet.
     if (req.interface.empty()) {
         pass_over("tc needs one interface (-i IFACE)");
     } else if (req.interface == "any") {
         pass_over("-i any: tc takes one interface");
+    } else if (!req.flows_only && !req.rule_options) {
+        pass_over("packets at " + req.interface + ": the tap costs less than tc");
     } else if (std::string why = probe.tc_refuses(req.interface, req.expression); !why.empty()) {
         pass_over(why);
+    } else if (req.flows_only) {
+        pick(engine_name::kTc, "flows only at " + req.interface + ": tc counts them in the kernel");
     } else {
-        plan.engines.emplace_back(engine_name::kTc);
+        pick(engine_name::kTc, std::string("the tap takes no ") + kRuleOptions + " rules");
     }
     if (!req.rule_options) {
         plan.engines.emplace_back(engine_name::kAfPacket);
@@ -134,6 +145,12 @@ std::string auto_line(const std::string& engine, const std::vector<std::string>&
     std::string line = "engine auto: " + engine + " (";
     for (size_t i = 0; i < reasons.size(); ++i) line += (i ? "; " : "") + reasons[i];
     return line + ")";
+}
+
+std::string auto_line(const AutoPlan& plan) {
+    std::vector<std::string> reasons = plan.reasons;
+    if (!plan.why.empty()) reasons.push_back(plan.why);
+    return auto_line(plan.engines.front(), reasons);
 }
 
 }  // namespace hookdump

@@ -28,7 +28,7 @@ from netns import Topology, read_csv, read_jsonl, read_pcap, read_pcapng, ts_key
 A_IP, B_IP = "198.18.0.1", "198.18.0.2"
 A6, B6 = "2001:db8::1", "2001:db8::2"
 PAYLOAD = 32
-# This file tests the tap: every capture names its engine (the default, auto, picks tc for -i IFACE).
+# This file tests the tap: every capture names its engine (the default, auto, may pick another).
 AF = ("--engine", "afpacket")
 
 
