@@ -17,6 +17,7 @@
 #include "engine/drop_engine.h"
 #endif
 #include "util/error.h"
+#include "util/named.h"
 
 namespace hookdump {
 namespace {
@@ -226,12 +227,7 @@ const std::vector<EngineRow>& engine_table() {
 }
 
 const EngineRow& engine_row(std::string_view name) {
-    for (const auto& row : engine_table())
-        if (row.name == name) return row;
-    std::string known;
-    for (const auto& row : engine_table())
-        known += (known.empty() ? "" : ", ") + std::string(row.name);
-    throw UsageError("unknown engine '" + std::string(name) + "' (known: " + known + ")");
+    return row_by_name(engine_table(), name, "engine");
 }
 
 }  // namespace hookdump

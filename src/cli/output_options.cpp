@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
+#include "util/named.h"
 
 namespace hookdump {
 namespace {
@@ -46,7 +47,7 @@ void install_stop_signals() {
 }
 
 void OutputOptions::add_to(CLI::App& app) {
-    app.add_option("-o,--output-format", format, "Output format: text, csv, jsonl, pcap, pcapng");
+    app.add_option("-o,--output-format", format, "Output format: " + row_names(sink_formats()));
     app.add_option("-w,--write", write_path,
                    "Write packets to FILE (format from -o or the extension)");
     // --flows alone is a flag, so it never swallows the next word (an expression); the file
@@ -111,8 +112,12 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
         cfg.idle_timeout_ns = seconds_to_ns(idle_timeout);
         cfg.active_timeout_ns = seconds_to_ns(active_timeout);
         cfg.max_flows = max_flows;
-        const std::string path = flows->empty() ? "-" : *flows;
-        pipeline->set_flows(cfg, make_flow_writer(flow_format_for_path(path), path));
+        FlowSinkOptions fo;
+        fo.path = flows->empty() ? "-" : *flows;
+        const FlowSinkFormat* f = flow_sink_format_by_path(fo.path);
+        if (!f) f = &flow_sink_format_by_name("text");
+        pipeline->set_flows(cfg);
+        pipeline->add_flow_sink(f->make(fo));
     }
     return pipeline;
 }

@@ -4,12 +4,31 @@
 
 namespace hookdump {
 
-void Pipeline::set_flows(FlowConfig cfg, std::unique_ptr<FlowWriter> writer) {
-    flow_writer_ = std::move(writer);
-    flows_ = std::make_unique<FlowTable>(cfg, [this, w = flow_writer_.get()](const FlowRecord& r) {
-        ++flows_handed_;
-        w->write(r);
-    });
+void Pipeline::set_flows(FlowConfig cfg) {
+    flows_ = std::make_unique<FlowTable>(cfg, [this](const FlowRecord& r) { export_flow(r); });
+}
+
+// Called from inside the flow table (add, expire, flush_all): never throws, so that a failed
+// sink stops neither the table's walk nor the other sinks (a full disk must not keep records
+// from another file or a collector). A sink that threw is given nothing more; its error is
+// thrown once the table is done (raise_flow_error).
+void Pipeline::export_flow(const FlowRecord& r) {
+    ++flows_handed_;
+    for (auto& o : flow_sinks_) {
+        if (o.failed) continue;
+        try {
+            o.sink->write(r);
+        } catch (const RuntimeError& e) {
+            o.failed = true;
+            if (flow_error_.empty()) flow_error_ = e.what();
+        }
+    }
+}
+
+void Pipeline::raise_flow_error() {
+    if (flow_error_.empty() || flow_error_thrown_) return;
+    flow_error_thrown_ = true;
+    throw RuntimeError(flow_error_);
 }
 
 // Packets are counted before the sinks write them: one that a failed write did not write is
@@ -18,7 +37,10 @@ bool Pipeline::on_event(const PacketEvent& ev) {
     ++packets_;
     bytes_ += ev.len;
     for (auto& s : sinks_) s->write(ev);
-    if (flows_) flows_->add(ev);
+    if (flows_) {
+        flows_->add(ev);
+        raise_flow_error();
+    }
     return count_ == 0 || packets_ < count_;
 }
 
@@ -27,8 +49,10 @@ bool Pipeline::on_events(std::span<const PacketEvent> evs) {
     packets_ += evs.size();
     for (const PacketEvent& ev : evs) bytes_ += ev.len;
     for (auto& s : sinks_) s->write_batch(evs);
-    if (flows_)
+    if (flows_) {
         for (const PacketEvent& ev : evs) flows_->add(ev);
+        raise_flow_error();
+    }
     return count_ == 0 || packets_ < count_;
 }
 
@@ -44,12 +68,16 @@ void Pipeline::on_flow(const FlowRecord& r) {
     flows_->add_record(r);
     packets_ += r.packets;
     bytes_ += r.bytes;
+    raise_flow_error();
 }
 
 void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
+    for (auto& o : flow_sinks_)
+        if (!o.failed) o.sink->tick(now_ns);
     for (auto& s : sinks_) s->flush();
     if (tick_) tick_(now_ns);
+    raise_flow_error();
 }
 
 void Pipeline::finish(const Ledger& ledger) {
@@ -62,8 +90,9 @@ void Pipeline::finish(const Ledger& ledger) {
         }
     };
     if (flows_) {
-        attempt([&] { flows_->flush_all(); });
-        attempt([&] { flow_writer_->finish(flows_->stats()); });
+        flows_->flush_all();
+        attempt([&] { raise_flow_error(); });
+        for (auto& o : flow_sinks_) attempt([&] { o.sink->finish(flows_->stats()); });
     }
     for (auto& s : sinks_) attempt([&] { s->finish(ledger, packets_); });
     if (!error.empty()) throw RuntimeError(error);
@@ -72,7 +101,8 @@ void Pipeline::finish(const Ledger& ledger) {
 std::vector<OutputLedger> Pipeline::outputs() const {
     std::vector<OutputLedger> out;
     for (const auto& s : sinks_) out.push_back({"packets", packets_, s->output_stats()});
-    if (flow_writer_) out.push_back({"flows", flows_handed_, flow_writer_->output_stats()});
+    for (const auto& o : flow_sinks_)
+        out.push_back({"flows", flows_handed_, o.sink->output_stats()});
     return out;
 }
 

@@ -8,7 +8,7 @@
 
 #include "engine/engine.h"
 #include "flow/flow_table.h"
-#include "flow/flow_writer.h"
+#include "sink/flow_sink.h"
 #include "sink/sink.h"
 
 namespace hookdump {
@@ -26,7 +26,10 @@ class Pipeline final : public EventHandler {
     explicit Pipeline(uint64_t count = 0) : count_(count) {}
 
     void add_sink(std::unique_ptr<Sink> s) { sinks_.push_back(std::move(s)); }
-    void set_flows(FlowConfig cfg, std::unique_ptr<FlowWriter> writer);
+    // Keeps a flow table; its records go to every flow sink added.
+    void set_flows(FlowConfig cfg);
+    // Each flow sink gets every record and its own line in outputs(). Needs set_flows().
+    void add_flow_sink(std::unique_ptr<FlowSink> s) { flow_sinks_.push_back({std::move(s)}); }
     // Called from on_idle (at least every 100 ms on live engines): status lines, rotation.
     void set_ticker(std::function<void(uint64_t now_ns)> tick) { tick_ = std::move(tick); }
 
@@ -56,7 +59,17 @@ class Pipeline final : public EventHandler {
     uint64_t packets_ = 0;
     uint64_t bytes_ = 0;
     std::vector<std::unique_ptr<Sink>> sinks_;
-    std::unique_ptr<FlowWriter> flow_writer_;
+    struct FlowOutput {
+        std::unique_ptr<FlowSink> sink;
+        bool failed = false;  // threw on a write: given nothing more
+    };
+    void export_flow(const FlowRecord& r);
+    // Throws the first flow sink's error, once.
+    void raise_flow_error();
+
+    std::vector<FlowOutput> flow_sinks_;
+    std::string flow_error_;
+    bool flow_error_thrown_ = false;
     std::unique_ptr<FlowTable> flows_;
     uint64_t flows_handed_ = 0;
     std::function<void(uint64_t)> tick_;

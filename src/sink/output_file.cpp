@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "util/error.h"
 
@@ -78,6 +79,10 @@ void OutputFile::write_chunk(const char* p, size_t n, std::span<const RecordEnd>
     if (trailer_) return;  // the trailer did not fit: the error was reported already
     error_ = err;
     throw RuntimeError(errno_message("write " + (is_stdout_ ? std::string("stdout") : path_), err));
+}
+
+OutputStats OutputFile::stats() const {
+    return {path_, units_written_, error_ ? std::strerror(error_) : ""};
 }
 
 void OutputFile::close() {

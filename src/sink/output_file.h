@@ -22,6 +22,15 @@ struct FileOps {
     int (*truncate)(int fd, off_t length);
 };
 
+// What reached one output file: the ledger's "written" (docs/FORMATS.md).
+struct OutputStats {
+    std::string path;      // for rotated files: FIRST..LAST
+    uint64_t written = 0;  // packets (flows) in records that reached the file whole
+    std::string why_not;   // why others did not: the failed write's error, or the format's limit
+    unsigned files = 0;    // rotated outputs: the files opened (0: not rotated)
+    unsigned overwritten = 0;  // of those, overwritten since by -W
+};
+
 // The end of one record in a chunk of bytes (offset from the chunk's start), and how many of
 // what the ledger counts (packets, flows) it holds: 0 for headers and interface blocks.
 struct RecordEnd {
@@ -76,6 +85,8 @@ class OutputFile {
     uint64_t units_written() const { return units_written_; }
     // The errno of the failed write, 0 while none failed.
     int error() const { return error_; }
+    // Path, units written, and the failed write's error.
+    OutputStats stats() const;
 
   private:
     void write_chunk(const char* p, size_t n, std::span<const RecordEnd> ends);

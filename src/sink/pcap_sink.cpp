@@ -59,8 +59,7 @@ class PcapSink final : public Sink {
   public:
     // The file is created here, before any engine is opened; its header waits for the first
     // packet's link type.
-    explicit PcapSink(const SinkOptions& o)
-        : path_(o.path), snaplen_(o.snaplen), out_(o.path, 4096, o.file_ops) {}
+    explicit PcapSink(const SinkOptions& o) : snaplen_(o.snaplen), out_(o.path, 4096, o.file_ops) {}
 
     void write(const PacketEvent& ev) override { write_one(ev); }
     void write_batch(std::span<const PacketEvent> evs) override {
@@ -82,10 +81,10 @@ class PcapSink final : public Sink {
     bool needs_parsed() const override { return false; }
     uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
     OutputStats output_stats() const override {
-        std::string why = out_.error() ? std::strerror(out_.error()) : "";
-        if (why.empty() && skipped_)
-            why = "pcap holds one link type and needs packet bytes: use pcapng";
-        return {path_, out_.units_written(), why};
+        OutputStats s = out_.stats();
+        if (s.why_not.empty() && skipped_)
+            s.why_not = "pcap holds one link type and needs packet bytes: use pcapng";
+        return s;
     }
 
     void finish(const Ledger&, uint64_t) override {
@@ -137,7 +136,6 @@ class PcapSink final : public Sink {
     // to a tmpfs or page cache is a second copy), large enough that write(2) is rare.
     static constexpr size_t kBufferSize = 256 << 10;
 
-    std::string path_;
     uint32_t snaplen_;
     uint16_t linktype_ = 0;
     OutputFile out_;

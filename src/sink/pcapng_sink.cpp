@@ -128,9 +128,7 @@ class PcapngSink final : public Sink {
     void flush() override { out_.flush(); }
     uint64_t bytes_written() const override { return out_.bytes_written(); }
     bool needs_parsed() const override { return false; }
-    OutputStats output_stats() const override {
-        return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
-    }
+    OutputStats output_stats() const override { return out_.stats(); }
 
     void finish(const Ledger& ledger, uint64_t handed) override {
         // A capture of nothing still gets an interface, so that readers (libpcap) accept it.

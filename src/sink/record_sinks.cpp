@@ -1,6 +1,6 @@
 // csv and jsonl: one record per packet with the same stable field names (docs/FORMATS.md).
 // Both are produced by one field walk over a syntax policy, so the two cannot drift apart. The
-// flow records (flow/flow_writer.cpp) share the text forms through sink/emitters.h.
+// flow records (sink/flow_record_sinks.cpp) share the text forms through sink/emitters.h.
 #include <array>
 #include <cstring>
 #include <memory>
@@ -343,9 +343,7 @@ class RecordSink final : public Sink {
         ends_.clear();
     }
     uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
-    OutputStats output_stats() const override {
-        return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
-    }
+    OutputStats output_stats() const override { return out_.stats(); }
     void finish(const Ledger&, uint64_t) override {
         flush();
         out_.close();

@@ -11,19 +11,9 @@
 
 #include "core/ledger.h"
 #include "packet/event.h"
+#include "sink/output_file.h"
 
 namespace hookdump {
-
-struct FileOps;
-
-// What reached one output file: the ledger's "written" (docs/FORMATS.md).
-struct OutputStats {
-    std::string path;      // for rotated files: FIRST..LAST
-    uint64_t written = 0;  // packets (flows) in records that reached the file whole
-    std::string why_not;   // why others did not: the failed write's error, or the format's limit
-    unsigned files = 0;    // rotated outputs: the files opened (0: not rotated)
-    unsigned overwritten = 0;  // of those, overwritten since by -W
-};
 
 class Sink {
   public:

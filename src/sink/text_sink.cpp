@@ -179,9 +179,7 @@ class TextSink final : public Sink {
         out_.end_record();
         out_.maybe_flush();
     }
-    OutputStats output_stats() const override {
-        return {out_.path(), out_.units_written(), out_.error() ? std::strerror(out_.error()) : ""};
-    }
+    OutputStats output_stats() const override { return out_.stats(); }
     void flush() override { out_.flush(); }
     uint64_t bytes_written() const override { return out_.bytes_written(); }
     void finish(const Ledger&, uint64_t) override { out_.close(); }

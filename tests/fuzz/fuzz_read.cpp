@@ -13,7 +13,7 @@
 
 #include "core/pipeline.h"
 #include "engine/file_engine.h"
-#include "flow/flow_writer.h"
+#include "sink/flow_sink.h"
 #include "sink/sinks.h"
 #include "util/error.h"
 
@@ -61,8 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         cfg.max_flows = 8;  // small, so that eviction is exercised too
         cfg.idle_timeout_ns = 1'000'000'000;
         cfg.active_timeout_ns = 5'000'000'000;
-        static const char* const kFlowFormats[] = {"csv", "jsonl", "text"};
-        pipeline.set_flows(cfg, make_flow_writer(kFlowFormats[size % 3], "/dev/null"));
+        const auto& formats = flow_sink_formats();
+        FlowSinkOptions fo;
+        fo.path = "/dev/null";
+        pipeline.set_flows(cfg);
+        pipeline.add_flow_sink(formats[size % formats.size()].make(fo));
         const std::atomic<bool> stop{false};
         try {
             engine.run(pipeline, stop);

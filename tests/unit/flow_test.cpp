@@ -1,13 +1,15 @@
-// Flow table: counting, directionality, idle/active timeouts, eviction, flush; flow writers.
+// Flow table: counting, directionality, idle/active timeouts, eviction, flush; flow sinks (the
+// registry's flow formats) and the pipeline's fan-out to them.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "core/pipeline.h"
 #include "flow/flow_table.h"
-#include "flow/flow_writer.h"
 #include "packet/builder.h"
 #include "packet/format.h"
+#include "sink/flow_sink.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -305,12 +307,12 @@ std::vector<FlowRecord> sample_records() {
     return out.records;
 }
 
-TEST(FlowWriter, CsvAndJsonl) {
+TEST(FlowSink, CsvAndJsonl) {
     test::TempDir dir;
     const auto recs = sample_records();
     for (const char* fmt : {"csv", "jsonl"}) {
         const std::string path = dir.file(std::string("flows.") + fmt);
-        auto w = make_flow_writer(fmt, path);
+        auto w = flow_sink_format_by_name(fmt).make({path});
         for (const auto& r : recs) w->write(r);
         w->finish({});
     }
@@ -334,11 +336,11 @@ TEST(FlowWriter, CsvAndJsonl) {
         R"("first":1700000002.000000000,"last":1700000002.000000000,"packets":1,"bytes":70,"tcp_flags":null,"end":"end"})");
 }
 
-TEST(FlowWriter, TableWithSummary) {
+TEST(FlowSink, TableWithSummary) {
     test::TempDir dir;
     const std::string path = dir.file("flows.txt");
     const auto recs = sample_records();
-    auto w = make_flow_writer("text", path);
+    auto w = flow_sink_format_by_name("text").make({path});
     for (const auto& r : recs) w->write(r);
     FlowStats st;
     st.flows_created = 2;
@@ -356,27 +358,144 @@ TEST(FlowWriter, TableWithSummary) {
               "0 evicted (table full), 2 at end");
 }
 
-TEST(FlowWriter, FormatsAndErrors) {
-    EXPECT_EQ(flow_format_for_path("x.csv"), "csv");
-    EXPECT_EQ(flow_format_for_path("x.jsonl"), "jsonl");
-    EXPECT_EQ(flow_format_for_path("x.json"), "jsonl");
-    EXPECT_EQ(flow_format_for_path("x.ndjson"), "jsonl");
-    EXPECT_EQ(flow_format_for_path("-"), "text");
-    EXPECT_EQ(flow_format_for_path("x.txt"), "text");
-    EXPECT_THROW(make_flow_writer("xml", "-"), UsageError);
-    for (const char* fmt : {"csv", "jsonl", "text"}) {
-        SCOPED_TRACE(fmt);
-        auto w = make_flow_writer(fmt, "/dev/full");
+TEST(FlowSinkRegistry, EveryFormatByNameAndByExtension) {
+    const std::pair<const char*, const char*> by_path[] = {
+        {"x.txt", "text"},   {"x.csv", "csv"},      {"x.jsonl", "jsonl"},
+        {"x.json", "jsonl"}, {"x.ndjson", "jsonl"}, {"dir/flows.csv", "csv"},
+    };
+    for (const auto& [path, name] : by_path) {
+        const FlowSinkFormat* f = flow_sink_format_by_path(path);
+        ASSERT_NE(f, nullptr) << path;
+        EXPECT_EQ(f->name, name) << path;
+    }
+    // No flow format: --flows writes the text table there.
+    for (const char* path : {"-", "flows", "x.pcap", ".csv", "x.csv.gz"})
+        EXPECT_EQ(flow_sink_format_by_path(path), nullptr) << path;
+    std::vector<std::string_view> names;
+    for (const auto& f : flow_sink_formats()) {
+        names.push_back(f.name);
+        EXPECT_EQ(&flow_sink_format_by_name(f.name), &f);
+        for (auto ext : f.extensions)
+            EXPECT_EQ(flow_sink_format_by_path("x" + std::string(ext)), &f) << ext;
+    }
+    EXPECT_EQ(names, (std::vector<std::string_view>{"text", "csv", "jsonl"}));
+    try {
+        flow_sink_format_by_name("xml");
+        ADD_FAILURE() << "no error";
+    } catch (const UsageError& e) {
+        EXPECT_STREQ(e.what(), "unknown flow format 'xml' (known: text, csv, jsonl)");
+    }
+}
+
+TEST(FlowSink, DiskFullIsOneLineNamingTheFile) {
+    for (const auto& f : flow_sink_formats()) {
+        SCOPED_TRACE(f.name);
+        auto w = f.make({"/dev/full"});
         for (const auto& r : sample_records()) w->write(r);
         try {
             w->finish({});
             ADD_FAILURE() << "no error";
         } catch (const RuntimeError& e) {
-            EXPECT_NE(std::string(e.what()).find("/dev/full: No space left on device"),
-                      std::string::npos)
-                << e.what();
+            EXPECT_STREQ(e.what(), "write /dev/full: No space left on device");
         }
+        const OutputStats st = w->output_stats();
+        EXPECT_EQ(st.path, "/dev/full");
+        EXPECT_EQ(st.written, 0u);
+        EXPECT_EQ(st.why_not, "No space left on device");
     }
+}
+
+// A flow sink for the pipeline's tests: records what it is given; throws on every write when
+// told to.
+struct FakeFlowSink final : FlowSink {
+    struct Seen {
+        std::vector<FlowRecord> records;
+        std::vector<uint64_t> ticks;
+        bool finished = false;
+    };
+    FakeFlowSink(Seen& s, bool f) : seen(s), fail(f) {}
+    void write(const FlowRecord& r) override {
+        seen.records.push_back(r);
+        if (fail) throw RuntimeError("write broken.csv: No space left on device");
+    }
+    void finish(const FlowStats&) override { seen.finished = true; }
+    OutputStats output_stats() const override {
+        return {fail ? "broken.csv" : "good.csv", fail ? 0 : seen.records.size(),
+                fail ? "No space left on device" : ""};
+    }
+    void tick(uint64_t now_ns) override { seen.ticks.push_back(now_ns); }
+    Seen& seen;
+    bool fail;
+};
+
+std::vector<uint16_t> sports(const std::vector<FlowRecord>& rs) {
+    std::vector<uint16_t> v;
+    for (const auto& r : rs) v.push_back(r.key.sport);
+    return v;
+}
+
+TEST(PipelineFlows, EveryFlowSinkGetsEveryRecordWhenAnEarlierOneThrows) {
+    FakeFlowSink::Seen broken, good;
+    Pipeline p;
+    p.set_flows(config(1 * kSec));
+    p.add_flow_sink(std::make_unique<FakeFlowSink>(broken, true));
+    p.add_flow_sink(std::make_unique<FakeFlowSink>(good, false));
+    Traffic tr;
+    auto udp = [&](uint16_t sport, uint64_t ts) {
+        return p.on_event(tr.udp("10.0.0.1", "10.0.0.2", sport, 53, ts));
+    };
+    for (uint16_t port : {1000, 1001, 1002}) udp(port, kT0);
+    // Ends the three in one walk of the table; the first sink throws on the first of them.
+    try {
+        udp(1003, kT0 + 2 * kSec);
+        ADD_FAILURE() << "no error";
+    } catch (const RuntimeError& e) {
+        EXPECT_STREQ(e.what(), "write broken.csv: No space left on device");
+    }
+    udp(1004, kT0 + 4 * kSec);   // ends 1003: the error was thrown once, and is not again
+    p.on_idle(kT0 + 10 * kSec);  // ends 1004
+    EXPECT_TRUE(broken.ticks.empty());
+    EXPECT_EQ(good.ticks, (std::vector<uint64_t>{kT0 + 10 * kSec}));
+    udp(1005, kT0 + 10 * kSec);
+    udp(1006, kT0 + 10 * kSec);
+    p.finish(Ledger{});  // 1005 and 1006 at the end
+    EXPECT_TRUE(broken.finished);
+    EXPECT_TRUE(good.finished);
+    // Each flow once, in order: no write error stopped the table's walk or the fan-out.
+    EXPECT_EQ(sports(good.records),
+              (std::vector<uint16_t>{1000, 1001, 1002, 1003, 1004, 1005, 1006}));
+    EXPECT_EQ(sports(broken.records), (std::vector<uint16_t>{1000}));  // then nothing more
+    const auto outs = p.outputs();
+    ASSERT_EQ(outs.size(), 2u);
+    EXPECT_EQ(outs[0].unit, "flows");
+    EXPECT_EQ(outs[0].handed, 7u);
+    EXPECT_EQ(outs[0].stats.path, "broken.csv");
+    EXPECT_EQ(outs[0].stats.written, 0u);
+    EXPECT_EQ(outs[0].stats.why_not, "No space left on device");
+    EXPECT_EQ(outs[1].unit, "flows");
+    EXPECT_EQ(outs[1].handed, 7u);
+    EXPECT_EQ(outs[1].stats.path, "good.csv");
+    EXPECT_EQ(outs[1].stats.written, 7u);
+}
+
+TEST(PipelineFlows, AFlowSinkFailingAtTheEndIsFinishsError) {
+    FakeFlowSink::Seen broken, good;
+    Pipeline p;
+    p.set_flows(config());
+    p.add_flow_sink(std::make_unique<FakeFlowSink>(broken, true));
+    p.add_flow_sink(std::make_unique<FakeFlowSink>(good, false));
+    Traffic tr;
+    p.on_event(tr.udp("10.0.0.1", "10.0.0.2", 1, 2, kT0));
+    p.on_event(tr.udp("10.0.0.1", "10.0.0.2", 3, 4, kT0));
+    try {
+        p.finish(Ledger{});
+        ADD_FAILURE() << "no error";
+    } catch (const RuntimeError& e) {
+        EXPECT_STREQ(e.what(), "write broken.csv: No space left on device");
+    }
+    EXPECT_EQ(sports(good.records), (std::vector<uint16_t>{1, 3}));
+    EXPECT_TRUE(good.finished);
+    EXPECT_TRUE(broken.finished);
 }
 
 }  // namespace
