@@ -7,8 +7,8 @@
 
 #include "cli/output_options.h"
 #include "engine/afpacket_engine.h"
-#include "sink/emitters.h"
 #include "sink/output_file.h"
+#include "sink/rows.h"
 #include "util/error.h"
 
 namespace hookdump {
@@ -58,54 +58,63 @@ void print_outputs(const std::vector<OutputLedger>& outputs) {
 
 void write_ledger_json(OutputFile& out, std::string_view engine, const Ledger& ledger,
                        uint64_t captured, const std::vector<OutputLedger>& outputs) {
-    std::string& o = out.buffer();
-    const InterfaceCounters t = ledger.total();
-    JsonEmitter e(o);
-    auto counters = [&](const InterfaceCounters& c) {
-        append_uint(e.raw("received_by_filter"), c.filter_accepted);
-        append_uint(e.raw("read"), c.received);
-        append_uint(e.raw("dropped_by_kernel"), c.kernel_drops);
+    // Room: every number at its longest, names and separators, the texts escaped.
+    size_t room = 512 + JsonRow::room(engine.size());
+    for (const auto& c : ledger.interfaces) room += 256 + JsonRow::room(c.ifname.view().size());
+    for (const auto& w : outputs)
+        room += 512 + JsonRow::room(w.stats.path.size()) + JsonRow::room(w.stats.why_not.size());
+    auto counters = [](JsonRow& e, const InterfaceCounters& c) {
+        e.uint("received_by_filter", c.filter_accepted);
+        e.uint("read", c.received);
+        e.uint("dropped_by_kernel", c.kernel_drops);
     };
-    o.append("{\"engine\":\"");
-    append_json_escaped(o, engine);
-    o.append("\",\"packets_captured\":");
-    append_uint(o, captured);
-    o.append(",\"total\":");
-    e.begin();
-    counters(t);
-    o.push_back('}');
-    o.append(",\"interfaces\":[");
-    bool first = true;
-    for (const auto& c : ledger.interfaces) {
-        if (!first) o.push_back(',');
-        first = false;
-        e.begin();
-        append_uint(e.raw("ifindex"), static_cast<uint32_t>(c.ifindex));
-        e.text("ifname", c.ifname.view());
-        counters(c);
-        o.push_back('}');
-    }
-    o.append("],\"outputs\":[");
-    first = true;
-    for (const auto& w : outputs) {
-        if (!first) o.push_back(',');
-        first = false;
-        e.begin();
-        e.text("path", w.stats.path);
-        e.text("records", w.unit);
-        append_uint(e.raw("written"), w.stats.written);
-        append_uint(e.raw("not_written"), w.handed - w.stats.written);
-        if (w.stats.why_not.empty())
-            e.null("why_not");
-        else
-            e.text("why_not", w.stats.why_not);
-        if (w.stats.files) {
-            append_uint(e.raw("files"), w.stats.files);
-            append_uint(e.raw("overwritten"), w.stats.overwritten);
+    // An array of objects, each written by fill(row) with a cursor of its own.
+    auto array = [](JsonRow& e, std::string_view name, const auto& items, auto&& fill) {
+        e.key(name);
+        e.put('[');
+        bool first = true;
+        for (const auto& item : items) {
+            if (!first) e.put(',');
+            first = false;
+            JsonRow o(e.end());
+            o.begin();
+            fill(o, item);
+            o.close();
+            e.seek(o.end());
         }
-        o.push_back('}');
-    }
-    o.append("]}\n");
+        e.put(']');
+    };
+    append_row<JsonRow>(out.buffer(), room, [&](JsonRow& e) {
+        e.begin();
+        e.text("engine", engine);
+        e.uint("packets_captured", captured);
+        e.key("total");
+        JsonRow total(e.end());
+        total.begin();
+        counters(total, ledger.total());
+        total.close();
+        e.seek(total.end());
+        array(e, "interfaces", ledger.interfaces, [&](JsonRow& o, const InterfaceCounters& c) {
+            o.uint("ifindex", static_cast<uint32_t>(c.ifindex));
+            o.text("ifname", c.ifname.view());
+            counters(o, c);
+        });
+        array(e, "outputs", outputs, [](JsonRow& o, const OutputLedger& w) {
+            o.text("path", w.stats.path);
+            o.word("records", w.unit);
+            o.uint("written", w.stats.written);
+            o.uint("not_written", w.handed - w.stats.written);
+            if (w.stats.why_not.empty())
+                o.null("why_not");
+            else
+                o.text("why_not", w.stats.why_not);
+            if (w.stats.files) {
+                o.uint("files", w.stats.files);
+                o.uint("overwritten", w.stats.overwritten);
+            }
+        });
+        e.finish();
+    });
     out.close();
 }
 

@@ -52,6 +52,7 @@ std::unique_ptr<FlowSink> make_flow_text_sink(const FlowSinkOptions& o);
 std::unique_ptr<FlowSink> make_flow_csv_sink(const FlowSinkOptions& o);
 std::unique_ptr<FlowSink> make_flow_jsonl_sink(const FlowSinkOptions& o);
 
-extern const char* const kFlowCsvHeader;
+// The flow csv header, from the rows' own field walk.
+const std::string& flow_csv_header();
 
 }  // namespace hookdump

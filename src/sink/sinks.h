@@ -2,13 +2,14 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "sink/sink.h"
 
 namespace hookdump {
 
-extern const char* const kCsvHeader;
-extern const char* const kCsvDropHeader;  // with SinkOptions::drop_fields
+// The packet csv header, from the rows' own field walk; with SinkOptions::drop_fields' two more.
+const std::string& csv_header(bool drop_fields);
 
 std::unique_ptr<Sink> make_text_sink(const SinkOptions& o);
 std::unique_ptr<Sink> make_csv_sink(const SinkOptions& o);

@@ -2,6 +2,7 @@
 // registry's flow formats) and the pipeline's fan-out to them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -318,7 +319,9 @@ TEST(FlowSink, CsvAndJsonl) {
     }
     const auto csv = test::split_lines(test::read_file(dir.file("flows.csv")));
     ASSERT_EQ(csv.size(), 3u);
-    EXPECT_EQ(csv[0] + "\n", kFlowCsvHeader);
+    EXPECT_EQ(csv[0] + "\n", flow_csv_header());
+    EXPECT_EQ(flow_csv_header(),
+              "netns,proto,src,dst,sport,dport,first,last,packets,bytes,tcp_flags,end\n");
     EXPECT_EQ(
         csv[1],
         ",6,10.0.0.1,10.0.0.2,40000,443,1700000000.000000000,1700000001.500000000,2,108,S.,end");
@@ -334,6 +337,28 @@ TEST(FlowSink, CsvAndJsonl) {
         jsonl[1],
         R"({"netns":null,"proto":58,"src":"2001:db8::1","dst":"2001:db8::2","sport":null,"dport":null,)"
         R"("first":1700000002.000000000,"last":1700000002.000000000,"packets":1,"bytes":70,"tcp_flags":null,"end":"end"})");
+}
+
+// The header's field count is every row's, whichever fields are empty (no ports, not TCP, no
+// namespace) or quoted.
+TEST(FlowSink, CsvHeaderHasEveryRowsFieldCount) {
+    test::TempDir dir;
+    auto recs = sample_records();
+    FlowRecord r = recs[0];
+    r.key.netns = 4026531840;
+    r.end = FlowEnd::Tcp;
+    recs.push_back(r);
+    const std::string path = dir.file("flows.csv");
+    auto w = flow_sink_format_by_name("csv").make({path});
+    for (const auto& x : recs) w->write(x);
+    w->finish({});
+    const auto lines = test::split_lines(test::read_file(path));
+    ASSERT_EQ(lines.size(), recs.size() + 1);
+    auto fields = [](const std::string& line) {
+        return static_cast<size_t>(std::count(line.begin(), line.end(), ',')) + 1;
+    };
+    EXPECT_EQ(fields(lines[0]), 12u);
+    for (size_t i = 1; i < lines.size(); ++i) EXPECT_EQ(fields(lines[i]), 12u) << lines[i];
 }
 
 TEST(FlowSink, TableWithSummary) {

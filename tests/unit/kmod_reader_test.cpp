@@ -110,7 +110,7 @@ TEST(KmodReader, CsvRows) {
     Sample s;
     InterfaceCounters c;
     EXPECT_EQ(run_sink(make_csv_sink, d.file("x.csv"), s.datagram, c),
-              std::string(kCsvHeader) +
+              csv_header(false) +
                   "1700000000.123456789,prerouting,lo,1,4096,in,17,198.18.0.1,198.18.0.2,40000,9,,,"
                   "46,0,0,,\n"
                   "1700000001.000000001,output:last,lo,1,4096,out,6,2001:db8::1,2001:db8::2,443,"
@@ -183,12 +183,12 @@ TEST(KmodReader, RecordsIndependentOfThePreviousOne) {
             all.add(evs[i]);
             InterfaceCounters c;
             std::string rec = run_sink(make, d.file("one" + std::to_string(i)), one.datagram(), c);
-            if (make == make_csv_sink) rec = rec.substr(std::strlen(kCsvHeader));
+            if (make == make_csv_sink) rec = rec.substr(csv_header(false).size());
             expected += rec;
         }
         InterfaceCounters c;
         std::string got = run_sink(make, d.file("all"), all.datagram(), c);
-        if (make == make_csv_sink) got = got.substr(std::strlen(kCsvHeader));
+        if (make == make_csv_sink) got = got.substr(csv_header(false).size());
         EXPECT_EQ(got, expected);
         EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), static_cast<long>(evs.size()));
     }

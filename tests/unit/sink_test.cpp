@@ -593,7 +593,7 @@ TEST(CsvSink, HeaderRowsAndEmptyFields) {
     sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size() + 1);
-    EXPECT_EQ(lines[0] + "\n", kCsvHeader);
+    EXPECT_EQ(lines[0] + "\n", csv_header(false));
     EXPECT_EQ(lines[0],
               "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,"
               "caplen,"
@@ -607,6 +607,37 @@ TEST(CsvSink, HeaderRowsAndEmptyFields) {
     EXPECT_EQ(csv_fields(lines[2])[2], "we\"ird,name");
 }
 
+// The csv header comes from the rows' own field walk: its bytes are the documented ones, and
+// every row, with and without the drop fields, has as many fields as it names.
+TEST(CsvSink, HeaderFromTheFieldWalkHasEveryRowsFieldCount) {
+    const std::string base =
+        "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,"
+        "caplen,frag,tcp_flags,verdict";
+    EXPECT_EQ(csv_header(false), base + "\n");
+    EXPECT_EQ(csv_header(true), base + ",reason,location\n");
+    TempDir dir;
+    auto ps = record_packets();
+    PacketEvent dropped = ps[0].ev;
+    dropped.drop_reason = "NETFILTER_DROP";
+    dropped.drop_location = "nf_hook_slow+0x9f";
+    for (bool drop : {false, true}) {
+        SCOPED_TRACE(drop);
+        SinkOptions o{dir.file(drop ? "d.csv" : "p.csv"), 262144};
+        o.drop_fields = drop;
+        auto sink = make_csv_sink(o);
+        for (const auto& p : ps) sink->write(p.ev);
+        sink->write(dropped);
+        sink->finish(Ledger{}, 0);
+        const auto lines = test::split_lines(test::read_file(o.path));
+        ASSERT_EQ(lines.size(), ps.size() + 2);
+        EXPECT_EQ(lines[0] + "\n", csv_header(drop));
+        const size_t n = csv_fields(lines[0]).size();
+        EXPECT_EQ(n, drop ? 20u : 18u);
+        for (size_t i = 1; i < lines.size(); ++i)
+            EXPECT_EQ(csv_fields(lines[i]).size(), n) << lines[i];
+    }
+}
+
 TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
     TempDir dir;
     const std::string path = dir.file("p.jsonl");
@@ -616,7 +647,8 @@ TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
     sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size());
-    const auto header = csv_fields(std::string(kCsvHeader, strlen(kCsvHeader) - 1));
+    const std::string& h = csv_header(false);
+    const auto header = csv_fields(h.substr(0, h.size() - 1));
     for (size_t i = 0; i < lines.size(); ++i) {
         SCOPED_TRACE(lines[i]);
         const JsonRecord rec = parse_flat_json(lines[i]);
