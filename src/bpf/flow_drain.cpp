@@ -49,8 +49,7 @@ int FlowDrain::on_spill(void* ctx, void* data, size_t size) {
 
 int FlowDrain::poll_spills(int timeout_ms) {
     int n = ring_buffer__poll(ring_.get(), timeout_ms);
-    if (n < 0 && n != -EINTR)
-        throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
+    if (n < 0 && n != -EINTR) throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
     // Below the programs' wakeup threshold nothing wakes the poll: read what is there.
     if (n <= 0) n = ring_buffer__consume(ring_.get());
     if (n < 0) throw RuntimeError(errno_message("reading the BPF ring buffer", -n));

@@ -340,8 +340,8 @@ TEST_F(ProgTest, FlowsPastHashAndRingAreCounted) {
     const size_t fit = page / (8 + sizeof(hd_flow_spill));
     const int n = static_cast<int>(fit) + 40;
     for (int i = 0; i <= n; ++i)
-        run(obj.tc_ingress_fd(), udp4("198.18.0.2", "198.18.0.1", static_cast<uint16_t>(1 + i), 5001),
-            kTcUnspec);
+        run(obj.tc_ingress_fd(),
+            udp4("198.18.0.2", "198.18.0.1", static_cast<uint16_t>(1 + i), 5001), kTcUnspec);
     const hd_stats s = obj.stats();
     EXPECT_EQ(s.matched, uint64_t(n + 1));
     EXPECT_EQ(s.flow_spilled, fit);
