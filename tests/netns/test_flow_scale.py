@@ -49,11 +49,12 @@ class FlowScale(unittest.TestCase):
                 args += ["--direction", "in"]
             args += os.environ.get("HOOKDUMP_SCALE_ARGS", "").split()
             c = t.capture(a, *args, name="flows", wait_ready=False).wait_line("listening on ")
+            cpu0 = cpu_seconds(c.proc.pid)  # the load (the verifier) and the maps' allocation
             start = time.monotonic()
             line = t.send(b, "vB", count=N, flows=N, sport=SPORT, dport=DPORT)
             took = time.monotonic() - start
             time.sleep(1.5)  # a sweep or two after the last packet: the CPU of the whole run
-            cpu, rss = cpu_seconds(c.proc.pid), peak_rss_mib(c.proc.pid)
+            cpu, rss = cpu_seconds(c.proc.pid) - cpu0, peak_rss_mib(c.proc.pid)
             netns.log(f"{engine}: {line} in {took:.2f} s ({N / took:,.0f} new flows/s), "
                       f"capture CPU {cpu:.2f} s, peak RSS {rss:.0f} MiB")
             self.assertEqual(c.stop(timeout=60), 0, c.stderr())
