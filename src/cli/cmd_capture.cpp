@@ -176,8 +176,7 @@ EngineOptions CaptureCommand::engine_options() const {
     o.egress = direction_ != "in";
     o.xdp_mode = xdp_mode_;
     // tc/XDP count flows in the kernel when flows are all that is written.
-    o.flows = (out_.flows_flag || !out_.flows_file.empty()) && out_.write_path.empty() &&
-              out_.format.empty();
+    o.flows = out_.flows_only();
     // The kernel's hash holds one sweep's (a second's) new flows, not the whole table: each
     // sweep walks all its buckets and it is preallocated per CPU (2^20 entries, --max-flows'
     // default, were 200 MB a hash on 2 CPUs and 2.4 ms of CPU a sweep; 65536: 0.2 ms).
@@ -213,6 +212,9 @@ int CaptureCommand::run() {
         throw UsageError("--per-worker-files needs -w FILE");
     if (per_worker_files_ && out_.count)
         throw UsageError("-c cannot be combined with --per-worker-files");
+    // One exporter per observation domain: its sequence numbers count every record it sent.
+    if (per_worker_files_ && out_.ipfix.enabled())
+        throw UsageError("--ipfix cannot be combined with --per-worker-files");
     const EngineOptions opt = engine_options();
     // --engine auto decides before the outputs are created: the pick's row says which fields
     // they write.

@@ -24,6 +24,7 @@ int GenerateCommand::run() {
     cfg.payload = payload_;
     cfg.seed = seed_;
     SyntheticEngine engine(cfg);
+    out_.from_file = true;  // as fast as a file read
     auto pipeline = out_.build();
     install_stop_signals();
     const int rc = run_capture(engine, *pipeline);

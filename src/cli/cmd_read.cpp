@@ -17,6 +17,7 @@ int ReadCommand::run() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
     FileEngine engine(path_, expr);
+    out_.from_file = true;
     auto pipeline = out_.build();
     install_stop_signals();
     const int rc = run_capture(engine, *pipeline);

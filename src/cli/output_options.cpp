@@ -8,6 +8,7 @@
 
 #include "cli/numbers.h"
 #include "engine/engine.h"
+#include "sink/ipfix_sink.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
 #include "util/named.h"
@@ -69,6 +70,7 @@ void OutputOptions::add_to(CLI::App& app) {
                 0, kMaxTimeoutSeconds);
     add_number(app, "--max-flows", max_flows, "Flow table size; when full the oldest is evicted",
                1);
+    ipfix.add_to(app);
 }
 
 std::unique_ptr<Pipeline> OutputOptions::build() const {
@@ -78,8 +80,11 @@ std::unique_ptr<Pipeline> OutputOptions::build() const {
 std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) const {
     std::optional<std::string> flows;
     if (flows_flag || !flows_file.empty()) flows = flows_file.empty() ? "-" : flows_file;
+    // Resolved first: a bad --ipfix is a usage error before any file is created.
+    std::optional<IpfixOptions::Resolved> ipfix_to;
+    if (ipfix.enabled()) ipfix_to = ipfix.resolve();
     auto pipeline = std::make_unique<Pipeline>(count);
-    const bool want_packets = !out_path.empty() || !format.empty() || !flows;
+    const bool want_packets = !out_path.empty() || !format.empty() || !wants_flows();
     if (want_packets) {
         const SinkFormat* f = nullptr;
         if (!format.empty())
@@ -107,17 +112,31 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
         if (rotate_files && !rot.enabled()) throw UsageError("-W needs -G or -C");
         pipeline->add_sink(rot.enabled() ? make_rotating_sink(*f, so, rot) : f->make(so));
     }
-    if (flows) {
+    if (wants_flows()) {
         FlowConfig cfg;
         cfg.idle_timeout_ns = seconds_to_ns(idle_timeout);
         cfg.active_timeout_ns = seconds_to_ns(active_timeout);
         cfg.max_flows = max_flows;
+        pipeline->set_flows(cfg);
+    }
+    if (flows) {
         FlowSinkOptions fo;
-        fo.path = flows->empty() ? "-" : *flows;
+        fo.path = *flows;
         const FlowSinkFormat* f = flow_sink_format_by_path(fo.path);
         if (!f) f = &flow_sink_format_by_name("text");
-        pipeline->set_flows(cfg);
         pipeline->add_flow_sink(f->make(fo));
+    }
+    if (ipfix_to) {
+        IpfixSinkConfig c;
+        c.where = ipfix_to->collector.text();
+        c.address = ipfix_to->address;
+        c.transport = ipfix_to->transport;
+        c.exporter = ipfix_to->config;
+        c.from_file = from_file;
+        // Measured (bench/README.md, IPFIX): nfcapd on the same 2-core host lost 0.45% of a
+        // million records sent back to back; at a message every 500 us it lost none.
+        if (from_file) c.exporter.message_interval_ns = 500'000;
+        pipeline->add_flow_sink(make_ipfix_sink(c));
     }
     return pipeline;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/ipfix_options.h"
 #include "core/pipeline.h"
 
 namespace hookdump {
@@ -27,6 +28,15 @@ struct OutputOptions {
     double rotate_megabytes = 0;  // -C, in units of 1,000,000 bytes like tcpdump
     unsigned rotate_files = 0;    // -W
     bool drop_fields = false;     // records carry reason and location (--engine drop)
+    IpfixOptions ipfix;           // --ipfix and its options
+    // Reading a file (read, generate): the IPFIX exporter paces its messages, so that a
+    // collector keeps up with a file read as fast as the disk goes.
+    bool from_file = false;
+
+    // Flow records wanted: --flows, --flows=FILE or --ipfix.
+    bool wants_flows() const { return flows_flag || !flows_file.empty() || ipfix.enabled(); }
+    // Flows and no packet output: what the eBPF engines' in-kernel flow mode serves.
+    bool flows_only() const { return wants_flows() && write_path.empty() && format.empty(); }
 
     void add_to(CLI::App& app);
     // Throws UsageError for inconsistent choices (a binary format to a terminal, unknown format).

@@ -44,6 +44,10 @@ void print_ledger(const Ledger& ledger, uint64_t captured) {
 void print_outputs(const std::vector<OutputLedger>& outputs) {
     for (const auto& o : outputs) {
         const OutputStats& s = o.stats;
+        if (!s.line.empty()) {
+            fmt::print(stderr, "{}\n", s.line);
+            continue;
+        }
         if (s.written == o.handed && !s.overwritten) continue;
         std::string line = fmt::format("{} {} written to {}", s.written, o.unit, s.path);
         if (s.files)

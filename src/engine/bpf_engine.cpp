@@ -228,19 +228,16 @@ bool BpfEngine::xdp_native() const {
 
 void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     if (cfg_.flows) {
-        // Packets the kernel's hash had no room for come through the ring meanwhile.
-        uint64_t next_sweep = 0, next_idle = 0;
+        uint64_t next_sweep = 0;
         while (!stop.load(std::memory_order_relaxed)) {
-            drain_->poll_spills(100);
+            timespec ts{0, 100'000'000};
+            nanosleep(&ts, nullptr);
             const uint64_t now = realtime_ns();
             if (now >= next_sweep) {
                 sweep_flows(handler, false);
                 next_sweep = now + 1'000'000'000;
             }
-            if (now >= next_idle) {
-                handler.on_idle(now);
-                next_idle = now + 100'000'000;
-            }
+            handler.on_idle(now);
         }
         sweep_flows(handler, true);
         return;

@@ -5,11 +5,16 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "util/clock.h"
 
 namespace hookdump::ipfix {
+
+namespace {
+constexpr int kRefusalWaitMs = 50;
+}  // namespace
 
 Clock Clock::system() {
     return {realtime_ns, [] { return clock_ns(CLOCK_MONOTONIC); },
@@ -38,6 +43,15 @@ void Exporter::not_sent(uint64_t records, const std::string& why) {
             return;
         }
     stats_.not_sent_reasons.emplace_back(why, records);
+}
+
+void Exporter::refused_after_send(int err) {
+    if (!err || !last_sent_records_) return;
+    stats_.records_sent -= last_sent_records_;
+    --stats_.messages_sent;
+    ++stats_.messages_not_sent;
+    not_sent(last_sent_records_, std::strerror(err));
+    last_sent_records_ = 0;
 }
 
 bool Exporter::start_message(uint64_t now) {
@@ -83,8 +97,12 @@ void Exporter::send_message() {
         stats_.records_sent += records;
         ++stats_.messages_sent;
         stats_.template_sends += templates;
+        last_sent_records_ = records;
         return;
     }
+    // A connected UDP socket reports the ICMP error of an earlier datagram on this send: that
+    // one reached no collector either.
+    if (err == ECONNREFUSED) refused_after_send(err);
     // Records that did not go are not counted in the sequence: the collector has no gap to
     // see, the ledger says what was lost. The templates may not have reached it either.
     ++stats_.messages_not_sent;
@@ -109,12 +127,18 @@ void Exporter::add(const Record& r) {
 }
 
 void Exporter::tick() {
-    if (!builder_.empty() && clock_.monotonic() - first_record_ns_ >= config_.flush_interval_ns)
-        send_message();
+    const uint64_t now = clock_.monotonic();
+    // TCP: a lost connection is made again here too (with its backoff), not only when a record
+    // comes, so that records after the collector is back find it connected.
+    transport_->ready(now);
+    refused_after_send(transport_->take_error(0));
+    if (!builder_.empty() && now - first_record_ns_ >= config_.flush_interval_ns) send_message();
 }
 
 void Exporter::finish() {
     if (!builder_.empty()) send_message();
+    // A collector's ICMP error comes within a round trip: a near one's within this wait.
+    refused_after_send(transport_->take_error(kRefusalWaitMs));
 }
 
 std::string export_summary(const ExportStats& s, const std::string& where) {

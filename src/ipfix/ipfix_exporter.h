@@ -32,6 +32,10 @@ class Transport {
     virtual bool datagram() const = 0;
     // Why ready() is false, for the ledger ("not connected: Connection refused").
     virtual std::string not_ready_reason() const = 0;
+    // An error the network reported after a send went (UDP: the ICMP port unreachable of a
+    // collector not listening, ECONNREFUSED), waiting up to wait_ms for it; 0 when none. It
+    // is taken: the next call does not see it again.
+    virtual int take_error(int /*wait_ms*/) { return 0; }
 };
 
 struct ExporterConfig {
@@ -71,7 +75,8 @@ class Exporter {
     // Sends the message being built when its first record is flush_interval old. Call it at
     // least every few hundred milliseconds (add() calls it too).
     void tick();
-    // Sends what is left.
+    // Sends what is left, and counts a refusal of the last message (UDP) as its records not
+    // sent, waiting briefly for it.
     void finish();
 
     const ExportStats& stats() const { return stats_; }
@@ -82,6 +87,8 @@ class Exporter {
     bool start_message(uint64_t now);
     void send_message();
     void not_sent(uint64_t records, const std::string& why);
+    // The last message sent was refused after it went: its records were not exported.
+    void refused_after_send(int err);
 
     ExporterConfig config_;
     std::unique_ptr<Transport> transport_;
@@ -91,8 +98,9 @@ class Exporter {
     uint64_t session_ = 0;   // the transport session the templates were sent on
     bool refreshed_ = false;
     uint64_t last_refresh_ns_ = 0;
-    uint64_t first_record_ns_ = 0;  // when the message being built got its first record
-    uint64_t next_send_ns_ = 0;     // pacing: the next message not before
+    uint64_t first_record_ns_ = 0;    // when the message being built got its first record
+    uint64_t next_send_ns_ = 0;       // pacing: the next message not before
+    uint64_t last_sent_records_ = 0;  // in the last message sent, until an error says otherwise
     ExportStats stats_;
 };
 

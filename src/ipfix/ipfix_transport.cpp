@@ -60,6 +60,14 @@ class UdpTransport final : public Transport {
     }
     bool datagram() const override { return true; }
     std::string not_ready_reason() const override { return {}; }
+    int take_error(int wait_ms) override {
+        pollfd p{fd_.get(), 0, 0};  // POLLERR is reported whatever is asked
+        if (wait_ms > 0) ::poll(&p, 1, wait_ms);
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return 0;
+        return err;
+    }
 
   private:
     TransportOptions options_;

@@ -17,6 +17,18 @@ void flow_fields(R& e, const FlowRecord& r) {
         e.uint("netns", k.netns);
     else
         e.null("netns");
+    if (k.ifindex)
+        e.uint("ifindex", static_cast<uint32_t>(k.ifindex));
+    else
+        e.null("ifindex");
+    if (k.point == CapturePoint::Unknown)
+        e.null("point");
+    else
+        e.word("point", to_string(k.point));
+    if (r.dir == Direction::Unknown)
+        e.null("dir");
+    else
+        e.word("dir", to_string(r.dir));
     e.uint("proto", k.proto);
     e.addr("src", k.family, k.src);
     e.addr("dst", k.family, k.dst);
@@ -27,10 +39,18 @@ void flow_fields(R& e, const FlowRecord& r) {
         e.null("sport");
         e.null("dport");
     }
+    if (r.has_icmp) {
+        e.uint("icmp_type", k.icmp >> 8);
+        e.uint("icmp_code", k.icmp & 0xff);
+    } else {
+        e.null("icmp_type");
+        e.null("icmp_code");
+    }
     e.epoch_ns("first", r.first_ns);
     e.epoch_ns("last", r.last_ns);
     e.uint("packets", r.packets);
     e.uint("bytes", r.bytes);
+    e.uint("octets", r.ip_bytes);
     if (k.proto == 6)
         e.tcp_flags("tcp_flags", r.tcp_flags);
     else

@@ -29,6 +29,9 @@ struct OutputStats {
     std::string why_not;   // why others did not: the failed write's error, or the format's limit
     unsigned files = 0;    // rotated outputs: the files opened (0: not rotated)
     unsigned overwritten = 0;  // of those, overwritten since by -W
+    // An output that is not a file (IPFIX export) says what happened in a line of its own,
+    // printed whether or not everything went.
+    std::string line;
 };
 
 // The end of one record in a chunk of bytes (offset from the chunk's start), and how many of

@@ -107,6 +107,9 @@ class Nfcapd(Daemon):
                 "octets": f["in_bytes"],
                 "start_ms": _ms(f["first"], "%Y-%m-%dT%H:%M:%S.%f"),
                 "end_ms": _ms(f["last"], "%Y-%m-%dT%H:%M:%S.%f"),
+                "in_if": f.get("input_snmp", 0),
+                "out_if": f.get("output_snmp", 0),
+                "direction": f.get("direction", 0),
             })
         r = subprocess.run(["nfdump", "-R", self.dir, "-I"], capture_output=True, text=True,
                            timeout=60)
@@ -214,6 +217,7 @@ def _relay_main(port, udp_port):
     while True:
         conn, _ = lst.accept()
         counts["conns"] += 1
+        print(f"connection {counts['conns']} open", flush=True)
         buf = b""
         while True:
             data = conn.recv(65536)

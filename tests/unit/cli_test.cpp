@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <numeric>
 #include <regex>
 #include <set>
@@ -582,13 +583,15 @@ TEST_F(Cli, FlowsCsvOneRecordPerFlow) {
     EXPECT_EQ(r.out, "");  // flows only: no packet lines
     const auto lines = split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), 1u + 16);
-    EXPECT_EQ(lines[0], "netns,proto,src,dst,sport,dport,first,last,packets,bytes,tcp_flags,end");
+    EXPECT_EQ(lines[0],
+              "netns,ifindex,point,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,first,last,"
+              "packets,bytes,octets,tcp_flags,end");
     size_t packets = 0;
     for (size_t i = 1; i < lines.size(); ++i) {
         const auto f = test::split(lines[i], ',');
-        ASSERT_EQ(f.size(), 12u) << lines[i];
-        packets += std::stoul(f[8]);
-        EXPECT_EQ(f[11], "end");
+        ASSERT_EQ(f.size(), 18u) << lines[i];
+        packets += std::stoul(f[13]);
+        EXPECT_EQ(f[17], "end");
     }
     EXPECT_EQ(packets, 100u);
     // With a filter, only the matching flows.
@@ -617,10 +620,41 @@ TEST_F(Cli, FlowsEvictionReported) {
     ASSERT_EQ(lines.size(), 1 + kPackets);
     for (size_t i = 1; i < lines.size(); ++i) {
         const auto f = test::split(lines[i], ',');
-        ASSERT_EQ(f.size(), 12u) << lines[i];
-        EXPECT_EQ(f[8], "1") << lines[i];  // one packet a record
-        EXPECT_EQ(f[11], i <= kEvicted ? "evicted" : "end") << lines[i];
+        ASSERT_EQ(f.size(), 18u) << lines[i];
+        EXPECT_EQ(f[13], "1") << lines[i];  // one packet a record
+        EXPECT_EQ(f[17], i <= kEvicted ? "evicted" : "end") << lines[i];
     }
+}
+
+// A bad --ipfix is one line and exit 2, before any output is created.
+TEST_F(Cli, IpfixBadCollectorIsOneLine) {
+    const std::string out = dir_->file("never.csv");
+    const std::pair<const char*, const char*> cases[] = {
+        {"198.18.0.1:99999", "hookdump: --ipfix: '198.18.0.1:99999' has no port 1 to 65535"},
+        {"[::1", "hookdump: --ipfix: '[::1'"},
+        {"", "hookdump: --ipfix: "},
+        {"no-such-host.invalid", "hookdump: --ipfix: cannot resolve 'no-such-host.invalid'"},
+    };
+    for (const auto& [spec, want] : cases) {
+        const RunResult r = hookdump({"read", pcap_, "--flows=" + out, "--ipfix", spec});
+        EXPECT_EQ(r.status, 2) << spec << show(r);
+        const auto lines = split_lines(r.err);
+        ASSERT_EQ(lines.size(), 1u) << spec << show(r);
+        EXPECT_EQ(lines[0].rfind(want, 0), 0u) << lines[0];
+        EXPECT_FALSE(std::filesystem::exists(out)) << spec;
+    }
+    const RunResult r =
+        hookdump({"read", pcap_, "--ipfix", "127.0.0.1", "--ipfix-transport", "sctp"});
+    EXPECT_EQ(r.status, 2) << show(r);
+}
+
+// --ipfix alone: flows and no packet output; nobody listens on the discard port, which the
+// exporter's line says (the ICMP error of its one message waited for at the end), exit 0.
+TEST_F(Cli, IpfixAloneWritesNoPackets) {
+    const RunResult r = hookdump({"read", pcap_, "--ipfix", "127.0.0.1:9"});
+    ASSERT_EQ(r.status, 0) << show(r);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "0 flow records exported to 127.0.0.1:9, 16 not sent (Connection refused)\n");
 }
 
 TEST_F(Cli, FlowsAndPacketsTogether) {

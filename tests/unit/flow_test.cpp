@@ -321,22 +321,27 @@ TEST(FlowSink, CsvAndJsonl) {
     ASSERT_EQ(csv.size(), 3u);
     EXPECT_EQ(csv[0] + "\n", flow_csv_header());
     EXPECT_EQ(flow_csv_header(),
-              "netns,proto,src,dst,sport,dport,first,last,packets,bytes,tcp_flags,end\n");
-    EXPECT_EQ(
-        csv[1],
-        ",6,10.0.0.1,10.0.0.2,40000,443,1700000000.000000000,1700000001.500000000,2,108,S.,end");
+              "netns,ifindex,point,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,first,last,"
+              "packets,bytes,octets,tcp_flags,end\n");
+    EXPECT_EQ(csv[1],
+              ",,,,6,10.0.0.1,10.0.0.2,40000,443,,,1700000000.000000000,1700000001.500000000,2,108,"
+              "80,S.,end");
     EXPECT_EQ(csv[2],
-              ",58,2001:db8::1,2001:db8::2,,,1700000002.000000000,1700000002.000000000,1,70,,end");
+              ",,,,58,2001:db8::1,2001:db8::2,,,128,0,1700000002.000000000,1700000002.000000000,1,"
+              "70,56,,end");
     const auto jsonl = test::split_lines(test::read_file(dir.file("flows.jsonl")));
     ASSERT_EQ(jsonl.size(), 2u);
-    EXPECT_EQ(
-        jsonl[0],
-        R"({"netns":null,"proto":6,"src":"10.0.0.1","dst":"10.0.0.2","sport":40000,"dport":443,)"
-        R"("first":1700000000.000000000,"last":1700000001.500000000,"packets":2,"bytes":108,"tcp_flags":"S.","end":"end"})");
+    EXPECT_EQ(jsonl[0],
+              R"({"netns":null,"ifindex":null,"point":null,"dir":null,"proto":6,"src":"10.0.0.1",)"
+              R"("dst":"10.0.0.2","sport":40000,"dport":443,"icmp_type":null,"icmp_code":null,)"
+              R"("first":1700000000.000000000,"last":1700000001.500000000,"packets":2,)"
+              R"("bytes":108,"octets":80,"tcp_flags":"S.","end":"end"})");
     EXPECT_EQ(
         jsonl[1],
-        R"({"netns":null,"proto":58,"src":"2001:db8::1","dst":"2001:db8::2","sport":null,"dport":null,)"
-        R"("first":1700000002.000000000,"last":1700000002.000000000,"packets":1,"bytes":70,"tcp_flags":null,"end":"end"})");
+        R"({"netns":null,"ifindex":null,"point":null,"dir":null,"proto":58,)"
+        R"("src":"2001:db8::1","dst":"2001:db8::2","sport":null,"dport":null,"icmp_type":128,)"
+        R"("icmp_code":0,"first":1700000002.000000000,"last":1700000002.000000000,)"
+        R"("packets":1,"bytes":70,"octets":56,"tcp_flags":null,"end":"end"})");
 }
 
 // The header's field count is every row's, whichever fields are empty (no ports, not TCP, no
@@ -357,8 +362,8 @@ TEST(FlowSink, CsvHeaderHasEveryRowsFieldCount) {
     auto fields = [](const std::string& line) {
         return static_cast<size_t>(std::count(line.begin(), line.end(), ',')) + 1;
     };
-    EXPECT_EQ(fields(lines[0]), 12u);
-    for (size_t i = 1; i < lines.size(); ++i) EXPECT_EQ(fields(lines[i]), 12u) << lines[i];
+    EXPECT_EQ(fields(lines[0]), 18u);
+    for (size_t i = 1; i < lines.size(); ++i) EXPECT_EQ(fields(lines[i]), 18u) << lines[i];
 }
 
 TEST(FlowSink, TableWithSummary) {

@@ -21,8 +21,9 @@ cat r1.err r2.err f1.err f1.csv
 (($(rows r1.csv | wc -l) == 4)) || vm_fail "'udp and dst port 5002': expected 4 rows"
 (($(rows r2.csv | wc -l) == 2)) || vm_fail "--proto tcp (xdp): expected 2 rows"
 grep -q "^4 packets captured, 4 received by filter, 0 dropped" r1.err || vm_fail "r1 ledger"
-# netns,proto,src,dst,sport,dport,first,last,packets,bytes,tcp_flags,end
-cut -d, -f2-6,9,10,12 f1.csv | tail -n +2 | sort >f1.sum
+# netns,ifindex,point,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,first,last,packets,
+# bytes,octets,tcp_flags,end
+cut -d, -f5-9,14,15,18 f1.csv | tail -n +2 | sort >f1.sum
 cat >f1.want <<WANT
 1,198.18.0.1,198.18.0.2,,,1,74,end
 17,198.18.0.1,198.18.0.2,40000,5001,3,222,end

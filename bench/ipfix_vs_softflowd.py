@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""hookdump read --ipfix against softflowd -r, each into nfcapd, on one generated capture:
+
+    bench/ipfix_vs_softflowd.py [-n PACKETS] [-f FLOWS] [-r ROUNDS] [--keep DIR]
+
+Writes `hookdump generate -n PACKETS --flow-count FLOWS` (4,000,000 packets of 100,000 flows by
+default) into a temporary directory, starts nfcapd in a network namespace of its own (only lo,
+127.0.0.1), and runs, ROUNDS times interleaved:
+
+    hookdump read BIG --ipfix 127.0.0.1:PORT
+    softflowd -r BIG -n 127.0.0.1:PORT -v 10 -d -m FLOWS*2   (IPFIX, table big enough)
+
+For each: wall time, CPU time (user+sys of the process, from wait4), packets per CPU-second, and
+what nfdump decoded from that run alone (flows, packets, sequence failures). Prints a markdown
+table and writes bench/out/ipfix.json. Needs root (the namespace), nfdump, softflowd.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "netns"))
+
+PORT = 9995
+
+
+def sh(*cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kw)
+
+
+def timed(cmd):
+    """Runs cmd; returns (wall s, user+sys CPU s, stderr)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    err = p.stderr.read()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"{cmd[0]} exited {p.returncode}: {err}")
+    return wall, ru.ru_utime + ru.ru_stime, err
+
+
+def nfdump_totals(d):
+    r = sh("nfdump", "-R", d, "-I")
+    vals = {}
+    for line in r.stdout.splitlines():
+        k, _, v = line.partition(":")
+        vals[k.strip()] = v.strip()
+    return int(vals["Flows"]), int(vals["Packets"]), int(vals["Sequence failures"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=4_000_000)
+    ap.add_argument("-f", type=int, default=100_000)
+    ap.add_argument("-r", type=int, default=3)
+    ap.add_argument("--keep")
+    a = ap.parse_args()
+    hd = os.environ.get("HOOKDUMP", os.path.join(ROOT, "build", "hookdump"))
+    work = a.keep or tempfile.mkdtemp(prefix="hd-ipfix-bench-")
+    os.makedirs(work, exist_ok=True)
+    big = os.path.join(work, "big.pcap")
+    if not os.path.exists(big):
+        sh(hd, "generate", "-n", a.n, "--flow-count", a.f, "-w", big)
+    ns = f"hdb-ipfix-{os.getpid()}"
+    sh("ip", "netns", "add", ns)
+    rows = {"hookdump": [], "softflowd": []}
+    try:
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        cmds = {
+            "hookdump": [hd, "read", big, "--ipfix", f"127.0.0.1:{PORT}"],
+            "softflowd": ["softflowd", "-r", big, "-n", f"127.0.0.1:{PORT}", "-v", "10", "-d",
+                          "-6", "-m", 2 * a.f, "-c", os.path.join(work, "sf.ctl"),
+                          "-p", os.path.join(work, "sf.pid")],
+        }
+        for rnd in range(a.r):
+            for name, cmd in cmds.items():
+                d = os.path.join(work, f"{name}-{rnd}")
+                os.makedirs(d)
+                nfcapd = subprocess.Popen(["ip", "netns", "exec", ns, "nfcapd", "-w", d, "-b",
+                                           "127.0.0.1", "-p", str(PORT)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
+                wall, cpu, _ = timed(["ip", "netns", "exec", ns] + cmd)
+                time.sleep(1)
+                nfcapd.terminate()
+                nfcapd.wait(timeout=30)
+                flows, packets, seq = nfdump_totals(d)
+                rows[name].append(dict(wall=wall, cpu=cpu, flows=flows, packets=packets, seq=seq))
+                print(f"round {rnd} {name}: wall {wall:.2f} s, CPU {cpu:.2f} s, nfdump: {flows} "
+                      f"flows, {packets} packets, {seq} sequence failures", flush=True)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{a.n} packets, {a.f} flows, {a.r} rounds, load {os.getloadavg()[0]:.1f}\n")
+    print("| exporter | wall s | CPU s | packets / CPU-s | nfdump flows | nfdump packets | seq. failures |")
+    print("|---|---|---|---|---|---|---|")
+    summary = {}
+    for name, rs in rows.items():
+        wall = statistics.median(r["wall"] for r in rs)
+        cpu = statistics.median(r["cpu"] for r in rs)
+        s = dict(wall=wall, cpu=cpu, pps_cpu=a.n / cpu, rounds=rs)
+        summary[name] = s
+        flows = "/".join(str(r["flows"]) for r in rs)
+        packets = "/".join(str(r["packets"]) for r in rs)
+        seq = "/".join(str(r["seq"]) for r in rs)
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {a.n / cpu:,.0f} | {flows} | {packets} | {seq} |")
+    ratio = summary["hookdump"]["pps_cpu"] / summary["softflowd"]["pps_cpu"]
+    print(f"\nhookdump: {ratio:.1f}x softflowd's packets per CPU-second")
+    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
+    with open(os.path.join(HERE, "out", "ipfix.json"), "w") as f:
+        json.dump(dict(packets=a.n, flows=a.f, summary=summary, ratio=ratio), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+// The IPFIX flow output (--ipfix HOST:PORT): not a file, so not a row of flow_sink_formats();
+// OutputOptions adds it beside the file outputs when --ipfix is given.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ipfix/ipfix_exporter.h"
+#include "ipfix/ipfix_transport.h"
+#include "sink/flow_sink.h"
+
+namespace hookdump {
+
+struct IpfixSinkConfig {
+    std::string where;  // HOST:PORT, for the ledger
+    ipfix::Address address;
+    ipfix::TransportKind transport = ipfix::TransportKind::Udp;
+    ipfix::ExporterConfig exporter;
+    // Reading a file: wait for room in the socket buffer, and pace the messages (the
+    // collector's receive buffer is what overflows).
+    bool from_file = false;
+};
+
+std::unique_ptr<FlowSink> make_ipfix_sink(const IpfixSinkConfig& c);
+
+}  // namespace hookdump
