@@ -12,7 +12,8 @@
  * xdp-tools' dispatcher uses to the same end) is refused by kernels that refuse tracing programs.
  *
  * record: packets mode -> one ring buffer record with up to snaplen bytes; flows mode ->
- * per-CPU hash of 5-tuples. What cannot be recorded is counted per CPU (struct hd_stats).
+ * per-CPU hash of 5-tuples (a packet the hash has no room for: a ring buffer record, struct
+ * hd_flow_spill). What cannot be recorded is counted per CPU (struct hd_stats).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -324,15 +325,14 @@ static __always_inline int hd_rules_match(const struct hd_tuple *t)
  * as its hash lookup. The coarse clock moves only at a tick, so it is read once a tick a flow
  * (jiffies, which the JIT inlines, says when: the coarse read itself costs ~7 ns here); a
  * tick's update racing with that read can leave last_ns a tick further behind. */
-static __always_inline void hd_count_in(void *flows_now, const void *key, const struct hd_pkt *p,
-					__u32 len, __u32 ip_len, struct hd_stats *st, __u64 *added)
+/* 0 when the packet is counted in the hash; -1 when its flow is not in it and does not fit. */
+static __always_inline int hd_count_in(void *flows_now, const void *key, const struct hd_pkt *p,
+				       __u32 len, __u32 ip_len, __u64 *added)
 {
 	struct hd_flow_value *v;
 
-	if (!flows_now) {
-		st->flow_full++;
-		return;
-	}
+	if (!flows_now)
+		return -1;
 	v = bpf_map_lookup_elem(flows_now, key);
 	if (!v) {
 		__u64 now = bpf_ktime_get_ns();
@@ -345,18 +345,14 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 
 		if (!err) {
 			(*added)++;
-			return;
+			return 0;
 		}
-		if (err != -EEXIST) {
-			st->flow_full++;
-			return;
-		}
+		if (err != -EEXIST)
+			return -1;
 		/* Another CPU created it meanwhile: this CPU's share exists now. */
 		v = bpf_map_lookup_elem(flows_now, key);
-		if (!v) {
-			st->flow_full++;
-			return;
-		}
+		if (!v)
+			return -1;
 	}
 	v->packets++;
 	v->bytes += len;
@@ -377,6 +373,38 @@ static __always_inline void hd_count_in(void *flows_now, const void *key, const 
 		}
 	}
 	v->tcp_flags |= p->tcp_flags;
+	return 0;
+}
+
+static __always_inline void hd_submit(void *r)
+{
+	bpf_ringbuf_submit(r, cfg_wakeup_bytes &&
+			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_wakeup_bytes ?
+			   BPF_RB_NO_WAKEUP : 0);
+}
+
+/* A packet the hash has no room for goes through the ring to userspace's table (a flood of new
+ * flows outgrows any hash the kernel can afford per CPU); lost only when the ring is full too. */
+static __always_inline void hd_spill_flow(const struct hd_pkt *p, __u8 point, __u32 len,
+					  __u32 ip_len, struct hd_stats *st)
+{
+	struct hd_flow_spill *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		st->flow_full++;
+		return;
+	}
+	r->ts_ns = bpf_ktime_get_ns();
+	r->len = len;
+	r->ip_len = ip_len;
+	r->point = point;
+	r->tcp_flags = p->tcp_flags;
+	r->pad = 0;
+	r->pad2 = 0;
+	r->tuple = p->t;
+	r->tuple.point = point;
+	st->flow_spilled++;
+	hd_submit(r);
 }
 
 static __always_inline void hd_count_flow(const struct hd_pkt *p, __u8 point, __u32 len,
@@ -393,22 +421,17 @@ static __always_inline void hd_count_flow(const struct hd_pkt *p, __u8 point, __
 			.point = point,
 		};
 
-		hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, ip_len, st,
-			    &st->flows_new4);
+		if (hd_count_in(bpf_map_lookup_elem(&flows4, &zero), &k, p, len, ip_len,
+				&st->flows_new4))
+			hd_spill_flow(p, point, len, ip_len, st);
 	} else {
 		struct hd_tuple k = p->t;
 
 		k.point = point;
-		hd_count_in(bpf_map_lookup_elem(&flows, &zero), &k, p, len, ip_len, st,
-			    &st->flows_new);
+		if (hd_count_in(bpf_map_lookup_elem(&flows, &zero), &k, p, len, ip_len,
+				&st->flows_new))
+			hd_spill_flow(p, point, len, ip_len, st);
 	}
-}
-
-static __always_inline void hd_submit(struct hd_record *r)
-{
-	bpf_ringbuf_submit(r, cfg_wakeup_bytes &&
-			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_wakeup_bytes ?
-			   BPF_RB_NO_WAKEUP : 0);
 }
 
 /* The fields every packet record has, whatever bytes follow. */

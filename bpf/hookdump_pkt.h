@@ -56,6 +56,19 @@ struct hd_record {
 	struct hd_tuple tuple;
 };
 
+/* Flow mode's ring buffer record: a packet whose flow found the hash full (or its CPU's share
+ * not there), for userspace to count in its own table (src/bpf/flow_drain.h). */
+struct hd_flow_spill {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 len;   /* on the wire */
+	__u32 ip_len;
+	__u8 point; /* enum hd_point */
+	__u8 tcp_flags;
+	__u16 pad;
+	__u32 pad2;
+	struct hd_tuple tuple; /* with the point */
+};
+
 /* A flow's counters on one CPU; userspace sums the CPUs. */
 struct hd_flow_value {
 	__u64 packets;
@@ -73,9 +86,10 @@ struct hd_stats {
 	__u64 seen;	   /* packets the entry program ran on */
 	__u64 matched;	   /* accepted by the rules and the filter */
 	__u64 ringbuf_full; /* packets mode: a record could not be reserved (lost) */
-	__u64 flow_full;   /* flows mode: a new flow did not fit in the hash (not counted) */
+	__u64 flow_full;   /* flows mode: a new flow fit neither the hash nor the ring (lost) */
 	__u64 flows_new4;  /* flows mode: flows added to the IPv4 hash (userspace skips walking */
 	__u64 flows_new;   /* a retired hash nothing was added to), and to the other one */
+	__u64 flow_spilled; /* flows mode: packets sent through the ring (the hash was full) */
 };
 
 #endif /* HOOKDUMP_PKT_H */

@@ -22,6 +22,43 @@ FlowDrain::FlowDrain(PktObject& obj) : obj_(obj), ncpu_(libbpf_num_possible_cpus
     keys_.resize(kBatch);
     keys4_.resize(kBatch);
     values_.resize(kBatch * static_cast<size_t>(ncpu_));
+    ring_.reset(ring_buffer__new(obj_.events_fd(), on_spill, this, nullptr));
+    if (!ring_) throw RuntimeError(errno_message("opening the BPF ring buffer", errno));
+}
+
+void FlowDrain::RingFree::operator()(ring_buffer* r) const {
+    ring_buffer__free(r);
+}
+
+int FlowDrain::on_spill(void* ctx, void* data, size_t size) {
+    auto* d = static_cast<FlowDrain*>(ctx);
+    if (size < sizeof(hd_flow_spill)) return 0;
+    hd_flow_spill r;
+    std::memcpy(&r, data, sizeof r);
+    DrainedFlow& f = d->table_[r.tuple];
+    f.key = r.tuple;
+    ++f.packets;
+    f.bytes += r.len;
+    f.ip_bytes += r.ip_len;
+    if (!f.first_ns || r.ts_ns < f.first_ns) f.first_ns = r.ts_ns;
+    f.last_ns = std::max<uint64_t>(f.last_ns, r.ts_ns);
+    f.tcp_flags |= r.tcp_flags;
+    ++d->spilled_;
+    return 0;
+}
+
+int FlowDrain::poll_spills(int timeout_ms) {
+    int n = ring_buffer__poll(ring_.get(), timeout_ms);
+    if (n < 0 && n != -EINTR) throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
+    // Below the programs' wakeup threshold nothing wakes the poll: read what is there.
+    if (n <= 0) n = ring_buffer__consume(ring_.get());
+    if (n < 0) throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
+    return n;
+}
+
+void FlowDrain::consume_spills() {
+    const int n = ring_buffer__consume(ring_.get());
+    if (n < 0) throw RuntimeError(errno_message("reading the BPF ring buffer", -n));
 }
 
 // Adds a retired hash's counters to the table and empties it. No program writes to it, so one
@@ -91,8 +128,13 @@ std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64
         added4_before_ = before.flows_new4;
         added_before_ = before.flows_new;
     };
+    // The ring first: a flow's packets spilled before its idle decision count in it.
+    consume_spills();
     drain_retired();
-    if (final) drain_retired();  // and what came in meanwhile
+    if (final) {
+        drain_retired();  // and what came in meanwhile
+        consume_spills();
+    }
     std::vector<DrainedFlow> out;
     for (auto it = table_.begin(); it != table_.end();) {
         DrainedFlow& f = it->second;

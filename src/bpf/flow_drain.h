@@ -2,16 +2,20 @@
 // hookdump_pkt.bpf.c); each sweep swaps in the other hash, reads the retired one (quiescent:
 // no program writes to it any more) into a table here and empties it, then hands out the flows
 // that ended: idle (and not seen since the swap), past the active timeout, or all at the end.
-// Nothing counted is lost, whatever the CPUs do meanwhile.
+// Nothing counted is lost, whatever the CPUs do meanwhile. A packet whose flow found the hash
+// full came through the ring buffer instead (hd_flow_spill): it is counted in the same table,
+// so a flow split between the kernel's hash and the ring is still one record.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
-#include <map>
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "hookdump_pkt.h"
 
+struct ring_buffer;  // libbpf
 namespace hookdump::bpf {
 
 class PktObject;
@@ -41,16 +45,34 @@ class FlowDrain {
                                    uint64_t tcp_end_ns = 1'000'000'000);
     // Flows read from the kernel and not handed out yet.
     size_t pending() const { return table_.size(); }
+    // Waits up to timeout_ms for spilled packets and counts what is there in the table; the
+    // number read (sweep reads them too, first).
+    int poll_spills(int timeout_ms);
+    // Packets read from the ring so far.
+    uint64_t spilled() const { return spilled_; }
 
   private:
-    struct KeyLess {
+    // Hashed, not ordered: a flood of new flows (spilled ones, a packet each) is an insert per
+    // packet, which the tree's 20 compares of 40-byte keys made the reader's main cost.
+    struct KeyHash {
+        size_t operator()(const hd_tuple& k) const noexcept {
+            uint64_t w[sizeof k / 8];
+            std::memcpy(w, &k, sizeof w);
+            uint64_t h = 0x9e3779b97f4a7c15ull;
+            for (uint64_t x : w) h = (h ^ x) * 0xff51afd7ed558ccdull;
+            return static_cast<size_t>(h ^ (h >> 32));
+        }
+    };
+    struct KeyEq {
         bool operator()(const hd_tuple& a, const hd_tuple& b) const {
-            return std::memcmp(&a, &b, sizeof a) < 0;
+            return std::memcmp(&a, &b, sizeof a) == 0;
         }
     };
     template <typename Key>
     void drain(int fd, std::vector<Key>& keys);
     void add(const hd_tuple& k, const hd_flow_value* per_cpu);
+    static int on_spill(void* ctx, void* data, size_t size);
+    void consume_spills();
 
     PktObject& obj_;
     int ncpu_;
@@ -60,10 +82,15 @@ class FlowDrain {
     std::vector<hd_tuple> keys_;
     std::vector<hd_tuple4> keys4_;  // the IPv4 hash's
     std::vector<hd_flow_value> values_;
-    std::map<hd_tuple, DrainedFlow, KeyLess> table_;
+    std::unordered_map<hd_tuple, DrainedFlow, KeyHash, KeyEq> table_;
     // Flows added to the hashes (hd_stats) before the last swap: a hash retired by the next
     // swap got entries only if the count after that swap is past this.
     uint64_t added4_before_ = 0, added_before_ = 0;
+    struct RingFree {
+        void operator()(ring_buffer* r) const;
+    };
+    std::unique_ptr<ring_buffer, RingFree> ring_;
+    uint64_t spilled_ = 0;
 };
 
 }  // namespace hookdump::bpf

@@ -20,7 +20,8 @@ namespace hookdump::bpf {
 static_assert(sizeof(hd_record) == 64);
 static_assert(sizeof(hd_flow_value) == 48);
 static_assert(sizeof(hd_tuple4) == 16);
-static_assert(sizeof(hd_stats) == 48);
+static_assert(sizeof(hd_stats) == 56);
+static_assert(sizeof(hd_flow_spill) == 64);
 
 PktObject::PktObject(const PktConfig& cfg) {
     libbpf_log_begin();
@@ -32,10 +33,9 @@ PktObject::PktObject(const PktConfig& cfg) {
     skel_->rodata->cfg_nrules = static_cast<uint32_t>(cfg.rules.size());
     skel_->rodata->cfg_l3 = cfg.l3 ? 1 : 0;
     skel_->rodata->cfg_wakeup_bytes = cfg.wakeup_bytes;
-    const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-    // The map a mode does not use is made as small as the kernel allows.
-    bpf_map__set_max_entries(skel_->maps.events,
-                             cfg.mode == HD_MODE_PACKETS ? cfg.ring_bytes : page);
+    // The map a mode does not use is made as small as the kernel allows. Flow mode uses the
+    // ring too: packets the hash has no room for go through it (struct hd_flow_spill).
+    bpf_map__set_max_entries(skel_->maps.events, cfg.ring_bytes);
     for (bpf_map* m :
          {skel_->maps.flows_a, skel_->maps.flows_b, skel_->maps.flows4_a, skel_->maps.flows4_b})
         bpf_map__set_max_entries(m, cfg.mode == HD_MODE_FLOWS ? cfg.max_flows : 1);
@@ -119,6 +119,7 @@ hd_stats PktObject::stats() const {
         sum.ringbuf_full += s.ringbuf_full;
         sum.flow_full += s.flow_full;
         sum.flows_new4 += s.flows_new4;
+        sum.flow_spilled += s.flow_spilled;
         sum.flows_new += s.flows_new;
     }
     return sum;

@@ -228,16 +228,19 @@ bool BpfEngine::xdp_native() const {
 
 void BpfEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     if (cfg_.flows) {
-        uint64_t next_sweep = 0;
+        // Packets the kernel's hash had no room for come through the ring meanwhile.
+        uint64_t next_sweep = 0, next_idle = 0;
         while (!stop.load(std::memory_order_relaxed)) {
-            timespec ts{0, 100'000'000};
-            nanosleep(&ts, nullptr);
+            drain_->poll_spills(100);
             const uint64_t now = realtime_ns();
             if (now >= next_sweep) {
                 sweep_flows(handler, false);
                 next_sweep = now + 1'000'000'000;
             }
-            handler.on_idle(now);
+            if (now >= next_idle) {
+                handler.on_idle(now);
+                next_idle = now + 100'000'000;
+            }
         }
         sweep_flows(handler, true);
         return;

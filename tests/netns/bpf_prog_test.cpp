@@ -283,16 +283,74 @@ TEST_F(ProgTest, FlowCounters) {
     EXPECT_EQ(s.flow_full, 0u);
 }
 
-TEST_F(ProgTest, FlowTableFullIsCounted) {
+// More flows than the hash holds: the packets of flows that do not fit go through the ring
+// (hd_flow_spill) into the drain's table, merged there with what the hash counted for the
+// same flow; none is lost.
+TEST_F(ProgTest, FlowsPastTheHashSpillThroughTheRing) {
     PktConfig cfg;
     cfg.mode = HD_MODE_FLOWS;
     cfg.max_flows = 2;
     PktObject obj(cfg);
-    for (uint16_t p = 1; p <= 5; ++p)
-        run(obj.tc_ingress_fd(), udp4("198.18.0.2", "198.18.0.1", p, 5001), kTcUnspec);
+    FlowDrain drain(obj);
+    constexpr int kFlows = 5, kRepeat = 3;
+    const auto frame = [](int i) {
+        return udp4("198.18.0.2", "198.18.0.1", static_cast<uint16_t>(1 + i), 5001, 10 + i);
+    };
+    for (int i = 0; i < kFlows; ++i)
+        for (int r = 0; r < kRepeat; ++r) run(obj.tc_ingress_fd(), frame(i), kTcUnspec);
+    // Packets after the sweep's swap: the hash of flows 1 and 2 is full of them until the next
+    // sweep, so flow 3's are spilled again and merged with the first sweep's, as one record.
+    constexpr uint64_t kLong = UINT64_MAX / 4;
+    EXPECT_TRUE(drain.sweep(0, kLong, kLong, false).empty());
+    for (int i : {1, 2, 3}) run(obj.tc_ingress_fd(), frame(i), kTcUnspec);
+    hd_stats s = obj.stats();
+    EXPECT_EQ(s.matched, uint64_t{kFlows * kRepeat + 3});
+    EXPECT_EQ(s.flow_full, 0u);
+    EXPECT_EQ(s.flow_spilled, uint64_t{(kFlows - 2) * kRepeat + 1});
+    const auto out = drain.sweep(0, 0, 0, true);
+    ASSERT_EQ(out.size(), size_t{kFlows});
+    std::vector<int> seen(kFlows);
+    for (const DrainedFlow& f : out) {
+        const int i = f.key.sport - 1;
+        ASSERT_GE(i, 0);
+        ASSERT_LT(i, kFlows);
+        ++seen[static_cast<size_t>(i)];
+        const uint64_t n = kRepeat + (i >= 1 && i <= 3 ? 1 : 0);
+        EXPECT_EQ(f.packets, n) << "flow " << i;
+        EXPECT_EQ(f.bytes, n * frame(i).size()) << "flow " << i;
+        EXPECT_EQ(f.ip_bytes, n * (frame(i).size() - 14)) << "flow " << i;
+        EXPECT_EQ(f.key.point, HD_POINT_TC_INGRESS);
+        EXPECT_NE(f.first_ns, 0u);
+        EXPECT_LE(f.first_ns, f.last_ns);
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kFlows);
+    EXPECT_EQ(drain.spilled(), s.flow_spilled);
+}
+
+// The hash full and the ring too: a packet is lost only then, and counted (flow_full: a
+// kernel drop in the ledger). A page of ring holds page / (8 + 64) spilled packets.
+TEST_F(ProgTest, FlowsPastHashAndRingAreCounted) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    PktConfig cfg;
+    cfg.mode = HD_MODE_FLOWS;
+    cfg.max_flows = 1;
+    cfg.ring_bytes = static_cast<uint32_t>(page);
+    PktObject obj(cfg);
+    FlowDrain drain(obj);
+    const size_t fit = page / (8 + sizeof(hd_flow_spill));
+    const int n = static_cast<int>(fit) + 40;
+    for (int i = 0; i <= n; ++i)
+        run(obj.tc_ingress_fd(),
+            udp4("198.18.0.2", "198.18.0.1", static_cast<uint16_t>(1 + i), 5001), kTcUnspec);
     const hd_stats s = obj.stats();
-    EXPECT_EQ(s.matched, 5u);
-    EXPECT_EQ(s.flow_full, 3u);
+    EXPECT_EQ(s.matched, uint64_t(n + 1));
+    EXPECT_EQ(s.flow_spilled, fit);
+    EXPECT_EQ(s.flow_full, uint64_t(n) - fit);
+    const auto out = drain.sweep(0, 0, 0, true);
+    EXPECT_EQ(out.size(), 1 + fit);
+    uint64_t packets = 0;
+    for (const DrainedFlow& f : out) packets += f.packets;
+    EXPECT_EQ(packets + s.flow_full, uint64_t(n + 1));
 }
 
 // A ring of one page and frames of 1442 bytes: each record takes the 2048-byte size class, the

@@ -11,7 +11,8 @@
 // (the same over IPv6 with a fragment header).
 //
 // Packet i (0-based, counting from --first-id) belongs to flow i % FLOWS: its source port is
-// SPORT + flow (ICMP: the echo id is SPORT + flow). The first 4 bytes of every payload are i
+// SPORT + flow modulo 65536 (ICMP: the echo id), its destination port DPORT + flow / 65536
+// (FLOWS up to 2^24: distinct flows). The first 4 bytes of every payload are i
 // in network byte order (for fragments: of the datagram's payload), TCP's sequence number is
 // i, ICMP's echo sequence is i & 0xffff, so a test can find each packet again in a capture.
 //
@@ -223,7 +224,7 @@ Args parse_args(int argc, char** argv) {
                 a.dport = static_cast<uint16_t>(parse_uint(optarg, 65535, "port"));
                 break;
             case kFlows:
-                a.flows = static_cast<uint32_t>(parse_uint(optarg, 65535, "flows"));
+                a.flows = static_cast<uint32_t>(parse_uint(optarg, 1u << 24, "flows"));
                 break;
             case kDstMac:
                 a.dst_mac = parse_mac(optarg);
@@ -286,6 +287,7 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
                                              std::vector<std::string>& what) {
     const uint32_t flow = static_cast<uint32_t>(id % a.flows);
     const auto sport = static_cast<uint16_t>(a.sport + flow);
+    const auto dport = static_cast<uint16_t>(a.dport + (flow >> 16));
     const std::vector<uint8_t> data = payload_for(id, a.payload);
     auto link = [&](PacketBuilder& b) {
         b.ethernet(src_mac, dst_mac);
@@ -300,16 +302,16 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
             b.ipv4(a.src, a.dst);
         else
             b.ipv6(a.src, a.dst);
-        b.udp(sport, a.dport).payload(data);
+        b.udp(sport, dport).payload(data);
         snprintf(line, sizeof line, "%s %s.%u > %s.%u id %llu", a.kind.c_str(), a.src.c_str(),
-                 sport, a.dst.c_str(), a.dport, static_cast<unsigned long long>(id));
+                 sport, a.dst.c_str(), dport, static_cast<unsigned long long>(id));
         out.push_back(b.build());
     } else if (a.kind == "tcp") {
         b.ipv4(a.src, a.dst)
-            .tcp(sport, a.dport, parse_flags(a.flags), static_cast<uint32_t>(id), 0)
+            .tcp(sport, dport, parse_flags(a.flags), static_cast<uint32_t>(id), 0)
             .payload(data);
         snprintf(line, sizeof line, "tcp %s.%u > %s.%u [%s] seq %llu", a.src.c_str(), sport,
-                 a.dst.c_str(), a.dport, a.flags.c_str(), static_cast<unsigned long long>(id));
+                 a.dst.c_str(), dport, a.flags.c_str(), static_cast<unsigned long long>(id));
         out.push_back(b.build());
     } else if (a.kind == "icmp" || a.kind == "icmp6") {
         if (a.kind == "icmp")
@@ -329,7 +331,7 @@ std::vector<std::vector<uint8_t>> frames_for(const Args& a, const MacAddr& src_m
             whole.ipv6(a.src, a.dst);
         else
             whole.ipv4(a.src, a.dst);
-        whole.udp(sport, a.dport).payload(data);
+        whole.udp(sport, dport).payload(data);
         const std::vector<uint8_t> dgram = whole.build();
         const size_t ip_hlen = v6 ? 40 : 20;
         const std::vector<uint8_t> body(dgram.begin() + static_cast<long>(ip_hlen), dgram.end());
