@@ -156,6 +156,10 @@ std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64
         if (f.packets) out.push_back(f);
         it = table_.erase(it);
     }
+    // In key order, as the tree handed them out: the hash's order depends on its size.
+    std::sort(out.begin(), out.end(), [](const DrainedFlow& a, const DrainedFlow& b) {
+        return std::memcmp(&a.key, &b.key, sizeof a.key) < 0;
+    });
     return out;
 }
 
