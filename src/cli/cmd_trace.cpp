@@ -265,13 +265,21 @@ int TraceCommand::run() {
                                     trace::format_path(p, both_slots));
             }
             line += '\n';
-            out.write(line);
-            out.end_record(1);
+            if (!write_error.empty()) continue;  // traced, not written: the ledger says so
+            // A write can flush, and fail: caught here, as an exception out of this loop
+            // would leave the engines' threads running (std::terminate).
+            try {
+                out.write(line);
+                out.end_record(1);
+            } catch (const RuntimeError& e) {
+                write_error = e.what();
+            }
         }
+        if (!write_error.empty()) return;
         try {
             out.flush();
         } catch (const RuntimeError& e) {
-            if (write_error.empty()) write_error = e.what();
+            write_error = e.what();
         }
     };
     // Engines deliver late and unevenly (the module batches for 10 ms, rings hand over

@@ -75,7 +75,10 @@ class DiskFull(unittest.TestCase):
         """rc 1, one 'hookdump: write PATH: WHY' line, one 'N UNIT written to PATH, M not
         written (WHY)' line. Returns (N, M)."""
         self.assertEqual(rc, 1, "\n".join(lines))
-        errors = [l for l in lines if l.startswith("hookdump: ") and not l.startswith("hookdump: not observed: ")]
+        # Not errors: trace's "not observed" notes, and its warning that the tap lost events
+        # under load (the run floods it to fill the disk; the count of paths stays exact).
+        notes = re.compile(r"^hookdump: (not observed: |\S+ lost \d+ events in the kernel: )")
+        errors = [l for l in lines if l.startswith("hookdump: ") and not notes.match(l)]
         self.assertEqual(errors, [f"hookdump: write {path}: {why}"], "\n".join(lines))
         written = [m for m in map(WRITTEN_RE.match, lines) if m]
         self.assertEqual(len(written), 1, "\n".join(lines))
