@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "flow/flow_table.h"
 #include "hookdump_pkt.h"
 
 struct ring_buffer;  // libbpf
@@ -21,7 +22,7 @@ namespace hookdump::bpf {
 class PktObject;
 
 struct DrainedFlow {
-    enum class End { Idle, Active, Final, Tcp };
+    using End = FlowEnd;  // the drain ends flows as the flow table does (never Evicted)
     hd_tuple key;  // with the point (hd_tuple::point)
     uint64_t packets = 0;
     uint64_t bytes = 0;
@@ -42,7 +43,7 @@ class FlowDrain {
     // `now`: CLOCK_MONOTONIC ns. With `final` every flow is handed out (both hashes emptied).
     // A TCP flow that carried FIN or RST ends after tcp_end_ns without a packet (FlowConfig).
     std::vector<DrainedFlow> sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns, bool final,
-                                   uint64_t tcp_end_ns = 1'000'000'000);
+                                   uint64_t tcp_end_ns = FlowConfig{}.tcp_end_ns);
     // Flows read from the kernel and not handed out yet.
     size_t pending() const { return table_.size(); }
     // Waits up to timeout_ms for spilled packets and counts what is there in the table; the

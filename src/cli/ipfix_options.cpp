@@ -32,15 +32,20 @@ void IpfixOptions::add_to(CLI::App& app) {
                ipfix::min_message_size() + 48, 65535);
 }
 
-IpfixOptions::Resolved IpfixOptions::resolve() const {
-    Resolved r;
-    r.collector = ipfix::parse_collector(collector);
-    r.address = ipfix::resolve_collector(r.collector);
-    r.transport = transport == "tcp" ? ipfix::TransportKind::Tcp : ipfix::TransportKind::Udp;
-    r.config.observation_domain = observation_domain;
-    r.config.max_message = ipfix::max_message_for_mtu(mtu, r.address.family());
-    r.config.template_refresh_ns = static_cast<uint64_t>(template_refresh * 1e9);
-    return r;
+IpfixSinkConfig IpfixOptions::resolve(bool from_file) const {
+    const ipfix::Collector where = ipfix::parse_collector(collector);
+    IpfixSinkConfig c;
+    c.where = where.text();
+    c.address = ipfix::resolve_collector(where);
+    c.transport = transport == "tcp" ? ipfix::TransportKind::Tcp : ipfix::TransportKind::Udp;
+    c.exporter.observation_domain = observation_domain;
+    c.exporter.max_message = ipfix::max_message_for_mtu(mtu, c.address.family());
+    c.exporter.template_refresh_ns = static_cast<uint64_t>(template_refresh * 1e9);
+    c.from_file = from_file;
+    // Measured (bench/README.md, IPFIX): nfcapd on the same 2-core host lost 0.45% of a
+    // million records sent back to back; at a message every 500 us it lost none.
+    if (from_file) c.exporter.message_interval_ns = 500'000;
+    return c;
 }
 
 }  // namespace hookdump

@@ -10,8 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "ipfix/ipfix_exporter.h"
-#include "ipfix/ipfix_transport.h"
+#include "sink/ipfix_sink.h"
 
 namespace hookdump {
 
@@ -29,14 +28,9 @@ struct IpfixOptions {
     bool enabled() const { return given; }
     void add_to(CLI::App& app);
 
-    // What the options say, resolved (the collector's name looked up). Throws UsageError.
-    struct Resolved {
-        ipfix::Collector collector;
-        ipfix::Address address;
-        ipfix::TransportKind transport = ipfix::TransportKind::Udp;
-        ipfix::ExporterConfig config;
-    };
-    Resolved resolve() const;
+    // The IPFIX output the options describe, the collector's name looked up; from_file: a
+    // file is read (the exporter paces its messages). Throws UsageError.
+    IpfixSinkConfig resolve(bool from_file) const;
 };
 
 }  // namespace hookdump

@@ -94,6 +94,10 @@ CapturePoint capture_point(uint8_t hd_point) {
                                             : CapturePoint::Xdp;
 }
 
+Direction direction(uint8_t hd_point) {
+    return hd_point == HD_POINT_TC_EGRESS ? Direction::Out : Direction::In;
+}
+
 int on_record(void* ctx, void* data, size_t size) {
     auto* c = static_cast<RingCtx*>(ctx);
     if (size < sizeof(hd_record)) return 0;
@@ -103,7 +107,7 @@ int on_record(void* ctx, void* data, size_t size) {
     PacketEvent ev;
     ev.ts_ns = r.ts_ns + static_cast<uint64_t>(c->offset);
     ev.point = capture_point(r.point);
-    ev.dir = r.point == HD_POINT_TC_EGRESS ? Direction::Out : Direction::In;
+    ev.dir = direction(r.point);
     ev.ifindex = static_cast<int32_t>(r.ifindex);
     if (ev.ifindex == c->ifindex) ev.ifname = c->ifname;
     ev.netns = c->netns;
@@ -272,27 +276,14 @@ void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
         r.bytes = f.bytes;
         r.ip_bytes = f.ip_bytes;
         r.tcp_flags = f.tcp_flags;
-        switch (f.end) {
-            case bpf::DrainedFlow::End::Idle:
-                r.end = FlowEnd::Idle;
-                break;
-            case bpf::DrainedFlow::End::Active:
-                r.end = FlowEnd::Active;
-                break;
-            case bpf::DrainedFlow::End::Tcp:
-                r.end = FlowEnd::Tcp;
-                break;
-            case bpf::DrainedFlow::End::Final:
-                r.end = FlowEnd::Final;
-                break;
-        }
+        r.end = f.end;
         r.first_ns = f.first_ns + static_cast<uint64_t>(mono_to_real_);
         r.last_ns = f.last_ns + static_cast<uint64_t>(mono_to_real_);
         const hd_tuple& k = f.key;
         r.key.netns = netns_;
         r.key.ifindex = ifindex_;
         r.key.point = capture_point(k.point);
-        r.dir = k.point == HD_POINT_TC_EGRESS ? Direction::Out : Direction::In;
+        r.dir = direction(k.point);
         r.key.family = k.family;
         std::memcpy(r.key.src.data(), k.src, 16);
         std::memcpy(r.key.dst.data(), k.dst, 16);
