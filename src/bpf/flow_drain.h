@@ -23,7 +23,7 @@ class PktObject;
 
 struct DrainedFlow {
     using End = FlowEnd;  // the drain ends flows as the flow table does (never Evicted)
-    hd_tuple key;  // with the point (hd_tuple::point)
+    hd_tuple key;         // with the point (hd_tuple::point)
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint64_t ip_bytes = 0;
