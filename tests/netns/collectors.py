@@ -1,7 +1,8 @@
 """Real IPFIX collectors as test oracles: nfdump's nfcapd (decoded with `nfdump -R DIR -o
-json`) and pmacct's nfacctd (print plugin, JSON lines), each started inside a test namespace
+"""Real IPFIX collectors as test oracles: nfdump's nfcapd (decoded with `nfdump -R DIR -o
 (only lo up, so ports cannot collide with anything) and stopped by the test that started it,
-also on failure (they are in the Topology's process list, killed when its `with` ends).
+also on failure (they are in the Topology's process list, killed when its `with` ends);
+and the messages themselves on the wire, as tshark's IPFIX dissector decodes them (`Wire`).
 
 Neither collector takes IPFIX over TCP, so `TcpRelay` (this file run as a program) accepts
 the exporter's TCP connections and hands every message it reads off the stream, whole and
@@ -11,6 +12,7 @@ unchanged, to a collector's UDP port: the collector decodes exactly the bytes se
 import datetime
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -177,6 +179,128 @@ class Nfacctd(Daemon):
             return 0
         with open(self.out) as f:
             return sum(1 for l in f if l.strip())
+
+
+class Wire(Daemon):
+    """The export on the wire: tcpdump on the namespace's lo keeps every datagram to `port`,
+    and tshark's IPFIX dissector (`-d udp.port==PORT,cflow`, an implementation nobody here
+    wrote) decodes them. flows() checks what holds for every message whatever the records
+    (version 10, the length the datagram has, within the MTU, a template known before its
+    data, sequence numbers that count the data records sent before, nothing malformed);
+    flows() returns the records as the other collectors' dicts, after those checks."""
+
+    END_REASONS = {1: "idle", 2: "active", 3: "fin", 4: "end", 5: "evicted"}
+
+    def __init__(self, topo, ns, port, name="wire"):
+        self.port = port
+        self.pcap = topo.path(name + ".pcap")
+        super().__init__(topo, ns, ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-B", "8192",
+                                    "-w", self.pcap,
+                                    "udp", "dst", "port", str(port)], name,
+                         stop_signal=signal.SIGINT)
+        self.wait_log("listening on lo")
+
+    def _packets(self):
+        time.sleep(0.3)  # immediate mode: what was sent is read by then
+        self.stop()
+        counts = {m.group(2): int(m.group(1)) for m in
+                  re.finditer(r"^(\d+) packets? (captured|received by filter|dropped by kernel)$",
+                              self.log(), re.M)}
+        # (On lo the filter sees each datagram twice, sent and received; libpcap keeps one.
+        # What reached the file is checked by the sequence numbers and the records.)
+        if len(counts) != 3 or counts["dropped by kernel"]:
+            raise AssertionError(f"tcpdump dropped datagrams: {self.log()}")
+        r = subprocess.run(["tshark", "-r", self.pcap, "-d", f"udp.port=={self.port},cflow",
+                            "-T", "json", "--no-duplicate-keys"], capture_output=True,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"tshark failed ({r.returncode}): {r.stderr}")
+        return json.loads(r.stdout or "[]")
+
+    def flows(self, mtu=1500):
+        """Checks every message, then returns the data records as flow dicts."""
+        next_seq = {}
+        out = []
+        for n, p in enumerate(self._packets(), 1):
+            layers = p["_source"]["layers"]
+            bad = _find_keys(layers, ("_ws.malformed", "_ws.expert"))
+            if bad:
+                raise AssertionError(f"message {n}: tshark says {bad}")
+            c = layers["cflow"]
+            udp_len = int(layers["udp"]["udp.length"]) - 8
+            if (int(c["cflow.version"]), int(c["cflow.len"])) != (10, udp_len):
+                raise AssertionError(f"message {n}: version {c['cflow.version']}, length "
+                                     f"{c['cflow.len']} in a {udp_len}-byte datagram")
+            ip_len = int(layers["ip"]["ip.len"]) if "ip" in layers else \
+                int(layers["ipv6"]["ipv6.plen"]) + 40
+            if ip_len > mtu:
+                raise AssertionError(f"message {n}: {ip_len} bytes > MTU {mtu}")
+            domain = int(c["cflow.od_id"])
+            seq = int(c["cflow.sequence"])
+            if seq != next_seq.get(domain, 0):
+                raise AssertionError(f"message {n}: sequence {seq}, "
+                                     f"{next_seq.get(domain, 0)} data records sent before")
+            in_msg = 0
+            for name, s in c.items():
+                if not name.startswith("Set ") or int(s["cflow.flowset_id"]) < 256:
+                    continue
+                if "cflow.template_frame" not in s:
+                    raise AssertionError(f"message {n}: {name} before its template")
+                for k, f in s.items():
+                    if k.startswith("Flow "):
+                        out.append(self._flow(f))
+                        in_msg += 1
+            next_seq[domain] = seq + in_msg
+        return out
+
+    @classmethod
+    def _flow(cls, f):
+        proto = int(f["cflow.protocol"])
+        icmp = None
+        if "cflow.icmp_type_code_ipv4" in f:
+            tc = int(f["cflow.icmp_type_code_ipv4"], 0)
+            icmp = (tc >> 8, tc & 0xff)
+        elif "cflow.icmp_ipv6_type" in f:
+            icmp = (int(f["cflow.icmp_ipv6_type"]), int(f["cflow.icmp_ipv6_code"]))
+        times = f["cflow.timedelta_tree"]
+        return {
+            "proto": proto,
+            "src": f.get("cflow.srcaddr") or f.get("cflow.srcaddrv6"),
+            "dst": f.get("cflow.dstaddr") or f.get("cflow.dstaddrv6"),
+            "sport": int(f.get("cflow.srcport", 0)),
+            "dport": int(f.get("cflow.dstport", 0)),
+            "icmp": icmp,
+            "packets": int(f["cflow.packets"]),
+            "octets": int(f["cflow.octets"]),
+            "start_ms": _tshark_ms(times["cflow.abstimestart"]),
+            "end_ms": _tshark_ms(times["cflow.abstimeend"]),
+            "end": cls.END_REASONS.get(int(f["cflow.flow_end_reason"]), "?"),
+            "in_if": int(f["cflow.inputint"]) if "cflow.inputint" in f else None,
+            "out_if": int(f["cflow.outputint"]) if "cflow.outputint" in f else None,
+            "direction": int(f["cflow.direction"]) if "cflow.direction" in f else None,
+            "point": int(f["cflow.observation_point_id"])
+            if "cflow.observation_point_id" in f else None,
+        }
+
+
+def _find_keys(tree, names):
+    """The keys among `names` anywhere in tshark's JSON tree."""
+    found = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k in names:
+                found.append((k, v))
+            found += _find_keys(v, names)
+    elif isinstance(tree, list):
+        for v in tree:
+            found += _find_keys(v, names)
+    return found
+
+
+def _tshark_ms(text):
+    """'Nov 14, 2023 22:13:20.001000000 UTC' -> milliseconds (tshark prints nanoseconds)."""
+    date, _, frac = " ".join(text.split()[:4]).partition(".")
+    return _ms(date + "." + frac[:6], "%b %d, %Y %H:%M:%S.%f")
 
 
 class TcpRelay(Daemon):

@@ -6,6 +6,8 @@ the same count, 5-tuples (ICMP type and code for nfdump), packets, octets, start
 Then `hookdump read/capture --ipfix` itself (class Hookdump): the collectors decode exactly the
 flows hookdump's own --flows=FILE.csv holds for the same run, octets are the IP datagrams'
 (tshark's sum of the IP lengths), interfaces and direction where the engine knows them.
+On the wire, tshark's IPFIX dissector decodes the same records, end reasons and capture
+points, with sequence numbers that count the data records sent before and no template missing.
 """
 
 import csv
@@ -17,7 +19,7 @@ import unittest
 
 import netns
 from netns import Topology
-from collectors import Nfacctd, Nfcapd, TcpRelay, NFCAPD_PORT, NFACCTD_PORT, RELAY_PORT
+from collectors import Nfacctd, Nfcapd, TcpRelay, Wire, NFCAPD_PORT, NFACCTD_PORT, RELAY_PORT
 from test_bpf import send_mix, two_namespaces
 
 IPFIX_SEND = os.environ.get("HOOKDUMP_IPFIX_SEND", "")
@@ -62,6 +64,11 @@ class Checks(unittest.TestCase):
                 bad.append((k, w, h))
         self.assertEqual(bad[:5], [], f"{who}: {len(bad)} flows differ (first 5 shown)")
 
+    def assert_same_ends(self, mine, seen, who):
+        """flowEndReason as tshark decodes it is the flow csv's `end`, flow by flow."""
+        ends = {key(f): f["end"] for f in seen}
+        self.assertEqual({key(f): f["end"] for f in mine}, ends, f"{who}: end reasons")
+
     def assert_nfcapd_has(self, nfcapd, sent, who):
         """nfdump decodes exactly the flows sent, with no sequence failure."""
         got, seq_failures = nfcapd.flows()
@@ -89,10 +96,12 @@ class Export(Checks):
         with Topology() as t:
             ns = t.netns("c")
             nfcapd = Nfcapd(t, ns)
+            wire = Wire(t, ns, NFCAPD_PORT)
             sent, line = send(ns, "--to", f"127.0.0.1:{NFCAPD_PORT}", "--flows", 3000,
                               "--mtu", 576, "--batch", 200, "--pause-ms", 5)
             self.assertEqual(line, f"3000 flow records exported to 127.0.0.1:{NFCAPD_PORT}")
             self.assert_nfcapd_has(nfcapd, sent, "nfcapd")
+            self.assert_same_flows(sent, wire.flows(mtu=576), who="tshark")
 
     def test_tcp_through_a_relay_to_nfcapd(self):
         with Topology() as t:
@@ -112,9 +121,11 @@ class Export(Checks):
             ns = t.netns("c")
             netns.sh("sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=0", ns=ns)
             nfcapd6 = Nfcapd(t, ns, bind="::1", name="nfcapd6")
+            wire = Wire(t, ns, NFCAPD_PORT)
             sent, line = send(ns, "--to", f"[::1]:{NFCAPD_PORT}", "--flows", 300)
             self.assertEqual(line, f"300 flow records exported to [::1]:{NFCAPD_PORT}")
             self.assert_nfcapd_has(nfcapd6, sent, "nfcapd on ::1")
+            self.assert_same_flows(sent, wire.flows(), who="tshark on ::1")
 
     def test_nobody_listening_counted_not_fatal(self):
         with Topology() as t:
@@ -189,6 +200,7 @@ class Hookdump(Checks):
             ns = t.netns("c")
             nfcapd = Nfcapd(t, ns)
             nfacctd = Nfacctd(t, ns)
+            wire = Wire(t, ns, NFCAPD_PORT)
             pcap, own = t.path("gen.pcap"), t.path("own.csv")
             hookdump(ns, "generate", "-n", 20000, "--flow-count", 500, "--seed", 5, "-w", pcap)
             r = hookdump(ns, "read", pcap, f"--flows={own}", "--ipfix",
@@ -197,6 +209,12 @@ class Hookdump(Checks):
             self.assertEqual(len(mine), 500)
             self.assertIn(f"500 flow records exported to 127.0.0.1:{NFCAPD_PORT}\n", r.stderr)
             self.assert_nfcapd_has(nfcapd, mine, "nfcapd from read")
+            seen = wire.flows()
+            self.assert_same_flows(mine, seen, who="tshark from read")
+            self.assert_same_ends(mine, seen, "tshark from read")
+            # A file read knows no interface, direction or capture point: none is sent.
+            self.assertEqual({(f["in_if"], f["out_if"], f["direction"], f["point"])
+                              for f in seen}, {(None, None, None, None)})
             self.assertEqual(sum(f["packets"] for f in mine), 20000)
             self.assertEqual(sum(f["octets"] for f in mine), ip_octets(pcap))
             hookdump(ns, "read", pcap, "--ipfix", f"127.0.0.1:{NFACCTD_PORT}",
@@ -225,6 +243,7 @@ class Hookdump(Checks):
             a, b = two_namespaces(t)
             # The collector in the capture's namespace, on its lo.
             nfcapd = Nfcapd(t, a)
+            wire = Wire(t, a, NFCAPD_PORT)
             own, stats = t.path("own.csv"), t.path("stats.json")
             c = t.capture(a, "--engine", engine, "-i", "vA", f"--flows={own}", "--ipfix",
                           f"127.0.0.1:{NFCAPD_PORT}", "--stats-json", stats, *extra,
@@ -235,17 +254,23 @@ class Hookdump(Checks):
             self.assertEqual(c.stop(), 0, c.stderr())
             got, seq = nfcapd.flows()
             self.assertEqual(seq, 0)
+            seen = wire.flows()
             mine = own_flows(own)
             with open(stats) as f:
                 outs = [o for o in json.load(f)["outputs"] if o["path"].startswith("127.0.0.1")]
             self.assertEqual(outs, [{"path": f"127.0.0.1:{NFCAPD_PORT}", "records": "flows",
                                      "written": len(mine), "not_written": 0, "why_not": None}])
-            return mine, got, t.ifindex(a, "vA"), c.stderr()
+            return mine, got, seen, t.ifindex(a, "vA"), c.stderr()
 
-    def check_live(self, engine, extra=()):
-        mine, got, ifindex, err = self.live(engine, extra)
+    def check_live(self, engine, point, extra=()):
+        mine, got, seen, ifindex, err = self.live(engine, extra)
         self.assertGreaterEqual(len(mine), 8)
         self.assert_same_flows(mine, got, who=f"nfcapd from {engine}")
+        self.assert_same_flows(mine, seen, who=f"tshark from {engine}")
+        self.assert_same_ends(mine, seen, f"tshark from {engine}")
+        # tshark: ingressInterface vA, no egressInterface, ingress, the capture point.
+        self.assertEqual({(f["in_if"], f["out_if"], f["direction"], f["point"]) for f in seen},
+                         {(ifindex, None, 0, point)})
         self.assertIn(f"{len(mine)} flow records exported to 127.0.0.1:{NFCAPD_PORT}", err)
         for f in mine:
             self.assertEqual((f["ifindex"], f["dir"]), (ifindex, "in"))
@@ -254,10 +279,10 @@ class Hookdump(Checks):
                          {(ifindex, 0, 0)})
 
     def test_afpacket_flows(self):
-        self.check_live("afpacket")
+        self.check_live("afpacket", 1)  # tap-in
 
     def test_tc_flow_mode(self):
-        self.check_live("tc", ("--direction", "in"))
+        self.check_live("tc", 9, ("--direction", "in"))  # tc-ingress
 
     def test_active_timeout_exports_deltas(self):
         with Topology() as t:
