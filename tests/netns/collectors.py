@@ -1,5 +1,5 @@
 """Real IPFIX collectors as test oracles: nfdump's nfcapd (decoded with `nfdump -R DIR -o
-"""Real IPFIX collectors as test oracles: nfdump's nfcapd (decoded with `nfdump -R DIR -o
+json`) and pmacct's nfacctd (print plugin, JSON lines), each started inside a test namespace
 (only lo up, so ports cannot collide with anything) and stopped by the test that started it,
 also on failure (they are in the Topology's process list, killed when its `with` ends);
 and the messages themselves on the wire, as tshark's IPFIX dissector decodes them (`Wire`).
