@@ -574,6 +574,8 @@ TEST_F(Cli, FlowsTable) {
         }
     }
     EXPECT_NE(r.out.find("[2001:db8::7]:13703"), std::string::npos) << r.out;
+    // The ICMP echo flows: type/code where the destination port would be.
+    EXPECT_NE(r.out.find(":8/0 "), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, FlowsCsvOneRecordPerFlow) {

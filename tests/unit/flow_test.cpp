@@ -369,7 +369,12 @@ TEST(FlowSink, CsvHeaderHasEveryRowsFieldCount) {
 TEST(FlowSink, TableWithSummary) {
     test::TempDir dir;
     const std::string path = dir.file("flows.txt");
-    const auto recs = sample_records();
+    auto recs = sample_records();
+    // Where the engine knows it: the capture point and the interface (lo is 1 everywhere; an
+    // index without an interface is shown as the number).
+    recs[0].key.point = CapturePoint::TcIngress;
+    recs[0].key.ifindex = 1;
+    recs[1].key.ifindex = 999999;
     auto w = flow_sink_format_by_name("text").make({path});
     for (const auto& r : recs) w->write(r);
     FlowStats st;
@@ -380,12 +385,27 @@ TEST(FlowSink, TableWithSummary) {
     w->finish(st);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), 4u);
-    EXPECT_EQ(lines[0].substr(0, 12), "proto source");
-    EXPECT_NE(lines[1].find("10.0.0.1:40000"), std::string::npos) << lines[1];  // biggest first
-    EXPECT_NE(lines[2].find("[2001:db8::1]"), std::string::npos) << lines[2];
+    EXPECT_EQ(lines[0],
+              "proto source                                    destination                        "
+              "         packets        bytes   seconds flags  end     at");
+    // Biggest first; ICMP's type/code where the destination port would be.
+    EXPECT_EQ(lines[1],
+              "6     10.0.0.1:40000                            10.0.0.2:443                       "
+              "               2          108     1.500 S.     end     tc-ingress lo");
+    EXPECT_EQ(lines[2],
+              "58    [2001:db8::1]                             [2001:db8::2]:128/0                "
+              "               1           70     0.000        end     999999");
     EXPECT_EQ(lines[3],
               "2 flows from 3 packets (4 not IP); exported: 0 idle, 0 active, 0 ended by FIN/RST, "
               "0 evicted (table full), 2 at end");
+    // A file read knows neither: no `at`, no trailing blanks.
+    const std::string plain = dir.file("plain.txt");
+    auto w2 = flow_sink_format_by_name("text").make({plain});
+    w2->write(sample_records()[0]);
+    w2->finish(st);
+    EXPECT_EQ(test::split_lines(test::read_file(plain))[1],
+              "6     10.0.0.1:40000                            10.0.0.2:443                       "
+              "               2          108     1.500 S.     end");
 }
 
 TEST(FlowSinkRegistry, EveryFormatByNameAndByExtension) {
