@@ -16,7 +16,8 @@ namespace hookdump::bpf {
 // The kernel rounds a per-CPU value up to 8 bytes; values_ assumes no padding.
 static_assert(sizeof(hd_flow_value) % 8 == 0);
 
-FlowDrain::FlowDrain(PktObject& obj) : obj_(obj), ncpu_(libbpf_num_possible_cpus()) {
+FlowDrain::FlowDrain(PktObject& obj, size_t max_flows)
+    : obj_(obj), max_flows_(max_flows), ncpu_(libbpf_num_possible_cpus()) {
     if (ncpu_ <= 0) throw RuntimeError(errno_message("counting the possible CPUs", -ncpu_));
     per_.resize(static_cast<size_t>(ncpu_));
     keys_.resize(kBatch);
@@ -111,6 +112,21 @@ void FlowDrain::add(const hd_tuple& k, const hd_flow_value* per_cpu) {
     }
 }
 
+void FlowDrain::evict_oldest(std::vector<DrainedFlow>& out) {
+    std::vector<decltype(table_)::iterator> all;
+    all.reserve(table_.size());
+    for (auto it = table_.begin(); it != table_.end(); ++it) all.push_back(it);
+    const size_t n = table_.size() - max_flows_;
+    std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                     [](auto a, auto b) { return a->second.last_ns < b->second.last_ns; });
+    for (size_t i = 0; i < n; ++i) {
+        DrainedFlow& f = all[i]->second;
+        f.end = DrainedFlow::End::Evicted;
+        if (f.packets) out.push_back(f);
+        table_.erase(all[i]);
+    }
+}
+
 std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64_t active_ns,
                                           bool final, uint64_t tcp_end_ns) {
     constexpr uint8_t kFinRst = hookdump::kTcpFin | hookdump::kTcpRst;
@@ -156,6 +172,7 @@ std::vector<DrainedFlow> FlowDrain::sweep(uint64_t now, uint64_t idle_ns, uint64
         if (f.packets) out.push_back(f);
         it = table_.erase(it);
     }
+    if (table_.size() > max_flows_) evict_oldest(out);
     // In key order, as the tree handed them out: the hash's order depends on its size.
     std::sort(out.begin(), out.end(), [](const DrainedFlow& a, const DrainedFlow& b) {
         return std::memcmp(&a.key, &b.key, sizeof a.key) < 0;

@@ -22,7 +22,7 @@ namespace hookdump::bpf {
 class PktObject;
 
 struct DrainedFlow {
-    using End = FlowEnd;  // the drain ends flows as the flow table does (never Evicted)
+    using End = FlowEnd;  // the drain ends flows as the flow table does
     hd_tuple key;         // with the point (hd_tuple::point)
     uint64_t packets = 0;
     uint64_t bytes = 0;
@@ -38,7 +38,10 @@ class FlowDrain {
     // Flows a lookup-and-delete batch takes at most (more when a bucket holds more).
     static constexpr size_t kBatch = 1024;
 
-    explicit FlowDrain(PktObject& obj);
+    // The table holds at most max_flows flows between sweeps: past it, a sweep hands out the
+    // least recently seen as Evicted (their later packets start new records), as the flow table
+    // does when full; the other engines' --max-flows.
+    explicit FlowDrain(PktObject& obj, size_t max_flows = SIZE_MAX);
 
     // `now`: CLOCK_MONOTONIC ns. With `final` every flow is handed out (both hashes emptied).
     // A TCP flow that carried FIN or RST ends after tcp_end_ns without a packet (FlowConfig).
@@ -72,10 +75,12 @@ class FlowDrain {
     template <typename Key>
     void drain(int fd, std::vector<Key>& keys);
     void add(const hd_tuple& k, const hd_flow_value* per_cpu);
+    void evict_oldest(std::vector<DrainedFlow>& out);
     static int on_spill(void* ctx, void* data, size_t size);
     void consume_spills();
 
     PktObject& obj_;
+    size_t max_flows_;
     int ncpu_;
     std::vector<hd_flow_value> per_;  // one flow's per-CPU values (the live hash's lookup)
     // A batch's keys and their per-CPU values: the kernel lays them out key by key, each

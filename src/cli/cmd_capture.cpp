@@ -181,6 +181,7 @@ EngineOptions CaptureCommand::engine_options() const {
     // sweep walks all its buckets and it is preallocated per CPU (2^20 entries, --max-flows'
     // default, were 200 MB a hash on 2 CPUs and 2.4 ms of CPU a sweep; 65536: 0.2 ms).
     o.max_flows = static_cast<uint32_t>(std::min<size_t>(out_.max_flows, 65536));
+    o.table_flows = out_.max_flows;
     o.idle_timeout_ns = static_cast<uint64_t>(out_.idle_timeout * 1e9);
     o.active_timeout_ns = static_cast<uint64_t>(out_.active_timeout * 1e9);
     o.nflog_group = nflog_group_;

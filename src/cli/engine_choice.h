@@ -31,8 +31,9 @@ struct EngineOptions {
     // tc and XDP.
     bool ingress = true, egress = true;
     std::string xdp_mode = "auto";
-    bool flows = false;  // counted in the kernel
-    uint32_t max_flows = 65536;
+    bool flows = false;            // counted in the kernel
+    uint32_t max_flows = 65536;    // the kernel's hash: one sweep's flows
+    size_t table_flows = 1 << 20;  // userspace's table of them (--max-flows)
     uint64_t idle_timeout_ns = 60'000'000'000;
     uint64_t active_timeout_ns = 1800'000'000'000;
     uint16_t nflog_group = 0;

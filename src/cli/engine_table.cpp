@@ -99,6 +99,7 @@ std::unique_ptr<Engine> open_bpf(BpfEngineConfig::Hook hook, const EngineOptions
     cfg.snaplen = opt.snaplen;
     cfg.flows = opt.flows;
     cfg.max_flows = opt.max_flows;
+    cfg.table_flows = opt.table_flows;
     cfg.idle_timeout_ns = opt.idle_timeout_ns;
     cfg.active_timeout_ns = opt.active_timeout_ns;
     // The options as rules in a map; the expression as libpcap compiles it, translated to

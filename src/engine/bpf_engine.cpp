@@ -194,7 +194,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     }
     pc.wakeup_bytes = std::min<uint32_t>(pc.ring_bytes / 8, 1u << 20);
     obj_ = std::make_unique<bpf::PktObject>(pc);
-    if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_);
+    if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_, cfg_.table_flows);
     netns_ = own_netns_cookie();
 
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {

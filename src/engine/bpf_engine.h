@@ -32,8 +32,9 @@ struct BpfEngineConfig {
     std::string xdp_mode = "auto";  // auto (native where the driver can), native, generic
     bool promiscuous = false;       // as AF_PACKET's default: the NIC passes every frame up
     uint32_t snaplen = 262144;
-    bool flows = false;          // aggregate in the kernel instead of recording packets
-    uint32_t max_flows = 65536;  // the kernel's flow hash
+    bool flows = false;            // aggregate in the kernel instead of recording packets
+    uint32_t max_flows = 65536;    // the kernel's flow hash
+    size_t table_flows = 1 << 20;  // FlowDrain's table (--max-flows): then the oldest evicted
     uint64_t idle_timeout_ns = 60'000'000'000;
     uint64_t active_timeout_ns = 1800'000'000'000;
     uint64_t tcp_end_ns = FlowConfig{}.tcp_end_ns;

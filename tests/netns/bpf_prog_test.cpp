@@ -626,6 +626,42 @@ TEST_F(ProgTest, FlowDrainIdleAndActiveTimeouts) {
     EXPECT_EQ(obj.stats().matched, 6u);
 }
 
+// --max-flows bounds the userspace table too: past it, a sweep hands out the least recently
+// seen flows as Evicted (the flow table's "lack of resources"), every packet still counted once,
+// and a later packet of an evicted flow starts a new record.
+TEST_F(ProgTest, FlowDrainTableBoundEvictsTheOldest) {
+    PktConfig cfg;
+    cfg.mode = HD_MODE_FLOWS;
+    PktObject obj(cfg);
+    FlowDrain drain(obj, 10);
+    constexpr uint64_t kLong = UINT64_MAX / 4;
+    // Ports 20000..20024, one sweep each so each is drained before the next (last_ns in order).
+    std::vector<DrainedFlow> out;
+    for (uint16_t i = 0; i < 25; ++i) {
+        run(obj.tc_ingress_fd(), udp4("198.18.0.2", "198.18.0.1", 20000 + i, 5001), kTcUnspec);
+        for (auto& f : drain.sweep(0, kLong, kLong, false)) out.push_back(f);
+        EXPECT_LE(drain.pending(), 10u);
+    }
+    ASSERT_EQ(out.size(), 15u);
+    for (uint16_t i = 0; i < 15; ++i) {
+        EXPECT_EQ(out[i].key.sport, 20000 + i) << i;  // the oldest first, one a sweep
+        EXPECT_EQ(out[i].packets, 1u);
+        EXPECT_EQ(out[i].end, DrainedFlow::End::Evicted);
+    }
+    // An evicted flow seen again: a new record; the 10 kept ones end at the final sweep.
+    run(obj.tc_ingress_fd(), udp4("198.18.0.2", "198.18.0.1", 20000, 5001), kTcUnspec);
+    const auto last = drain.sweep(0, kLong, kLong, true);
+    ASSERT_EQ(last.size(), 11u);
+    uint64_t packets = 0;
+    for (const auto& f : last) {
+        EXPECT_EQ(f.end, DrainedFlow::End::Final);
+        packets += f.packets;
+    }
+    EXPECT_EQ(packets, 11u);
+    EXPECT_EQ(last.front().key.sport, 20000);
+    EXPECT_EQ(obj.stats().matched, 26u);
+}
+
 // More flows than one lookup-and-delete batch takes (FlowDrain::kBatch): the walk goes on
 // over several batches, the last one partial, and exports each flow once with its counts.
 TEST_F(ProgTest, FlowDrainManyBatches) {

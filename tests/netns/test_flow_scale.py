@@ -71,8 +71,39 @@ class FlowScale(unittest.TestCase):
             for r in rows:
                 self.assertEqual(r["packets"], "1")
 
+    def check_bound(self, engine, n=20000, bound=1000):
+        """--max-flows BOUND with N flows: the table never holds more, the oldest go out early
+        as `evicted` (counted in the summary line), every packet is in exactly one record."""
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            out = t.path("flows.csv")
+            args = ["--engine", engine, "-i", "vA", f"--flows={out}", "--idle-timeout", "60",
+                    "--max-flows", str(bound)]
+            if engine == "tc":
+                args += ["--direction", "in"]
+            c = t.capture(a, *args, name="bound", wait_ready=False).wait_line("listening on ")
+            t.send(b, "vB", count=n, flows=n, sport=SPORT, dport=DPORT)
+            time.sleep(1.5)  # a sweep after the last packet
+            self.assertEqual(c.stop(timeout=60), 0, c.stderr())
+            rows = read_csv(out)
+            ends = {}
+            for r in rows:
+                ends[r["end"]] = ends.get(r["end"], 0) + 1
+            self.assertEqual(ends, {"evicted": n - bound, "end": bound})
+            self.assertEqual(sum(int(r["packets"]) for r in rows), n)
+            self.assertEqual(len({(r["sport"], r["dport"]) for r in rows}), n)
+            self.assertIn(f"hookdump: {n - bound} flows evicted early because the flow table "
+                          f"was full (--max-flows)", c.stderr())
+
     def test_tc(self):
         self.check("tc")
+
+    def test_tc_table_bound(self):
+        self.check_bound("tc")
+
+    def test_afpacket_table_bound(self):
+        self.check_bound("afpacket")
 
     def test_afpacket(self):
         self.check("afpacket")
