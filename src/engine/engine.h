@@ -26,6 +26,9 @@ class EventHandler {
             if (!on_event(ev)) return false;
         return true;
     }
+    // The events on_event is given next, in order: a hint that lets the handler prefetch the
+    // memory they will touch (the flow table's entries). It changes nothing.
+    virtual void prefetch(std::span<const PacketEvent> /*evs*/) {}
     // How many more events the handler takes before it asks to stop (a packet count): an
     // engine that batches hands over no more than that, so that its ledger stays exact.
     virtual uint64_t capacity() const { return UINT64_MAX; }

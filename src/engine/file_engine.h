@@ -1,4 +1,7 @@
 // Offline reading of pcap and pcapng files through libpcap, with a pcap-filter expression.
+// Classic pcap files in this host's byte order are read by a loop of our own over large
+// reads (libpcap's pcap_next_ex costs two freads and a copy a packet); anything else, and
+// whatever that loop does not take as plainly well-formed, goes to libpcap, from that record.
 #pragma once
 
 #include <pcap/pcap.h>
@@ -22,8 +25,15 @@ class FileEngine final : public Engine {
     int datalink() const;
 
   private:
+    // Returns true when libpcap reads on, from the FILE's position (the first record not
+    // read here, or the whole file); false when the handler or `stop` ended the run.
+    bool run_direct(EventHandler& handler, const std::atomic<bool>& stop);
+    void run_libpcap(EventHandler& handler, const std::atomic<bool>& stop);
+
     std::string path_;
     pcap_t* pcap_ = nullptr;
+    bpf_program filter_{};
+    bool has_filter_ = false;
     Ledger ledger_;
 };
 

@@ -1,7 +1,8 @@
-// libFuzzer target: the offline read path end to end. The input is a capture file (pcap or
-// pcapng, libpcap's parsing), read by FileEngine into a Pipeline with csv and pcapng sinks to
-// /dev/null and a small flow table with its writer (ours). The text and jsonl lines are
-// fuzz_parse's business: every sink holds a 1 MiB buffer, and under ASan each one costs
+// libFuzzer target: the offline read path end to end. The input is a capture file (classic
+// pcap through FileEngine's own record loop, handing over to libpcap at the first record it
+// does not take; pcapng and the rest through libpcap), read by FileEngine into a Pipeline with csv
+// and pcapng sinks to /dev/null and a small flow table with its writer (ours). The text and jsonl
+// lines are fuzz_parse's business: every sink holds a 1 MiB buffer, and under ASan each one costs
 // (quarantine, shadow poisoning) more than reading a small file does.
 #include <sys/mman.h>
 #include <unistd.h>
