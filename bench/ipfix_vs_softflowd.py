@@ -98,6 +98,7 @@ def main():
         for rnd in range(a.r):
             for name, cmd in cmds.items():
                 d = os.path.join(work, f"{name}-{rnd}")
+                shutil.rmtree(d, ignore_errors=True)  # a --keep directory's earlier run
                 os.makedirs(d)
                 nfcapd = subprocess.Popen(["ip", "netns", "exec", ns, "nfcapd", "-w", d, "-b",
                                            "127.0.0.1", "-p", str(PORT)],

@@ -35,6 +35,9 @@ class Pipeline final : public EventHandler {
 
     bool on_event(const PacketEvent& ev) override;
     bool on_events(std::span<const PacketEvent> evs) override;
+    void prefetch(std::span<const PacketEvent> evs) override {
+        if (flows_) flows_->prefetch(evs);
+    }
     uint64_t capacity() const override {
         return count_ == 0 ? UINT64_MAX : packets_ < count_ ? count_ - packets_ : 0;
     }
