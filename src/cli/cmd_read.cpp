@@ -1,6 +1,6 @@
 #include "cli/commands.h"
 #include "cli/status.h"
-#include "engine/file_engine.h"
+#include "engine/pcapng_engine.h"
 
 namespace hookdump {
 
@@ -16,11 +16,11 @@ void ReadCommand::add_to(CLI::App& app) {
 int ReadCommand::run() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    FileEngine engine(path_, expr);
+    const auto engine = open_capture_file(path_, expr);
     out_.from_file = true;
     auto pipeline = out_.build();
     install_stop_signals();
-    const int rc = run_capture(engine, *pipeline);
+    const int rc = run_capture(*engine, *pipeline);
     print_outputs(pipeline->outputs());
     return rc;
 }

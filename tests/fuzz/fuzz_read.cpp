@@ -1,9 +1,10 @@
 // libFuzzer target: the offline read path end to end. The input is a capture file (classic
 // pcap through FileEngine's own record loop, handing over to libpcap at the first record it
-// does not take; pcapng and the rest through libpcap), read by FileEngine into a Pipeline with csv
-// and pcapng sinks to /dev/null and a small flow table with its writer (ours). The text and jsonl
-// lines are fuzz_parse's business: every sink holds a 1 MiB buffer, and under ASan each one costs
-// (quarantine, shadow poisoning) more than reading a small file does.
+// does not take; pcapng through hookdump's own reader; the rest through libpcap: as
+// open_capture_file picks), read into a Pipeline with csv and pcapng sinks to /dev/null and a
+// small flow table with its writer (ours). The text and jsonl lines are fuzz_parse's business:
+// every sink holds a 1 MiB buffer, and under ASan each one costs (quarantine, shadow poisoning)
+// more than reading a small file does.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@
 #include <string>
 
 #include "core/pipeline.h"
-#include "engine/file_engine.h"
+#include "engine/pcapng_engine.h"
 #include "sink/flow_sink.h"
 #include "sink/sinks.h"
 #include "util/error.h"
@@ -52,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const std::string path = "/proc/self/fd/" + std::to_string(fd);
 
     try {
-        FileEngine engine(path, "");
+        const auto engine = open_capture_file(path, "");
         Pipeline pipeline;
         SinkOptions so;
         so.path = "/dev/null";
@@ -69,8 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         pipeline.add_flow_sink(formats[size % formats.size()].make(fo));
         const std::atomic<bool> stop{false};
         try {
-            engine.run(pipeline, stop);
-            pipeline.finish(engine.ledger());
+            engine->run(pipeline, stop);
+            pipeline.finish(engine->ledger());
         } catch (const RuntimeError&) {
             pipeline.abandon();  // a truncated or corrupt file: what was read stays written
         }

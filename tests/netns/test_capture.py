@@ -231,6 +231,11 @@ class Direction(unittest.TestCase):
             got = Counter((p["flags"] & 3, p["comment"]) for p in pkts)
             self.assertEqual(got, Counter({(2, "hookdump point=tap-out"): 7, (1, "hookdump point=tap-in"): 3}))
             self.assertEqual(netns.tool_packet_count(t.path("b.pcapng")), 10)
+            # Read back (hookdump's pcapng reader): the point and direction it held, the
+            # interface's name, as the live csv had them.
+            netns.sh(netns.HOOKDUMP, "read", t.path("b.pcapng"), "-w", t.path("b-read.csv"))
+            self.assertEqual(summary(t.path("b-read.csv")), summary(t.path("b.csv")))
+            self.assertEqual({r["ifname"] for r in read_csv(t.path("b-read.csv"))}, {"vB"})
 
 
 class Vlan(unittest.TestCase):
