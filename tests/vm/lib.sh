@@ -8,8 +8,9 @@
 # directory and its working directory) and /run. Network namespaces a case creates are
 # deleted after it in any case; vm_on_exit registers other cleanups.
 #
-# Environment: HOOKDUMP_SRC, HOOKDUMP_BUILD, HOOKDUMP_BIN (the build's hookdump), VM_KVER
-# (the guest kernel's release), VM_CASE, VM_CASE_TMP, CI.
+# Environment: HOOKDUMP_SRC, HOOKDUMP_BUILD, HOOKDUMP_BIN (the build's hookdump), HOOKDUMP_KMOD
+# (the hookdump.ko built for the guest's kernel), VM_KVER (the guest kernel's release),
+# VM_KSERIES (6.1 or 6.12), VM_CASE, VM_CASE_TMP, CI.
 set -uo pipefail
 
 vm_log() { echo "[$VM_CASE] $*"; }
@@ -62,9 +63,9 @@ vm_veth_pair() {
 }
 
 # vm_insmod_hookdump [PARAM=VALUE...]
-# Loads the project's kernel module, built on the host beforehand for the guest's kernel:
-#   make -C kmod KDIR=/lib/modules/$VM_KVER/build
-# ($HOOKDUMP_KMOD overrides the path kmod/hookdump.ko) and unloads it at exit. A module that
+# Loads the project's kernel module, built on the host beforehand for the guest's kernel
+# ($HOOKDUMP_KMOD: the build's BUILD/kmod/KVER/hookdump.ko, run-vm.sh --kmod), and unloads it
+# at exit. A module that
 # was not built skips the case, or fails it under CI=true; one built for another kernel fails.
 vm_insmod_hookdump() {
   local ko=${HOOKDUMP_KMOD:-$HOOKDUMP_SRC/kmod/hookdump.ko} vermagic

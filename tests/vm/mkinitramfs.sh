@@ -1,28 +1,29 @@
 #!/usr/bin/env bash
 # Builds the VM suite's initramfs: busybox (static), the virtio and 9p modules of the newest
-# installed Debian 6.1 kernel (decompressed: busybox insmod does not read .ko.xz), and
-# tests/vm/init, which mounts the host's root read-only over 9p and switches to it.
+# installed Debian kernel of a series (6.1, 6.12; decompressed: busybox insmod does not read
+# .ko.xz), and tests/vm/init, which mounts the host's root read-only over 9p and switches to it.
 #
-#   tests/vm/mkinitramfs.sh BUILD_DIR
+#   tests/vm/mkinitramfs.sh BUILD_DIR [SERIES]      (SERIES: 6.1 by default)
 #
 # Writes BUILD_DIR/vm/initramfs-KVER.cpio.gz and BUILD_DIR/vm/vmlinux-KVER (below) and prints
 # three lines: the initramfs, the kernel to boot and KVER. Cached: rebuilt only when an input (the kernel version, a module, busybox,
-# init or this script) changes. Exits 3 when a prerequisite is missing (no 6.1 kernel, no
+# init or this script) changes. Exits 3 when a prerequisite is missing (no such kernel, no
 # static busybox...), 1 on any other failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-[[ $# -eq 1 ]] || { echo "usage: $0 BUILD_DIR" >&2; exit 1; }
+[[ $# -eq 1 || $# -eq 2 ]] || { echo "usage: $0 BUILD_DIR [SERIES]" >&2; exit 1; }
 out_dir=$1/vm
+series=${2:-6.1}
 missing() { echo "mkinitramfs: $*" >&2; exit 3; }
 
-# The newest installed 6.1 kernel: the image and its modules must both be present.
+# The newest installed kernel of the series: the image and its modules must both be present.
 kernel=
-for k in $(ls -1 /boot/vmlinuz-6.1.* 2>/dev/null | sort -V -r); do
+for k in $(ls -1 /boot/vmlinuz-"$series".* 2>/dev/null | sort -V -r); do
   v=${k#/boot/vmlinuz-}
   if [[ -d /lib/modules/$v/kernel ]]; then kernel=$k; kver=$v; break; fi
 done
-[[ -n $kernel ]] || missing "no Debian 6.1 kernel with modules (/boot/vmlinuz-6.1.*, /lib/modules/6.1.*); install linux-image-amd64"
+[[ -n $kernel ]] || missing "no Debian $series kernel with modules (/boot/vmlinuz-$series.*, /lib/modules/$series.*); scripts/bootstrap installs linux-image-amd64 (6.1) and linux-image-6.12-amd64"
 [[ -r $kernel ]] || missing "$kernel is not readable (Debian installs it mode 0600: run as root)"
 
 busybox=
@@ -31,20 +32,31 @@ for b in /bin/busybox /usr/bin/busybox; do
 done
 [[ -n $busybox ]] || missing "no static busybox; install busybox-static"
 
-# Load order matters: each module's dependencies come before it.
-modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-         netfs fscache 9pnet 9p 9pnet_virtio)
-mod_files=()
-for m in "${modules[@]}"; do
-  f=$(grep -oE "^[^:]*/$m\.ko(\.xz|\.zst|\.gz)?:" "/lib/modules/$kver/modules.dep" | head -n1)
-  f=${f%:}
-  [[ -z $f || $f == /* ]] || f=/lib/modules/$kver/$f
-  if [[ -z $f || ! -f $f ]]; then
-    # Built in (CONFIG_...=y) is fine: nothing to load.
-    grep -q "/$m.ko" "/lib/modules/$kver/modules.builtin" 2>/dev/null && continue
+# What the guest needs to mount its root: virtio-pci and 9p over virtio. Each is loaded after
+# the modules it depends on (modules.dep lists them, the last one to load first), and those
+# are whatever this kernel splits them into (6.1 has fscache, 6.12 folds it into netfs).
+# Built in (CONFIG_...=y) is fine: nothing to load.
+wanted=(virtio_pci 9pnet_virtio 9p)
+mod_files=() seen=" "
+dep_line() { grep -E "(^|/)$1\.ko(\.xz|\.zst|\.gz)?:" "/lib/modules/$kver/modules.dep" | head -n1; }
+add_module() { # path relative to /lib/modules/KVER (as modules.dep has it)
+  local f=$1 m
+  m=${f##*/}; m=${m%%.ko*}
+  [[ $seen == *" $m "* ]] && return
+  seen+="$m "
+  [[ $f == /* ]] || f=/lib/modules/$kver/$f
+  [[ -f $f ]] || missing "module $m not found under /lib/modules/$kver"
+  mod_files+=("$m=$f")
+}
+for m in "${wanted[@]}"; do
+  line=$(dep_line "$m" || true)
+  if [[ -z $line ]]; then
+    grep -qE "/$m\.ko" "/lib/modules/$kver/modules.builtin" 2>/dev/null && continue
     missing "module $m not found under /lib/modules/$kver"
   fi
-  mod_files+=("$m=$f")
+  read -r -a deps <<<"${line#*:}"
+  for ((i = ${#deps[@]} - 1; i >= 0; i--)); do add_module "${deps[$i]}"; done
+  add_module "${line%%:*}"
 done
 
 # The kernel booted: the ELF vmlinux inside the bzImage, extracted once (cached) when it has a
@@ -58,10 +70,14 @@ if [[ ! -f $vmlinux.key || $(<"$vmlinux.key") != "$kkey" ]]; then
   rm -f "$vmlinux" "$vmlinux.key"
   py=/usr/bin/python3; [[ -x $py ]] || py=python3  # Debian's has lzma; a pyenv one may not
   if "$py" - "$kernel" "$vmlinux.tmp" <<'PY'
-import lzma, struct, sys, zlib
+import lzma, struct, subprocess, sys, zlib
 data = open(sys.argv[1], "rb").read()
+def unzstd(b):  # 6.12 is zstd-compressed; Python 3.11 has no zstd: the zstd tool (its
+    # complaint about the bytes after the frame is expected; the output is what counts)
+    return subprocess.run(["zstd", "-qdc"], input=b, capture_output=True).stdout
 def candidates():
     for magic, dec in ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor().decompress(b)),
+                       (b"\x28\xb5\x2f\xfd", unzstd),
                        (b"\x1f\x8b\x08", lambda b: zlib.decompressobj(31).decompress(b))):
         i = data.find(magic)
         while i >= 0:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boots ONE QEMU guest (TCG; Debian's newest installed 6.1 kernel) whose root is this host's
+# Boots ONE QEMU guest (TCG; Debian's newest installed kernel of a series, 6.1 or 6.12) whose root is this host's
 # root shared read-only over 9p, and runs test cases inside it; results come back through a
 # second, writable 9p share (the output directory).
 #
@@ -7,6 +7,9 @@
 #
 #   --build-dir DIR   the CMake build tree (the guest runs DIR/hookdump); the initramfs is
 #                     cached in DIR/vm/
+#   --kernel SERIES   the Debian kernel series to boot: 6.1 (default) or 6.12
+#   --kmod FILE       the hookdump.ko the cases load (default: DIR/kmod/KVER/hookdump.ko,
+#                     which the build makes for each kernel, else kmod/hookdump.ko)
 #   --source-dir DIR  the source tree (default: this script's ../..)
 #   --hookdump FILE   the hookdump binary the cases run (default BUILD/hookdump)
 #   --out DIR         the results share (default BUILD/vm/results); emptied first
@@ -24,13 +27,13 @@
 # A case's NAME is its file name without a leading "NN_" and the ".sh".
 #
 # Exit status: 0 every case passed (with --collect: every case has a result); 1 a case failed
-# or the VM did not finish; 77 the VM cannot start here (no 6.1 kernel, no QEMU...) and CI is
+# or the VM did not finish; 77 the VM cannot start here (no such kernel, no QEMU...) and CI is
 # not "true" (with CI=true that is a failure, 1).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src_dir=$(cd "$here/../.." && pwd)
-build_dir= out_dir= hookdump= timeout=1500 case_timeout=450 collect=0 shell=0
+build_dir= out_dir= hookdump= kmod= series=6.1 timeout=1500 case_timeout=450 collect=0 shell=0
 cases=()
 while (($#)); do
   case $1 in
@@ -38,6 +41,8 @@ while (($#)); do
     --source-dir) src_dir=$2; shift 2 ;;
     --out) out_dir=$2; shift 2 ;;
     --hookdump) hookdump=$2; shift 2 ;;
+    --kernel) series=$2; shift 2 ;;
+    --kmod) kmod=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --case-timeout) case_timeout=$2; shift 2 ;;
     --collect) collect=1; shift ;;
@@ -84,13 +89,17 @@ mkdir -p "$out_dir/cases" && : >"$out_dir/.hookdump-vm-results" || exit 1
 
 qemu=$(command -v "${HOOKDUMP_VM_QEMU:-qemu-system-x86_64}") \
   || cannot_start "${HOOKDUMP_VM_QEMU:-qemu-system-x86_64} not found (apt-get install qemu-system-x86)"
-initramfs_info=$("$here/mkinitramfs.sh" "$build_dir")
+initramfs_info=$("$here/mkinitramfs.sh" "$build_dir" "$series")
 case $? in
   0) ;;
   3) cannot_start "mkinitramfs: prerequisite missing (see above)" ;;
   *) echo "run-vm: mkinitramfs failed" >&2; exit 1 ;;
 esac
 { read -r initramfs; read -r kernel; read -r kver; } <<<"$initramfs_info"
+if [[ -z $kmod ]]; then
+  kmod=$build_dir/kmod/$kver/hookdump.ko
+  [[ -f $kmod ]] || kmod=$src_dir/kmod/hookdump.ko
+fi
 
 if ((!shell)); then
   if ((${#cases[@]} == 0)); then
@@ -109,10 +118,10 @@ fi
 # What the guest runs (in the host's root, which the initramfs's init switches to).
 {
   echo "# written by run-vm.sh on the host"
-  printf 'export HOOKDUMP_SRC=%q HOOKDUMP_BUILD=%q HOOKDUMP_BIN=%q\n' \
-    "$src_dir" "$build_dir" "$hookdump"
-  printf 'export VM_RESULTS=/run/hookdump-vm VM_CASE_TIMEOUT=%q VM_KVER=%q CI=%q\n' \
-    "$case_timeout" "$kver" "${CI:-}"
+  printf 'export HOOKDUMP_SRC=%q HOOKDUMP_BUILD=%q HOOKDUMP_BIN=%q HOOKDUMP_KMOD=%q\n' \
+    "$src_dir" "$build_dir" "$hookdump" "$kmod"
+  printf 'export VM_RESULTS=/run/hookdump-vm VM_CASE_TIMEOUT=%q VM_KVER=%q VM_KSERIES=%q CI=%q\n' \
+    "$case_timeout" "$kver" "$series" "${CI:-}"
   echo 'export HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8'
   echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
   if ((shell)); then
