@@ -35,6 +35,7 @@
 
 #include "compat.h"
 #include "hookdump.h"
+#include "hookdump_target.h"
 
 static unsigned int batch_events = 320;
 module_param(batch_events, uint, 0644);
@@ -347,11 +348,16 @@ static struct sk_buff *hd_batch_alloc(size_t attr)
 	return genlmsg_new(one, GFP_ATOMIC);
 }
 
+/* Puts one event (and the label of the -j HOOKDUMP rule that made it, if any) in this CPU's
+ * batch; the two attributes go in together or not at all.
+ */
 static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookdump_event *ev,
-		      u32 snaplen)
+		      u32 snaplen, const char *label)
 {
 	unsigned int caplen = min(snaplen, skb->len - skb_network_offset(skb));
 	size_t attr = sizeof(*ev) + caplen;
+	size_t lablen = label && label[0] ? strlen(label) + 1 : 0;
+	size_t room = nla_total_size(attr) + (lablen ? nla_total_size(lablen) : 0);
 	struct sk_buff *full = NULL, *done = NULL;
 	unsigned int full_count = 0, done_count = 0;
 	struct hd_batch *b;
@@ -361,10 +367,10 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	local_bh_disable();
 	b = this_cpu_ptr(hn->batch);
 	spin_lock(&b->lock);
-	if (b->skb && skb_tailroom(b->skb) < nla_total_size(attr))
+	if (b->skb && skb_tailroom(b->skb) < room)
 		full = hd_batch_take(b, &full_count);
 	if (!b->skb) {
-		struct sk_buff *nskb = hd_batch_alloc(attr);
+		struct sk_buff *nskb = hd_batch_alloc(room - NLA_HDRLEN);
 
 		if (!nskb || !genlmsg_put(nskb, 0, 0, &hd_family, 0, HOOKDUMP_CMD_EVENTS)) {
 			kfree_skb(nskb);
@@ -374,7 +380,7 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 		}
 		b->skb = nskb;
 	}
-	nla = nla_reserve(b->skb, HOOKDUMP_A_EVENT, attr);
+	nla = skb_tailroom(b->skb) >= room ? nla_reserve(b->skb, HOOKDUMP_A_EVENT, attr) : NULL;
 	if (!nla) {
 		spin_unlock(&b->lock);
 		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_FULL, 1);
@@ -384,6 +390,8 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	if (caplen && skb_copy_bits(skb, skb_network_offset(skb),
 				    (u8 *)nla_data(nla) + sizeof(*ev), caplen))
 		memset((u8 *)nla_data(nla) + sizeof(*ev), 0, caplen);
+	if (lablen)	/* cannot fail: room was checked for both */
+		nla_put(b->skb, HOOKDUMP_A_EVENT_LABEL, lablen, label);
 	b->count++;
 	hd_stat_add(hn, HOOKDUMP_STATS_A_QUEUED, 1);
 	if (b->count >= batch_events)
@@ -397,6 +405,36 @@ out:
 	if (done)
 		hd_send(hn, done, done_count);
 	local_bh_enable();
+}
+
+/* Counts a matched packet and, when someone listens, fills in what the hook knows and puts
+ * the event in a batch. @ev has the packet's fields, and the rule id or group and the slot.
+ */
+static void hd_report(struct hd_net *hn, const struct sk_buff *skb, struct hookdump_event *ev,
+		      unsigned int hook, int iif, int oif, u32 snaplen, const char *label)
+{
+	hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
+	if (!READ_ONCE(hn->session_portid) && !genl_has_listeners(&hd_family, hn->net, 0)) {
+		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
+		return;
+	}
+	ev->ts_ns = ktime_get_real_ns();
+	ev->netns_cookie = hn->net->net_cookie;
+	ev->len = skb->len - skb_network_offset(skb);
+	ev->mark = skb->mark;
+	ev->hook = hook;
+	ev->iif = iif;
+	ev->oif = oif;
+	if (skb->sk && sk_fullsock(skb->sk) &&
+	    (hook == HOOKDUMP_HOOK_LOCAL_OUT || hook == HOOKDUMP_HOOK_POST_ROUTING)) {
+		ev->uid = from_kuid_munged(&init_user_ns, sock_net_uid(hn->net, skb->sk));
+		ev->flags |= HOOKDUMP_EV_UID;
+		if (in_task() && hook == HOOKDUMP_HOOK_LOCAL_OUT) {
+			ev->pid = task_tgid_nr(current);
+			ev->flags |= HOOKDUMP_EV_PID;
+		}
+	}
+	hd_record(hn, skb, ev, snaplen, label);
 }
 
 /* The first rule from @r on (the list head: from the start) that the IP header and the hook
@@ -464,32 +502,54 @@ static unsigned int hd_hook(void *priv, struct sk_buff *skb, const struct nf_hoo
 	}
 
 	this_cpu_inc(*r->hits);
-	hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
-	if (!READ_ONCE(hn->session_portid) && !genl_has_listeners(&hd_family, hn->net, 0)) {
-		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
-		return NF_ACCEPT;
-	}
-	ev.ts_ns = ktime_get_real_ns();
-	ev.netns_cookie = hn->net->net_cookie;
-	ev.len = skb->len - skb_network_offset(skb);
-	ev.mark = skb->mark;
 	ev.rule_id = r->id;
-	ev.hook = ctx->hook;
 	ev.slot = ctx->slot;
-	ev.iif = iif;
-	ev.oif = oif;
-	if (skb->sk && sk_fullsock(skb->sk) &&
-	    (ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT || ctx->hook == HOOKDUMP_HOOK_POST_ROUTING)) {
-		ev.uid = from_kuid_munged(&init_user_ns, sock_net_uid(hn->net, skb->sk));
-		ev.flags |= HOOKDUMP_EV_UID;
-		if (in_task() && ctx->hook == HOOKDUMP_HOOK_LOCAL_OUT) {
-			ev.pid = task_tgid_nr(current);
-			ev.flags |= HOOKDUMP_EV_PID;
-		}
-	}
-	hd_record(hn, skb, &ev, r->snaplen);
+	hd_report(hn, skb, &ev, ctx->hook, iif, oif, r->snaplen, NULL);
 	return NF_ACCEPT;
 }
+
+/* ---- the iptables target (xt_HOOKDUMP.ko) --------------------------------------------- */
+
+/**
+ * hookdump_target_event - report a packet that a -j HOOKDUMP rule saw
+ * @net: the rule's network namespace
+ * @skb: the packet, untouched
+ * @family: NFPROTO_IPV4 or NFPROTO_IPV6 (AF_INET, AF_INET6)
+ * @hook: the hook of the rule's chain (NF_INET_*)
+ * @in: the input device, or NULL
+ * @out: the output device, or NULL
+ * @info: the rule's options, validated by its checkentry
+ *
+ * The event goes the way the module's own rules' events go (per-CPU batch, session and
+ * listeners, statistics), marked HOOKDUMP_SLOT_TARGET, with the rule's group and label.
+ * Called from the target under the hook's rcu_read_lock, BH off or in task context.
+ */
+void hookdump_target_event(struct net *net, struct sk_buff *skb, u8 family, unsigned int hook,
+			   const struct net_device *in, const struct net_device *out,
+			   const struct xt_hookdump_info *info)
+{
+	struct hd_net *hn = net_generic(net, hd_net_id);
+	struct hookdump_event ev;
+	const void *nh;
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	} _nh;
+
+	if (hook >= HOOKDUMP_HOOK_COUNT || (family != AF_INET && family != AF_INET6))
+		return;
+	nh = skb_header_pointer(skb, skb_network_offset(skb),
+				family == AF_INET ? sizeof(_nh.v4) : sizeof(_nh.v6), &_nh);
+	if (!nh || (family == AF_INET && ((const struct iphdr *)nh)->ihl < 5))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	parse_packet(skb, family, nh, &ev);
+	ev.slot = HOOKDUMP_SLOT_TARGET;
+	ev.group = info->group;
+	hd_report(hn, skb, &ev, hook, in ? in->ifindex : 0, out ? out->ifindex : 0,
+		  min_t(u32, info->snaplen, HOOKDUMP_MAX_SNAPLEN), info->label);
+}
+EXPORT_SYMBOL_GPL(hookdump_target_event);
 
 /* ---- hook registration ---------------------------------------------------------------- */
 
@@ -591,6 +651,7 @@ static const struct nla_policy hd_policy[HOOKDUMP_A_MAX + 1] = {
 	[HOOKDUMP_A_RULE_ID]	= { .type = NLA_U32 },
 	[HOOKDUMP_A_EVENT]	= { .type = NLA_REJECT },
 	[HOOKDUMP_A_STATS]	= { .type = NLA_REJECT },
+	[HOOKDUMP_A_EVENT_LABEL] = { .type = NLA_REJECT },
 };
 
 static struct hd_net *hd_pernet(struct genl_info *info)

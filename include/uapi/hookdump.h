@@ -49,6 +49,9 @@ enum hookdump_attr {
 	HOOKDUMP_A_EVENT,		/* binary: struct hookdump_event, then caplen packet bytes */
 	HOOKDUMP_A_STATS,		/* nest: HOOKDUMP_STATS_A_* */
 	HOOKDUMP_A_PAD,
+	HOOKDUMP_A_EVENT_LABEL,		/* string: the label of the -j HOOKDUMP rule whose event
+					 * is the HOOKDUMP_A_EVENT just before it (absent: none)
+					 */
 	__HOOKDUMP_A_MAX,
 };
 #define HOOKDUMP_A_MAX (__HOOKDUMP_A_MAX - 1)
@@ -119,6 +122,10 @@ enum hookdump_slot {
 	HOOKDUMP_SLOT_LAST = 1,		/* priority INT_MAX: after everything else */
 	HOOKDUMP_SLOT_CUSTOM = 2,	/* HOOKDUMP_RULE_A_PRIORITY; one per netns at a time */
 	HOOKDUMP_SLOT_COUNT = 3,
+	/* Events only: from an iptables rule's -j HOOKDUMP (xt_HOOKDUMP.ko), at the hook of the
+	 * chain it sits in; rule_id is 0 and group is the rule's.
+	 */
+	HOOKDUMP_SLOT_TARGET = 3,
 };
 
 /* hookdump_event.flags, and the BPF programs' hd_tuple.flags (bpf/hookdump_rule.h): one set */
@@ -160,7 +167,7 @@ struct hookdump_event {
 	__u8 pad0;
 	__u32 caplen;		/* packet bytes that follow */
 	__u16 thoff;		/* transport header offset from the network header (0: unknown) */
-	__u16 pad1;
+	__u16 group;		/* HOOKDUMP_SLOT_TARGET: the -j HOOKDUMP rule's group; else 0 */
 };
 
 #endif /* _UAPI_HOOKDUMP_H */

@@ -108,7 +108,10 @@ void CaptureCommand::add_to(CLI::App& app) {
     sub_->add_flag(
         "--all-netns", drop_all_netns_,
         "--engine drop: drops in every network namespace (default: only hookdump's own)");
-    add_number(*sub_, "--group", nflog_group_, "NFLOG group to read (--engine nflog)", 0, 65535);
+    group_opt_ = add_number(*sub_, "--group", nflog_group_,
+                            "NFLOG group to read (--engine nflog); with --engine kmod, the "
+                            "group of the iptables -j HOOKDUMP rules to read",
+                            0, 65535);
     sub_->add_option("-i,--interface", interface_, "Interface name or index, or any (default any)");
     sub_->add_flag("-p,--no-promiscuous-mode", no_promisc_,
                    "Do not put the interface in promiscuous mode");
@@ -185,6 +188,7 @@ EngineOptions CaptureCommand::engine_options() const {
     o.idle_timeout_ns = static_cast<uint64_t>(out_.idle_timeout * 1e9);
     o.active_timeout_ns = static_cast<uint64_t>(out_.active_timeout * 1e9);
     o.nflog_group = nflog_group_;
+    o.group_given = group_opt_->count() > 0;
     o.all_reasons = drop_all_reasons_;
     o.all_netns = drop_all_netns_;
     return o;

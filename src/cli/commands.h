@@ -99,6 +99,7 @@ class CaptureCommand {
     std::string direction_ = "both";
     std::string xdp_mode_ = "auto";
     uint16_t nflog_group_ = 0;
+    CLI::Option* group_opt_ = nullptr;
     bool drop_all_reasons_ = false;
     bool drop_all_netns_ = false;
 

@@ -37,6 +37,7 @@ struct EngineOptions {
     uint64_t idle_timeout_ns = 60'000'000'000;
     uint64_t active_timeout_ns = 1800'000'000'000;
     uint16_t nflog_group = 0;
+    bool group_given = false;  // --group: for kmod, the -j HOOKDUMP rules' group to read
     bool all_reasons = false, all_netns = false;  // drop
 };
 

@@ -63,12 +63,25 @@ std::string afpacket_ready(const AfPacketEngine& af, const EngineOptions& opt) {
 }
 
 std::unique_ptr<Engine> open_kmod(const EngineOptions& opt) {
+    if (opt.group_given) {
+        // The iptables rules' -j HOOKDUMP chose the packets: no rules of hookdump.ko's own. A
+        // listener (the multicast group), so that captures of other groups run beside it.
+        if (!opt.expression.empty())
+            throw UsageError(
+                "--engine kmod --group N takes no expression: your iptables rule "
+                "('-j HOOKDUMP --hookdump-group N') selects the packets");
+        return std::make_unique<KmodEngine>(KmodEngine::Mode::Listen, std::vector<Rule>{},
+                                            KmodTargets{KmodTargets::Keep::Group, opt.nflog_group});
+    }
     KmodRuleOptions r = opt.rules;
     r.snaplen = opt.kmod_snaplen;
     return std::make_unique<KmodEngine>(KmodEngine::Mode::Session, r.rules(opt.expression));
 }
 
-std::string kmod_ready(const KmodEngine& km, const EngineOptions&) {
+std::string kmod_ready(const KmodEngine& km, const EngineOptions& opt) {
+    if (opt.group_given)
+        return fmt::format("listening for iptables -j HOOKDUMP group {} (kmod engine)\n",
+                           opt.nflog_group);
     return fmt::format("listening at netfilter hooks ({} rules, kmod engine)\n",
                        km.rule_ids().size());
 }

@@ -1,6 +1,7 @@
 // Event datagrams laid out as hookdump.ko sends them (kmod/hookdump.c, hd_record: genlmsg_put
 // of HOOKDUMP_CMD_EVENTS, then per event one HOOKDUMP_A_EVENT attribute holding struct
-// hookdump_event and its caplen packet bytes), for the unit tests and benchmarks, which run
+// hookdump_event and its caplen packet bytes, and for a -j HOOKDUMP rule's event its label in
+// a HOOKDUMP_A_EVENT_LABEL attribute right after it), for the unit tests and benchmarks, which run
 // without the module.
 #pragma once
 
@@ -38,6 +39,17 @@ class KmodDatagramBuilder {
         if (!bytes.empty())
             std::memcpy(buf_.data() + at + NLA_HDRLEN + sizeof ev, bytes.data(), bytes.size());
         ++count_;
+        return *this;
+    }
+    // Appends the label attribute of the event added last (a -j HOOKDUMP rule's), NUL included.
+    KmodDatagramBuilder& label(const char* text) {
+        const size_t n = std::strlen(text) + 1;
+        const size_t attr = NLA_HDRLEN + n;
+        const size_t at = buf_.size();
+        buf_.resize(at + NLA_ALIGN(attr));
+        nlattr a{static_cast<uint16_t>(attr), HOOKDUMP_A_EVENT_LABEL};
+        std::memcpy(buf_.data() + at, &a, sizeof a);
+        std::memcpy(buf_.data() + at + NLA_HDRLEN, text, n);
         return *this;
     }
     size_t count() const { return count_; }

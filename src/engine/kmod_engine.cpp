@@ -25,6 +25,7 @@ static_assert(offsetof(hookdump_event, dst) == 64);
 static_assert(offsetof(hookdump_event, family) == 80);
 static_assert(offsetof(hookdump_event, caplen) == 88);
 static_assert(offsetof(hookdump_event, thoff) == 92);
+static_assert(offsetof(hookdump_event, group) == 94);
 
 namespace {
 
@@ -312,8 +313,12 @@ KmodStats KmodClient::stats() {
     return s;
 }
 
-KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules)
-    : mode_(mode), reader_(control_.family().id) {
+KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules, std::optional<KmodTargets> targets)
+    : mode_(mode),
+      group_(targets && targets->keep == KmodTargets::Keep::Group),
+      reader_(control_.family().id,
+              targets.value_or(mode == Mode::Listen ? KmodTargets{}
+                                                    : KmodTargets{KmodTargets::Keep::None, 0})) {
     events_ = std::make_unique<NetlinkSocket>();
     events_->set_receive_buffer(8 << 20);
     // nlctrl's notifications tell when the family goes away (rmmod) while we read.
@@ -358,6 +363,22 @@ bool KmodEventReader::deliver(size_t n, EventHandler& handler, InterfaceCounters
     return handler.on_events({batch_.data(), n});
 }
 
+// Whether the event at `payload` (a struct hookdump_event) is one this reader keeps.
+bool KmodEventReader::wanted(const void* payload) const {
+    hookdump_event e;
+    std::memcpy(&e, payload, sizeof e);  // (fill_event checked the length)
+    if (e.slot != HOOKDUMP_SLOT_TARGET) return targets_.keep != KmodTargets::Keep::Group;
+    switch (targets_.keep) {
+        case KmodTargets::Keep::All:
+            return true;
+        case KmodTargets::Keep::None:
+            return false;
+        case KmodTargets::Keep::Group:
+            return e.group == targets_.group;
+    }
+    return false;
+}
+
 bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler& handler,
                                       InterfaceCounters& c) {
     bool go_on = true;
@@ -391,18 +412,33 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
             std::memcpy(&h, a, sizeof h);
             if (h.nla_len < sizeof h || h.nla_len > end - a) break;
             const char* const next = a + MNL_ALIGN(h.nla_len);
+            const char* after = next;
             if ((h.nla_type & NLA_TYPE_MASK) == HOOKDUMP_A_EVENT &&
                 fill_event(a + MNL_ATTR_HDRLEN, h.nla_len - MNL_ATTR_HDRLEN, batch_[n])) {
                 PacketEvent& ev = batch_[n];
-                ev.ifname = ifnames_.get(ev.ifindex);
-                if (++n == limit) {
-                    go_on = deliver(n, handler, c);
-                    n = 0;
-                    limit = static_cast<size_t>(
-                        std::clamp<uint64_t>(handler.capacity(), 1, batch_.size()));
+                // A -j HOOKDUMP rule's label comes in the attribute right after its event.
+                ev.label = {};
+                if (end - next >= static_cast<ptrdiff_t>(sizeof(nlattr))) {
+                    nlattr l;
+                    std::memcpy(&l, next, sizeof l);
+                    if ((l.nla_type & NLA_TYPE_MASK) == HOOKDUMP_A_EVENT_LABEL &&
+                        l.nla_len >= sizeof l && l.nla_len <= end - next) {
+                        const char* s = next + MNL_ATTR_HDRLEN;
+                        ev.label = {s, strnlen(s, l.nla_len - MNL_ATTR_HDRLEN)};
+                        after = next + MNL_ALIGN(l.nla_len);
+                    }
+                }
+                if (wanted(a + MNL_ATTR_HDRLEN)) {
+                    ev.ifname = ifnames_.get(ev.ifindex);
+                    if (++n == limit) {
+                        go_on = deliver(n, handler, c);
+                        n = 0;
+                        limit = static_cast<size_t>(
+                            std::clamp<uint64_t>(handler.capacity(), 1, batch_.size()));
+                    }
                 }
             }
-            a = next;
+            a = after;
         }
     }
     if (go_on && n) go_on = deliver(n, handler, c);
@@ -457,6 +493,21 @@ void KmodEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
         }
         auto& c = ledger_.interfaces.front();
         c.filter_accepted = end.matched - start_stats_.matched;
+        c.kernel_drops = (end.drop_full - start_stats_.drop_full) +
+                         (end.drop_nobufs - start_stats_.drop_nobufs) +
+                         (end.drop_nomem - start_stats_.drop_nomem);
+    } else if (group_) {
+        // A -j HOOKDUMP group's listener: what the module still holds is pushed out (STATS_GET
+        // flushes the batches) and read. The module counts per namespace, not per group: the
+        // events kept are what the filter accepted, the namespace's drops are the kernel's.
+        const KmodStats end = control_.stats();
+        while (go_on) {
+            const ssize_t n = events_->receive(buf, 50);
+            if (n <= 0) break;
+            go_on = handle_datagram(buf.data(), static_cast<size_t>(n), handler);
+        }
+        auto& c = ledger_.interfaces.front();
+        c.filter_accepted = c.received;
         c.kernel_drops = (end.drop_full - start_stats_.drop_full) +
                          (end.drop_nobufs - start_stats_.drop_nobufs) +
                          (end.drop_nomem - start_stats_.drop_nomem);

@@ -49,9 +49,18 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev);
 // What KmodEngine does with each datagram it reads, apart from the socket: the module's event
 // messages to PacketEvents for a handler (the benchmarks and unit tests feed it datagrams of
 // their own).
+// Which events of an iptables rule's -j HOOKDUMP (HOOKDUMP_SLOT_TARGET) a reader keeps: all
+// (kmod listen), none (a capture's own rules only), or those of one group and nothing else
+// (capture --engine kmod --group N).
+struct KmodTargets {
+    enum class Keep { All, None, Group } keep = Keep::All;
+    uint16_t group = 0;
+};
+
 class KmodEventReader {
   public:
-    explicit KmodEventReader(uint16_t family_id) : family_id_(family_id) {}
+    explicit KmodEventReader(uint16_t family_id, KmodTargets targets = {})
+        : family_id_(family_id), targets_(targets) {}
     // Hands the datagram's events to `handler`, counting them in `c` (received);
     // false when the handler asked to stop. Throws KmodUnloaded when nlctrl says the family
     // went away.
@@ -60,7 +69,10 @@ class KmodEventReader {
   private:
     bool deliver(size_t n, EventHandler& handler, InterfaceCounters& c);
 
+    bool wanted(const void* payload) const;
+
     uint16_t family_id_;
+    KmodTargets targets_;
     IfNameCache ifnames_;
     // Events go to the handler a batch at a time (one call per batch, not per event). Only
     // the fields fill_event sets change, so an entry is not cleared between uses.
@@ -77,7 +89,8 @@ class KmodEngine final : public Engine {
     // Session: starts a session and adds `rules` as its own: they go when it stops (SESSION_STOP
     // at the end, or the socket closing when the process dies).
     // Listen: joins the multicast group and only reads (rules are someone else's).
-    KmodEngine(Mode mode, std::vector<Rule> rules);
+    // `targets`: which -j HOOKDUMP events to keep (default: all in Listen, none in Session).
+    KmodEngine(Mode mode, std::vector<Rule> rules, std::optional<KmodTargets> targets = {});
     ~KmodEngine() override;
 
     std::string_view name() const override { return engine_name::kKmod; }
@@ -92,6 +105,7 @@ class KmodEngine final : public Engine {
     bool handle_unsolicited(EventHandler& handler);
 
     Mode mode_;
+    bool group_;  // a listener of one -j HOOKDUMP group (capture --group N)
     KmodClient control_;
     std::unique_ptr<NetlinkSocket> events_;
     std::vector<uint32_t> rule_ids_;

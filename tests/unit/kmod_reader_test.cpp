@@ -266,6 +266,42 @@ TEST(KmodReader, SkipsWhatIsNotAnEvent) {
     EXPECT_EQ(p.packets(), 10u);
 }
 
+// Events of iptables' -j HOOKDUMP (slot TARGET, a group, a label after the event): kept by
+// group, or all (kmod listen), or none (a capture's own rules); the label on the event.
+TEST(KmodReader, TargetEventsByGroupWithTheirLabel) {
+    KmodDatagramBuilder b(kFamily);
+    hookdump_event own = event(1, HOOKDUMP_HOOK_LOCAL_OUT, 4, "198.18.0.1", "198.18.0.2", 17);
+    own.rule_id = 7;
+    hookdump_event g3 = own;
+    g3.rule_id = 0;
+    g3.slot = HOOKDUMP_SLOT_TARGET;
+    g3.group = 3;
+    hookdump_event g5 = g3;
+    g5.group = 5;
+    b.add(own).add(g3).label("sent-v4").add(g5).label("other").add(g3).add(own);
+    const std::vector<char> d = b.datagram();
+    struct Labels : EventHandler {
+        std::vector<std::string> seen;
+        bool on_event(const PacketEvent& e) override {
+            seen.emplace_back(e.label);
+            return true;
+        }
+    };
+    auto run = [&](KmodTargets t) {
+        Labels h;
+        InterfaceCounters c;
+        KmodEventReader r(kFamily, t);
+        EXPECT_TRUE(r.handle_datagram(d.data(), d.size(), h, c));
+        return h.seen;
+    };
+    using K = KmodTargets::Keep;
+    EXPECT_EQ(run({K::Group, 3}), (std::vector<std::string>{"sent-v4", ""}));
+    EXPECT_EQ(run({K::Group, 5}), (std::vector<std::string>{"other"}));
+    EXPECT_EQ(run({K::Group, 4}), (std::vector<std::string>{}));
+    EXPECT_EQ(run({K::None, 0}), (std::vector<std::string>{"", ""}));
+    EXPECT_EQ(run({K::All, 0}), (std::vector<std::string>{"", "sent-v4", "other", "", ""}));
+}
+
 TEST(KmodReader, FamilyDeletedThrows) {
     std::vector<char> m(NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN + 4);
     auto* nlh = reinterpret_cast<nlmsghdr*>(m.data());
