@@ -13,7 +13,7 @@
 #   --source-dir DIR  the source tree (default: this script's ../..)
 #   --hookdump FILE   the hookdump binary the cases run (default BUILD/hookdump)
 #   --out DIR         the results share (default BUILD/vm/results); emptied first
-#   --timeout SEC     kill QEMU after SEC seconds (default 1500, as ctest passes)
+#   --timeout SEC     kill QEMU after SEC seconds (default 2400, as ctest passes)
 #   --case-timeout S  per-case limit inside the guest (default 450, as ctest passes)
 #   --collect         exit 0 once every case has a recorded result, passed or not (for the
 #                     ctest fixture, which reports each case as its own test)
@@ -33,7 +33,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src_dir=$(cd "$here/../.." && pwd)
-build_dir= out_dir= hookdump= kmod= series=6.1 timeout=1500 case_timeout=450 collect=0 shell=0
+build_dir= out_dir= hookdump= kmod= series=6.1 timeout=2400 case_timeout=450 collect=0 shell=0
 cases=()
 while (($#)); do
   case $1 in
