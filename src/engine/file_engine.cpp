@@ -106,7 +106,9 @@ bool FileEngine::run_direct(EventHandler& handler, const std::atomic<bool>& stop
     const bool micro = fh.magic == kMagicMicro;
     const auto snapshot = static_cast<uint32_t>(pcap_snapshot(pcap_));
 
-    std::vector<uint8_t> buf(std::max(kReadSize, 2 * (kRecordHeader + snapshot)));
+    // Not sized by the snapshot length: a file's header may claim up to 2^31 bytes
+    // (libpcap takes that as it is). A record that does not fit goes to libpcap.
+    std::vector<uint8_t> buf(kReadSize);
     size_t pos = 0, end = 0;     // unread bytes: buf[pos, end)
     off_t file_end = sizeof fh;  // the file offset of buf[end]
     bool eof = false;
@@ -126,7 +128,7 @@ bool FileEngine::run_direct(EventHandler& handler, const std::atomic<bool>& stop
             }
             const uint8_t* h = buf.data() + pos;
             const uint32_t caplen = load32(h + 8);
-            if (caplen > snapshot) {
+            if (caplen > snapshot || kRecordHeader + caplen > buf.size()) {
                 handover = true;
                 break;
             }
