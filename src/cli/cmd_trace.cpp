@@ -22,6 +22,7 @@
 #include "sink/output_file.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
+#include "trace/nft_tracer.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -40,6 +41,10 @@ class Inbox final : public EventHandler {
         std::lock_guard lock(mu_);
         items_.push_back(std::move(o));
         return true;
+    }
+    void push(trace::Observation o) {
+        std::lock_guard lock(mu_);
+        items_.push_back(std::move(o));
     }
     std::vector<trace::Observation> take() {
         std::vector<trace::Observation> out;
@@ -73,9 +78,9 @@ void TraceCommand::add_to(CLI::App& app) {
                      "Write the hook graph as a self-contained HTML page at exit");
     add_number(*sub_, "--window", window_ms_, "A packet is complete after MS without news (200)", 1,
                60000);
-    sub_->add_option(
-        "--points", points_,
-        "Observation points: all (tap,kmod,tc,drop), or a list of tap, kmod, tc, xdp, drop");
+    sub_->add_option("--points", points_,
+                     "Observation points: all (tap,kmod,tc,drop,nft), or a list of tap, kmod, tc, "
+                     "xdp, drop, nft");
     sub_->add_option("expression", expression_, "pcap-filter expression selecting the packets");
 }
 
@@ -84,9 +89,10 @@ namespace {
 std::vector<std::string> split_points(const std::string& list) {
     // The points are the tap and the engines of the same names.
     using namespace engine_name;
-    static const std::vector<std::string> kKnown = {"tap", std::string(kKmod), std::string(kTc),
-                                                    std::string(kXdp), std::string(kDrop)};
-    if (list == "all") return {"tap", std::string(kKmod), std::string(kTc), std::string(kDrop)};
+    static const std::vector<std::string> kKnown = {
+        "tap", std::string(kKmod), std::string(kTc), std::string(kXdp), std::string(kDrop), "nft"};
+    if (list == "all")
+        return {"tap", std::string(kKmod), std::string(kTc), std::string(kDrop), "nft"};
     std::vector<std::string> out;
     size_t start = 0;
     while (start <= list.size()) {
@@ -94,7 +100,7 @@ std::vector<std::string> split_points(const std::string& list) {
         std::string p = list.substr(start, comma - start);
         if (std::find(kKnown.begin(), kKnown.end(), p) == kKnown.end())
             throw UsageError("--points: unknown point '" + p +
-                             "' (tap, kmod, tc, xdp, drop or all)");
+                             "' (tap, kmod, tc, xdp, drop, nft or all)");
         out.push_back(p);
         start = comma + 1;
     }
@@ -203,6 +209,19 @@ int TraceCommand::run() {
         });
     }
 #endif
+    std::unique_ptr<trace::NftTracer> nft;
+    if (wanted("nft")) {
+        try_open("nft", [&] {
+            nft = std::make_unique<trace::NftTracer>(expr);
+            info.points.push_back("nft (table inet " + nft->table().name() + ")");
+            for (const auto& t : nft->table().removed_stale())
+                fmt::print(stderr, "hookdump: removed {}, left by a run that is gone\n", t);
+            if (!nft->table().note().empty())
+                fmt::print(stderr, "hookdump: {}\n", nft->table().note());
+        });
+        for (const auto& t : trace::legacy_tables_with_rules())
+            info.missing.push_back(t + ": x_tables rules are not traced (only nftables rules are)");
+    }
 #ifndef HOOKDUMP_HAVE_BPF
     for (std::string_view p : {engine_name::kTc, engine_name::kXdp})
         if (wanted(p))
@@ -219,13 +238,16 @@ int TraceCommand::run() {
         info.missing.push_back(
             "xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket "
             "buffers to run");
-    if (sources.empty()) throw RuntimeError("no observation point could be opened");
+    if (sources.empty() && !nft) throw RuntimeError("no observation point could be opened");
 
     install_stop_signals();
     // The readiness line (scripts wait for it): every source is bound and signals are caught.
     for (const auto& m : info.missing) fmt::print(stderr, "hookdump: not observed: {}\n", m);
     std::string ready = "tracing at";
     for (size_t i = 0; i < sources.size(); ++i) ready += (i ? "; " : " ") + sources[i].what;
+    if (nft)
+        ready += (sources.empty() ? " " : "; ") + std::string("nft trace (table inet ") +
+                 nft->table().name() + ")";
     fmt::print(stderr, "{}\n", ready);
     const auto& stop = stop_flag();
     std::atomic<bool> engines_stop{false};
@@ -240,6 +262,16 @@ int TraceCommand::run() {
             } catch (const std::exception& e) {
                 std::lock_guard lock(err_mu);
                 if (error.empty()) error = fmt::format("{}: {}", eng->name(), e.what());
+            }
+            engines_stop.store(true);
+        });
+    if (nft)
+        threads.emplace_back([&] {
+            try {
+                nft->run([&](trace::Observation o) { inbox.push(std::move(o)); }, engines_stop);
+            } catch (const std::exception& e) {
+                std::lock_guard lock(err_mu);
+                if (error.empty()) error = fmt::format("nft: {}", e.what());
             }
             engines_stop.store(true);
         });
@@ -323,6 +355,10 @@ int TraceCommand::run() {
                        "hookdump: {} lost {} events in the kernel: paths may be incomplete\n",
                        s.engine->name(), l.kernel_drops);
     }
+    if (nft && nft->lost())
+        fmt::print(stderr,
+                   "hookdump: nft trace lost {} batches of messages: paths may be incomplete\n",
+                   nft->lost());
     // The first error is thrown (one line, exit 1), any other printed before it.
     std::vector<std::string> errors;
     auto attempt = [&](auto&& step) {

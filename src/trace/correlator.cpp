@@ -12,6 +12,9 @@ namespace {
 // Clocks of different engines (ring timestamps, ktime in the module, BPF) disagree by a few
 // microseconds: observations closer than this are ordered by their place in the stack.
 constexpr uint64_t kClockSkewNs = 200'000;
+// nft trace messages are stamped when hookdump reads them (they carry no time): up to this
+// much after the packet passed, they are put in stack order too.
+constexpr uint64_t kNftSkewNs = 20'000'000;
 
 bool is_hook(CapturePoint p) {
     return p == CapturePoint::PreRouting || p == CapturePoint::LocalIn ||
@@ -23,6 +26,7 @@ bool is_hook(CapturePoint p) {
 // tracepoint. Only observations stamped by different clocks are reordered by stack rank.
 int clock_of(const Observation& o) {
     if (o.drop) return 4;
+    if (o.nft) return 5;
     switch (o.point) {
         case CapturePoint::TapIn:
         case CapturePoint::TapOut:
@@ -50,7 +54,41 @@ bool nat_compatible(const Tuple& t, const std::vector<Observation>& path) {
 }
 
 bool same_place(const Observation& a, const Observation& b) {
+    if (a.nft.has_value() != b.nft.has_value() || a.sock.has_value() != b.sock.has_value())
+        return false;
+    if (a.nft && (a.nft->family != b.nft->family || a.nft->table != b.nft->table ||
+                  a.nft->chain != b.nft->chain))
+        return false;
+    if (a.sock && a.sock->egress != b.sock->egress) return false;
     return a.point == b.point && a.slot == b.slot && a.ifindex == b.ifindex && a.drop == b.drop;
+}
+
+// A netfilter hook seen by the module (nft chains and sockets are steps of their own).
+bool hook_obs(const Observation& o) {
+    return is_hook(o.point) && !o.nft && !o.sock;
+}
+
+// Place in the stack, finer than stack_rank: nft chains between a hook's first and last
+// priority, sockets after LOCAL_IN (ingress) and after POST_ROUTING (egress: cgroup_skb runs
+// in ip_finish_output).
+int rank_of(const Observation& o) {
+    if (o.drop) return 60;
+    if (o.sock) return o.sock->egress ? 32 : 24;
+    if (o.nft) {
+        switch (o.point) {
+            case CapturePoint::PreRouting:
+                return 13;
+            case CapturePoint::LocalIn:
+            case CapturePoint::Forward:
+            case CapturePoint::LocalOut:
+                return 21;
+            case CapturePoint::PostRouting:
+                return 29;
+            default:
+                return 50;
+        }
+    }
+    return 2 * stack_rank(o.point, o.slot);
 }
 
 // A step of the path: one point, or a hook seen at its first and/or last priority.
@@ -64,8 +102,13 @@ std::vector<Step> steps_of(const TracedPacket& p) {
     std::vector<Step> steps;
     for (const auto& o : p.path) {
         if (o.drop) continue;
-        if (is_hook(o.point) && !steps.empty() && steps.back().first->point == o.point &&
-            !steps.back().left && !(o.slot != PrioritySlot::Last && steps.back().entered)) {
+        if (!hook_obs(o)) {
+            steps.push_back(Step{&o, &o, true, true});
+            continue;
+        }
+        if (!steps.empty() && hook_obs(*steps.back().first) &&
+            steps.back().first->point == o.point && !steps.back().left &&
+            !(o.slot != PrioritySlot::Last && steps.back().entered)) {
             steps.back().last = &o;
             if (o.slot == PrioritySlot::Last)
                 steps.back().left = true;
@@ -81,7 +124,29 @@ std::vector<Step> steps_of(const TracedPacket& p) {
     return steps;
 }
 
+bool hook_step(const Step& s) {
+    return hook_obs(*s.first);
+}
+
+std::string socket_text(const SocketStep& k) {
+    std::string n = fmt::format("socket {}", k.proto == 6    ? "tcp"
+                                             : k.proto == 17 ? "udp"
+                                                             : fmt::format("proto {}", k.proto));
+    n += ' ';
+    if (k.family == 6) n += '[';
+    append_addr(n, k.family, k.addr);
+    if (k.family == 6) n += ']';
+    n += fmt::format(":{}", k.port);
+    return n;
+}
+
+std::string nft_text(const NftStep& s) {
+    return fmt::format("nft {} {} {}", s.family, s.table, s.chain);
+}
+
 std::string step_name(const Step& s, bool both_slots, bool with_ifname) {
+    if (s.first->nft) return nft_text(*s.first->nft) + ": " + s.first->nft->verdict;
+    if (s.first->sock) return socket_text(*s.first->sock);
     std::string n(trace_point_name(s.first->point));
     if (is_hook(s.first->point)) {
         if (both_slots && s.entered && !s.left) n += "(first)";
@@ -125,7 +190,33 @@ void append_tuple_json(std::string& s, const Tuple& t) {
     s += fmt::format(",\"proto\":{}}}", t.proto);
 }
 
+void append_nft_json(std::string& s, const NftStep& n, CapturePoint hook) {
+    s += ",\"nft\":{\"family\":\"";
+    append_json_escaped(s, n.family);
+    s += "\",\"table\":\"";
+    append_json_escaped(s, n.table);
+    s += "\",\"chain\":\"";
+    append_json_escaped(s, n.chain);
+    s += fmt::format("\",\"hook\":\"{}\",\"priority\":{}", trace_point_name(hook), n.priority);
+    if (n.handle) {
+        s += fmt::format(",\"handle\":{},\"rule\":\"", n.handle);
+        append_json_escaped(s, n.rule);
+        s += '"';
+    } else {
+        s += ",\"policy\":true";
+    }
+    s += ",\"verdict\":\"";
+    append_json_escaped(s, n.verdict);
+    s += "\"}";
+}
+
 }  // namespace
+
+// "nft inet f in handle 3: udp dport 7777 counter drop", or "nft inet f in policy drop".
+std::string nft_rule_text(const NftStep& n) {
+    if (!n.handle) return fmt::format("{} policy {}", nft_text(n), n.verdict);
+    return fmt::format("{} handle {}: {}", nft_text(n), n.handle, n.rule);
+}
 
 std::string_view to_string(Fate f) {
     switch (f) {
@@ -147,6 +238,19 @@ Correlator::Open* Correlator::find_for(const Observation& o, bool& collided) {
     Open* weak_match = nullptr;
     for (auto& g : open_) {
         if (o.ts_ns > g->last_ns + opt_.window_ns) continue;
+        if (o.partial || g->partial) {
+            // An nft observation, or a packet seen only by nft so far: the short keys.
+            bool same = false;
+            for (const auto& x : g->pkt.path)
+                if (x.short_key == o.short_key) same = true;
+            if (!same || !nat_compatible(o.tuple, g->pkt.path)) continue;
+            const bool seen_here =
+                std::any_of(g->pkt.path.begin(), g->pkt.path.end(),
+                            [&](const Observation& x) { return same_place(x, o); });
+            if (!seen_here) return g.get();
+            collided = true;
+            continue;
+        }
         if (o.key.strong && g->key.strong) {
             if (g->key != o.key || !nat_compatible(o.tuple, g->pkt.path)) continue;
             const bool seen_here =
@@ -173,6 +277,7 @@ void Correlator::add(Observation o) {
         n->pkt.id = next_id_++;
         n->first_ns = n->last_ns = o.ts_ns;
         n->key = o.key;
+        n->partial = o.partial;
         if (collided) {
             n->pkt.ambiguous = true;
             for (auto& other : open_)
@@ -182,7 +287,10 @@ void Correlator::add(Observation o) {
         open_.push_back(std::move(n));
     }
     g->last_ns = std::max(g->last_ns, o.ts_ns);
-    if (!g->key.strong && o.key.strong) g->key = o.key;
+    if ((!g->key.strong && o.key.strong) || (g->partial && !o.partial)) {
+        g->key = o.key;
+        g->partial = o.partial;
+    }
     g->pkt.path.push_back(std::move(o));
 }
 
@@ -210,9 +318,8 @@ void Correlator::finish(TracedPacket& p) const {
         for (size_t j = i; j > 0; --j) {
             const auto& a = path[j - 1];
             const auto& b = path[j];
-            if (b.ts_ns - a.ts_ns <= kClockSkewNs && clock_of(a) != clock_of(b) &&
-                (b.drop ? 30 : stack_rank(b.point, b.slot)) <
-                    (a.drop ? 30 : stack_rank(a.point, a.slot)))
+            const uint64_t skew = (a.nft || b.nft) ? kNftSkewNs : kClockSkewNs;
+            if (b.ts_ns - a.ts_ns <= skew && clock_of(a) != clock_of(b) && rank_of(b) < rank_of(a))
                 std::swap(path[j - 1], path[j]);
             else
                 break;
@@ -226,22 +333,32 @@ void Correlator::finish(TracedPacket& p) const {
         return std::any_of(steps.begin(), steps.end(),
                            [&](const Step& s) { return s.first->point == pt; });
     };
+    // An nft chain's accept counts as leaving its hook, but for LOCAL_IN: delivery takes a
+    // socket (or the module's last priority).
     auto left_hook = [&](CapturePoint pt) {
         return std::any_of(steps.begin(), steps.end(), [&](const Step& s) {
+            if (s.first->sock) return false;
+            if (s.first->nft)
+                return s.first->point == pt && pt != CapturePoint::LocalIn &&
+                       s.first->nft->verdict == "accept";
             return s.first->point == pt && (s.left || !opt_.both_slots);
+        });
+    };
+    auto at_socket = [&](bool egress) {
+        return std::any_of(steps.begin(), steps.end(), [&](const Step& s) {
+            return s.first->sock && s.first->sock->egress == egress;
         });
     };
     // A hook entered and never left (only meaningful when both priorities are watched).
     const Step* stuck = nullptr;
-    if (opt_.both_slots && !steps.empty() && is_hook(steps.back().first->point) &&
-        !steps.back().left)
+    if (opt_.both_slots && !steps.empty() && hook_step(steps.back()) && !steps.back().left)
         stuck = &steps.back();
 
     // With every hook watched at both priorities, a packet that left a hook and reached
     // nothing after it died there too: in routing after PRE_ROUTING, FORWARD or LOCAL_OUT,
     // or on the way to the device after POST_ROUTING.
     const Step* vanished = nullptr;
-    if (opt_.both_slots && !stuck && !steps.empty() && is_hook(steps.back().first->point)) {
+    if (opt_.both_slots && !stuck && !steps.empty() && hook_step(steps.back())) {
         const CapturePoint last = steps.back().first->point;
         if (last == CapturePoint::PreRouting || last == CapturePoint::Forward ||
             last == CapturePoint::LocalOut ||
@@ -249,9 +366,16 @@ void Correlator::finish(TracedPacket& p) const {
             vanished = &steps.back();
     }
 
-    if (drop || stuck || vanished) {
+    const Observation* nft_drop = nullptr;
+    for (const auto& s : steps)
+        if (s.first->nft && s.first->nft->verdict == "drop" && !nft_drop) nft_drop = s.first;
+
+    if (drop || stuck || vanished || nft_drop) {
         p.fate = Fate::Dropped;
-        if (stuck) {
+        if (nft_drop) {
+            p.nft_drop = nft_drop->nft;
+            p.dropped_at = std::string(trace_point_name(nft_drop->point));
+        } else if (stuck) {
             p.dropped_at = std::string(trace_point_name(stuck->first->point));
         } else if (!steps.empty()) {
             p.dropped_at = "after " + step_name(steps.back(), opt_.both_slots, false);
@@ -265,15 +389,16 @@ void Correlator::finish(TracedPacket& p) const {
         return;
     }
     const bool egress = seen(CapturePoint::PostRouting) || seen(CapturePoint::TcEgress) ||
-                        seen(CapturePoint::TapOut);
-    if (left_hook(CapturePoint::LocalIn))
+                        seen(CapturePoint::TapOut) || at_socket(true);
+    if (left_hook(CapturePoint::LocalIn) || at_socket(false))
         p.fate = Fate::Delivered;
     else if (left_hook(CapturePoint::Forward) && egress)
         p.fate = Fate::Forwarded;
     else if (seen(CapturePoint::LocalOut) && egress)
         p.fate = Fate::Sent;
     else if (!steps.empty() && !seen(CapturePoint::PreRouting) && !seen(CapturePoint::TapIn) &&
-             !seen(CapturePoint::TcIngress) && !seen(CapturePoint::Xdp) && egress)
+             !seen(CapturePoint::TcIngress) && !seen(CapturePoint::Xdp) && !at_socket(false) &&
+             egress)
         p.fate = Fate::Sent;  // seen only on its way out
     else
         p.fate = Fate::Unknown;
@@ -295,7 +420,9 @@ std::string format_path(const TracedPacket& p, bool both_slots) {
     }
     if (p.fate == Fate::Dropped) {
         out += fmt::format("{}✗ dropped ", out.empty() ? "" : " ");
-        if (!p.dropped_at.starts_with("after") && !p.dropped_at.starts_with("before"))
+        if (p.nft_drop)
+            out += fmt::format("at {} by {}", p.dropped_at, nft_rule_text(*p.nft_drop));
+        else if (!p.dropped_at.starts_with("after") && !p.dropped_at.starts_with("before"))
             out += both_slots ? fmt::format("between {0} first and last priority", p.dropped_at)
                               : fmt::format("at {}", p.dropped_at);
         else
@@ -323,6 +450,7 @@ std::string path_signature(const TracedPacket& p, bool both_slots) {
         const bool where = p.dropped_at.starts_with("after") || p.dropped_at.starts_with("before");
         out += fmt::format("{}✗ dropped {}{}", out.empty() ? "" : " ", where ? "" : "at ",
                            p.dropped_at);
+        if (p.nft_drop) out += " by " + nft_rule_text(*p.nft_drop);
     } else if (p.fate != Fate::Unknown)
         out += fmt::format(" ✓ {}", to_string(p.fate));
     return out;
@@ -335,8 +463,15 @@ std::string to_json(const TracedPacket& p) {
         if (!first) s += ',';
         first = false;
         s += "{\"point\":\"";
-        s += o.drop ? "kfree_skb" : trace_point_name(o.point);
+        s += o.drop ? "kfree_skb" : o.nft ? "nft" : o.sock ? "socket" : trace_point_name(o.point);
         s += '"';
+        if (o.nft) append_nft_json(s, *o.nft, o.point);
+        if (o.sock) {
+            s += fmt::format(",\"socket\":{{\"direction\":\"{}\",\"proto\":{},\"addr\":\"",
+                             o.sock->egress ? "out" : "in", o.sock->proto);
+            append_addr(s, o.sock->family, o.sock->addr);
+            s += fmt::format("\",\"port\":{}}}", o.sock->port);
+        }
         if (o.slot == PrioritySlot::First) s += ",\"slot\":\"first\"";
         if (o.slot == PrioritySlot::Last) s += ",\"slot\":\"last\"";
         if (!o.ifname.empty()) {
@@ -385,7 +520,10 @@ void PathSummary::add(const TracedPacket& p, bool both_slots) {
     const auto steps = steps_of(p);
     std::string prev;
     for (const auto& s : steps) {
+        // The graph's nodes are the hooks: an nft chain is its hook, a socket the fate.
+        if (s.first->sock) continue;
         std::string name(trace_point_name(s.first->point));
+        if (name == prev) continue;
         if (!prev.empty()) ++edges_[{prev, name}];
         prev = name;
     }

@@ -12,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +32,8 @@ struct TracedPacket {
     std::string reason;      // drop reason name, when known
     std::string location;    // where in the kernel, when known
     bool ambiguous = false;  // an identical packet was in flight at the same time
+    // The nft rule (or chain policy) that dropped it, when an nft step gave a drop verdict.
+    std::optional<NftStep> nft_drop;
 };
 
 struct CorrelatorOptions {
@@ -59,6 +62,7 @@ class Correlator {
         uint64_t first_ns = 0;
         uint64_t last_ns = 0;
         PacketKey key;
+        bool partial = false;  // only nft observations so far: matched by the short key
     };
     Open* find_for(const Observation& o, bool& collided);
     void finish(TracedPacket& p) const;
@@ -75,6 +79,8 @@ class Correlator {
 std::string format_path(const TracedPacket& p, bool both_slots = true);
 // The steps alone, NAT and interfaces left out: what the summary groups packets by.
 std::string path_signature(const TracedPacket& p, bool both_slots = true);
+// "nft inet f in handle 3: udp dport 7777 counter drop", or "nft inet f in policy drop".
+std::string nft_rule_text(const NftStep& n);
 // One JSON object (no newline), the schema in docs/FORMATS.md.
 std::string to_json(const TracedPacket& p);
 

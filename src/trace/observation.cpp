@@ -9,6 +9,7 @@ namespace {
 
 constexpr uint64_t kFnvOffset = 1469598103934665603ull;
 constexpr uint64_t kFnvPrime = 1099511628211ull;
+constexpr size_t kNftTransportBytes = 20;  // NFT_TRACETYPE_TRANSPORT_HSIZE
 
 struct Hasher {
     uint64_t h = kFnvOffset;
@@ -63,19 +64,28 @@ size_t transport_offset(std::span<const uint8_t> ip, uint8_t family, uint8_t pro
 
 // Fields of the IP header and the transport header that no hook rewrites. NAT rewrites
 // addresses, ports, checksums and the ICMP echo id; TTL/hop limit drop when forwarding.
-void hash_invariants(Hasher& h, std::span<const uint8_t> ip, const Parsed& p, uint32_t& l3len) {
+// nft trace messages carry 20 bytes of the transport header: the short key hashes what
+// falls in them (`short_end`), the full key up to 16 payload bytes.
+void hash_invariants(Hasher& h, Hasher& sh, std::span<const uint8_t> ip, const Parsed& p,
+                     uint32_t& l3len) {
+    struct Both {
+        Hasher& a;
+        Hasher& b;
+        void u64(uint64_t v) { a.u64(v), b.u64(v); }
+        void bytes(const uint8_t* q, size_t n) { a.bytes(q, n), b.bytes(q, n); }
+    } hh{h, sh};
     size_t end = ip.size();
     if (p.family == 4) {
         l3len = be16(&ip[2]);
-        h.u64(4);
-        h.bytes(&ip[2], 6);  // total length, id, flags + fragment offset
-        h.u64(ip[9]);
+        hh.u64(4);
+        hh.bytes(&ip[2], 6);  // total length, id, flags + fragment offset
+        hh.u64(ip[9]);
     } else {
         l3len = 40u + be16(&ip[4]);
-        h.u64(6);
-        h.u64((ip[1] & 0x0fu) << 16 | be16(&ip[2]));  // flow label
-        h.bytes(&ip[4], 2);                           // payload length
-        h.u64(p.proto);
+        hh.u64(6);
+        hh.u64((ip[1] & 0x0fu) << 16 | be16(&ip[2]));  // flow label
+        hh.bytes(&ip[4], 2);                           // payload length
+        hh.u64(p.proto);
     }
     if (l3len < end) end = l3len;
     if (!p.has_proto() || p.later_fragment) return;
@@ -85,26 +95,28 @@ void hash_invariants(Hasher& h, std::span<const uint8_t> ip, const Parsed& p, ui
     switch (p.proto) {
         case 6:  // TCP: sequence, acknowledgement, flags
             if (th + 20 > end) return;
-            h.bytes(&ip[th + 4], 10);
+            hh.bytes(&ip[th + 4], 10);
             payload = th + static_cast<size_t>(ip[th + 12] >> 4) * 4;
             break;
         case 17:
         case 136:  // UDP, UDP-Lite: length
             if (th + 8 > end) return;
-            h.bytes(&ip[th + 4], 2);
+            hh.bytes(&ip[th + 4], 2);
             payload = th + 8;
             break;
         case 1:
         case 58:  // ICMP: type, code, echo sequence (the id is NATed)
             if (th + 8 > end) return;
-            h.bytes(&ip[th], 2);
-            h.bytes(&ip[th + 6], 2);
+            hh.bytes(&ip[th], 2);
+            hh.bytes(&ip[th + 6], 2);
             payload = th + 8;
             break;
         default:
             payload = th;
     }
     if (payload < end) h.bytes(&ip[payload], std::min<size_t>(16, end - payload));
+    const size_t short_end = std::min(end, th + kNftTransportBytes);
+    if (payload < short_end) sh.bytes(&ip[payload], std::min<size_t>(16, short_end - payload));
 }
 
 }  // namespace
@@ -149,8 +161,10 @@ bool observe(const PacketEvent& ev, Observation& out) {
     const bool have_ip_header = !ev.bytes.empty() && l3 < ev.bytes.size() &&
                                 ev.bytes.size() - l3 >= (p.family == 4 ? 20u : 40u);
     if (have_ip_header) {
-        hash_invariants(h, ev.bytes.subspan(l3), p, out.l3len);
+        Hasher sh;
+        hash_invariants(h, sh, ev.bytes.subspan(l3), p, out.l3len);
         out.key = {h.h, true};
+        out.short_key = {sh.h, true};
     } else {
         // Headers only (an engine that reported the 5-tuple): the length it reported is
         // from the network header on.
@@ -162,6 +176,7 @@ bool observe(const PacketEvent& ev, Observation& out) {
         h.bytes(p.dst.data(), 16);
         h.u64(uint64_t{p.sport} << 16 | p.dport);
         out.key = {h.h, false};
+        out.short_key = out.key;
     }
     return true;
 }

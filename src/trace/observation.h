@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "packet/event.h"
@@ -32,6 +33,26 @@ struct Tuple {
 };
 std::string to_string(const Tuple& t);  // "198.18.0.1:1234 > 198.18.0.2:80 udp"
 
+// One base chain an nft-traced packet passed, with the verdict it got there (the nft point).
+struct NftStep {
+    std::string family, table, chain;  // the chain that gave the verdict
+    std::string hook;                  // the base chain's hook as nft names it ("input")
+    int32_t priority = 0;
+    uint64_t handle = 0;  // the rule's handle; 0: the chain's policy gave the verdict
+    std::string rule;     // as `nft -a list ruleset` shows it (stateless)
+    std::string verdict;  // "accept", "drop", ...
+    bool operator==(const NftStep&) const = default;
+};
+
+// The socket a packet was handed to (cgroup_skb ingress) or sent from (egress).
+struct SocketStep {
+    bool egress = false;
+    uint8_t family = 0, proto = 0;
+    std::array<uint8_t, 16> addr{};  // the socket's local address and port
+    uint16_t port = 0;
+    bool operator==(const SocketStep&) const = default;
+};
+
 struct Observation {
     uint64_t ts_ns = 0;
     CapturePoint point = CapturePoint::Unknown;
@@ -45,6 +66,13 @@ struct Observation {
     std::string reason;    // drop reason name, when drop
     std::string location;  // symbolized drop location, when drop
     uint64_t seq = 0;      // arrival order, for stable sorting
+    // The key over what an nft trace message carries (the network header and 20 bytes of
+    // the transport header): computed for every observation. `partial` observations (nft)
+    // have only this one, and match packets by it.
+    PacketKey short_key;
+    bool partial = false;
+    std::optional<NftStep> nft;
+    std::optional<SocketStep> sock;
 };
 
 // Computes the key and copies what trace keeps. Returns false for events that carry no IP

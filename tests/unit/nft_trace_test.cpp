@@ -1,0 +1,142 @@
+// trace's nft point without root: the ruleset listing parsed, the marking rules made from the
+// rule model, and nft observations (the 20 transport bytes a trace message carries) joined to
+// the packet the tap saw.
+#include <gtest/gtest.h>
+
+#include "packet/builder.h"
+#include "trace/correlator.h"
+#include "trace/nft_ruleset.h"
+
+namespace hookdump::trace {
+namespace {
+
+constexpr const char* kListing = R"(table inet f { # handle 2
+	set s { # handle 3
+		type ipv4_addr
+		elements = { 198.18.0.9 }
+	}
+
+	chain in { # handle 1
+		type filter hook input priority 0; policy accept;
+		ip saddr @s counter drop # handle 4
+		udp dport { 7777, 7778 } counter drop # handle 5
+		jump sub # handle 7
+	}
+
+	chain sub { # handle 6
+		tcp dport 22 accept # handle 8
+	}
+}
+table inet hookdump_trace_4242 { # handle 9
+	chain pre { # handle 1
+		type filter hook prerouting priority -2147483648; policy accept;
+	}
+}
+table ip hookdump_trace_x { # handle 10
+}
+)";
+
+TEST(NftRuleset, ChainsRulesAndTraceTables) {
+    const auto rs = NftRuleset::parse(kListing);
+    ASSERT_NE(rs.chain("inet", "f", "in"), nullptr);
+    EXPECT_EQ(rs.chain("inet", "f", "in")->hook, "input");
+    EXPECT_EQ(rs.chain("inet", "f", "in")->priority, 0);
+    ASSERT_NE(rs.chain("inet", "f", "sub"), nullptr);
+    EXPECT_EQ(rs.chain("inet", "f", "sub")->hook, "");
+    EXPECT_EQ(rs.chain("inet", "hookdump_trace_4242", "pre")->priority, INT32_MIN);
+    EXPECT_EQ(rs.chain("inet", "f", "s"), nullptr);  // a set is no chain
+    EXPECT_EQ(*rs.rule("inet", "f", 4), "ip saddr @s counter drop");
+    EXPECT_EQ(*rs.rule("inet", "f", 5), "udp dport { 7777, 7778 } counter drop");
+    EXPECT_EQ(*rs.rule("inet", "f", 8), "tcp dport 22 accept");
+    EXPECT_EQ(rs.rule("inet", "f", 3), nullptr);
+    using T = std::tuple<std::string, std::string, int>;
+    EXPECT_EQ(rs.trace_tables(), (std::vector<T>{{"inet", "hookdump_trace_4242", 4242}}));
+}
+
+TEST(NftRuleset, MarkingRulesFromTheRuleModel) {
+    std::string note;
+    EXPECT_EQ(
+        nft_trace_table_commands(7, "udp and dst port 53", note),
+        "add table inet hookdump_trace_7\n"
+        "add chain inet hookdump_trace_7 pre { type filter hook prerouting priority "
+        "-2147483648; policy accept; }\n"
+        "add rule inet hookdump_trace_7 pre meta l4proto 17 th dport 53 meta nftrace set 1\n"
+        "add chain inet hookdump_trace_7 out { type filter hook output priority "
+        "-2147483648; policy accept; }\n"
+        "add rule inet hookdump_trace_7 out meta l4proto 17 th dport 53 meta nftrace set 1\n");
+    EXPECT_EQ(note, "");
+    const auto cmds =
+        nft_trace_table_commands(7, "src net 198.18.0.0/15 or host 2001:db8::1", note);
+    EXPECT_NE(cmds.find("pre ip saddr 198.18.0.0/15 meta nftrace set 1\n"), std::string::npos)
+        << cmds;
+    EXPECT_NE(cmds.find("pre ip6 saddr 2001:db8::1 meta nftrace set 1\n"), std::string::npos)
+        << cmds;
+    EXPECT_NE(cmds.find("pre ip6 daddr 2001:db8::1 meta nftrace set 1\n"), std::string::npos)
+        << cmds;
+    // Outside the subset: every packet is marked, and the note says so.
+    const auto all = nft_trace_table_commands(7, "udp[8] = 1", note);
+    EXPECT_NE(all.find("add rule inet hookdump_trace_7 pre meta nftrace set 1\n"),
+              std::string::npos);
+    EXPECT_TRUE(note.starts_with("nft: every packet is marked for tracing (")) << note;
+}
+
+TEST(NftRuleset, Verdicts) {
+    EXPECT_EQ(nft_verdict_name(0), "drop");
+    EXPECT_EQ(nft_verdict_name(1), "accept");
+    EXPECT_EQ(nft_verdict_name(static_cast<uint32_t>(-3)), "jump");
+    EXPECT_EQ(nft_verdict_name(0x00050003), "queue");
+    EXPECT_EQ(nft_hook_point("input"), "LOCAL_IN");
+    EXPECT_EQ(nft_hook_point("forward"), "FORWARD");
+}
+
+Observation raw(const std::vector<uint8_t>& bytes, CapturePoint pt, uint64_t ts) {
+    PacketEvent ev;
+    ev.ts_ns = ts;
+    ev.point = pt;
+    ev.linktype = 101;
+    ev.bytes = bytes;
+    ev.len = static_cast<uint32_t>(bytes.size());
+    Observation o;
+    EXPECT_TRUE(observe(ev, o));
+    return o;
+}
+
+TEST(NftCorrelation, TraceMessageJoinsThePacketAndNamesTheRule) {
+    constexpr uint64_t t0 = 1'700'000'000'000'000'000ull;
+    Ipv4Options o4;
+    o4.id = 77;
+    const auto pkt = PacketBuilder()
+                         .ipv4("198.18.0.2", "198.18.0.1", o4)
+                         .udp(40000, 7777)
+                         .payload(32, 0x5a)
+                         .build();
+    // What the trace message carries: the IP header and 20 bytes from the UDP header.
+    const std::vector<uint8_t> headers(pkt.begin(), pkt.begin() + 20 + 20);
+    // The short key over those bytes is the one the whole packet has.
+    auto n = raw(headers, CapturePoint::LocalIn, t0 + 30'000);
+    EXPECT_EQ(n.short_key, raw(pkt, CapturePoint::TcIngress, t0).short_key);
+    n.partial = true;
+    n.key = n.short_key;
+    n.nft = NftStep{"inet", "f", "in", "input", 0, 3, "udp dport 7777 counter drop", "drop"};
+
+    Correlator c({.window_ns = 200'000'000, .both_slots = false});
+    c.add(raw(pkt, CapturePoint::TcIngress, t0));
+    c.add(n);
+    auto done = c.take_done(0, true);
+    ASSERT_EQ(done.size(), 1u);
+    const auto& p = done[0];
+    EXPECT_EQ(p.fate, Fate::Dropped);
+    EXPECT_EQ(p.dropped_at, "LOCAL_IN");
+    EXPECT_EQ(format_path(p, false),
+              "tc-ingress → nft inet f in: drop ✗ dropped at LOCAL_IN by nft inet f in handle 3: "
+              "udp dport 7777 counter drop");
+    const std::string j = to_json(p);
+    EXPECT_NE(
+        j.find(
+            R"("point":"nft","nft":{"family":"inet","table":"f","chain":"in","hook":"LOCAL_IN","priority":0,"handle":3,"rule":"udp dport 7777 counter drop","verdict":"drop"})"),
+        std::string::npos)
+        << j;
+}
+
+}  // namespace
+}  // namespace hookdump::trace
