@@ -11,6 +11,7 @@
 #include "cli/engine_choice.h"
 #include "cli/engine_table.h"
 #include "cli/numbers.h"
+#include "cli/service.h"
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
 #include "engine/engine_names.h"
@@ -134,12 +135,28 @@ void CaptureCommand::add_to(CLI::App& app) {
     sub_->add_option("expression", expression_, "pcap-filter expression");
     out_.add_to(*sub_);
     kmod_.add_to(*sub_, false);
+    // --config FILE: CLI11 reads config files for the top-level app only; capture's --config
+    // hands the path to a hidden top-level one whose reader files every key under capture.
+    CLI::Option* file = app.set_config("--capture-config");
+    file->group("");
+    app.config_formatter(std::make_shared<SubcommandConfig>("capture"));
+    // A key that names no option (a typo, a [section]) is an error, not ignored.
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    sub_->add_option_function<std::string>(
+            "--config", [file](const std::string& path) { file->add_result(path); },
+            "Read options from FILE (TOML: long option names as keys, no sections; the command "
+            "line wins; see docs/SERVICE.md)")
+        ->trigger_on_parse();
 }
 
 // After the engine is open: drop privileges, catch signals, run into the outputs, report.
 int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
+    install_reopen_signal();
+    pipeline.watch_reopen(&reopen_generation());
+    // Attached, and SIGTERM/SIGHUP are caught: systemd may signal from now on.
+    notify_ready(ready_status_);
     const bool status_line =
         !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
     StatusLine status(engine);
@@ -147,6 +164,7 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
         pipeline.set_ticker(
             [&](uint64_t now) { status.tick(now, pipeline.packets(), pipeline.bytes()); });
     const int rc = run_capture(engine, pipeline);
+    notify_stopping();
     if (status_line) status.clear();
     report(engine, pipeline.packets(), pipeline.outputs());
     return rc;
@@ -250,15 +268,21 @@ int CaptureCommand::run() {
     } else {
         engine = row.open(opt);
     }
-    // tcpdump's readiness line ("listening on ..."): scripts wait for it.
-    fmt::print(stderr, "{}", engine_row(engine->name()).ready(*engine, opt));
+    // tcpdump's readiness line ("listening on ..."): scripts wait for it, and systemd.
+    const std::string ready = engine_row(engine->name()).ready(*engine, opt);
+    fmt::print(stderr, "{}", ready);
+    ready_status_ = ready.substr(0, ready.find('\n'));
     if (!split) return run_engine(*engine, *pipes.front());
     auto* af = dynamic_cast<AfPacketEngine*>(engine.get());
     if (!af) throw UsageError("--per-worker-files belongs to --engine afpacket");
 
     if (!user_.empty()) drop_privileges(user_);
     install_stop_signals();
+    install_reopen_signal();
+    for (auto& p : pipes) p->watch_reopen(&reopen_generation());
+    notify_ready(ready_status_);
     const int rc = run_workers(*af, pipes);
+    notify_stopping();
     uint64_t captured = 0;
     std::vector<OutputLedger> outputs;
     for (auto& p : pipes) {

@@ -118,6 +118,7 @@ class CaptureCommand {
     bool stats_ = false;
     std::string stats_json_;
     std::unique_ptr<OutputFile> stats_out_;  // --stats-json, created before the engine
+    std::string ready_status_;               // the readiness line, systemd's STATUS= with READY=1
     std::vector<std::string> expression_;
     OutputOptions out_;
     KmodRuleOptions kmod_;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/command_line.h"
+#include "cli/service.h"
 #include "util/error.h"
 
 using namespace hookdump;
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
             return app.exit(e);
         } catch (const CLI::CallForVersion& e) {
             return app.exit(e);
+        } catch (const CLI::ConfigError& e) {
+            fmt::print(stderr, "hookdump: {}\n", config_error_line(e.what()));
+            return kExitUsage;
         } catch (const CLI::ParseError& e) {
             // One line, like every other error (scripts read the first line of stderr).
             fmt::print(stderr, "hookdump: {} (see 'hookdump --help')\n", e.what());

@@ -16,9 +16,14 @@ namespace hookdump {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<unsigned> g_reopen{0};
 
 void on_stop_signal(int) {
     g_stop.store(true);
+}
+
+void on_reopen_signal(int) {
+    g_reopen.fetch_add(1);
 }
 
 constexpr uint64_t kMaxTimeoutSeconds = 1'000'000'000;
@@ -44,6 +49,17 @@ void install_stop_signals() {
     sigaction(SIGTERM, &sa, nullptr);
     // A file over RLIMIT_FSIZE is a write error (EFBIG) reported like the others, not a kill.
     signal(SIGXFSZ, SIG_IGN);
+}
+
+void install_reopen_signal() {
+    struct sigaction sa {};
+    sa.sa_handler = on_reopen_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, nullptr);
+}
+
+const std::atomic<unsigned>& reopen_generation() {
+    return g_reopen;
 }
 
 void OutputOptions::add_to(CLI::App& app) {
@@ -109,7 +125,9 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
         if (rotate_seconds > 0 && rot.seconds == 0) rot.seconds = 1;
         if (rot.enabled() && so.path == "-") throw UsageError("-G and -C need -w FILE");
         if (rotate_files && !rot.enabled()) throw UsageError("-W needs -G or -C");
-        pipeline->add_sink(rot.enabled() ? make_rotating_sink(*f, so, rot) : f->make(so));
+        // A file is written through the rotating sink also without rotation, which reopens it
+        // on SIGHUP (Pipeline::watch_reopen).
+        pipeline->add_sink(so.path != "-" ? make_rotating_sink(*f, so, rot) : f->make(so));
     }
     if (wants_flows()) {
         FlowConfig cfg;

@@ -51,6 +51,9 @@ int run_capture(class Engine& engine, Pipeline& pipeline);
 
 // Installs SIGINT/SIGTERM handlers that ask the running engine to stop.
 void install_stop_signals();
+// SIGHUP: each pipeline given reopen_generation() (Pipeline::watch_reopen) reopens its files.
+void install_reopen_signal();
+const std::atomic<unsigned>& reopen_generation();
 // The flag those handlers set; request_stop() sets it from inside (a worker failed).
 const std::atomic<bool>& stop_flag();
 void request_stop();

@@ -75,6 +75,10 @@ void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
     for (auto& o : flow_sinks_)
         if (!o.failed) o.sink->tick(now_ns);
+    if (reopen_ && reopen_->load() != reopen_seen_) {
+        reopen_seen_ = reopen_->load();
+        for (auto& s : sinks_) s->reopen();
+    }
     for (auto& s : sinks_) s->flush();
     if (tick_) tick_(now_ns);
     raise_flow_error();

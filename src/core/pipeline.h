@@ -1,6 +1,7 @@
 // Ties one engine's events to the sinks and the flow table, and counts what was written.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -32,6 +33,13 @@ class Pipeline final : public EventHandler {
     void add_flow_sink(std::unique_ptr<FlowSink> s) { flow_sinks_.push_back({std::move(s)}); }
     // Called from on_idle (at least every 100 ms on live engines): status lines, rotation.
     void set_ticker(std::function<void(uint64_t now_ns)> tick) { tick_ = std::move(tick); }
+
+    // Reopens the packet files (Sink::reopen) on the next on_idle after `*generation` changed
+    // (SIGHUP: logrotate moved them away).
+    void watch_reopen(const std::atomic<unsigned>* generation) {
+        reopen_ = generation;
+        reopen_seen_ = generation ? generation->load() : 0;
+    }
 
     bool on_event(const PacketEvent& ev) override;
     bool on_events(std::span<const PacketEvent> evs) override;
@@ -76,6 +84,8 @@ class Pipeline final : public EventHandler {
     std::unique_ptr<FlowTable> flows_;
     uint64_t flows_handed_ = 0;
     std::function<void(uint64_t)> tick_;
+    const std::atomic<unsigned>* reopen_ = nullptr;
+    unsigned reopen_seen_ = 0;
 };
 
 }  // namespace hookdump

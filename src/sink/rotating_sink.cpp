@@ -24,22 +24,12 @@ class RotatingSink final : public Sink {
     void write(const PacketEvent& ev) override {
         if (!opened_ts_) opened_ts_ = ev.ts_ns;
         const bool time_up = rot_.seconds && ev.ts_ns >= opened_ts_ + rot_.seconds * 1000000000ull;
-        if (time_up || (rot_.bytes && written_here_ && current_->bytes_written() >= rot_.bytes)) {
-            // Until the next file is open: one that cannot be finished (a full disk) ends
-            // whole, stays the current one for the ledger, and is not finished again.
-            finished_ = true;
-            current_->finish(Ledger{}, written_here_);
-            std::unique_ptr<Sink> next = open_next();
-            done_written_ += current_->output_stats().written;
-            done_handed_ += written_here_;
-            current_ = std::move(next);
-            finished_ = false;
-            written_here_ = 0;
-            opened_ts_ = ev.ts_ns;
-        }
+        if (time_up || (rot_.bytes && written_here_ && current_->bytes_written() >= rot_.bytes))
+            switch_file(ev.ts_ns);
         current_->write(ev);
         ++written_here_;
     }
+    void reopen() override { switch_file(0); }
     void flush() override {
         if (!finished_) current_->flush();
     }
@@ -54,6 +44,11 @@ class RotatingSink final : public Sink {
     OutputStats output_stats() const override {
         OutputStats s = current_->output_stats();
         s.written += done_written_;
+        if (!rot_.enabled()) {
+            // One path, reopened: the files it was (0 when it never was).
+            s.files = next_index_ > 1 ? next_index_ : 0;
+            return s;
+        }
         if (next_index_ > 1) s.path = first_path_ + ".." + s.path;
         s.files = next_index_;
         s.overwritten =
@@ -62,10 +57,26 @@ class RotatingSink final : public Sink {
     }
 
   private:
+    // Finishes the current file and opens the next (`ts_ns`: when the next was started, 0:
+    // at its first packet).
+    void switch_file(uint64_t ts_ns) {
+        // Until the next file is open: one that cannot be finished (a full disk) ends
+        // whole, stays the current one for the ledger, and is not finished again.
+        finished_ = true;
+        current_->finish(Ledger{}, written_here_);
+        std::unique_ptr<Sink> next = open_next();
+        done_written_ += current_->output_stats().written;
+        done_handed_ += written_here_;
+        current_ = std::move(next);
+        finished_ = false;
+        written_here_ = 0;
+        opened_ts_ = ts_ns;
+    }
+
     std::unique_ptr<Sink> open_next() {
         SinkOptions o = base_;
         const unsigned index = rot_.max_files ? next_index_ % rot_.max_files : next_index_;
-        o.path = rotated_name(base_.path, index);
+        o.path = rot_.enabled() ? rotated_name(base_.path, index) : base_.path;
         std::unique_ptr<Sink> s = format_.make(o);
         if (next_index_ == 0) first_path_ = o.path;
         ++next_index_;

@@ -1,5 +1,6 @@
 // Rotation by time (-G) and size (-C), with at most -W files kept: every file is a complete,
 // valid output of its format. Names: NAME.EXT becomes NAME-00000.EXT, NAME-00001.EXT, ...
+// Without rotation it writes one path, which reopen() (SIGHUP) finishes and creates again.
 #pragma once
 
 #include <memory>

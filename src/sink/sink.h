@@ -31,6 +31,10 @@ class Sink {
     virtual void finish(const Ledger& ledger, uint64_t handed) = 0;
     // Flushes buffered output so that what is written so far is complete (signals, rotation).
     virtual void flush() = 0;
+    // Finishes the file (complete and valid, as at exit) and starts a new one at the same path
+    // (SIGHUP, after logrotate moved it); rotated outputs start the next file. Standard output
+    // is not reopened. Throws RuntimeError when the new file cannot be created.
+    virtual void reopen() {}
     // False for sinks that write the bytes only (pcap, pcapng): engines may skip parsing.
     virtual bool needs_parsed() const { return true; }
     // Bytes of output so far, buffered ones included (for size-based rotation).
