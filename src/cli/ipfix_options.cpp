@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/numbers.h"
+#include "cli/output_options.h"
 #include "ipfix/ipfix_encoder.h"
 #include "util/error.h"
 
@@ -45,6 +46,8 @@ IpfixSinkConfig IpfixOptions::resolve(bool from_file) const {
     // Measured (bench/README.md, IPFIX): nfcapd on the same 2-core host lost 0.45% of a
     // million records sent back to back; at a message every 500 us it lost none.
     if (from_file) c.exporter.message_interval_ns = 500'000;
+    c.drain_interval_ns = 500'000;
+    c.stopping = &stop_flag();
     return c;
 }
 

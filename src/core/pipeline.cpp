@@ -94,6 +94,8 @@ void Pipeline::finish(const Ledger& ledger) {
         }
     };
     if (flows_) {
+        for (auto& o : flow_sinks_)
+            if (!o.failed) o.sink->draining();
         flows_->flush_all();
         attempt([&] { raise_flow_error(); });
         for (auto& o : flow_sinks_) attempt([&] { o.sink->finish(flows_->stats()); });

@@ -78,6 +78,10 @@ class Exporter {
     // Sends what is left, and counts a refusal of the last message (UDP) as its records not
     // sent, waiting briefly for it.
     void finish();
+    // From now on at least interval_ns between two messages (never less than configured).
+    void pace(uint64_t interval_ns) {
+        if (interval_ns > config_.message_interval_ns) config_.message_interval_ns = interval_ns;
+    }
 
     const ExportStats& stats() const { return stats_; }
     uint32_t sequence() const { return sequence_; }

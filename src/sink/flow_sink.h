@@ -27,6 +27,9 @@ class FlowSink {
     // Called when the engine is idle (at least every 100 ms on live engines): for outputs
     // that send on a timer.
     virtual void tick(uint64_t /*now_ns*/) {}
+    // The capture has stopped: what comes now is the final flush of every flow, which no
+    // engine waits for (an output may take its time, e.g. pace its messages).
+    virtual void draining() {}
 };
 
 struct FlowSinkOptions {

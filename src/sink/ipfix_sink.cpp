@@ -12,10 +12,19 @@ class IpfixSink final : public FlowSink {
   public:
     explicit IpfixSink(const IpfixSinkConfig& c)
         : where_(c.where),
+          stopping_(c.stopping),
+          drain_interval_ns_(c.drain_interval_ns),
           exporter_(c.exporter, ipfix::make_transport(c.transport, c.address,
                                                       {.wait_for_buffer = c.from_file})) {}
 
-    void write(const FlowRecord& r) override { exporter_.add(ipfix::to_record(r)); }
+    void write(const FlowRecord& r) override {
+        if (!draining_ && stopping_ && stopping_->load(std::memory_order_relaxed)) draining();
+        exporter_.add(ipfix::to_record(r));
+    }
+    void draining() override {
+        draining_ = true;
+        exporter_.pace(drain_interval_ns_);
+    }
     void tick(uint64_t) override { exporter_.tick(); }
     void finish(const FlowStats&) override {
         if (!finished_) exporter_.finish();
@@ -34,6 +43,9 @@ class IpfixSink final : public FlowSink {
 
   private:
     std::string where_;
+    const std::atomic<bool>* stopping_;
+    uint64_t drain_interval_ns_;
+    bool draining_ = false;
     ipfix::Exporter exporter_;
     bool finished_ = false;
 };

@@ -537,6 +537,26 @@ TEST(IpfixExporter, PacedMessagesWaitTheirInterval) {
     EXPECT_EQ(rig.ex->stats().records_sent, 100u);
 }
 
+// A live capture sends as messages fill; once it stops, pace() makes the final flush wait as a
+// file read's does.
+TEST(IpfixExporter, PacedFromWhenTheCaptureStops) {
+    ExporterConfig cfg;
+    cfg.max_message = 512;
+    Rig rig(cfg);
+    for (size_t i = 0; i < 50; ++i) rig.ex->add(tcp4(static_cast<uint16_t>(i)));
+    EXPECT_EQ(rig.clk.slept, 0u);  // 5 messages back to back (9, then 10 each), 9 records held
+    const size_t before = rig.net.sent.size();
+    rig.ex->pace(kSec / 1000);
+    for (size_t i = 50; i < 100; ++i) rig.ex->add(tcp4(static_cast<uint16_t>(i)));
+    rig.ex->finish();
+    ASSERT_EQ(rig.net.sent.size(), 11u);
+    EXPECT_EQ(before, 5u);
+    // The first paced message goes at once (the last unpaced one set no interval); the clock
+    // does not move by itself, so each of the 5 after it slept a millisecond.
+    EXPECT_EQ(rig.clk.slept, 5 * kSec / 1000);
+    EXPECT_EQ(rig.ex->stats().records_sent, 100u);
+}
+
 TEST(IpfixExporter, FailedSendsCountedWithReasonNotInTheSequenceTemplatesAgain) {
     Rig rig;
     rig.ex->add(tcp4(1));
