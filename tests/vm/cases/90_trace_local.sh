@@ -41,7 +41,8 @@ trace_stop trace.err
 dropped=$(trace_query 't["dport"] == 7009')
 echo "$dropped"
 [[ $(grep -c . <<<"$dropped") == 3 ]] || vm_fail "expected 3 traced packets to port 7009"
-want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first kfree_skb@va | dropped | LOCAL_IN | NETFILTER_DROP | single"
+# The nft step (issue 16) between LOCAL_IN's first and last priority, where the rule dropped it.
+want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first nft kfree_skb@va | dropped | LOCAL_IN | NETFILTER_DROP | single"
 [[ $(grep -cx "$want" <<<"$dropped") == 3 ]] || vm_fail "port 7009: not '$want' for all 3"
 
 delivered=$(trace_query 't["dport"] == 7010')
@@ -56,7 +57,7 @@ want="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last tc-egr
 [[ $sent == "$want" ]] || vm_fail "port 7011: expected '$want'"
 
 grep -q "^6 packets traced" trace.err || vm_fail "summary: not 6 packets"
-grep -q "^ *3  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) ✗ dropped at LOCAL_IN$" trace.err || vm_fail "summary line of the drops"
+grep -q "^ *3  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) → nft inet hdtrace in: drop ✗ dropped at LOCAL_IN by nft inet hdtrace in handle 2: udp dport 7009 drop$" trace.err || vm_fail "summary line of the drops"
 grep -q '<svg id="hook-graph"' report.html || vm_fail "no graph in the report"
 grep -q "LOCAL_IN → delivered: 2 packets" report.html || vm_fail "report: LOCAL_IN → delivered edge"
 vm_log "drop in LOCAL_IN, delivery and local output traced hook by hook"

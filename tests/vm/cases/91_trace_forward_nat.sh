@@ -38,13 +38,15 @@ want="tap-in@r0 tc-ingress@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first F
 
 nat=$(trace_query 't["dport"] == 8080')
 echo "$nat"
-want="tap-in@r0 tc-ingress@r0 PRE_ROUTING/first PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first POST_ROUTING/last tc-egress@r1 tap-out@r1 | forwarded | - | - | single"
+# The nat chains (issue 16's nft point) between the hooks' first and last priorities.
+want="tap-in@r0 tc-ingress@r0 PRE_ROUTING/first nft PRE_ROUTING/last FORWARD/first FORWARD/last POST_ROUTING/first nft POST_ROUTING/last tc-egress@r1 tap-out@r1 | forwarded | - | - | single"
 [[ $nat == "$want" ]] || vm_fail "NAT: expected '$want'"
 # The tuple at each step: DNAT between PRE_ROUTING's priorities, SNAT between POST_ROUTING's.
 python3 - <<'PY' || vm_fail "NAT tuples"
 import json
 p = [json.loads(l) for l in open("trace.jsonl") if '"dport":8080' in l][0]
-tup = [(o["tuple"]["src"], o["tuple"]["sport"], o["tuple"]["dst"], o["tuple"]["dport"]) for o in p["path"]]
+tup = [(o["tuple"]["src"], o["tuple"]["sport"], o["tuple"]["dst"], o["tuple"]["dport"])
+       for o in p["path"] if o["point"] != "nft"]
 orig = ("198.18.1.2", 41001, "198.18.1.1", 8080)
 dnat = ("198.18.1.2", 41001, "198.18.2.2", 9090)
 snat = ("198.18.2.1", 41001, "198.18.2.2", 9090)
@@ -52,7 +54,8 @@ want = [orig, orig, orig, dnat, dnat, dnat, dnat, snat, snat, snat]
 print(tup)
 assert tup == want, f"tuples {tup} != {want}"
 PY
-grep -q "^ *3  tap-in r0 → tc-ingress r0 → PRE_ROUTING → FORWARD → POST_ROUTING → tc-egress r1 → tap-out r1 ✓ forwarded$" trace.err || vm_fail "summary: forwarded"
+grep -q "^ *2  tap-in r0 → tc-ingress r0 → PRE_ROUTING → FORWARD → POST_ROUTING → tc-egress r1 → tap-out r1 ✓ forwarded$" trace.err || vm_fail "summary: forwarded"
+grep -q "^ *1  tap-in r0 → tc-ingress r0 → PRE_ROUTING(first) → nft ip hdnat pre: accept → PRE_ROUTING(last) → FORWARD → POST_ROUTING(first) → nft ip hdnat post: accept → POST_ROUTING(last) → tc-egress r1 → tap-out r1 ✓ forwarded$" trace.err || vm_fail "summary: NAT forwarded"
 grep -q "^ *2  tap-in r0 → tc-ingress r0 → PRE_ROUTING ✗ dropped after PRE_ROUTING$" trace.err || vm_fail "summary: routing drop"
 
 off=$(trace_query 't["dport"] == 7021')
