@@ -5,24 +5,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "capfile/pcapng_format.h"
 #include "util/error.h"
 
 namespace hookdump {
 namespace {
 
-constexpr uint32_t kShb = 0x0A0D0D0A;
-constexpr uint32_t kIdb = 0x00000001;
-constexpr uint32_t kObsoletePb = 0x00000002;
-constexpr uint32_t kSpb = 0x00000003;
-constexpr uint32_t kEpb = 0x00000006;
-constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
-
-constexpr uint16_t kOptEnd = 0;
-constexpr uint16_t kOptComment = 1;
-constexpr uint16_t kIfName = 2;
-constexpr uint16_t kIfTsresol = 9;
-constexpr uint16_t kIfTsoffset = 14;
-constexpr uint16_t kEpbFlags = 2;  // also the obsolete Packet Block's pack_flags
+using namespace pcapng;  // NOLINT(google-build-using-namespace): the format's names
 
 // A block larger than this is taken for garbage rather than read into memory (libpcap's limit
 // is 16 MiB too).

@@ -18,10 +18,6 @@ int dlt_of(uint16_t linktype) {
     return linktype == 101 ? 12 : linktype;
 }
 
-bool is_hook(CapturePoint p) {
-    return p >= CapturePoint::PreRouting && p <= CapturePoint::PostRouting;
-}
-
 // The value of `key=` in `s` up to the next space (or the end); empty when absent.
 std::string_view word(std::string_view s) {
     const size_t sp = s.find(' ');
@@ -44,7 +40,8 @@ bool parse_hookdump_comment(std::string_view c, PacketEvent& ev) {
     }
     const auto point = capture_point_from_string(label);
     ev.point = point.value_or(CapturePoint::Unknown);
-    ev.slot = slot == PrioritySlot::None && is_hook(ev.point) ? PrioritySlot::First : slot;
+    ev.slot =
+        slot == PrioritySlot::None && is_netfilter_hook(ev.point) ? PrioritySlot::First : slot;
     // Then " verdict=V", " prefix=P" (which may hold spaces: up to the next key), " reason=R",
     // " location=L", in that order, each optional.
     auto take = [&](std::string_view key, bool to_next_key) -> std::string_view {

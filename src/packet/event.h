@@ -30,6 +30,11 @@ enum class CapturePoint : uint8_t {
 inline constexpr int kCapturePointCount = 13;
 
 std::string_view to_string(CapturePoint p);
+
+// A netfilter hook (PRE_ROUTING .. POST_ROUTING): the points the module registers slots on.
+constexpr bool is_netfilter_hook(CapturePoint p) {
+    return p >= CapturePoint::PreRouting && p <= CapturePoint::PostRouting;
+}
 std::optional<CapturePoint> capture_point_from_string(std::string_view s);
 
 // Which registration of a netfilter hook saw the packet (first or last priority, or one given).

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "capfile/pcapng_format.h"
 #include "sink/output_file.h"
 #include "sink/sinks.h"
 #include "util/clock.h"
@@ -17,22 +18,7 @@
 namespace hookdump {
 namespace {
 
-constexpr uint32_t kShb = 0x0A0D0D0A;
-constexpr uint32_t kIdb = 0x00000001;
-constexpr uint32_t kIsb = 0x00000005;
-constexpr uint32_t kEpb = 0x00000006;
-
-constexpr uint16_t kOptEnd = 0;
-constexpr uint16_t kOptComment = 1;
-constexpr uint16_t kShbUserAppl = 4;
-constexpr uint16_t kIfName = 2;
-constexpr uint16_t kIfTsresol = 9;
-constexpr uint16_t kEpbFlags = 2;
-constexpr uint16_t kIsbStartTime = 2;
-constexpr uint16_t kIsbEndTime = 3;
-constexpr uint16_t kIsbFilterAccept = 6;
-constexpr uint16_t kIsbOsDrop = 7;
-constexpr uint16_t kIsbUsrDeliv = 8;
+using namespace pcapng;  // NOLINT(google-build-using-namespace): the format's names
 
 // Builds one block in place: header, body, options, trailing length.
 class Block {

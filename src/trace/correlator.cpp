@@ -16,12 +16,6 @@ constexpr uint64_t kClockSkewNs = 200'000;
 // much after the packet passed, they are put in stack order too.
 constexpr uint64_t kNftSkewNs = 20'000'000;
 
-bool is_hook(CapturePoint p) {
-    return p == CapturePoint::PreRouting || p == CapturePoint::LocalIn ||
-           p == CapturePoint::Forward || p == CapturePoint::LocalOut ||
-           p == CapturePoint::PostRouting;
-}
-
 // Which clock stamped an observation: the ring (tap), the module (hooks), BPF, the drop
 // tracepoint. Only observations stamped by different clocks are reordered by stack rank.
 int clock_of(const Observation& o) {
@@ -65,7 +59,7 @@ bool same_place(const Observation& a, const Observation& b) {
 
 // A netfilter hook seen by the module (nft chains and sockets are steps of their own).
 bool hook_obs(const Observation& o) {
-    return is_hook(o.point) && !o.nft && !o.sock;
+    return is_netfilter_hook(o.point) && !o.nft && !o.sock;
 }
 
 // Place in the stack, finer than stack_rank: nft chains between a hook's first and last
@@ -117,8 +111,8 @@ std::vector<Step> steps_of(const TracedPacket& p) {
             continue;
         }
         Step s{&o, &o, o.slot != PrioritySlot::Last,
-               o.slot == PrioritySlot::Last || !is_hook(o.point)};
-        if (is_hook(o.point) && o.slot == PrioritySlot::None) s.entered = s.left = true;
+               o.slot == PrioritySlot::Last || !is_netfilter_hook(o.point)};
+        if (is_netfilter_hook(o.point) && o.slot == PrioritySlot::None) s.entered = s.left = true;
         steps.push_back(s);
     }
     return steps;
@@ -148,7 +142,7 @@ std::string step_name(const Step& s, bool both_slots, bool with_ifname) {
     if (s.first->nft) return nft_text(*s.first->nft) + ": " + s.first->nft->verdict;
     if (s.first->sock) return socket_text(*s.first->sock);
     std::string n(trace_point_name(s.first->point));
-    if (is_hook(s.first->point)) {
+    if (is_netfilter_hook(s.first->point)) {
         if (both_slots && s.entered && !s.left) n += "(first)";
         if (both_slots && !s.entered && s.left) n += "(last)";
     } else if (with_ifname && !s.first->ifname.empty()) {
