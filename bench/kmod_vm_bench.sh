@@ -5,7 +5,7 @@
 #   bench/kmod_vm_bench.sh [--build-dir DIR] [--hookdump FILE] [--kmod FILE] [-n PACKETS]
 #                          [-r ROUNDS] [--burst N] [--payload BYTES] [--sender KIND] [--senders N]
 #                          [--iperf-rounds N] [--iperf-seconds S] [--kmod-params PARAMS]
-#                          [--extra VARIANTS] [--perf KINDS] [--out DIR] [--json FILE]
+#                          [--extra VARIANTS] [--xt] [--perf KINDS] [--out DIR] [--json FILE]
 #
 #   --build-dir DIR   a CMake build tree with hookdump (default build/); the VM's initramfs is
 #                     cached in DIR/vm/
@@ -28,6 +28,10 @@
 #   --extra VARIANTS  for investigation, more kmod rounds, e.g. "null skip batch16 nosession":
 #                     null (-o csv >/dev/null), skip (-w x.pcap without -s: read and decode
 #                     only), batchN (batch_events=N), nosession (the rule, no reader)
+#   --xt              also -j HOOKDUMP against -j NFLOG on one iptables rule (iptables-nft, raw
+#                     PREROUTING), each read by hookdump (--engine kmod --group 5, --engine
+#                     nflog --group 5); needs xt_HOOKDUMP.ko beside --kmod's file and
+#                     DIR/xtables/libxt_HOOKDUMP.so
 #   --perf KINDS      before the measured rounds, one round of each of KINDS (kmod nflog base)
 #                     under 'perf record -e cpu-clock -c 100000 -a -g': reports in OUT/bench/perf/
 #   --out DIR         the VM's results share (default bench/out/kmod_vm/); emptied first
@@ -45,7 +49,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 build_dir=$root/build hookdump= ko=$root/kmod/hookdump.ko packets=200000 rounds=5 burst=30000
-payload=18 sender=pktgen-rx senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf=
+payload=18 sender=pktgen-rx senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf= xt=
 out=$root/bench/out/kmod_vm json=$root/bench/out/kmod_vm.json
 while (($#)); do
   case $1 in
@@ -58,6 +62,7 @@ while (($#)); do
     --iperf-seconds) iperf_seconds=$2; shift 2 ;;
     --kmod-params) kmod_params=$2; shift 2 ;;
     --extra) extra=$2; shift 2 ;;
+    --xt) xt=1; shift ;;
     --perf) perf=$2; shift 2 ;;
     --sender) sender=$2; shift 2 ;;
     --senders) senders=$2; shift 2 ;;
@@ -97,7 +102,7 @@ wrapper=$case_dir/kmod_vm_bench.sh
   echo '# written by bench/kmod_vm_bench.sh'
   printf 'export BENCH_PACKETS=%q BENCH_BURST=%q BENCH_ROUNDS=%q BENCH_IPERF_ROUNDS=%q BENCH_IPERF_SECONDS=%q\n' \
     "$packets" "$burst" "$rounds" "$iperf_rounds" "$iperf_seconds"
-  printf 'export BENCH_SENDER=%q BENCH_PERF=%q\n' "$sender" "$perf"
+  printf 'export BENCH_SENDER=%q BENCH_PERF=%q BENCH_XT=%q\n' "$sender" "$perf" "$xt"
   printf 'export BENCH_KMOD_PARAMS=%q BENCH_EXTRA=%q BENCH_SENDERS=%q BENCH_PAYLOAD=%q HOOKDUMP_KMOD=%q\n' \
     "$kmod_params" "$extra" "$senders" "$payload" "$ko"
   printf 'exec /bin/bash %q\n' "$here/vm/kmod_bench_guest.sh"
@@ -105,6 +110,7 @@ wrapper=$case_dir/kmod_vm_bench.sh
 
 # Generous limits: TCG, and a host that may be busy.
 limit=$((600 + (rounds + 1) * (packets + burst) / 200 + iperf_rounds * 4 * (iperf_seconds + 30)))
+[[ -z $xt ]] || limit=$((limit + rounds * 2 * (packets / 200 + 30)))
 t0=$(date +%s)
 rc=0
 "$root/tests/vm/run-vm.sh" --build-dir "$build_dir" --hookdump "$hookdump" --out "$out" \

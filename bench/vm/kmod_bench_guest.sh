@@ -26,6 +26,12 @@
 # the moment every netlink socket of the reader's namespace has been drained (Rmem 0 in
 # /proc/PID/net/netlink, polled with shell builtins).
 # BENCH_EXTRA adds kmod variants for investigation: null, skip, batchN, nosession (see below).
+# BENCH_XT=1 adds two readers of one iptables rule (iptables-nft, raw PREROUTING,
+# '-p udp --dport 9') in hbB, both read by hookdump itself:
+#   xt       -j HOOKDUMP --hookdump-group 5 (xt_HOOKDUMP.ko), 'hookdump capture --engine kmod
+#            --group 5 -q -w /tmp/...csv'
+#   xtnflog  -j NFLOG --nflog-group 5, 'hookdump capture --engine nflog --group 5 -q -w
+#            /tmp/...csv'
 #
 # Part 2, TCP throughput (BENCH_IPERF_ROUNDS rounds of none, hooked, none, hookedboth, the order
 # rotated each round): iperf3 -t BENCH_IPERF_SECONDS -O 1 (the first second not counted) from
@@ -46,6 +52,7 @@ SENDER=${BENCH_SENDER:-pktgen-rx}   # pktgen-rx (a kernel thread at vb's receive
 PERF=${BENCH_PERF:-}   # profile one extra round of these kinds first (kmod nflog base), into $OUT/perf/
 SENDERS=${BENCH_SENDERS:-1}   # trafgen processes (-P)
 EXTRA=${BENCH_EXTRA:-}   # investigation: more kmod variants a round (null, skip, batchN, nosession)
+XT=${BENCH_XT:-}   # 1: the iptables rounds, -j HOOKDUMP and -j NFLOG (xt, xtnflog)
 KO=${HOOKDUMP_KMOD:-$HOOKDUMP_SRC/kmod/hookdump.ko}
 OUT=$VM_RESULTS/bench
 mkdir -p "$OUT" || vm_fail "mkdir $OUT"
@@ -339,10 +346,46 @@ EOF
   vm_log "$kind $1: $(grep 'captured' "$OUT/$tag.err")"
 }
 
+# round_xt ROUND TARGET: one iptables rule in hbB's raw PREROUTING (-p udp --dport 9) whose
+# target is TARGET, HOOKDUMP (kind xt: read by capture --engine kmod --group 5) or NFLOG
+# (kind xtnflog: read by capture --engine nflog --group 5); both write csv. The rule's counter
+# (iptables-save -c) is what it matched.
+round_xt() {
+  local kind=xt pid target=(-j HOOKDUMP --hookdump-group 5) engine=kmod ready="listening for iptables -j HOOKDUMP group 5"
+  [[ $2 == NFLOG ]] && { kind=xtnflog target=(-j NFLOG --nflog-group 5) engine=nflog ready="listening on NFLOG group 5"; }
+  local tag=${kind}_$1 rule=(-t raw -A PREROUTING -p udp --dport 9 "${target[@]}")
+  ip netns exec hbB iptables "${rule[@]}" || vm_fail "iptables ${rule[*]}"
+  ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats0" || vm_fail "kmod stats"
+  ip netns exec hbB "$HD" capture --engine $engine --group 5 -q -w /tmp/bench.csv 2>"$OUT/$tag.err" >/dev/null &
+  pid=$!
+  wait_line "$OUT/$tag.err" "$ready"
+  measure $pid "$tag" flow
+  # nfnetlink_log flushes a partly filled batch after its flush timeout (1 s by default).
+  nap 1.2
+  kill -INT $pid; wait $pid || vm_fail "capture exited $?"
+  ip netns exec hbB "$HD" kmod stats >"$OUT/$tag.stats1" || vm_fail "kmod stats"
+  ip netns exec hbB iptables-save -c -t raw >"$OUT/$tag.ipt" || vm_fail "iptables-save"
+  ip netns exec hbB iptables -t raw -F PREROUTING || vm_fail "iptables -F"
+  local rows first
+  { read -r _; read -r first; } </tmp/bench.csv
+  rows=$(($(wc -l </tmp/bench.csv) - 1))
+  printf 'kind=%s mode=flow round=%s t0=%s t_sent=%s t_cont=%s t_drained=%s rmem_stopped=- rx=%s rows=%s first_ts=%s cpu0=%s cpu1=%s\n' \
+    "$kind" "$1" "$T0" "$T_SENT" "$T_CONT" "$T_DRAINED" "$RX" "$rows" "${first%%,*}" "$CPU0" "$CPU1" >"$OUT/$tag.txt"
+  rm -f /tmp/bench.csv
+  vm_log "$kind $1: $(grep 'captured' "$OUT/$tag.err")"
+}
+
 loaded() { [[ -d /sys/module/hookdump ]]; }
 vm_on_exit 'if loaded; then rmmod hookdump || vm_cleanup_failed "rmmod hookdump"; fi'
-load() { loaded || vm_run insmod "$KO" $KMOD_PARAMS || vm_fail "insmod $KO"; }
-unload() { ! loaded || rmmod hookdump || vm_fail "rmmod hookdump"; }
+vm_on_exit '[[ ! -d /sys/module/xt_HOOKDUMP ]] || rmmod xt_HOOKDUMP || vm_cleanup_failed "rmmod xt_HOOKDUMP"'
+load() {
+  loaded || vm_run insmod "$KO" $KMOD_PARAMS || vm_fail "insmod $KO"
+  [[ -z $XT || -d /sys/module/xt_HOOKDUMP ]] || vm_run insmod "$(dirname "$KO")/xt_HOOKDUMP.ko" || vm_fail "insmod xt_HOOKDUMP.ko"
+}
+unload() {
+  [[ ! -d /sys/module/xt_HOOKDUMP ]] || rmmod xt_HOOKDUMP || vm_fail "rmmod xt_HOOKDUMP"
+  ! loaded || rmmod hookdump || vm_fail "rmmod hookdump"
+}
 
 # --- setup
 vm_veth_pair hbA va 198.18.0.1/24 hbB vb 198.18.0.2/24
@@ -351,6 +394,10 @@ ip -n hbA link set va address 02:00:c6:12:00:01 && ip -n hbB link set vb address
 # The kernel cannot autoload modules in this guest (its modprobe is the initramfs's): load
 # what the nft rule needs beforehand.
 modprobe -a nf_tables nft_log nfnetlink_log || vm_fail "modprobe nf_tables nft_log nfnetlink_log"
+if [[ -n $XT ]]; then
+  modprobe -a x_tables nft_compat xt_NFLOG xt_tcpudp || vm_fail "modprobe x_tables nft_compat xt_NFLOG xt_tcpudp"
+  export XTABLES_LIBDIR=$HOOKDUMP_BUILD/xtables:/usr/lib/x86_64-linux-gnu/xtables
+fi
 # tcpdump's -B asks for SO_RCVBUF 8 MiB, which rmem_max caps (hookdump uses SO_RCVBUFFORCE
 # for the same 8 MiB): lift the cap so that both readers get the same buffer.
 sysctl -qw net.core.rmem_max=8388608 || vm_fail "sysctl rmem_max"
@@ -404,6 +451,7 @@ t_part1=$EPOCHREALTIME
 kinds=(kmod nflog)
 ((BURST > 0)) && kinds+=(kmodburst nflogburst)
 for v in $EXTRA; do kinds+=(kmod-$v); done
+[[ -n $XT ]] && kinds+=(xt xtnflog)
 for ((r = 1; r <= ROUNDS; r++)); do
   round_base $r
   for ((i = 0; i < ${#kinds[@]}; i++)); do
@@ -414,6 +462,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
       kmodburst) round_kmod $r burst ;;
       nflogburst) round_nflog $r burst ;;
       kmod-nosession) round_kmod_nosession $r ;;
+      xt) round_xt $r HOOKDUMP ;;
+      xtnflog) round_xt $r NFLOG ;;
       kmod-*) round_kmod $r "${k#kmod-}" ;;
     esac
   done

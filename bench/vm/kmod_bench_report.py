@@ -110,13 +110,20 @@ def kmod_rounds(kind):
                  and captured == delta.get("delivered") and (rows < 0 or rows == captured)
                  and m.group(2) == str(delta.get("matched")))
         nosession = kind == "kmod-nosession"
+        listener = kind == "xt"
+        if listener:
+            # capture --group N is a multicast listener: the module counts what it queued (and
+            # "delivered" for a session only); every event matched must be in the csv.
+            exact = (m is not None and not any(drops.values())
+                     and delta.get("matched", -1) == delta.get("queued") == captured == rows
+                     and m.group(2) == str(captured) and m.group(3) == "0")
         if nosession:  # no reader: every match is counted as dropped_nosession, nothing sent
             exact = delta.get("matched", -1) == drops.get("dropped_nosession") and delta.get("delivered") == 0
         if not exact:
             problems.append(f"{kind} round {r['round']}: the ledger does not add up: {delta}, "
                             f"capture line {m.group(0) if m else None!r}, csv rows {rows}")
-        x = common(r, delta.get("matched", 0) if nosession else delta.get("delivered", 0))
-        x.update({"matched": delta.get("matched"), "delivered": delta.get("delivered"),
+        x = common(r, delta.get("matched", 0) if nosession else captured if listener else delta.get("delivered", 0))
+        x.update({"matched": delta.get("matched"), "delivered": captured if listener else delta.get("delivered"),
                   "lost": 0 if nosession else sum(drops.values()), "drops_by_cause": drops, "batches": delta.get("batches"),
                   "events_per_batch": delta.get("delivered", 0) / delta["batches"] if delta.get("batches") else None,
                   "captured": captured, "csv_rows": rows if rows >= 0 else None, "ledger_exact": exact,
@@ -146,12 +153,39 @@ def nflog_rounds(kind):
     return out
 
 
+def xtnflog_rounds(kind):
+    """-j NFLOG read by hookdump --engine nflog: its ledger line, its csv rows and the iptables
+    rule's counter agree when nothing is lost."""
+    out = []
+    for p in rounds(kind):
+        r = kv(p)
+        tag = p[:-4]
+        err = open(tag + ".err").read()
+        m = re.search(r"(\d+) packets captured, (\d+) received by filter, (\d+) dropped by kernel", err)
+        cm = re.search(r"^\[(\d+):\d+\] -A PREROUTING .*-j NFLOG", open(tag + ".ipt").read(), re.M)
+        captured = int(m.group(1)) if m else -1
+        matched = int(cm.group(1)) if cm else -1
+        rows = int(r["rows"])
+        exact = bool(m and cm) and captured == rows == matched and m.group(3) == "0"
+        if not exact:
+            problems.append(f"{kind} round {r['round']}: the ledger does not add up: rule counter {matched}, "
+                            f"capture line {m.group(0) if m else None!r}, csv rows {rows}")
+        x = common(r, captured)
+        x.update({"matched": matched, "delivered": captured, "lost": matched - captured, "csv_rows": rows,
+                  "ledger_exact": exact, "sender_refused": refused(tag)})
+        out.append(x)
+    return out
+
+
 kinds["kmod"] = kmod_rounds("kmod")
 kinds["nflog"] = nflog_rounds("nflog")
 kinds["kmodburst"] = kmod_rounds("kmodburst")
 kinds["nflogburst"] = nflog_rounds("nflogburst")
 for extra in sorted({os.path.basename(p).split("_")[0] for p in glob.glob(os.path.join(d, "kmod-*_*.txt"))}):
     kinds[extra] = kmod_rounds(extra)
+if rounds("xt") or rounds("xtnflog"):
+    kinds["xt"] = kmod_rounds("xt")
+    kinds["xtnflog"] = xtnflog_rounds("xtnflog")
 for k in ("kmod", "nflog"):
     if not kinds[k]:
         problems.append(f"no {k} rounds")
@@ -166,7 +200,7 @@ for kind in iperf:
                             "retransmits": j["end"]["sum_sent"].get("retransmits"),
                             "sender_cpu_percent": j["end"].get("cpu_utilization_percent", {}).get("host_total")})
     iperf[kind].sort(key=lambda x: (x["round"], x["position"]))
-    if not iperf[kind]:
+    if not iperf[kind] and env.get("iperf_rounds") != "0":
         problems.append(f"no iperf3 '{kind}' rounds")
 
 
@@ -282,6 +316,8 @@ labels = {
     "kmod-null": "hookdump.ko → `hookdump capture --engine kmod -o csv >/dev/null`",
     "kmod-skip": "hookdump.ko → `hookdump capture --engine kmod -w x.pcap` (no bytes: read, decode, skip)",
     "kmod-nosession": "hookdump.ko, the rule and no reader (matched, counted, nothing sent)",
+    "xt": "iptables `-j HOOKDUMP --hookdump-group 5` → `hookdump capture --engine kmod --group 5 -w x.csv`",
+    "xtnflog": "iptables `-j NFLOG --nflog-group 5` → `hookdump capture --engine nflog --group 5 -w x.csv`",
 }
 
 
@@ -335,6 +371,29 @@ if ac.get("kmod", {}).get("median") is not None and ac.get("nflog", {}).get("med
           f"sender-alone time per datagram; medians): " +
           ", ".join(f"{k} {num(v['median'], '{:.1f}')} µs" for k, v in ac.items() if v["median"] is not None) +
           f"; NFLOG / kmod = **{num(summary['events']['added_cost_ratio_nflog_over_kmod'], '{:.2f}')}x**.")
+if kinds.get("xt") and kinds.get("xtnflog"):
+    xt_cost = med([c["us"] for c in costs["xt"]]) if costs.get("xt") else None
+    xn_cost = med([c["us"] for c in costs["xtnflog"]]) if costs.get("xtnflog") else None
+    xt_pairs = pair_ratios(kinds["xt"], kinds["xtnflog"], "events_per_s")
+    cost_pairs = [a["us"] / b["us"] for a in costs["xt"] for b in costs["xtnflog"]
+                  if a["round"] == b["round"] and b["us"] > 0]
+    xt_ok = all(x["ledger_exact"] for k in ("xt", "xtnflog") for x in kinds[k])
+    summary["events"]["xt"] = {
+        "events_per_s_ratio_of_medians": ratio_of(m("xt", "events_per_s"), m("xtnflog", "events_per_s")),
+        "events_per_s_ratio_per_round": xt_pairs,
+        "added_us_per_event": {"hookdump_target": xt_cost, "nflog_target": xn_cost},
+        "added_cost_ratio_hookdump_over_nflog": ratio_of(xt_cost, xn_cost),
+        "added_cost_ratio_per_round": cost_pairs,
+        "goal_ratio_at_most": 0.25, "goal_met": bool(xt_cost and xn_cost and xt_cost / xn_cost <= 0.25 and xt_ok),
+        "ledgers_exact_all_rounds": xt_ok}
+    print(f"\n**iptables -j HOOKDUMP against -j NFLOG** (one rule, raw PREROUTING, iptables-nft; both read by "
+          f"hookdump, csv): events/s {num(summary['events']['xt']['events_per_s_ratio_of_medians'], '{:.2f}')}x "
+          f"(per round: {nums(xt_pairs)}); added cost per event HOOKDUMP {num(xt_cost, '{:.2f}')} µs, NFLOG "
+          f"{num(xn_cost, '{:.2f}')} µs: **{num(ratio_of(xt_cost, xn_cost), '{:.2f}')}x** (per round: "
+          f"{nums(cost_pairs)}; goal <= 0.25x). Ledgers exact (HOOKDUMP: the module's counters and the capture; "
+          f"NFLOG: the rule's counter, hookdump's ledger and the csv rows): "
+          f"{sum(x['ledger_exact'] for k in ('xt', 'xtnflog') for x in kinds[k])}"
+          f"/{len(kinds['xt']) + len(kinds['xtnflog'])} rounds.")
 if kinds["kmodburst"]:
     print(f"\n**Burst**: the reader stopped (SIGSTOP) while {env.get('burst')} datagrams go through, their events "
           f"waiting in its socket (8 MiB); window: SIGCONT to the socket drained. The rate at which each reader "

@@ -245,7 +245,7 @@ int CaptureCommand::run() {
     if (engine_ == "auto") plan = plan_auto_here(auto_request(opt));
     const EngineRow& row = engine_row(plan ? plan->engines.front() : engine_);
     out_.snaplen = snaplen_;
-    out_.drop_fields = row.drop_fields;
+    out_.fields = {.label = row.label_field && row.label_field(opt), .drop = row.drop_fields};
     const bool split = per_worker_files_ && workers_ >= 2;
     // Every output is created before any engine is opened: one that cannot be is one line and
     // exit 1, with nothing attached.

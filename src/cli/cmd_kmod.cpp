@@ -59,6 +59,7 @@ int KmodCommands::run() {
         KmodEngine engine(KmodEngine::Mode::Listen, {});
         fmt::print(stderr, "listening to hookdump.ko events (multicast group {})\n",
                    HOOKDUMP_MCGRP_EVENTS);
+        listen_out_.fields.label = true;  // -j HOOKDUMP rules' events have one
         auto pipeline = listen_out_.build();
         install_stop_signals();
         const int rc = run_capture(engine, *pipeline);

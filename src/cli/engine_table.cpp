@@ -63,17 +63,19 @@ std::string afpacket_ready(const AfPacketEngine& af, const EngineOptions& opt) {
 }
 
 std::unique_ptr<Engine> open_kmod(const EngineOptions& opt) {
+    KmodRuleOptions r = opt.rules;
     if (opt.group_given) {
         // The iptables rules' -j HOOKDUMP chose the packets: no rules of hookdump.ko's own. A
-        // listener (the multicast group), so that captures of other groups run beside it.
-        if (!opt.expression.empty())
-            throw UsageError(
-                "--engine kmod --group N takes no expression: your iptables rule "
-                "('-j HOOKDUMP --hookdump-group N') selects the packets");
-        return std::make_unique<KmodEngine>(KmodEngine::Mode::Listen, std::vector<Rule>{},
-                                            KmodTargets{KmodTargets::Keep::Group, opt.nflog_group});
+        // listener (the multicast group), so that captures of other groups run beside it. An
+        // expression (and --src...) narrows the group's events down, in userspace.
+        std::vector<Rule> keep = r.rules(opt.expression);
+        if (std::any_of(keep.begin(), keep.end(),
+                        [](const Rule& k) { return k.matches_everything() && k.hooks == 0x1f; }))
+            keep.clear();
+        return std::make_unique<KmodEngine>(
+            KmodEngine::Mode::Listen, std::vector<Rule>{},
+            KmodTargets{KmodTargets::Keep::Group, opt.nflog_group, std::move(keep)});
     }
-    KmodRuleOptions r = opt.rules;
     r.snaplen = opt.kmod_snaplen;
     return std::make_unique<KmodEngine>(KmodEngine::Mode::Session, r.rules(opt.expression));
 }
@@ -210,13 +212,15 @@ const std::vector<EngineRow>& engine_table() {
          .owner = "hookdump.ko's",
          .owned_options = {"--hooks", "--priority"},
          .open = open_kmod,
-         .ready = ready_as<KmodEngine, kmod_ready>},
+         .ready = ready_as<KmodEngine, kmod_ready>,
+         .label_field = [](const EngineOptions& opt) { return opt.group_given; }},
         {.name = engine_name::kNflog,
          .help = "",
          .owner = "NFLOG's",
          .owned_options = {"--group"},
          .open = open_nflog,
-         .ready = ready_as<NflogEngine, nflog_ready>},
+         .ready = ready_as<NflogEngine, nflog_ready>,
+         .label_field = [](const EngineOptions&) { return true; }},
         {.name = engine_name::kTc,
          .help = "",
          .owner = "tc's",

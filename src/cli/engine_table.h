@@ -29,6 +29,9 @@ struct EngineRow {
     std::string (*ready)(const Engine& engine, const EngineOptions& opt);
     // Output traits: packet records carry the drop reason and location fields.
     bool drop_fields = false;
+    // Packet records carry the label of the rule that sent the packet (NFLOG's prefix, an
+    // iptables -j HOOKDUMP rule's label) with these options; null: never.
+    bool (*label_field)(const EngineOptions& opt) = nullptr;
 };
 
 // Every row, in --engine's order.

@@ -114,7 +114,7 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
         SinkOptions so;
         so.path = out_path.empty() ? "-" : out_path;
         so.snaplen = snaplen;
-        so.drop_fields = drop_fields;
+        so.fields = fields;
         if (f->binary && so.path == "-" && isatty(STDOUT_FILENO))
             throw UsageError(
                 fmt::format("refusing to write {} to a terminal: use -w FILE or a pipe", f->name));

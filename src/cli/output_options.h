@@ -27,7 +27,7 @@ struct OutputOptions {
     double rotate_seconds = 0;    // -G
     double rotate_megabytes = 0;  // -C, in units of 1,000,000 bytes like tcpdump
     unsigned rotate_files = 0;    // -W
-    bool drop_fields = false;     // records carry reason and location (--engine drop)
+    RecordFields fields;          // the engine's extra record fields (label, drop reason)
     IpfixOptions ipfix;           // --ipfix and its options
     // Reading a file (read, generate): the IPFIX exporter paces its messages, so that a
     // collector keeps up with a file read as fast as the disk goes.

@@ -363,8 +363,9 @@ bool KmodEventReader::deliver(size_t n, EventHandler& handler, InterfaceCounters
     return handler.on_events({batch_.data(), n});
 }
 
-// Whether the event at `payload` (a struct hookdump_event) is one this reader keeps.
-bool KmodEventReader::wanted(const void* payload) const {
+// Whether the event at `payload` (a struct hookdump_event), converted to `ev`, is one this
+// reader keeps.
+bool KmodEventReader::wanted(const void* payload, const PacketEvent& ev) const {
     hookdump_event e;
     std::memcpy(&e, payload, sizeof e);  // (fill_event checked the length)
     if (e.slot != HOOKDUMP_SLOT_TARGET) return targets_.keep != KmodTargets::Keep::Group;
@@ -374,7 +375,10 @@ bool KmodEventReader::wanted(const void* payload) const {
         case KmodTargets::Keep::None:
             return false;
         case KmodTargets::Keep::Group:
-            return e.group == targets_.group;
+            return e.group == targets_.group &&
+                   (targets_.rules.empty() ||
+                    std::any_of(targets_.rules.begin(), targets_.rules.end(),
+                                [&](const Rule& r) { return r.matches(ev.parsed, e.hook); }));
     }
     return false;
 }
@@ -428,7 +432,7 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
                         after = next + MNL_ALIGN(l.nla_len);
                     }
                 }
-                if (wanted(a + MNL_ATTR_HDRLEN)) {
+                if (wanted(a + MNL_ATTR_HDRLEN, ev)) {
                     ev.ifname = ifnames_.get(ev.ifindex);
                     if (++n == limit) {
                         go_on = deliver(n, handler, c);

@@ -51,10 +51,12 @@ bool event_from_payload(const void* payload, size_t len, PacketEvent& ev);
 // their own).
 // Which events of an iptables rule's -j HOOKDUMP (HOOKDUMP_SLOT_TARGET) a reader keeps: all
 // (kmod listen), none (a capture's own rules only), or those of one group and nothing else
-// (capture --engine kmod --group N).
+// (capture --engine kmod --group N), and of these, with `rules`, those one of the rules matches
+// (Rule::matches: the expression of capture --group N EXPRESSION, applied in userspace).
 struct KmodTargets {
     enum class Keep { All, None, Group } keep = Keep::All;
     uint16_t group = 0;
+    std::vector<Rule> rules;  // Group: empty keeps every event of the group
 };
 
 class KmodEventReader {
@@ -69,7 +71,7 @@ class KmodEventReader {
   private:
     bool deliver(size_t n, EventHandler& handler, InterfaceCounters& c);
 
-    bool wanted(const void* payload) const;
+    bool wanted(const void* payload, const PacketEvent& ev) const;
 
     uint16_t family_id_;
     KmodTargets targets_;

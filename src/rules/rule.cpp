@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "packet/format.h"
+#include "packet/parse.h"
 #include "util/error.h"
 
 namespace hookdump {
@@ -51,6 +52,24 @@ static const char* const kHookNames[] = {"prerouting", "input", "forward", "outp
 bool Rule::matches_everything() const {
     return !family && !src && !dst && !proto && sport_min == 0 && sport_max == 0xffff &&
            dport_min == 0 && dport_max == 0xffff;
+}
+
+bool Rule::matches(const Parsed& p, unsigned hook) const {
+    if (hook >= 32 || !(hooks & (1u << hook))) return false;
+    if (!p.has_ip() || (family && family != p.family)) return false;
+    auto in = [&](const std::optional<Prefix>& pfx, const std::array<uint8_t, 16>& a) {
+        if (!pfx) return true;
+        if (pfx->family != p.family) return false;
+        const unsigned bytes = pfx->len / 8u, bits = pfx->len % 8u;
+        if (std::memcmp(a.data(), pfx->addr.data(), bytes) != 0) return false;
+        return bits == 0 || ((a[bytes] ^ pfx->addr[bytes]) & (0xff << (8 - bits)) & 0xff) == 0;
+    };
+    if (!in(src, p.src) || !in(dst, p.dst)) return false;
+    if (proto && (!p.has_proto() || *proto != p.proto)) return false;
+    auto ports = [&](uint16_t lo, uint16_t hi, uint16_t port) {
+        return (lo == 0 && hi == 0xffff) || (p.has_ports() && port >= lo && port <= hi);
+    };
+    return ports(sport_min, sport_max, p.sport) && ports(dport_min, dport_max, p.dport);
 }
 
 std::string Rule::describe() const {

@@ -14,6 +14,8 @@
 
 namespace hookdump {
 
+struct Parsed;
+
 struct Prefix {
     uint8_t family = 0;  // 4 or 6
     std::array<uint8_t, 16> addr{};
@@ -45,6 +47,11 @@ struct Rule {
     // No condition on the packet (family, addresses, ports, protocol): every packet, IP or
     // not, matches (the module's hooks see IP only).
     bool matches_everything() const;
+    // The module's match (kmod/hookdump.c rule_matches_l3/_l4) in userspace, on a parsed
+    // packet seen at `hook` (HOOKDUMP_HOOK_*): family, addresses, protocol, ports and hooks
+    // (not the interfaces, slots or priority). For events the module did not match itself,
+    // an iptables -j HOOKDUMP rule's (capture --engine kmod --group N EXPRESSION).
+    bool matches(const Parsed& p, unsigned hook) const;
     std::string describe() const;
     bool operator==(const Rule&) const = default;
 };

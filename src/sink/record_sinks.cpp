@@ -20,9 +20,10 @@ namespace {
 constexpr size_t kFixedRoom = 1024;
 
 template <class R>
-size_t record_room(const PacketEvent& ev, bool drop_fields) {
+size_t record_room(const PacketEvent& ev, RecordFields f) {
     size_t n = kFixedRoom + R::room(sizeof ev.ifname.s);
-    if (drop_fields) n += R::room(ev.drop_reason.size()) + R::room(ev.drop_location.size());
+    if (f.label) n += R::room(ev.label.size());
+    if (f.drop) n += R::room(ev.drop_reason.size()) + R::room(ev.drop_location.size());
     return n;
 }
 
@@ -80,12 +81,13 @@ class RowMemo {
     size_t len_ = 0;
 };
 
-// The fields of one packet record, in order. `memo` keeps the text of the fields that events
-// in a row share (CsvNames, which has no values, bypasses it).
+// The fields of one packet record, in order, with the engine's extra fields `f`. `memo` keeps
+// the text of the fields that events in a row share (CsvNames, which has no values, bypasses
+// it).
 // Inlined where the row lives, so that its cursor stays in a register (a call with the row
 // in memory costs 10% of a record).
 template <class R>
-[[gnu::always_inline]] inline void packet_fields(R& e, const PacketEvent& ev, bool drop_fields,
+[[gnu::always_inline]] inline void packet_fields(R& e, const PacketEvent& ev, RecordFields f,
                                                  RowMemo& memo) {
     const Parsed& p = ev.parsed;
     e.begin();
@@ -173,7 +175,13 @@ template <class R>
         e.null("verdict");
     else
         e.word("verdict", to_string(ev.verdict));
-    if (drop_fields) {
+    if (f.label) {
+        if (ev.label.empty())
+            e.null("label");
+        else
+            e.text("label", ev.label);
+    }
+    if (f.drop) {
         if (ev.drop_reason.empty())
             e.null("reason");
         else
@@ -187,9 +195,9 @@ template <class R>
 }
 
 template <class R>
-char* emit_packet(char* out, const PacketEvent& ev, bool drop_fields, RowMemo& memo) {
+char* emit_packet(char* out, const PacketEvent& ev, RecordFields f, RowMemo& memo) {
     R e(out);
-    packet_fields(e, ev, drop_fields, memo);
+    packet_fields(e, ev, f, memo);
     return e.end();
 }
 
@@ -201,7 +209,7 @@ class RecordSink final : public Sink {
     RecordSink(const SinkOptions& o, std::string_view header)
         : out_(o.path, 4096, o.file_ops),
           buf_(std::make_unique<char[]>(kBufferSize)),
-          drop_fields_(o.drop_fields) {
+          fields_(o.fields) {
         out_.write(header);
         out_.end_record(0);
         ends_.reserve(kBufferSize / 64);
@@ -230,12 +238,12 @@ class RecordSink final : public Sink {
 
   private:
     void write_one(const PacketEvent& ev) {
-        const size_t room = record_room<R>(ev, drop_fields_);
+        const size_t room = record_room<R>(ev, fields_);
         if (used_ + room > kBufferSize) {
             flush();
             if (room > kBufferSize) {  // only with drop fields of hundreds of KiB
                 std::string big(room, '\0');
-                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, drop_fields_, memo_) -
+                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, fields_, memo_) -
                                                big.data()));
                 const RecordEnd end{static_cast<uint32_t>(big.size()), 1};
                 out_.write_records(big, {&end, 1});
@@ -243,7 +251,7 @@ class RecordSink final : public Sink {
             }
         }
         char* const at = buf_.get() + used_;
-        used_ += static_cast<size_t>(emit_packet<R>(at, ev, drop_fields_, memo_) - at);
+        used_ += static_cast<size_t>(emit_packet<R>(at, ev, fields_, memo_) - at);
         ends_.push_back({static_cast<uint32_t>(used_), 1});
     }
 
@@ -255,27 +263,28 @@ class RecordSink final : public Sink {
     std::unique_ptr<char[]> buf_;
     size_t used_ = 0;
     std::vector<RecordEnd> ends_;  // of the records in buf_
-    bool drop_fields_;
+    RecordFields fields_;
     RowMemo memo_;
 };
 
 }  // namespace
 
-const std::string& csv_header(bool drop_fields) {
+const std::string& csv_header(RecordFields f) {
     static const auto kHeaders = [] {
-        std::array<std::string, 2> h;
-        for (bool drop : {false, true}) {
-            CsvNames names(h[drop]);
+        std::array<std::string, 4> h;
+        for (unsigned i = 0; i < h.size(); ++i) {
+            CsvNames names(h[i]);
             RowMemo memo;
-            packet_fields(names, PacketEvent{}, drop, memo);
+            packet_fields(names, PacketEvent{}, {.label = (i & 1) != 0, .drop = (i & 2) != 0},
+                          memo);
         }
         return h;
     }();
-    return kHeaders[drop_fields];
+    return kHeaders[(f.label ? 1 : 0) | (f.drop ? 2 : 0)];
 }
 
 std::unique_ptr<Sink> make_csv_sink(const SinkOptions& o) {
-    return std::make_unique<RecordSink<CsvRow>>(o, csv_header(o.drop_fields));
+    return std::make_unique<RecordSink<CsvRow>>(o, csv_header(o.fields));
 }
 
 std::unique_ptr<Sink> make_jsonl_sink(const SinkOptions& o) {

@@ -42,12 +42,17 @@ class Sink {
     virtual OutputStats output_stats() const = 0;
 };
 
+// csv/jsonl: the fields some engines add after the others; off for the other engines, whose
+// records stay as they were.
+struct RecordFields {
+    bool label = false;  // `label`: the rule's label (NFLOG's prefix, -j HOOKDUMP's label)
+    bool drop = false;   // `reason`, `location`: the drop engine's
+};
+
 struct SinkOptions {
     std::string path = "-";  // "-" is standard output
     uint32_t snaplen = 262144;
-    // csv/jsonl: the drop engine's two fields (reason, location) after the others. Off for
-    // other engines, whose records stay as they were.
-    bool drop_fields = false;
+    RecordFields fields;
     const FileOps* file_ops = nullptr;  // tests: a file that fails where they want
 };
 

@@ -8,8 +8,8 @@
 
 namespace hookdump {
 
-// The packet csv header, from the rows' own field walk; with SinkOptions::drop_fields' two more.
-const std::string& csv_header(bool drop_fields);
+// The packet csv header, from the rows' own field walk; with the extra fields `f` asks for.
+const std::string& csv_header(RecordFields f = {});
 
 std::unique_ptr<Sink> make_text_sink(const SinkOptions& o);
 std::unique_ptr<Sink> make_csv_sink(const SinkOptions& o);

@@ -42,7 +42,8 @@ class Nflog(unittest.TestCase):
             self.assertEqual(len(rows), 5, rows)
             for r in rows:
                 self.assertEqual((r["point"], r["ifname"], r["dir"], r["proto"], r["src"], r["dst"], r["sport"],
-                                  r["dport"]), ("nflog", "vA", "in", "17", B_IP, A_IP, "40000", "5001"))
+                                  r["dport"], r["label"]),
+                                 ("nflog", "vA", "in", "17", B_IP, A_IP, "40000", "5001", "hd-test"))
             # stderr: the listening line and the ledger, nothing else; every logged packet captured.
             self.assertEqual(len(c.stderr().splitlines()), 2, c.stderr())
             self.assertEqual(c.ledger(), (5, 5, 0), c.stderr())

@@ -159,11 +159,11 @@ TEST(DropFormat, CsvAndJsonlCarryReasonAndLocation) {
     test::TempDir dir;
     const DropEvent d = drop_event();
     SinkOptions o{dir.file("d.csv"), 262144};
-    o.drop_fields = true;
+    o.fields.drop = true;
     auto csv = make_csv_sink(o);
     csv->write(d.ev);
     csv->finish(Ledger{}, 0);
-    EXPECT_EQ(test::read_file(o.path), csv_header(true) +
+    EXPECT_EQ(test::read_file(o.path), csv_header({.drop = true}) +
                                            "1700000000.000001000,drop,vA,3,4096,,17,198.18.0.2,198."
                                            "18.0.1,40000,5001,,,48,48,0,,drop,"
                                            "NETFILTER_DROP,nf_hook_slow+0x9f\n");
@@ -191,7 +191,7 @@ TEST(DropFormat, OtherCapturesKeepTheirFields) {
     csv->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(dir.file("p.csv")));
     ASSERT_EQ(lines.size(), 2u);
-    EXPECT_EQ(lines[0] + "\n", csv_header(false));
+    EXPECT_EQ(lines[0] + "\n", csv_header());
     EXPECT_EQ(lines[1].find("NETFILTER_DROP"), std::string::npos);
 }
 

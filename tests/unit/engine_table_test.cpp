@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/command_line.h"
+#include "cli/engine_choice.h"
 #include "cli/engine_table.h"
 #include "engine/engine_names.h"
 #include "util/error.h"
@@ -37,6 +38,19 @@ TEST(EngineTable, EveryRowIsComplete) {
 TEST(EngineTable, OnlyDropWritesDropFields) {
     for (const EngineRow& row : engine_table())
         EXPECT_EQ(row.drop_fields, row.name == engine_name::kDrop) << row.name;
+}
+
+// The label field: NFLOG's records always (the prefix), hookdump.ko's with --group (the
+// -j HOOKDUMP rules' events), no other engine's.
+TEST(EngineTable, LabelFieldForNflogAndKmodGroups) {
+    EngineOptions plain, group;
+    group.group_given = true;
+    for (const EngineRow& row : engine_table()) {
+        SCOPED_TRACE(std::string(row.name));
+        auto label = [&](const EngineOptions& o) { return row.label_field && row.label_field(o); };
+        EXPECT_EQ(label(plain), row.name == engine_name::kNflog);
+        EXPECT_EQ(label(group), row.name == engine_name::kNflog || row.name == engine_name::kKmod);
+    }
 }
 
 TEST(EngineTable, OwnedOptionsAreCapturesAndOneRowsEach) {

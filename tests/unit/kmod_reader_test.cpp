@@ -14,6 +14,7 @@
 #include "engine/kmod_datagram.h"
 #include "engine/kmod_engine.h"
 #include "packet/builder.h"
+#include "rules/rule.h"
 #include "sink/sinks.h"
 #include "test_util.h"
 
@@ -110,7 +111,7 @@ TEST(KmodReader, CsvRows) {
     Sample s;
     InterfaceCounters c;
     EXPECT_EQ(run_sink(make_csv_sink, d.file("x.csv"), s.datagram, c),
-              csv_header(false) +
+              csv_header() +
                   "1700000000.123456789,prerouting,lo,1,4096,in,17,198.18.0.1,198.18.0.2,40000,9,,,"
                   "46,0,0,,\n"
                   "1700000001.000000001,output:last,lo,1,4096,out,6,2001:db8::1,2001:db8::2,443,"
@@ -183,12 +184,12 @@ TEST(KmodReader, RecordsIndependentOfThePreviousOne) {
             all.add(evs[i]);
             InterfaceCounters c;
             std::string rec = run_sink(make, d.file("one" + std::to_string(i)), one.datagram(), c);
-            if (make == make_csv_sink) rec = rec.substr(csv_header(false).size());
+            if (make == make_csv_sink) rec = rec.substr(csv_header().size());
             expected += rec;
         }
         InterfaceCounters c;
         std::string got = run_sink(make, d.file("all"), all.datagram(), c);
-        if (make == make_csv_sink) got = got.substr(csv_header(false).size());
+        if (make == make_csv_sink) got = got.substr(csv_header().size());
         EXPECT_EQ(got, expected);
         EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), static_cast<long>(evs.size()));
     }
@@ -300,6 +301,58 @@ TEST(KmodReader, TargetEventsByGroupWithTheirLabel) {
     EXPECT_EQ(run({K::Group, 4}), (std::vector<std::string>{}));
     EXPECT_EQ(run({K::None, 0}), (std::vector<std::string>{"", ""}));
     EXPECT_EQ(run({K::All, 0}), (std::vector<std::string>{"", "sent-v4", "other", "", ""}));
+}
+
+// capture --engine kmod --group N EXPRESSION: of the group's events, those the expression's
+// rules match (family, addresses, protocol, ports, hooks), the same as the module's own match.
+TEST(KmodReader, GroupEventsNarrowedByAnExpression) {
+    KmodDatagramBuilder b(kFamily);
+    auto target = [](uint8_t hook, uint8_t fam, const char* src, const char* dst, uint8_t proto,
+                     uint16_t sport, uint16_t dport, uint16_t group) {
+        hookdump_event e = event(1, hook, fam, src, dst, proto);
+        e.slot = HOOKDUMP_SLOT_TARGET;
+        e.group = group;
+        if (sport || dport) {
+            e.flags |= HOOKDUMP_EV_PORTS;
+            e.sport = sport;
+            e.dport = dport;
+        }
+        return e;
+    };
+    const uint8_t out = HOOKDUMP_HOOK_LOCAL_OUT, fwd = HOOKDUMP_HOOK_FORWARD;
+    b.add(target(out, 4, "198.18.1.2", "198.18.2.2", 17, 40001, 7001, 3)).label("a");
+    b.add(target(out, 4, "198.18.1.2", "198.18.2.2", 17, 40001, 7002, 3)).label("b");
+    b.add(target(out, 4, "198.18.1.2", "198.18.2.2", 1, 0, 0, 3)).label("c");
+    b.add(target(out, 6, "2001:db8:1::2", "2001:db8:2::2", 17, 40002, 7001, 3)).label("d");
+    b.add(target(fwd, 4, "198.18.1.3", "198.18.2.2", 17, 40001, 7001, 3)).label("e");
+    b.add(target(out, 4, "198.18.1.2", "198.18.2.2", 17, 40001, 7001, 4)).label("f");
+    const std::vector<char> d = b.datagram();
+    struct Labels : EventHandler {
+        std::string seen;
+        bool on_event(const PacketEvent& e) override {
+            seen += e.label;
+            return true;
+        }
+    };
+    auto run = [&](const std::string& expr, uint32_t hooks = 0x1f) {
+        Rule base;
+        base.hooks = hooks;
+        Labels h;
+        InterfaceCounters c;
+        KmodEventReader r(kFamily,
+                          {KmodTargets::Keep::Group, 3, rules_from_expression(expr, base)});
+        EXPECT_TRUE(r.handle_datagram(d.data(), d.size(), h, c));
+        EXPECT_EQ(c.received, h.seen.size()) << expr;  // the ledger counts what is kept
+        return h.seen;
+    };
+    EXPECT_EQ(run("udp and dst port 7001"), "ade");
+    EXPECT_EQ(run("dst port 7002 or icmp"), "bc");
+    EXPECT_EQ(run("ip6"), "d");
+    EXPECT_EQ(run("src host 198.18.1.2 and udp"), "ab");
+    EXPECT_EQ(run("src net 198.18.1.0/30"), "abce");
+    EXPECT_EQ(run("portrange 7000-7001"), "ade");
+    EXPECT_EQ(run("udp", 1u << HOOKDUMP_HOOK_FORWARD), "e");
+    EXPECT_EQ(run("host 2001:db8:2::2"), "d");
 }
 
 TEST(KmodReader, FamilyDeletedThrows) {

@@ -593,7 +593,7 @@ TEST(CsvSink, HeaderRowsAndEmptyFields) {
     sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size() + 1);
-    EXPECT_EQ(lines[0] + "\n", csv_header(false));
+    EXPECT_EQ(lines[0] + "\n", csv_header());
     EXPECT_EQ(lines[0],
               "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,"
               "caplen,"
@@ -608,34 +608,67 @@ TEST(CsvSink, HeaderRowsAndEmptyFields) {
 }
 
 // The csv header comes from the rows' own field walk: its bytes are the documented ones, and
-// every row, with and without the drop fields, has as many fields as it names.
+// every row, with and without the label and the drop fields, has as many fields as it names.
 TEST(CsvSink, HeaderFromTheFieldWalkHasEveryRowsFieldCount) {
     const std::string base =
         "ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,icmp_type,icmp_code,len,"
         "caplen,frag,tcp_flags,verdict";
-    EXPECT_EQ(csv_header(false), base + "\n");
-    EXPECT_EQ(csv_header(true), base + ",reason,location\n");
+    EXPECT_EQ(csv_header(), base + "\n");
+    EXPECT_EQ(csv_header({.drop = true}), base + ",reason,location\n");
+    EXPECT_EQ(csv_header({.label = true}), base + ",label\n");
+    EXPECT_EQ(csv_header({.label = true, .drop = true}), base + ",label,reason,location\n");
     TempDir dir;
     auto ps = record_packets();
     PacketEvent dropped = ps[0].ev;
     dropped.drop_reason = "NETFILTER_DROP";
     dropped.drop_location = "nf_hook_slow+0x9f";
-    for (bool drop : {false, true}) {
-        SCOPED_TRACE(drop);
-        SinkOptions o{dir.file(drop ? "d.csv" : "p.csv"), 262144};
-        o.drop_fields = drop;
+    PacketEvent labelled = ps[0].ev;
+    labelled.label = "we,ird \"label\"";
+    for (unsigned i = 0; i < 4; ++i) {
+        const RecordFields f{.label = (i & 1) != 0, .drop = (i & 2) != 0};
+        SCOPED_TRACE(i);
+        SinkOptions o{dir.file("p" + std::to_string(i) + ".csv"), 262144};
+        o.fields = f;
         auto sink = make_csv_sink(o);
         for (const auto& p : ps) sink->write(p.ev);
         sink->write(dropped);
+        sink->write(labelled);
         sink->finish(Ledger{}, 0);
         const auto lines = test::split_lines(test::read_file(o.path));
-        ASSERT_EQ(lines.size(), ps.size() + 2);
-        EXPECT_EQ(lines[0] + "\n", csv_header(drop));
+        ASSERT_EQ(lines.size(), ps.size() + 3);
+        EXPECT_EQ(lines[0] + "\n", csv_header(f));
         const size_t n = csv_fields(lines[0]).size();
-        EXPECT_EQ(n, drop ? 20u : 18u);
-        for (size_t i = 1; i < lines.size(); ++i)
-            EXPECT_EQ(csv_fields(lines[i]).size(), n) << lines[i];
+        EXPECT_EQ(n, 18u + (f.label ? 1 : 0) + (f.drop ? 2 : 0));
+        for (size_t k = 1; k < lines.size(); ++k)
+            EXPECT_EQ(csv_fields(lines[k]).size(), n) << lines[k];
+        if (f.label) {
+            EXPECT_EQ(csv_fields(lines.back())[18], "we,ird \"label\"");
+            EXPECT_EQ(csv_fields(lines[1])[18], "");  // none: empty
+        }
     }
+}
+
+// The label in jsonl: a string where the event has one, null where not.
+TEST(JsonlSink, LabelFieldWhenAsked) {
+    TempDir dir;
+    auto ps = record_packets();
+    PacketEvent labelled = ps[0].ev;
+    labelled.label = "sent-v4";
+    SinkOptions o{dir.file("l.jsonl"), 262144};
+    o.fields.label = true;
+    auto sink = make_jsonl_sink(o);
+    sink->write(ps[0].ev);
+    sink->write(labelled);
+    sink->finish(Ledger{}, 0);
+    const auto lines = test::split_lines(test::read_file(o.path));
+    ASSERT_EQ(lines.size(), 2u);
+    const JsonRecord none = parse_flat_json(lines[0]), some = parse_flat_json(lines[1]);
+    ASSERT_EQ(none.size(), 19u);
+    ASSERT_EQ(some.size(), 19u);
+    EXPECT_EQ(none.back().first, "label");
+    EXPECT_FALSE(none.back().second.has_value());
+    EXPECT_EQ(some.back().first, "label");
+    EXPECT_EQ(some.back().second, std::optional<std::string>("\"sent-v4"));
 }
 
 TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
@@ -647,7 +680,7 @@ TEST(JsonlSink, NullForMissingAndTheSameFieldsAsCsv) {
     sink->finish(Ledger{}, 0);
     const auto lines = test::split_lines(test::read_file(path));
     ASSERT_EQ(lines.size(), ps.size());
-    const std::string& h = csv_header(false);
+    const std::string& h = csv_header();
     const auto header = csv_fields(h.substr(0, h.size() - 1));
     for (size_t i = 0; i < lines.size(); ++i) {
         SCOPED_TRACE(lines[i]);

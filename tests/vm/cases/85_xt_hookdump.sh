@@ -11,34 +11,12 @@
 #   (a reader killed with -9 first).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../kmod_lib.sh"
-vm_require_hookdump
-export XTABLES_LIBDIR=$HOOKDUMP_BUILD/xtables:/usr/lib/x86_64-linux-gnu/xtables
-[[ -f $HOOKDUMP_BUILD/xtables/libxt_HOOKDUMP.so ]] || vm_fail "$HOOKDUMP_BUILD/xtables/libxt_HOOKDUMP.so is not built"
-xt_ko=$(dirname "$HOOKDUMP_KMOD")/xt_HOOKDUMP.ko
-[[ -f $xt_ko ]] || vm_fail "$xt_ko is not built"
-vm_modprobe x_tables ip_tables iptable_filter ip6_tables ip6table_filter nf_tables nft_compat
-vm_insmod_hookdump
-vm_run insmod "$xt_ko" || vm_fail "insmod $xt_ko"
-vm_on_exit "[[ ! -d /sys/module/xt_HOOKDUMP ]] || rmmod xt_HOOKDUMP || vm_cleanup_failed 'rmmod xt_HOOKDUMP'"
+source "$(dirname "$0")/../xt_lib.sh"
+xt_setup
 kmod_router_topology
 
-# wait_line FILE TEXT: until FILE has a line starting with TEXT (a capture's ready line)
-wait_line() {
-  local i
-  for ((i = 0; i < 300; i++)); do grep -q "^$2" "$1" 2>/dev/null && return 0; kmod_nap 0.1; done
-  cat "$1"; vm_fail "no '$2' in $1"
-}
-# start NS GROUP NAME: a capture of GROUP in NS, text to NAME.txt, csv to NAME.csv
-start() {
-  ip netns exec "$1" "$HOOKDUMP_BIN" capture --engine kmod --group "$2" -q -w "$3.csv" >"$3.err" 2>&1 &
-  eval "pid_$3=$!"
-  wait_line "$3.err" "listening for iptables -j HOOKDUMP group $2"
-}
-stop() {
-  local p
-  p=$(eval echo "\$pid_$1")
-  kill -INT "$p"; kmod_wait_exit "$p" 20 || vm_fail "capture $1 exited $?"
-}
+# start NS GROUP NAME: a capture of GROUP in NS, csv to NAME.csv
+start() { xt_start "$1" "$2" "$3" "$3.csv"; }
 
 for flavour in nft legacy; do
   ipt=iptables-$flavour ip6t=ip6tables-$flavour
@@ -95,29 +73,27 @@ for i in range(3): t.sendto(b'y' * 20, ('2001:db8:2::2', 7002))
 " || vm_fail "python3 sender"
   ip netns exec kA ping -q -c 2 -i 0.2 198.18.2.2 >/dev/null || vm_fail "ping"  # not udp: no event
   kmod_nap 0.5
-  stop a3; stop a5; stop r4
+  xt_stop a3 a5 r4
   cat a3.err a5.err r4.err a3.csv a5.csv r4.csv
-  # csv: ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,...
-  cut -d, -f2,6-11 a3.csv | tail -n +2 | sort | uniq -c >a3.sum
-  cut -d, -f2,6-11 a5.csv | tail -n +2 | sort | uniq -c >a5.sum
-  cut -d, -f2,6-11 r4.csv | tail -n +2 | sort | uniq -c >r4.sum
-  printf '      4 output,out,17,198.18.1.2,198.18.2.2,40001,7001\n' >a3.want
-  printf '      3 output,out,17,2001:db8:1::2,2001:db8:2::2,40002,7002\n' >a5.want
-  printf '      3 forward,,17,2001:db8:1::2,2001:db8:2::2,40002,7002\n      4 forward,,17,198.18.1.2,198.18.2.2,40001,7001\n' \
+  # csv: ts,point,ifname,ifindex,netns,dir,proto,src,dst,sport,dport,...,verdict,label
+  [[ $(head -1 a3.csv) == *,verdict,label ]] || vm_fail "no label column: $(head -1 a3.csv)"
+  cut -d, -f2,6-11,19 a3.csv | tail -n +2 | sort | uniq -c >a3.sum
+  cut -d, -f2,6-11,19 a5.csv | tail -n +2 | sort | uniq -c >a5.sum
+  cut -d, -f2,6-11,19 r4.csv | tail -n +2 | sort | uniq -c >r4.sum
+  printf '      4 output,out,17,198.18.1.2,198.18.2.2,40001,7001,sent-v4\n' >a3.want
+  printf '      3 output,out,17,2001:db8:1::2,2001:db8:2::2,40002,7002,sent-v6\n' >a5.want
+  printf '      3 forward,,17,2001:db8:1::2,2001:db8:2::2,40002,7002,fwd\n      4 forward,,17,198.18.1.2,198.18.2.2,40001,7001,fwd\n' \
     | sort >r4.want
   diff a3.want a3.sum || vm_fail "$ipt: group 3 (A's OUTPUT, IPv4) rows differ"
   diff a5.want a5.sum || vm_fail "$ip6t: group 5 (A's OUTPUT, IPv6) rows differ"
   sort r4.sum >r4.sorted
   diff r4.want r4.sorted || vm_fail "$ipt/$ip6t: group 4 (R's FORWARD) rows differ"
-  for c in a3:4 a5:3 r4:7; do
-    grep -q "^${c#*:} packets captured, ${c#*:} received by filter, 0 dropped by kernel" ${c%%:*}.err \
-      || vm_fail "${c%%:*}: the ledger does not say ${c#*:} packets"
-  done
+  xt_ledger a3 4; xt_ledger a5 3; xt_ledger r4 7
 
   # The label, in the text output (as NFLOG's prefix).
   ip netns exec kA "$HOOKDUMP_BIN" capture --engine kmod --group 3 -c 1 >t.out 2>t.err &
   tp=$!
-  wait_line t.err "listening for iptables -j HOOKDUMP group 3"
+  xt_wait_line t.err "listening for iptables -j HOOKDUMP group 3"
   ip netns exec kA python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -135,7 +111,6 @@ s.sendto(b'z', ('198.18.2.2', 7003))" || vm_fail "python3 sender"
     && ip netns exec kR $ipt -F FORWARD && ip netns exec kR $ip6t -F FORWARD || vm_fail "flushing the rules"
 done
 
-# No rule uses the target any more: rmmod works (nft_compat lets go of it after the commit).
-for ((i = 0; i < 50; i++)); do rmmod xt_HOOKDUMP 2>/dev/null && break; kmod_nap 0.1; done
-[[ -d /sys/module/xt_HOOKDUMP ]] && vm_fail "rmmod xt_HOOKDUMP refused after the rules were deleted"
+# No rule uses the target any more: rmmod works.
+xt_rmmod
 vm_log "iptables-nft and -legacy, IPv4 and IPv6: exact rows per group, -S round trip, bad options refused, rmmod refused in use and fine after"
