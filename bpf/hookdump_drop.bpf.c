@@ -48,11 +48,6 @@ static __always_inline void count(__u32 which)
 		*v += 1;
 }
 
-static __always_inline bool l4_has_ports(__u8 proto)
-{
-	return proto == 6 || proto == 17 || proto == 132 || proto == 136 || proto == 33;
-}
-
 /* The 5-tuple from the network header at @nh, @avail linear bytes. False: not IP. */
 static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __u16 protocol,
 					struct hd_tuple *t)
@@ -113,7 +108,7 @@ static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __
 	} else {
 		return false;
 	}
-	if (l4_has_ports(t->proto) && l4off + 4 <= avail) {
+	if (hd_proto_has_ports(t->proto) && l4off + 4 <= avail) {
 		__u16 p[2];
 
 		if (!bpf_probe_read_kernel(p, 4, nh + (l4off & 0x3ff))) {
@@ -123,22 +118,6 @@ static __always_inline bool parse_tuple(const unsigned char *nh, __u32 avail, __
 		}
 	}
 	return true;
-}
-
-static __always_inline bool filter_ok(const struct hd_tuple *t)
-{
-	__u32 n = nr_rules;
-	int i;
-
-	if (!n)
-		return true;
-	for (i = 0; i < HOOKDUMP_DROP_MAX_RULES; i++) {
-		if (i >= n)
-			break;
-		if (hd_rule_match(&rules[i], t))
-			return true;
-	}
-	return false;
 }
 
 static __always_inline __u64 skb_netns_cookie(struct sk_buff *skb, struct net_device *dev)
@@ -191,7 +170,7 @@ static __always_inline int report(struct sk_buff *skb, void *location, __u32 rea
 		avail = len;
 
 	ip = parse_tuple(nh, avail, protocol, &t);
-	if (!filter_ok(&t))
+	if (!hd_rule_set_match(rules, nr_rules, HOOKDUMP_DROP_MAX_RULES, &t))
 		return 0;
 	count(HOOKDUMP_DROP_STAT_MATCHED);
 

@@ -81,6 +81,29 @@ HD_RULE_INLINE int hd_rule_match(const struct hd_rule *r, const struct hd_tuple 
 	return 1;
 }
 
+/* Whether the protocol's header starts with ports (TCP, UDP, SCTP, UDP-Lite, DCCP). */
+HD_RULE_INLINE int hd_proto_has_ports(__u8 proto)
+{
+	return proto == 6 || proto == 17 || proto == 132 || proto == 136 || proto == 33;
+}
+
+/* The first n of a program's rules (at most max, a constant), or every packet when n is 0. */
+HD_RULE_INLINE int hd_rule_set_match(const struct hd_rule *rules, __u32 n, const __u32 max,
+				     const struct hd_tuple *t)
+{
+	__u32 i;
+
+	if (!n)
+		return 1;
+	for (i = 0; i < max; i++) {
+		if (i >= n)
+			break;
+		if (hd_rule_match(&rules[i], t))
+			return 1;
+	}
+	return 0;
+}
+
 #ifndef __bpf__
 #ifdef __cplusplus
 #include <cstddef>

@@ -24,16 +24,7 @@ static_assert(sizeof(hookdump_drop_event) == 40 + HOOKDUMP_DROP_HDR_MAX);
 static_assert(offsetof(hookdump_drop_event, reason) == 24);
 static_assert(offsetof(hookdump_drop_event, hdr) == 40);
 
-namespace {
-
-[[noreturn]] void fail(const std::string& what, int err) {
-    std::string msg = errno_message(what, err < 0 ? -err : err);
-    if (const std::string& w = bpf::libbpf_last_warning(); !w.empty())
-        msg += " (libbpf: " + w + ")";
-    throw RuntimeError(msg);
-}
-
-}  // namespace
+using bpf::fail_with_libbpf;
 
 void DropProgram::SkelDeleter::operator()(hookdump_drop* s) const {
     hookdump_drop__destroy(s);
@@ -48,7 +39,7 @@ DropProgram::DropProgram(const DropProgramConfig& cfg, Callback cb) : cb_(std::m
     bpf::libbpf_log_begin();
 
     skel_.reset(hookdump_drop__open());
-    if (!skel_) fail("cannot open the drop-reason BPF program", errno);
+    if (!skel_) fail_with_libbpf("cannot open the drop-reason BPF program", errno);
     auto* ro = skel_->rodata;
     ro->min_reason = cfg.min_reason;
     ro->netns_cookie = cfg.netns_cookie;
@@ -60,17 +51,17 @@ DropProgram::DropProgram(const DropProgramConfig& cfg, Callback cb) : cb_(std::m
     bpf_program__set_autoload(skel_->progs.kfree_skb_noreason, !cfg.with_reason);
 
     if (int err = hookdump_drop__load(skel_.get()))
-        fail("cannot load the drop-reason BPF program", err);
+        fail_with_libbpf("cannot load the drop-reason BPF program", err);
     bpf_program* prog =
         cfg.with_reason ? skel_->progs.kfree_skb_reason : skel_->progs.kfree_skb_noreason;
     bpf_link* link = bpf_program__attach(prog);
-    if (!link) fail("cannot attach to the skb:kfree_skb tracepoint", errno);
+    if (!link) fail_with_libbpf("cannot attach to the skb:kfree_skb tracepoint", errno);
     (cfg.with_reason ? skel_->links.kfree_skb_reason : skel_->links.kfree_skb_noreason) =
         link;  // destroyed with the skeleton
 
     ring_.reset(
         ring_buffer__new(bpf_map__fd(skel_->maps.events), &DropProgram::on_sample, this, nullptr));
-    if (!ring_) fail("cannot open the drop-reason ring buffer", errno);
+    if (!ring_) fail_with_libbpf("cannot open the drop-reason ring buffer", errno);
 }
 
 DropProgram::~DropProgram() = default;
@@ -90,22 +81,14 @@ int DropProgram::on_sample(void* ctx, void* data, size_t size) {
 bool DropProgram::poll(int timeout_ms) {
     const int n = ring_buffer__poll(ring_.get(), timeout_ms);
     if (stopped_) return false;
-    if (n < 0 && n != -EINTR) fail("reading the drop-reason ring buffer", n);
+    if (n < 0 && n != -EINTR) fail_with_libbpf("reading the drop-reason ring buffer", n);
     return true;
 }
 
 DropCounters DropProgram::counters() const {
-    DropCounters c;
-    const int fd = bpf_map__fd(skel_->maps.stats);
-    const int cpus = libbpf_num_possible_cpus();
-    if (fd < 0 || cpus <= 0) return c;
-    std::vector<uint64_t> v(static_cast<size_t>(cpus));
-    uint64_t* out[] = {&c.seen, &c.matched, &c.ring_full};
-    for (uint32_t k = 0; k < HOOKDUMP_DROP_STAT_MAX; ++k) {
-        if (bpf_map_lookup_elem(fd, &k, v.data()) != 0) continue;
-        for (uint64_t x : v) *out[k] += x;
-    }
-    return c;
+    const auto v = bpf::sum_percpu_counters(bpf_map__fd(skel_->maps.stats), HOOKDUMP_DROP_STAT_MAX);
+    return {v[HOOKDUMP_DROP_STAT_SEEN], v[HOOKDUMP_DROP_STAT_MATCHED],
+            v[HOOKDUMP_DROP_STAT_RB_FULL]};
 }
 
 }  // namespace hookdump

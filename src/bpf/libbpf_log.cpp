@@ -1,5 +1,6 @@
 #include "bpf/libbpf_log.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cstdarg>
@@ -7,6 +8,8 @@
 #include <cstdlib>
 #include <string_view>
 #include <vector>
+
+#include "util/error.h"
 
 namespace hookdump::bpf {
 namespace {
@@ -55,6 +58,24 @@ const std::string& libbpf_verifier_verdict() {
 }
 const std::string& libbpf_last_warning() {
     return g_warning;
+}
+
+void fail_with_libbpf(const std::string& what, int err) {
+    std::string msg = errno_message(what, err < 0 ? -err : err);
+    if (const std::string& w = libbpf_last_warning(); !w.empty()) msg += " (libbpf: " + w + ")";
+    throw RuntimeError(msg);
+}
+
+std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t n) {
+    std::vector<uint64_t> sums(n);
+    const int cpus = libbpf_num_possible_cpus();
+    if (map_fd < 0 || cpus <= 0) return sums;
+    std::vector<uint64_t> v(static_cast<size_t>(cpus));
+    for (uint32_t k = 0; k < n; ++k) {
+        if (bpf_map_lookup_elem(map_fd, &k, v.data()) != 0) continue;
+        for (uint64_t x : v) sums[k] += x;
+    }
+    return sums;
 }
 
 }  // namespace hookdump::bpf

@@ -132,6 +132,13 @@ void PcapngReader::section(std::span<const uint8_t> body) {
     if (body.size() < 16) bad("section header too short");
     if (u16(body.data() + 4) != 1) bad(fmt::format("pcapng version {}", u16(body.data() + 4)));
     ifaces_.clear();
+    section_comment_.clear();
+    // A malformed option list is not fatal here: the section's packets do not depend on it.
+    static_cast<void>(
+        options(body.data() + 16, body.data() + body.size(), [&](uint16_t code, auto v) {
+            if (code == kOptComment && section_comment_.empty())
+                section_comment_.assign(reinterpret_cast<const char*>(v.data()), v.size());
+        }));
 }
 
 // Walks options in [p, end): f(code, value) for each until opt_endofopt or the end; false when
@@ -208,6 +215,7 @@ bool PcapngReader::packet(uint32_t type, std::span<const uint8_t> body, PcapngPa
     p.has_flags = false;
     p.flags = 0;
     p.comment = {};
+    p.comment2 = {};
     if (type == kSpb) {
         if (body.size() < 4) bad("simple packet block too short");
         if (ifaces_.empty()) bad("packet before any interface description");
@@ -246,6 +254,8 @@ bool PcapngReader::packet(uint32_t type, std::span<const uint8_t> body, PcapngPa
             p.flags = u32(v.data());
         } else if (code == kOptComment && p.comment.empty()) {
             p.comment = {reinterpret_cast<const char*>(v.data()), v.size()};
+        } else if (code == kOptComment && p.comment2.empty()) {
+            p.comment2 = {reinterpret_cast<const char*>(v.data()), v.size()};
         }
     });
     if (!complete) bad("packet option runs past the block");

@@ -34,8 +34,9 @@ struct PcapngPacket {
     uint32_t len = 0;               // original length
     std::span<const uint8_t> data;  // caplen bytes; valid until the next call to next()
     bool has_flags = false;
-    uint32_t flags = 0;        // epb_flags (bits 0-1: 01 inbound, 10 outbound)
-    std::string_view comment;  // the first opt_comment, empty when none; valid like data
+    uint32_t flags = 0;         // epb_flags (bits 0-1: 01 inbound, 10 outbound)
+    std::string_view comment;   // the first opt_comment, empty when none; valid like data
+    std::string_view comment2;  // the second (hookdump trace --record's), like comment
 };
 
 class PcapngReader {
@@ -53,6 +54,8 @@ class PcapngReader {
 
     // The interfaces of the current section (a packet's `interface` indexes them).
     const std::vector<PcapngInterface>& interfaces() const { return ifaces_; }
+    // The current section header's first opt_comment, empty when none.
+    const std::string& section_comment() const { return section_comment_; }
     // Blocks read so far, of every type.
     uint64_t blocks_read() const { return blocks_; }
 
@@ -78,6 +81,7 @@ class PcapngReader {
     uint64_t block_offset_ = 0;
     bool swapped_ = false;
     std::vector<PcapngInterface> ifaces_;
+    std::string section_comment_;
     uint64_t blocks_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -18,11 +19,16 @@
 #include "cli/numbers.h"
 #include "cli/output_options.h"
 #include "engine/engine_names.h"
+#include "engine/pcapng_engine.h"
 #include "packet/format.h"
 #include "sink/output_file.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
 #include "trace/nft_tracer.h"
+#include "trace/trace_record.h"
+#ifdef HOOKDUMP_HAVE_BPF
+#include "trace/socket_tracer.h"
+#endif
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -63,6 +69,27 @@ struct Source {
     std::string what;  // for the readiness line
 };
 
+// A file's observations, handed over as they come: with the recorded completions (trace
+// --record's), or, from any other file, completing packets as the live run's pump would.
+class Replay final : public EventHandler {
+  public:
+    using Add = std::function<void(trace::Observation, uint64_t done_ns)>;
+    Replay(uint64_t settle_ns, Add add) : settle_ns_(settle_ns), add_(std::move(add)) {}
+    bool on_event(const PacketEvent& ev) override {
+        trace::Observation o;
+        if (!trace::observe(ev, o)) return true;
+        uint64_t done = 0;
+        if (!trace::apply_annotation(ev.annotation, o, done) && o.ts_ns > settle_ns_)
+            done = o.ts_ns - settle_ns_;
+        add_(std::move(o), done);
+        return true;
+    }
+
+  private:
+    uint64_t settle_ns_;
+    Add add_;
+};
+
 }  // namespace
 
 void TraceCommand::add_to(CLI::App& app) {
@@ -79,8 +106,13 @@ void TraceCommand::add_to(CLI::App& app) {
     add_number(*sub_, "--window", window_ms_, "A packet is complete after MS without news (200)", 1,
                60000);
     sub_->add_option("--points", points_,
-                     "Observation points: all (tap,kmod,tc,drop,nft), or a list of tap, kmod, tc, "
-                     "xdp, drop, nft");
+                     "Observation points: all (tap,kmod,tc,drop,nft,socket), or a list of tap, "
+                     "kmod, tc, xdp, drop, nft, socket");
+    sub_->add_option("--record", record_path_,
+                     "Keep every observation in FILE (pcapng) for a replay with -r");
+    sub_->add_option("-r,--read", read_path_,
+                     "Replay the observations of FILE (trace --record's, or any pcapng/pcap) "
+                     "instead of observing");
     sub_->add_option("expression", expression_, "pcap-filter expression selecting the packets");
 }
 
@@ -90,9 +122,10 @@ std::vector<std::string> split_points(const std::string& list) {
     // The points are the tap and the engines of the same names.
     using namespace engine_name;
     static const std::vector<std::string> kKnown = {
-        "tap", std::string(kKmod), std::string(kTc), std::string(kXdp), std::string(kDrop), "nft"};
+        "tap",   std::string(kKmod), std::string(kTc), std::string(kXdp), std::string(kDrop), "nft",
+        "socket"};
     if (list == "all")
-        return {"tap", std::string(kKmod), std::string(kTc), std::string(kDrop), "nft"};
+        return {"tap", std::string(kKmod), std::string(kTc), std::string(kDrop), "nft", "socket"};
     std::vector<std::string> out;
     size_t start = 0;
     while (start <= list.size()) {
@@ -100,7 +133,7 @@ std::vector<std::string> split_points(const std::string& list) {
         std::string p = list.substr(start, comma - start);
         if (std::find(kKnown.begin(), kKnown.end(), p) == kKnown.end())
             throw UsageError("--points: unknown point '" + p +
-                             "' (tap, kmod, tc, xdp, drop, nft or all)");
+                             "' (tap, kmod, tc, xdp, drop, nft, socket or all)");
         out.push_back(p);
         start = comma + 1;
     }
@@ -124,11 +157,16 @@ std::vector<std::string> attach_interfaces(const std::string& iface) {
 int TraceCommand::run() {
     std::string expr;
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
-    const auto points = split_points(points_);
+    auto points = split_points(points_);
     auto wanted = [&](std::string_view p) {
         return std::find(points.begin(), points.end(), p) != points.end();
     };
     const bool explicit_points = points_ != "all";
+    const bool replay = !read_path_.empty();
+    if (replay && !record_path_.empty())
+        throw UsageError("--record and -r: a replay observes nothing to record");
+    if (replay && (explicit_points || interface_ != "any"))
+        throw UsageError("-r: the file holds the observations (no -i or --points)");
 
     // The outputs are created before any observation point is opened: one that cannot be is
     // one line and exit 1, with nothing attached.
@@ -136,6 +174,10 @@ int TraceCommand::run() {
     OutputFile out(write_path_.empty() ? "-" : write_path_);
     std::unique_ptr<OutputFile> report;
     if (!report_path_.empty()) report = std::make_unique<OutputFile>(report_path_);
+    std::unique_ptr<Engine> file;
+    if (replay) file = open_capture_file(read_path_, expr);  // a missing file: exit 2
+    std::unique_ptr<trace::TraceRecorder> recorder;
+    if (!record_path_.empty()) recorder = std::make_unique<trace::TraceRecorder>(record_path_);
 
     std::vector<Source> sources;
     trace::ReportInfo info;
@@ -166,6 +208,10 @@ int TraceCommand::run() {
     opt.block_size = 256 << 10;
     opt.block_count = 4;
     opt.block_timeout_ms = 5;
+    if (replay) {
+        info.points.push_back("replayed from " + read_path_);
+        points.clear();  // nothing is opened
+    }
     if (wanted("tap")) {
         sources.push_back(
             {open_engine(engine_name::kAfPacket, opt), "tap-in/tap-out " + interface_});
@@ -222,6 +268,19 @@ int TraceCommand::run() {
         for (const auto& t : trace::legacy_tables_with_rules())
             info.missing.push_back(t + ": x_tables rules are not traced (only nftables rules are)");
     }
+#ifdef HOOKDUMP_HAVE_BPF
+    std::unique_ptr<trace::SocketTracer> sock;
+    if (wanted("socket")) {
+        try_open("socket", [&] {
+            sock = std::make_unique<trace::SocketTracer>(expr);
+            info.points.push_back("socket (cgroup_skb at the cgroup v2 root)");
+            if (!sock->note().empty()) fmt::print(stderr, "hookdump: {}\n", sock->note());
+        });
+    }
+#else
+    if (wanted("socket"))
+        unavailable("socket", "this hookdump was built without eBPF (clang, bpftool, libbpf-dev)");
+#endif
 #ifndef HOOKDUMP_HAVE_BPF
     for (std::string_view p : {engine_name::kTc, engine_name::kXdp})
         if (wanted(p))
@@ -234,11 +293,19 @@ int TraceCommand::run() {
             std::string(engine_name::kDrop),
             "this hookdump was built without the drop-reason program (no BTF at build time)");
 #endif
-    if (!wanted(engine_name::kXdp) && !explicit_points)
+    if (!wanted(engine_name::kXdp) && !explicit_points && !replay)
         info.missing.push_back(
             "xdp: not attached unless asked (--points ...,xdp): generic XDP may reallocate socket "
             "buffers to run");
-    if (sources.empty() && !nft) throw RuntimeError("no observation point could be opened");
+    auto tracers = [&] {
+#ifdef HOOKDUMP_HAVE_BPF
+        return nft || sock;
+#else
+        return static_cast<bool>(nft);
+#endif
+    };
+    if (sources.empty() && !tracers() && !replay)
+        throw RuntimeError("no observation point could be opened");
 
     install_stop_signals();
     // The readiness line (scripts wait for it): every source is bound and signals are caught.
@@ -248,7 +315,10 @@ int TraceCommand::run() {
     if (nft)
         ready += (sources.empty() ? " " : "; ") + std::string("nft trace (table inet ") +
                  nft->table().name() + ")";
-    fmt::print(stderr, "{}\n", ready);
+#ifdef HOOKDUMP_HAVE_BPF
+    if (sock) ready += (sources.empty() && !nft ? " " : "; ") + std::string("socket (cgroup_skb)");
+#endif
+    if (!replay) fmt::print(stderr, "{}\n", ready);
     const auto& stop = stop_flag();
     std::atomic<bool> engines_stop{false};
     Inbox inbox;
@@ -276,9 +346,25 @@ int TraceCommand::run() {
             engines_stop.store(true);
         });
 
-    trace::Correlator correlator({.window_ns = uint64_t{window_ms_} * 1'000'000,
+#ifdef HOOKDUMP_HAVE_BPF
+    if (sock)
+        threads.emplace_back([&] {
+            try {
+                sock->run([&](trace::Observation o) { inbox.push(std::move(o)); }, engines_stop);
+            } catch (const std::exception& e) {
+                std::lock_guard lock(err_mu);
+                if (error.empty()) error = fmt::format("socket: {}", e.what());
+            }
+            engines_stop.store(true);
+        });
+#endif
+
+    trace::CorrelatorOptions copt{.window_ns = uint64_t{window_ms_} * 1'000'000,
                                   .both_slots = both_slots,
-                                  .tap_egress = wanted("tap") && interface_ == "any"});
+                                  .tap_egress = wanted("tap") && interface_ == "any"};
+    // A replay's comes with its first observation: the options the file was recorded with.
+    std::unique_ptr<trace::Correlator> correlator;
+    if (!replay) correlator = std::make_unique<trace::Correlator>(copt);
     trace::PathSummary summary;
     LocalClock clock;
     uint64_t traced = 0;
@@ -287,14 +373,14 @@ int TraceCommand::run() {
         for (auto& p : done) {
             if (count_ && traced >= count_) break;
             ++traced;
-            summary.add(p, both_slots);
+            summary.add(p, copt.both_slots);
             std::string line;
             if (format_ == "jsonl") {
                 line = trace::to_json(p);
             } else {
                 clock.append(line, p.path.front().ts_ns);
                 line += fmt::format(" {}: {}", trace::to_string(p.path.front().tuple),
-                                    trace::format_path(p, both_slots));
+                                    trace::format_path(p, copt.both_slots));
             }
             line += '\n';
             if (!write_error.empty()) continue;  // traced, not written: the ledger says so
@@ -320,6 +406,7 @@ int TraceCommand::run() {
     // could be seen after SNAT before the module reported the steps in between.
     const uint64_t settle_ns = uint64_t{window_ms_} * 1'000'000 / 2;
     std::vector<trace::Observation> pending;
+    std::string record_error;
     auto pump = [&](bool flush) {
         auto items = inbox.take();
         pending.insert(pending.end(), std::make_move_iterator(items.begin()),
@@ -330,19 +417,55 @@ int TraceCommand::run() {
                          });
         const uint64_t horizon = flush ? UINT64_MAX : realtime_ns() - settle_ns;
         size_t n = 0;
-        while (n < pending.size() && pending[n].ts_ns <= horizon)
-            correlator.add(std::move(pending[n++]));
+        for (; n < pending.size() && pending[n].ts_ns <= horizon; ++n) {
+            if (recorder) {
+                // A failed write stops the trace, as one of the paths' does; the file ends
+                // with its last whole block.
+                try {
+                    recorder->add(pending[n]);
+                } catch (const RuntimeError& e) {
+                    record_error = e.what();
+                    recorder.reset();
+                }
+            }
+            correlator->add(std::move(pending[n]));
+        }
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
-        emit(correlator.take_done(flush ? 0 : horizon, flush));
+        auto done = correlator->take_done(flush ? 0 : horizon, flush);
+        if (recorder && !done.empty() && !flush) recorder->done(horizon);
+        emit(std::move(done));
     };
-    while (!stop.load() && !engines_stop.load() && !(count_ && traced >= count_) &&
-           write_error.empty()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        pump(false);
+    if (replay) {
+        // The recorded calls again, in order: the same paths, in the same order.
+        auto* pcapng = dynamic_cast<PcapngEngine*>(file.get());
+        Replay handler(settle_ns, [&](trace::Observation o, uint64_t done_ns) {
+            if (!correlator) {
+                if (pcapng)
+                    if (auto rec = trace::parse_section_comment(pcapng->section_comment()))
+                        copt = *rec;
+                correlator = std::make_unique<trace::Correlator>(copt);
+            }
+            if (done_ns) emit(correlator->take_done(done_ns));
+            correlator->add(std::move(o));
+        });
+        file->run(handler, stop);
+        if (correlator) emit(correlator->take_done(0, true));
+    } else {
+        try {
+            if (recorder) recorder->start(copt);
+        } catch (const RuntimeError& e) {
+            record_error = e.what();
+            recorder.reset();
+        }
+        while (!stop.load() && !engines_stop.load() && !(count_ && traced >= count_) &&
+               write_error.empty() && record_error.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            pump(false);
+        }
+        engines_stop.store(true);
+        for (auto& t : threads) t.join();
+        pump(true);
     }
-    engines_stop.store(true);
-    for (auto& t : threads) t.join();
-    pump(true);
 
     fmt::print(stderr, "{} packets traced\n", traced);
     for (const auto& r : summary.rows())
@@ -359,6 +482,12 @@ int TraceCommand::run() {
         fmt::print(stderr,
                    "hookdump: nft trace lost {} batches of messages: paths may be incomplete\n",
                    nft->lost());
+#ifdef HOOKDUMP_HAVE_BPF
+    if (sock && sock->lost())
+        fmt::print(stderr,
+                   "hookdump: socket lost {} events in the kernel: paths may be incomplete\n",
+                   sock->lost());
+#endif
     // The first error is thrown (one line, exit 1), any other printed before it.
     std::vector<std::string> errors;
     auto attempt = [&](auto&& step) {
@@ -369,6 +498,8 @@ int TraceCommand::run() {
         }
     };
     if (!write_error.empty()) errors.push_back(write_error);
+    if (!record_error.empty()) errors.push_back(record_error);
+    if (recorder) attempt([&] { recorder->finish(); });
     attempt([&] { out.close(); });
     if (out.units_written() != traced)
         fmt::print(stderr, "{} paths written to {}, {} not written ({})\n", out.units_written(),

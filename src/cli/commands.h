@@ -144,6 +144,8 @@ class TraceCommand {
     std::string report_path_;
     uint32_t window_ms_ = 200;
     std::string points_ = "all";
+    std::string record_path_;
+    std::string read_path_;
     std::vector<std::string> expression_;
 };
 

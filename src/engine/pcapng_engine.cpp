@@ -122,6 +122,7 @@ void PcapngEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
             ev.dir = dir == 1 ? Direction::In : dir == 2 ? Direction::Out : Direction::Unknown;
         }
         parse_hookdump_comment(p.comment, ev);
+        ev.annotation = p.comment2;
         LinkType link{};
         if (link_type_from_dlt(i.linktype, link)) {
             ev.parsed = parse_packet(link, ev.bytes);

@@ -25,6 +25,8 @@ class PcapngEngine final : public Engine {
     std::string_view name() const override { return "file"; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override { return ledger_; }
+    // The opt_comment of the section being read (from the first packet on), empty when none.
+    const std::string& section_comment() const { return reader_.section_comment(); }
 
   private:
     // The expression compiled for a link type (nullptr without an expression).

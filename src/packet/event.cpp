@@ -8,7 +8,7 @@ namespace hookdump {
 namespace {
 constexpr std::array<std::string_view, kCapturePointCount> kPointNames = {
     "-",           "tap-in", "tap-out",    "prerouting", "input", "forward", "output",
-    "postrouting", "xdp",    "tc-ingress", "tc-egress",  "nflog", "drop",
+    "postrouting", "xdp",    "tc-ingress", "tc-egress",  "nflog", "drop",    "socket",
 };
 }  // namespace
 

@@ -25,9 +25,10 @@ enum class CapturePoint : uint8_t {
     TcIngress,
     TcEgress,
     Nflog,
-    Drop,  // skb:kfree_skb: where the kernel freed a packet it dropped
+    Drop,    // skb:kfree_skb: where the kernel freed a packet it dropped
+    Socket,  // cgroup_skb: handed to a local socket, or sent by one (hookdump trace)
 };
-inline constexpr int kCapturePointCount = 13;
+inline constexpr int kCapturePointCount = 14;
 
 std::string_view to_string(CapturePoint p);
 
@@ -78,6 +79,10 @@ struct PacketEvent {
     // ("nf_hook_slow+0x9f"). Borrowed like `bytes`; empty for other events.
     std::string_view drop_reason;
     std::string_view drop_location;
+    // `hookdump trace --record`: what trace keeps of the observation beyond the above (the nft
+    // or socket step; docs/FORMATS.md), written as a second pcapng comment. Borrowed like
+    // `bytes`; empty for other events.
+    std::string_view annotation;
 
     uint32_t caplen() const { return static_cast<uint32_t>(bytes.size()); }
 };

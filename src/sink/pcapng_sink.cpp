@@ -73,6 +73,7 @@ class PcapngSink final : public Sink {
         b.u16(0);
         b.u64(~uint64_t{0});  // section length not given
         b.option_str(kShbUserAppl, "hookdump " HOOKDUMP_VERSION);
+        if (!o.section_comment.empty()) b.option_str(kOptComment, o.section_comment);
         b.end();
         out_.end_record(0);
     }
@@ -96,7 +97,9 @@ class PcapngSink final : public Sink {
             const uint32_t flags = ev.dir == Direction::In ? 1 : 2;
             b.option(kEpbFlags, &flags, 4);
         }
-        if (ev.point != CapturePoint::Unknown || ev.verdict != Verdict::Unknown) {
+        // The annotation is always the second comment: the point's comes first.
+        if (ev.point != CapturePoint::Unknown || ev.verdict != Verdict::Unknown ||
+            !ev.annotation.empty()) {
             comment_.assign("hookdump point=");
             comment_.append(point_label(ev));
             if (ev.verdict != Verdict::Unknown)
@@ -106,6 +109,7 @@ class PcapngSink final : public Sink {
             if (!ev.drop_location.empty()) comment_.append(" location=").append(ev.drop_location);
             b.option_str(kOptComment, comment_);
         }
+        if (!ev.annotation.empty()) b.option_str(kOptComment, ev.annotation);
         b.end();
         out_.end_record(1);
         out_.maybe_flush();

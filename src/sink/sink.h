@@ -54,6 +54,7 @@ struct SinkOptions {
     uint32_t snaplen = 262144;
     RecordFields fields;
     const FileOps* file_ops = nullptr;  // tests: a file that fails where they want
+    std::string section_comment;        // pcapng: the section header's opt_comment, if any
 };
 
 using SinkFactory = std::unique_ptr<Sink> (*)(const SinkOptions&);

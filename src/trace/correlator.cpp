@@ -21,6 +21,7 @@ constexpr uint64_t kNftSkewNs = 20'000'000;
 int clock_of(const Observation& o) {
     if (o.drop) return 4;
     if (o.nft) return 5;
+    if (o.sock) return 3;  // BPF, as tc's
     switch (o.point) {
         case CapturePoint::TapIn:
         case CapturePoint::TapOut:
@@ -290,14 +291,12 @@ void Correlator::add(Observation o) {
 
 std::vector<TracedPacket> Correlator::take_done(uint64_t now_ns, bool flush) {
     std::vector<TracedPacket> done;
-    for (auto it = open_.begin(); it != open_.end();) {
-        if (flush || (*it)->last_ns + opt_.window_ns < now_ns) {
-            finish((*it)->pkt);
-            done.push_back(std::move((*it)->pkt));
-            it = open_.erase(it);
-        } else {
-            ++it;
-        }
+    // The oldest packets first, up to the first still open: paths come out in the order
+    // packets were first seen, whenever this is called (a replay's calls come at other times).
+    while (!open_.empty() && (flush || open_.front()->last_ns + opt_.window_ns < now_ns)) {
+        finish(open_.front()->pkt);
+        done.push_back(std::move(open_.front()->pkt));
+        open_.pop_front();
     }
     return done;
 }

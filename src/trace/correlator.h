@@ -52,7 +52,7 @@ class Correlator {
 
     void add(Observation o);
     // Packets whose last observation is older than now - window (all of them with flush),
-    // in the order they were first seen.
+    // in the order they were first seen: the oldest ones, up to the first that is not.
     std::vector<TracedPacket> take_done(uint64_t now_ns, bool flush = false);
     size_t open() const { return open_.size(); }
 

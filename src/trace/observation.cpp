@@ -155,6 +155,12 @@ bool observe(const PacketEvent& ev, Observation& out) {
     out.drop = ev.point == CapturePoint::Drop || ev.verdict == Verdict::Drop;
     out.reason = std::string(ev.drop_reason);
     out.location = std::string(ev.drop_location);
+    out.bytes.assign(ev.bytes.begin(), ev.bytes.end());
+    out.linktype = ev.linktype;
+    out.wire_len = ev.len;
+    out.dir = ev.dir;
+    out.verdict = ev.verdict;
+    out.netns = ev.netns;
 
     Hasher h;
     const size_t l3 = p.l3_offset;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "packet/event.h"
 
@@ -73,6 +74,13 @@ struct Observation {
     bool partial = false;
     std::optional<NftStep> nft;
     std::optional<SocketStep> sock;
+    // The event as the point gave it, for `trace --record` (src/trace/trace_record.h).
+    std::vector<uint8_t> bytes;
+    uint16_t linktype = 0;
+    uint32_t wire_len = 0;
+    Direction dir = Direction::Unknown;
+    Verdict verdict = Verdict::Unknown;
+    uint64_t netns = 0;
 };
 
 // Computes the key and copies what trace keeps. Returns false for events that carry no IP

@@ -167,8 +167,10 @@ TEST(FormatJson, Escaping) {
 }
 
 TEST(FormatNames, CapturePointsDirectionsVerdicts) {
-    const char* names[] = {"tap-in",      "tap-out", "prerouting", "input",     "forward", "output",
-                           "postrouting", "xdp",     "tc-ingress", "tc-egress", "nflog",   "drop"};
+    const char* names[] = {"tap-in", "tap-out",     "prerouting", "input",      "forward",
+                           "output", "postrouting", "xdp",        "tc-ingress", "tc-egress",
+                           "nflog",  "drop",        "socket"};
+    static_assert(std::size(names) == kCapturePointCount - 1);
     for (int i = 1; i < kCapturePointCount; ++i) {
         const auto p = static_cast<CapturePoint>(i);
         EXPECT_EQ(to_string(p), names[i - 1]);

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""hookdump trace's socket point on the host kernel (no module): cgroup_skb programs at the
+cgroup v2 root report the socket a packet was handed to. A packet accepted by every nft chain
+and delivered to a listening UDP socket, and the segments of an accepted TCP connection: fate
+delivered at the socket step, with the socket's protocol, address and port. The programs are
+detached after exit and after kill -9 (bpftool: no cgroup attachment, no link of theirs left).
+
+  HOOKDUMP_BIN=... HOOKDUMP_SEND=... python3 test_trace_socket.py
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netns  # noqa: E402
+from netns import Topology, sh  # noqa: E402
+
+A_IP, B_IP = "198.18.0.1", "198.18.0.2"
+PROG_NAMES = ("hookdump_sk_in", "hookdump_sk_out")
+
+UDP_SERVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+for _ in range(int(sys.argv[2])):
+    s.recv(2048)
+print("received", sys.argv[2], flush=True)
+"""
+
+TCP_SERVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+got = b""
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    got += d
+c.close()
+print("received", len(got), flush=True)
+"""
+
+TCP_CLIENT = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+c.sendall(b"hookdump" * 4)
+c.shutdown(socket.SHUT_WR)
+c.recv(1)
+c.close()
+"""
+
+
+def cgroup2_root():
+    """Where this process sees the cgroup v2 hierarchy (as trace finds it)."""
+    for line in open("/proc/self/mountinfo"):
+        before, _, after = line.partition(" - ")
+        f = before.split()
+        if after.split()[0] == "cgroup2" and f[3] == "/":
+            return f[4]
+    raise AssertionError("no cgroup v2 hierarchy mounted")
+
+
+def our_programs(pid):
+    """ids of the socket programs the process holds: the programs named ours among those its
+    descriptors refer to (/proc/PID/fdinfo: prog_id of program and link descriptors)."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            for line in open(f"/proc/{pid}/fdinfo/{fd}"):
+                if line.startswith("prog_id:"):
+                    held.add(int(line.split()[1]))
+        except OSError:
+            pass
+    progs = json.loads(sh("bpftool", "-j", "prog", "show").stdout)
+    return {p["id"] for p in progs if p.get("name") in PROG_NAMES and p["id"] in held}
+
+
+def attached_ids():
+    """Program ids attached at the cgroup v2 root, and program ids of every bpf_link."""
+    cg = json.loads(sh("bpftool", "-j", "cgroup", "show", cgroup2_root()).stdout.strip() or "[]")
+    links = json.loads(sh("bpftool", "-j", "link", "list").stdout.strip() or "[]")
+    return {p["id"] for p in cg}, {l["prog_id"] for l in links if "prog_id" in l}
+
+
+def server(ns, script, *args):
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", script, *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    return p
+
+
+class TraceSocket(unittest.TestCase):
+    def trace(self, t, ns, *expr, iface="vA"):
+        out = t.path("trace.jsonl")
+        c = t.capture(ns, "-i", iface, "-o", "jsonl", "-w", out, *expr, name="trace", command="trace",
+                      wait_ready=False)
+        c.wait_line("tracing at ")
+        return c, out
+
+    def test_udp_delivered_to_a_listening_socket(self):
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            # Every chain accepts it.
+            sh("nft", "add table inet f; add chain inet f in { type filter hook input priority 0; policy drop; }; "
+                      "add rule inet f in udp dport 8888 accept", ns=a)
+            srv = server(a, UDP_SERVER, 8888, 3)
+            c, out = self.trace(t, a, "udp", "and", "port", "8888")
+            self.assertIn("socket (cgroup_skb)", c.stderr())
+            t.send(b, "vB", count=3, kind="udp", src=B_IP, dst=A_IP, sport=40000, dport=8888,
+                   dst_mac=t.macs[(a, "vA")])
+            self.assertEqual(srv.stdout.readline().strip(), "received 3")
+            srv.wait(timeout=5)
+            time.sleep(0.5)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            err = c.stderr()
+            recs = [json.loads(line) for line in open(out)]
+            self.assertEqual(len(recs), 3, (recs, err))
+            for r in recs:
+                self.assertEqual([p["point"] for p in r["path"]], ["tap-in", "tc-ingress", "nft", "socket"], r)
+                self.assertEqual(r["fate"], "delivered", r)
+                self.assertEqual(r["path"][2]["nft"]["verdict"], "accept", r)
+                sock = r["path"][3]
+                self.assertEqual(sock["socket"], {"direction": "in", "proto": 17, "addr": "0.0.0.0", "port": 8888})
+                self.assertEqual(sock["tuple"], {"src": B_IP, "dst": A_IP, "sport": 40000, "dport": 8888,
+                                                 "proto": 17})
+                self.assertEqual(sock["ifname"], "vA")
+            self.assertRegex(err, r"(?m)^ +3  tap-in vA → tc-ingress vA → nft inet f in: accept → "
+                                  r"socket udp 0\.0\.0\.0:8888 ✓ delivered$")
+
+    def test_tcp_delivered_to_an_accepted_connection(self):
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            srv = server(a, TCP_SERVER, A_IP, 9000)
+            c, out = self.trace(t, a, "tcp", "and", "port", "9000")
+            sh("python3", "-c", TCP_CLIENT, A_IP, "9000", ns=b)
+            self.assertEqual(srv.stdout.readline().strip(), "received 32")
+            srv.wait(timeout=5)
+            time.sleep(0.5)
+            self.assertEqual(c.stop(), 0, c.stderr())
+            err = c.stderr()
+            recs = [json.loads(line) for line in open(out)]
+            inbound = [r for r in recs if r["path"][0]["tuple"]["dst"] == A_IP]
+            outbound = [r for r in recs if r["path"][0]["tuple"]["src"] == A_IP]
+            self.assertEqual(len(inbound) + len(outbound), len(recs), recs)
+            # SYN, the handshake's ACK, the data, FIN, the last ACK: at least 4 segments in.
+            self.assertGreaterEqual(len(inbound), 4, (recs, err))
+            self.assertGreaterEqual(len(outbound), 2, (recs, err))
+            for r in inbound:
+                self.assertEqual([p["point"] for p in r["path"]], ["tap-in", "tc-ingress", "socket"], r)
+                self.assertEqual(r["fate"], "delivered", r)
+                self.assertEqual(r["path"][2]["socket"], {"direction": "in", "proto": 6, "addr": A_IP,
+                                                          "port": 9000}, r)
+            for r in outbound:
+                self.assertEqual([p["point"] for p in r["path"]], ["socket", "tc-egress", "tap-out"], r)
+                self.assertEqual(r["fate"], "sent", r)
+                self.assertEqual(r["path"][0]["socket"], {"direction": "out", "proto": 6, "addr": A_IP,
+                                                          "port": 9000}, r)
+            self.assertRegex(err, rf"(?m)^ +{len(inbound)}  tap-in vA → tc-ingress vA → socket tcp "
+                                  rf"198\.18\.0\.1:9000 ✓ delivered$")
+
+    def detached_after(self, end):
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            c, _ = self.trace(t, a, "udp")
+            ids = our_programs(c.proc.pid)
+            self.assertEqual(len(ids), 2, sh("bpftool", "prog", "show").stdout)
+            on_cgroup, linked = attached_ids()
+            self.assertEqual(ids & on_cgroup, ids)
+            self.assertEqual(ids & linked, ids)
+            end(c)
+            for _ in range(50):  # the kernel releases a killed process's links as its files close
+                on_cgroup, linked = attached_ids()
+                if not (ids & (on_cgroup | linked)):
+                    break
+                time.sleep(0.1)
+            self.assertEqual(ids & on_cgroup, set())
+            self.assertEqual(ids & linked, set())
+
+    def test_detached_after_exit(self):
+        self.detached_after(lambda c: self.assertEqual(c.stop(), 0, c.stderr()))
+
+    def test_detached_after_kill(self):
+        self.detached_after(lambda c: c.kill())
+
+
+if __name__ == "__main__":
+    netns.run_tests(__name__, tools=("ip", "nft", "bpftool"))
