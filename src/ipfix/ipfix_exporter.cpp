@@ -85,9 +85,14 @@ void Exporter::send_message() {
         return;
     }
     if (config_.message_interval_ns) {
+        const uint64_t burst = std::max<uint64_t>(config_.message_burst, 1);
         const uint64_t now = clock_.monotonic();
-        if (now < next_send_ns_) clock_.sleep(next_send_ns_ - now);
-        next_send_ns_ = std::max(now, next_send_ns_) + config_.message_interval_ns;
+        if (burst_sent_ >= burst) {
+            if (now < next_send_ns_) clock_.sleep(next_send_ns_ - now);
+            burst_sent_ = 0;
+        }
+        if (burst_sent_++ == 0)
+            next_send_ns_ = std::max(now, next_send_ns_) + burst * config_.message_interval_ns;
     }
     const auto msg = builder_.finish(static_cast<uint32_t>(clock_.realtime() / 1'000'000'000),
                                      sequence_, config_.observation_domain);

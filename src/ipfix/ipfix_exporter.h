@@ -43,10 +43,13 @@ struct ExporterConfig {
     size_t max_message = 1472;  // a 1500-byte IPv4 path less IP and UDP headers
     uint64_t template_refresh_ns = 60'000'000'000;
     uint64_t flush_interval_ns = 1'000'000'000;  // a message goes when its first record is this old
-    // At least this long between two messages (0: as fast as they fill). Reading a file makes
+    // At least this long a message (0: as fast as they fill). Reading a file makes
     // messages faster than a collector reads its socket, whose buffer it may not be able to
     // grow: the exporter waits instead of the collector dropping them.
     uint64_t message_interval_ns = 0;
+    // Paced messages go this many back to back, then wait out the burst's intervals: the same
+    // rate with one sleep (a wakeup) per burst instead of per message.
+    uint64_t message_burst = 1;
 };
 
 struct Clock {
@@ -78,7 +81,8 @@ class Exporter {
     // Sends what is left, and counts a refusal of the last message (UDP) as its records not
     // sent, waiting briefly for it.
     void finish();
-    // From now on at least interval_ns between two messages (never less than configured).
+    // From now on at least interval_ns a message, on average over a burst (never less than
+    // configured).
     void pace(uint64_t interval_ns) {
         if (interval_ns > config_.message_interval_ns) config_.message_interval_ns = interval_ns;
     }
@@ -103,7 +107,8 @@ class Exporter {
     bool refreshed_ = false;
     uint64_t last_refresh_ns_ = 0;
     uint64_t first_record_ns_ = 0;    // when the message being built got its first record
-    uint64_t next_send_ns_ = 0;       // pacing: the next message not before
+    uint64_t next_send_ns_ = 0;       // pacing: the next burst not before
+    uint64_t burst_sent_ = 0;         // messages of the current burst sent
     uint64_t last_sent_records_ = 0;  // in the last message sent, until an error says otherwise
     ExportStats stats_;
 };

@@ -337,10 +337,12 @@ struct FakeClock {
     uint64_t mono = 0;
     uint64_t real = kT0;
     uint64_t slept = 0;
+    size_t sleeps = 0;
     Clock clock() {
         return {[this] { return real; }, [this] { return mono; },
                 [this](uint64_t ns) {
                     slept += ns;
+                    ++sleeps;
                     advance(ns);
                 }};
     }
@@ -534,6 +536,30 @@ TEST(IpfixExporter, PacedMessagesWaitTheirInterval) {
     // one: 11 messages, the first at once, each later one a millisecond after the one before.
     ASSERT_EQ(rig.net.sent.size(), 11u);
     EXPECT_EQ(rig.clk.slept, 10 * kSec / 1000);
+    EXPECT_EQ(rig.ex->stats().records_sent, 100u);
+}
+
+// A burst of messages back to back, then one sleep for the burst's intervals: the same rate,
+// a quarter of the wakeups.
+TEST(IpfixExporter, PacedInBurstsOneSleepEach) {
+    ExporterConfig cfg;
+    cfg.max_message = 512;
+    cfg.message_interval_ns = kSec / 1000;
+    cfg.message_burst = 4;
+    Rig rig(cfg);
+    std::vector<uint64_t> sent_at;  // the clock when each message went
+    for (size_t i = 0; i < 100; ++i) {
+        rig.ex->add(tcp4(static_cast<uint16_t>(i)));
+        if (sent_at.size() < rig.net.sent.size()) sent_at.push_back(rig.clk.mono);
+    }
+    rig.ex->finish();
+    if (sent_at.size() < rig.net.sent.size()) sent_at.push_back(rig.clk.mono);
+    // 11 messages as above: 4 at 0 ms, 4 at 4 ms, 3 at 8 ms.
+    ASSERT_EQ(rig.net.sent.size(), 11u);
+    const uint64_t ms = kSec / 1000;
+    EXPECT_EQ(sent_at, (std::vector<uint64_t>{0, 0, 0, 0, 4 * ms, 4 * ms, 4 * ms, 4 * ms, 8 * ms,
+                                              8 * ms, 8 * ms}));
+    EXPECT_EQ(rig.clk.sleeps, 2u);
     EXPECT_EQ(rig.ex->stats().records_sent, 100u);
 }
 
