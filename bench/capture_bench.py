@@ -103,6 +103,14 @@ TOOLS = [
         "ring": "TPACKET_V3: 8 blocks of 1 MiB, block timeout 50 ms (hookdump's defaults)",
     },
     {
+        "name": "hookdump-proc",
+        "argv": lambda c: [c["hookdump"], "capture", "--engine", "afpacket", "-i", c["iface"], "-q", "-s", str(SNAPLEN),
+                           "--block-size", str(c["ring_mib"] * 1024 // 8), "--ring-blocks", "8", "--proc",
+                           "-w", c["out"], "udp"],
+        "drops": lambda err: _first_int(r"(\d+) dropped by kernel", err),
+        "ring": "as hookdump, with --proc (the endpoint looked up in userspace, answers kept 100 ms)",
+    },
+    {
         # Flows only at the tap: every packet read from the ring into the userspace flow table
         # (what --engine auto ran for --flows before tc's in-kernel flow mode was its pick).
         "name": "hookdump-flows", "kind": "flows",
@@ -139,6 +147,9 @@ TOOLS += [
     # (ptr_ring + veth_poll), so the difference to "none" is not the program's cost alone.
     _bpf_tool("hookdump-xdp-native", ["xdp", "--xdp-mode", "native"], False, _BPF_RING),
     _bpf_tool("hookdump-xdp-native-flows", ["xdp", "--xdp-mode", "native"], True, _BPF_FLOWS),
+    # Process attribution (capture --proc, issue 17) on against off: the cgroup programs at
+    # the cgroup2 root; tc looks each packet up in the kernel, AF_PACKET in userspace.
+    _bpf_tool("hookdump-tc-proc", ["tc", "--direction", "in", "--proc"], False, _BPF_RING),
     # The same traffic with nothing capturing: the base the whole-machine overheads are taken from.
     {"name": "none", "kind": "none", "argv": None, "drops": lambda err: None, "ring": "no capture"},
 ]

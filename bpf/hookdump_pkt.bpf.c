@@ -37,6 +37,19 @@ const volatile __u32 cfg_l3 = 0;		/* the device has no link header */
 /* Wake the reader only once this much is waiting (0: every record). A wakeup per record cost
  * the reader a context switch and an epoll round a packet; it drains by timeout otherwise. */
 const volatile __u32 cfg_wakeup_bytes = 0;
+/* Process attribution (hookdump_proc.h): look each packet's process up in the cgroup programs'
+ * maps (the loader gives these programs those maps); the namespace the device is in; the
+ * process filters (0 / empty: none), which keep only packets of a known process that matches. */
+const volatile __u32 cfg_proc = 0;
+const volatile __u64 cfg_netns = 0;
+const volatile __u32 cfg_filter_pid = 0;
+const volatile __u64 cfg_filter_cgroup = 0;
+const volatile __u64 cfg_filter_comm[2] = {}; /* 16 bytes, NUL-padded */
+
+HD_PROC_MAPS;
+
+#define AF_INET 2
+#define AF_INET6 10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -99,6 +112,7 @@ struct hd_pkt {
 	__u8 tcp_flags;
 	__u16 l3off;  /* where the IP header starts */
 	__u32 ip_len; /* the datagram's length per its header; 0 when it says none (TSO) */
+	struct hd_proc proc; /* cfg_proc: the packet's process (tgid 0: none) */
 };
 
 static __always_inline long hd_load(void *ctx, int xdp, __u32 off, void *to, __u32 len)
@@ -445,6 +459,7 @@ static __always_inline void hd_record_head(struct hd_record *r, const struct hd_
 	r->tcp_flags = p->tcp_flags;
 	r->pad = 0;
 	r->tuple = p->t;
+	r->proc = p->proc;
 }
 
 /* Reserves a record with room for `room` bytes (a constant power of two or 0, as the verifier
@@ -556,6 +571,91 @@ static __always_inline void hd_record(void *ctx, int xdp, const struct hd_pkt *p
 		hd_emit_n(ctx, xdp, p, point, ifindex, wire, cap, 65536, st);
 }
 
+/* The process of a packet's socket, never a guess: at egress the skb's own socket (none for a
+ * forwarded packet; the kernel's control sockets, which send resets and ICMP errors, have no
+ * entry); at ingress the socket bound to the destination (address and port, else the wildcard
+ * address and port, then only when the route says the destination is local: a forwarded
+ * packet's port may be one a local socket is bound to). */
+static __always_inline int hd_dst_local(struct __sk_buff *skb, const struct hd_tuple *t)
+{
+	struct bpf_fib_lookup f = {};
+	long ret;
+
+	f.ifindex = skb->ifindex;
+	f.l4_protocol = t->proto;
+	f.sport = bpf_htons(t->sport);
+	f.dport = bpf_htons(t->dport);
+	if (t->family == 4) {
+		f.family = AF_INET;
+		f.ipv4_src = t->src[0];
+		f.ipv4_dst = t->dst[0];
+	} else {
+		f.family = AF_INET6;
+		__builtin_memcpy(f.ipv6_src, t->src, 16);
+		__builtin_memcpy(f.ipv6_dst, t->dst, 16);
+	}
+	ret = bpf_fib_lookup(skb, &f, sizeof(f), 0);
+	/* Local (not forwarded); or forwarding is off, so the packet is not forwarded either. */
+	return ret == BPF_FIB_LKUP_RET_NOT_FWDED || ret == BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
+static __always_inline int hd_proc_lookup(struct __sk_buff *skb, __u8 point,
+					  const struct hd_tuple *t, struct hd_proc *out)
+{
+	if (point == HD_POINT_TC_EGRESS) {
+		__u64 cookie = bpf_get_socket_cookie(skb);
+		struct hd_sock_value *sv;
+
+		if (!cookie)
+			return 0;
+		sv = bpf_map_lookup_elem(&hd_socks, &cookie);
+		if (!sv || sv->netns != cfg_netns)
+			return 0;
+		*out = sv->proc;
+		return 1;
+	}
+	if (!(t->flags & HOOKDUMP_EV_PORTS) || (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP))
+		return 0;
+	{
+		struct hd_sock_key k = {
+			.netns = cfg_netns, .port = t->dport, .family = t->family, .proto = t->proto,
+		};
+		struct hd_port_value *pv;
+
+		__builtin_memcpy(k.addr, t->dst, 16);
+		pv = bpf_map_lookup_elem(&hd_ports, &k);
+		if (!pv || pv->released_ns) {
+			__builtin_memset(k.addr, 0, 16);
+			pv = bpf_map_lookup_elem(&hd_ports, &k);
+			if (!pv || pv->released_ns || !hd_dst_local(skb, t))
+				return 0;
+		}
+		*out = pv->proc;
+		return 1;
+	}
+}
+
+/* The process filters: a packet of no known process never matches one. */
+static __always_inline int hd_proc_match(const struct hd_proc *pr, int known)
+{
+	if (!cfg_filter_pid && !cfg_filter_cgroup && !cfg_filter_comm[0] && !cfg_filter_comm[1])
+		return 1;
+	if (!known)
+		return 0;
+	if (cfg_filter_pid && pr->tgid != cfg_filter_pid)
+		return 0;
+	if (cfg_filter_cgroup && pr->cgroup_id != cfg_filter_cgroup)
+		return 0;
+	if (cfg_filter_comm[0] || cfg_filter_comm[1]) {
+		__u64 c[2];
+
+		__builtin_memcpy(c, pr->comm, 16);
+		if (c[0] != cfg_filter_comm[0] || c[1] != cfg_filter_comm[1])
+			return 0;
+	}
+	return 1;
+}
+
 /* The filter stubs: as compiled they accept every packet; with an expression, its translation
  * replaces a stub's code (see the top), found by its magic number. Global functions: the
  * verifier checks them on their own, with the context as their argument, as it then checks the
@@ -589,6 +689,16 @@ static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifind
 		return;
 	if (!(xdp ? hd_filter_xdp(ctx) : hd_filter_skb(ctx)))
 		return;
+	if (cfg_proc && !xdp) {
+		int known = hd_proc_lookup(ctx, point, &p.t, &p.proc);
+
+		if (!hd_proc_match(&p.proc, known))
+			return;
+		if (known)
+			st->proc_known++;
+		else
+			__builtin_memset(&p.proc, 0, sizeof(p.proc));
+	}
 	hd_record(ctx, xdp, &p, point, ifindex, len, vtag, st);
 }
 

@@ -9,6 +9,7 @@
 #define HOOKDUMP_PKT_H
 
 #include "hookdump_rule.h" /* struct hd_tuple, the rules */
+#include "hookdump_proc.h" /* struct hd_proc: the process a packet's socket belongs to */
 
 /* Where a record was taken (the program that ran). */
 enum hd_point {
@@ -54,6 +55,9 @@ struct hd_record {
 	__u8 tcp_flags;
 	__u16 pad;
 	struct hd_tuple tuple;
+	/* With cfg_proc: the process of the packet's socket (tc egress: the skb's socket by its
+	 * cookie; tc ingress: the socket bound to its destination); tgid 0: none known. */
+	struct hd_proc proc;
 };
 
 /* Flow mode's ring buffer record: a packet whose flow found the hash full (or its CPU's share
@@ -90,6 +94,7 @@ struct hd_stats {
 	__u64 flows_new4;  /* flows mode: flows added to the IPv4 hash (userspace skips walking */
 	__u64 flows_new;   /* a retired hash nothing was added to), and to the other one */
 	__u64 flow_spilled; /* flows mode: packets sent through the ring (the hash was full) */
+	__u64 proc_known;   /* cfg_proc: packets whose process was found */
 };
 
 #endif /* HOOKDUMP_PKT_H */

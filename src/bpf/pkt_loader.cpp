@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "bpf/filter_splice.h"
@@ -17,10 +19,10 @@
 
 namespace hookdump::bpf {
 
-static_assert(sizeof(hd_record) == 64);
+static_assert(sizeof(hd_record) == 96 && offsetof(hd_record, proc) == 64);
 static_assert(sizeof(hd_flow_value) == 48);
 static_assert(sizeof(hd_tuple4) == 16);
-static_assert(sizeof(hd_stats) == 56);
+static_assert(sizeof(hd_stats) == 64);
 static_assert(sizeof(hd_flow_spill) == 64);
 
 PktObject::PktObject(const PktConfig& cfg) {
@@ -39,6 +41,25 @@ PktObject::PktObject(const PktConfig& cfg) {
     for (bpf_map* m :
          {skel_->maps.flows_a, skel_->maps.flows_b, skel_->maps.flows4_a, skel_->maps.flows4_b})
         bpf_map__set_max_entries(m, cfg.mode == HD_MODE_FLOWS ? cfg.max_flows : 1);
+    // Process attribution: the cgroup programs' maps, shared (else the smallest there are).
+    skel_->rodata->cfg_proc = cfg.proc_socks_fd >= 0 ? 1 : 0;
+    skel_->rodata->cfg_netns = cfg.netns;
+    skel_->rodata->cfg_filter_pid = cfg.filter_pid;
+    skel_->rodata->cfg_filter_cgroup = cfg.filter_cgroup;
+    std::memcpy(const_cast<__u64*>(skel_->rodata->cfg_filter_comm), cfg.filter_comm,
+                sizeof cfg.filter_comm);
+    if (cfg.proc_socks_fd >= 0) {
+        if (bpf_map__reuse_fd(skel_->maps.hd_socks, cfg.proc_socks_fd) != 0 ||
+            bpf_map__reuse_fd(skel_->maps.hd_ports, cfg.proc_ports_fd) != 0) {
+            const int e = errno;
+            hookdump_pkt__destroy(skel_);
+            skel_ = nullptr;
+            throw RuntimeError(errno_message("sharing the process maps with the tc programs", e));
+        }
+    } else {
+        bpf_map__set_max_entries(skel_->maps.hd_socks, 1);
+        bpf_map__set_max_entries(skel_->maps.hd_ports, 1);
+    }
     const int err = splice.during([&] { return hookdump_pkt__load(skel_); });
     if (err) {
         hookdump_pkt__destroy(skel_);
@@ -121,6 +142,7 @@ hd_stats PktObject::stats() const {
         sum.flows_new4 += s.flows_new4;
         sum.flow_spilled += s.flow_spilled;
         sum.flows_new += s.flows_new;
+        sum.proc_known += s.proc_known;
     }
     return sum;
 }

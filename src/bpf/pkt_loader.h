@@ -27,6 +27,14 @@ struct PktConfig {
     // A pcap-filter expression's cBPF (compile_pcap_filter), for every program; empty: none.
     // Translated and put in place of the programs' filter stub when they are loaded.
     std::vector<sock_filter> filter;
+    // Process attribution (proc_programs.h): its maps' descriptors (-1: off), the namespace
+    // the device is in, and the filters (0 / zeros: none).
+    int proc_socks_fd = -1;
+    int proc_ports_fd = -1;
+    uint64_t netns = 0;
+    uint32_t filter_pid = 0;
+    uint64_t filter_cgroup = 0;
+    uint64_t filter_comm[2] = {};
 };
 
 // Flow mode's IPv4 key and the tuple it stands for (family 4, the first address words).

@@ -18,6 +18,11 @@
 #include "sink/output_file.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
+#include "util/netns.h"
+#ifdef HOOKDUMP_HAVE_BPF
+#include "bpf/proc_attribution.h"
+#include "bpf/proc_programs.h"
+#endif
 
 namespace hookdump {
 namespace {
@@ -132,6 +137,17 @@ void CaptureCommand::add_to(CLI::App& app) {
     sub_->add_flag("--stats", stats_,
                    "Status line on stderr every second even when it is not a terminal");
     sub_->add_option("--stats-json", stats_json_, "Write the loss ledger as JSON to FILE at exit");
+    sub_->add_flag("--proc", proc_,
+                   "Which process sent or received each packet (pid, comm, uid, cgroup), from "
+                   "cgroup socket programs at the cgroup2 root (not --engine drop)");
+    add_number(*sub_, "--pid", proc_pid_,
+               "Only packets of process PID's sockets (implies --proc; tc: in the kernel)", 1,
+               4194304);
+    sub_->add_option("--comm", proc_comm_,
+                     "Only packets of processes named NAME (at most 15 bytes; implies --proc)");
+    sub_->add_option("--cgroup", proc_cgroup_,
+                     "Only packets of processes in cgroup PATH itself (under the cgroup2 mount, "
+                     "or absolute; implies --proc)");
     sub_->add_option("expression", expression_, "pcap-filter expression");
     out_.add_to(*sub_);
     kmod_.add_to(*sub_, false);
@@ -163,7 +179,21 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
     if (status_line)
         pipeline.set_ticker(
             [&](uint64_t now) { status.tick(now, pipeline.packets(), pipeline.bytes()); });
+#ifdef HOOKDUMP_HAVE_BPF
+    std::optional<bpf::ProcAttribution> attrib;
+    if (proc_programs_) {
+        bpf::ProcFilter filter;
+        filter.pid = proc_pid_;
+        filter.comm = proc_comm_;
+        filter.cgroup_id = proc_cgroup_id_;
+        // tc looks processes up (and filters) in the kernel; the others here.
+        attrib.emplace(pipeline, *proc_programs_, own_netns_cookie(),
+                       engine.name() != engine_name::kTc, filter);
+    }
+    const int rc = run_capture(engine, pipeline, attrib ? &*attrib : nullptr);
+#else
     const int rc = run_capture(engine, pipeline);
+#endif
     notify_stopping();
     if (status_line) status.clear();
     report(engine, pipeline.packets(), pipeline.outputs());
@@ -227,6 +257,24 @@ AutoRequest CaptureCommand::auto_request(const EngineOptions& o) const {
     return req;
 }
 
+// --proc's options, checked before anything is attached.
+void CaptureCommand::check_proc_options() {
+#ifdef HOOKDUMP_HAVE_BPF
+    if (per_worker_files_) throw UsageError("--proc cannot be combined with --per-worker-files");
+    if (proc_comm_.size() > 15)
+        throw UsageError("--comm: '" + proc_comm_ + "' is longer than 15 bytes (TASK_COMM_LEN)");
+    if (!proc_cgroup_.empty()) {
+        const std::string mount = bpf::cgroup2_mount();
+        if (mount.empty()) throw UsageError("--cgroup: no cgroup v2 mount on this system");
+        proc_cgroup_id_ = bpf::CgroupPaths(mount).id_of(proc_cgroup_);
+        if (!proc_cgroup_id_)
+            throw UsageError("--cgroup: no cgroup '" + proc_cgroup_ + "' under " + mount);
+    }
+#else
+    throw UsageError("--proc needs the eBPF programs, which this build does not have");
+#endif
+}
+
 int CaptureCommand::run() {
     if ((drop_all_reasons_ || drop_all_netns_) && engine_ != engine_name::kDrop &&
         engine_ != "auto")
@@ -238,14 +286,19 @@ int CaptureCommand::run() {
     // One exporter per observation domain: its sequence numbers count every record it sent.
     if (per_worker_files_ && out_.ipfix.enabled())
         throw UsageError("--ipfix cannot be combined with --per-worker-files");
-    const EngineOptions opt = engine_options();
+    proc_ = proc_ || proc_pid_ || !proc_comm_.empty() || !proc_cgroup_.empty();
+    if (proc_) check_proc_options();
+    EngineOptions opt = engine_options();
     // --engine auto decides before the outputs are created: the pick's row says which fields
     // they write.
     std::optional<AutoPlan> plan;
     if (engine_ == "auto") plan = plan_auto_here(auto_request(opt));
     const EngineRow& row = engine_row(plan ? plan->engines.front() : engine_);
     out_.snaplen = snaplen_;
-    out_.fields = {.label = row.label_field && row.label_field(opt), .drop = row.drop_fields};
+    out_.fields = {
+        .label = row.label_field && row.label_field(opt), .drop = row.drop_fields, .proc = proc_};
+    if (proc_ && row.name == engine_name::kDrop)
+        throw UsageError("--proc does not apply to --engine drop (freed packets have no socket)");
     const bool split = per_worker_files_ && workers_ >= 2;
     // Every output is created before any engine is opened: one that cannot be is one line and
     // exit 1, with nothing attached.
@@ -259,6 +312,17 @@ int CaptureCommand::run() {
             pipes.push_back(out_.build());
         if (!stats_json_.empty()) stats_out_ = std::make_unique<OutputFile>(stats_json_);
     }
+#ifdef HOOKDUMP_HAVE_BPF
+    // Before the engine: tc's programs are loaded with these programs' maps.
+    if (proc_) {
+        proc_programs_ = std::make_shared<bpf::ProcPrograms>(own_netns_cookie());
+        opt.proc_socks_fd = proc_programs_->socks_fd();
+        opt.proc_ports_fd = proc_programs_->ports_fd();
+        opt.proc_pid = proc_pid_;
+        opt.proc_cgroup = proc_cgroup_id_;
+        opt.proc_comm = proc_comm_;
+    }
+#endif
     std::unique_ptr<Engine> engine;
     if (plan) {
         AutoEngine chosen = open_auto(std::move(*plan), opt);

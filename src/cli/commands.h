@@ -83,6 +83,10 @@ class KmodCommands {
     OutputOptions listen_out_;
 };
 
+namespace bpf {
+class ProcPrograms;
+}
+
 // hookdump capture: live capture with a chosen engine (auto, afpacket, kmod, nflog, tc, xdp, drop).
 class CaptureCommand {
   public:
@@ -95,6 +99,7 @@ class CaptureCommand {
     void report(const class Engine& engine, uint64_t captured,
                 const std::vector<OutputLedger>& outputs) const;
     struct EngineOptions engine_options() const;
+    void check_proc_options();
     struct AutoRequest auto_request(const struct EngineOptions& o) const;
     std::string direction_ = "both";
     std::string xdp_mode_ = "auto";
@@ -102,6 +107,14 @@ class CaptureCommand {
     CLI::Option* group_opt_ = nullptr;
     bool drop_all_reasons_ = false;
     bool drop_all_netns_ = false;
+    // --proc and its filters; the cgroup programs while the capture runs (a shared_ptr: the
+    // type is complete only where it is made).
+    bool proc_ = false;
+    uint32_t proc_pid_ = 0;
+    std::string proc_comm_;
+    std::string proc_cgroup_;
+    uint64_t proc_cgroup_id_ = 0;
+    std::shared_ptr<bpf::ProcPrograms> proc_programs_;
 
     CLI::App* sub_ = nullptr;
     std::string engine_ = "auto";

@@ -39,6 +39,12 @@ struct EngineOptions {
     uint16_t nflog_group = 0;
     bool group_given = false;  // --group: for kmod, the -j HOOKDUMP rules' group to read
     bool all_reasons = false, all_netns = false;  // drop
+    // --proc: the cgroup programs' maps (src/bpf/proc_programs.h; -1: off) for the engines
+    // that look processes up in the kernel (tc), and the filters they apply there (0: none).
+    int proc_socks_fd = -1, proc_ports_fd = -1;
+    uint32_t proc_pid = 0;
+    uint64_t proc_cgroup = 0;
+    std::string proc_comm;
 };
 
 // hookdump.ko's limit on the bytes it copies per packet.

@@ -121,6 +121,13 @@ std::unique_ptr<Engine> open_bpf(BpfEngineConfig::Hook hook, const EngineOptions
     // eBPF (the same packets as on every other engine).
     cfg.rules = opt.rules.rules("");
     cfg.filter = opt.expression;
+    if (hook == BpfEngineConfig::Hook::Tc) {
+        cfg.proc_socks_fd = opt.proc_socks_fd;
+        cfg.proc_ports_fd = opt.proc_ports_fd;
+        cfg.proc_pid = opt.proc_pid;
+        cfg.proc_cgroup = opt.proc_cgroup;
+        cfg.proc_comm = opt.proc_comm;
+    }
     return std::make_unique<BpfEngine>(cfg);
 }
 

@@ -139,6 +139,7 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
     if (flows) {
         FlowSinkOptions fo;
         fo.path = *flows;
+        fo.proc_fields = fields.proc;
         const FlowSinkFormat* f = flow_sink_format_by_path(fo.path);
         if (!f) f = &flow_sink_format_by_name("text");
         pipeline->add_flow_sink(f->make(fo));
@@ -147,10 +148,10 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
     return pipeline;
 }
 
-int run_capture(Engine& engine, Pipeline& pipeline) {
+int run_capture(Engine& engine, Pipeline& pipeline, EventHandler* front) {
     std::string error;
     try {
-        engine.run(pipeline, g_stop);
+        engine.run(front ? *front : static_cast<EventHandler&>(pipeline), g_stop);
     } catch (const RuntimeError& e) {
         error = e.what();
     }

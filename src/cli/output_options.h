@@ -47,7 +47,9 @@ struct OutputOptions {
 
 // Runs an engine into a pipeline until it ends or a signal stops it; returns the exit status
 // and prints the reason of a failure as one line.
-int run_capture(class Engine& engine, Pipeline& pipeline);
+// `front`, when given, is what the engine hands its events to (process attribution, in front
+// of the pipeline).
+int run_capture(class Engine& engine, Pipeline& pipeline, class EventHandler* front = nullptr);
 
 // Installs SIGINT/SIGTERM handlers that ask the running engine to stop.
 void install_stop_signals();

@@ -114,6 +114,13 @@ int on_record(void* ctx, void* data, size_t size) {
     ev.len = r.len;
     ev.linktype = static_cast<uint16_t>(c->linktype);
     ev.bytes = {static_cast<const uint8_t*>(data) + sizeof r, caplen};
+    if (r.proc.tgid) {
+        ev.proc.known = true;
+        ev.proc.pid = r.proc.tgid;
+        ev.proc.uid = r.proc.uid;
+        ev.proc.cgroup_id = r.proc.cgroup_id;
+        std::memcpy(ev.proc.comm, r.proc.comm, sizeof ev.proc.comm - 1);
+    }
     if (c->handler->wants_parsed()) {
         // The bytes when there are enough of them (VLAN, ICMP, the parse issues), the kernel's
         // tuple otherwise (a short snaplen).
@@ -193,9 +200,16 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
                                              static_cast<int>(cfg_.snaplen));
     }
     pc.wakeup_bytes = std::min<uint32_t>(pc.ring_bytes / 8, 1u << 20);
+    netns_ = own_netns_cookie();
+    pc.proc_socks_fd = cfg_.proc_socks_fd;
+    pc.proc_ports_fd = cfg_.proc_ports_fd;
+    pc.netns = netns_;
+    pc.filter_pid = cfg_.proc_pid;
+    pc.filter_cgroup = cfg_.proc_cgroup;
+    std::memcpy(pc.filter_comm, cfg_.proc_comm.data(),
+                std::min(cfg_.proc_comm.size(), sizeof pc.filter_comm - 1));
     obj_ = std::make_unique<bpf::PktObject>(pc);
     if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_, cfg_.table_flows);
-    netns_ = own_netns_cookie();
 
     if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
         stale_removed_ = remove_stale_tc_filters(ifindex_);

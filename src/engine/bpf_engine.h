@@ -40,6 +40,11 @@ struct BpfEngineConfig {
     uint64_t tcp_end_ns = FlowConfig{}.tcp_end_ns;
     std::vector<Rule> rules;  // empty: every packet
     std::string filter;       // pcap-filter expression for the translated filter
+    // Process attribution at tc (src/bpf/proc_programs.h's maps; -1: off) and its filters.
+    int proc_socks_fd = -1, proc_ports_fd = -1;
+    uint32_t proc_pid = 0;
+    uint64_t proc_cgroup = 0;
+    std::string proc_comm;
 };
 
 class BpfEngine final : public Engine {

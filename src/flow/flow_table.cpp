@@ -281,6 +281,7 @@ void FlowTable::add(const PacketEvent& ev) {
         r.bytes += ev.len;
         r.ip_bytes += ip_bytes;
         r.tcp_flags |= p.tcp_flags;
+        if (!r.proc.known && ev.proc.known) r.proc = ev.proc;
         return;
     }
 
@@ -306,6 +307,7 @@ void FlowTable::add(const PacketEvent& ev) {
     r.bytes = ev.len;
     r.ip_bytes = ip_bytes;
     r.tcp_flags = p.tcp_flags;
+    r.proc = ev.proc;
     index_insert(n);
     push_front(lru_, &Node::lru, n);
     x.ending = tcp_end;

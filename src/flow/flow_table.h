@@ -58,6 +58,7 @@ struct FlowRecord {
     uint64_t ip_bytes = 0;  // IP datagrams, headers included (IPFIX octetDeltaCount)
     uint8_t tcp_flags = 0;  // OR of every packet's flags
     FlowEnd end = FlowEnd::Final;
+    ProcInfo proc;  // of the first of its packets that had a known process
 };
 
 struct FlowConfig {

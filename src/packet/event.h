@@ -56,6 +56,22 @@ struct IfName {
     bool empty() const { return s[0] == 0; }
 };
 
+// The process a packet's socket belongs to, where the engine can tell (capture --proc:
+// src/bpf/proc_programs.h; the rule for a shared socket: its creator, bpf/hookdump_proc.h).
+// Never a guess: a forwarded packet, one the kernel made itself, one whose socket is gone has
+// none (known false).
+struct ProcInfo {
+    bool known = false;
+    uint32_t pid = 0;  // the thread group id
+    uint32_t uid = 0;
+    uint64_t cgroup_id = 0;  // cgroup v2
+    char comm[16] = {};
+    // The cgroup's path under the cgroup2 mount ("/user.slice/..."); empty when not resolved.
+    // Borrowed: valid while the capture runs.
+    std::string_view cgroup;
+    std::string_view comm_view() const { return {comm, strnlen(comm, sizeof comm)}; }
+};
+
 struct PacketEvent {
     uint64_t ts_ns = 0;  // CLOCK_REALTIME, nanoseconds since the epoch
     CapturePoint point = CapturePoint::Unknown;
@@ -83,6 +99,7 @@ struct PacketEvent {
     // or socket step; docs/FORMATS.md), written as a second pcapng comment. Borrowed like
     // `bytes`; empty for other events.
     std::string_view annotation;
+    ProcInfo proc;
 
     uint32_t caplen() const { return static_cast<uint32_t>(bytes.size()); }
 };

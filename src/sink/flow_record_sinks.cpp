@@ -1,6 +1,7 @@
 // csv and jsonl flow records: one line per flow with stable field names (docs/FORMATS.md). One
 // field walk (flow_fields) over the policies of sink/rows.h makes the csv header, the csv row
 // and the jsonl object.
+#include <array>
 #include <string>
 
 #include "sink/flow_sink.h"
@@ -10,7 +11,7 @@ namespace hookdump {
 namespace {
 
 template <class R>
-void flow_fields(R& e, const FlowRecord& r) {
+void flow_fields(R& e, const FlowRecord& r, bool proc) {
     const FlowKey& k = r.key;
     e.begin();
     if (k.netns)
@@ -56,6 +57,7 @@ void flow_fields(R& e, const FlowRecord& r) {
     else
         e.null("tcp_flags");
     e.word("end", to_string(r.end));
+    if (proc) proc_fields(e, r.proc);
     e.finish();
 }
 
@@ -66,12 +68,13 @@ template <class R>
 class FlowRecordSink final : public FlowSink {
   public:
     FlowRecordSink(const FlowSinkOptions& o, std::string_view header)
-        : out_(o.path, 1 << 20, o.file_ops) {
+        : out_(o.path, 1 << 20, o.file_ops), proc_(o.proc_fields) {
         out_.write(header);
         out_.end_record(0);
     }
     void write(const FlowRecord& r) override {
-        append_row<R>(out_.buffer(), kFlowRoom, [&](R& row) { flow_fields(row, r); });
+        append_row<R>(out_.buffer(), kFlowRoom + (proc_ ? R::room(r.proc.cgroup.size()) + 64 : 0),
+                      [&](R& row) { flow_fields(row, r, proc_); });
         out_.end_record(1);
         out_.maybe_flush();
     }
@@ -80,22 +83,25 @@ class FlowRecordSink final : public FlowSink {
 
   private:
     OutputFile out_;
+    bool proc_;
 };
 
 }  // namespace
 
-const std::string& flow_csv_header() {
-    static const std::string kHeader = [] {
-        std::string h;
-        CsvNames names(h);
-        flow_fields(names, FlowRecord{});
+const std::string& flow_csv_header(bool proc_fields) {
+    static const auto kHeaders = [] {
+        std::array<std::string, 2> h;
+        for (bool proc : {false, true}) {
+            CsvNames names(h[proc]);
+            flow_fields(names, FlowRecord{}, proc);
+        }
         return h;
     }();
-    return kHeader;
+    return kHeaders[proc_fields];
 }
 
 std::unique_ptr<FlowSink> make_flow_csv_sink(const FlowSinkOptions& o) {
-    return std::make_unique<FlowRecordSink<CsvRow>>(o, flow_csv_header());
+    return std::make_unique<FlowRecordSink<CsvRow>>(o, flow_csv_header(o.proc_fields));
 }
 
 std::unique_ptr<FlowSink> make_flow_jsonl_sink(const FlowSinkOptions& o) {

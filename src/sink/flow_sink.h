@@ -34,6 +34,7 @@ class FlowSink {
 
 struct FlowSinkOptions {
     std::string path = "-";             // "-" is standard output
+    bool proc_fields = false;           // csv/jsonl: pid, comm, uid, cgroup last (--proc)
     const FileOps* file_ops = nullptr;  // tests: a file that fails where they want
 };
 
@@ -56,6 +57,6 @@ std::unique_ptr<FlowSink> make_flow_csv_sink(const FlowSinkOptions& o);
 std::unique_ptr<FlowSink> make_flow_jsonl_sink(const FlowSinkOptions& o);
 
 // The flow csv header, from the rows' own field walk.
-const std::string& flow_csv_header();
+const std::string& flow_csv_header(bool proc_fields = false);
 
 }  // namespace hookdump

@@ -107,6 +107,12 @@ class PcapngSink final : public Sink {
             if (!ev.label.empty()) comment_.append(" prefix=").append(ev.label);
             if (!ev.drop_reason.empty()) comment_.append(" reason=").append(ev.drop_reason);
             if (!ev.drop_location.empty()) comment_.append(" location=").append(ev.drop_location);
+            if (ev.proc.known) {
+                comment_.append(" proc=").append(ev.proc.comm_view());
+                comment_.append(" pid=").append(std::to_string(ev.proc.pid));
+                comment_.append(" uid=").append(std::to_string(ev.proc.uid));
+                if (!ev.proc.cgroup.empty()) comment_.append(" cgroup=").append(ev.proc.cgroup);
+            }
             b.option_str(kOptComment, comment_);
         }
         if (!ev.annotation.empty()) b.option_str(kOptComment, ev.annotation);

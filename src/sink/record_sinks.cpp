@@ -24,6 +24,7 @@ size_t record_room(const PacketEvent& ev, RecordFields f) {
     size_t n = kFixedRoom + R::room(sizeof ev.ifname.s);
     if (f.label) n += R::room(ev.label.size());
     if (f.drop) n += R::room(ev.drop_reason.size()) + R::room(ev.drop_location.size());
+    if (f.proc) n += 64 + R::room(sizeof ev.proc.comm) + R::room(ev.proc.cgroup.size());
     return n;
 }
 
@@ -191,6 +192,7 @@ template <class R>
         else
             e.text("location", ev.drop_location);
     }
+    if (f.proc) proc_fields(e, ev.proc);
     e.finish();
 }
 
@@ -271,16 +273,17 @@ class RecordSink final : public Sink {
 
 const std::string& csv_header(RecordFields f) {
     static const auto kHeaders = [] {
-        std::array<std::string, 4> h;
+        std::array<std::string, 8> h;
         for (unsigned i = 0; i < h.size(); ++i) {
             CsvNames names(h[i]);
             RowMemo memo;
-            packet_fields(names, PacketEvent{}, {.label = (i & 1) != 0, .drop = (i & 2) != 0},
+            packet_fields(names, PacketEvent{},
+                          {.label = (i & 1) != 0, .drop = (i & 2) != 0, .proc = (i & 4) != 0},
                           memo);
         }
         return h;
     }();
-    return kHeaders[(f.label ? 1 : 0) | (f.drop ? 2 : 0)];
+    return kHeaders[(f.label ? 1 : 0) | (f.drop ? 2 : 0) | (f.proc ? 4 : 0)];
 }
 
 std::unique_ptr<Sink> make_csv_sink(const SinkOptions& o) {

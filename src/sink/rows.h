@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "packet/event.h"
 #include "packet/format.h"
 
 namespace hookdump {
@@ -220,6 +221,25 @@ class CsvNames {
     std::string& out_;
     bool first_ = true;
 };
+
+// The process fields (capture --proc) of packet and flow records: pid, comm, uid, cgroup (its
+// path); null when no process is known.
+template <class R>
+void proc_fields(R& e, const ProcInfo& p) {
+    if (p.known) {
+        e.uint("pid", p.pid);
+        e.text("comm", p.comm_view());
+        e.uint("uid", p.uid);
+    } else {
+        e.null("pid");
+        e.null("comm");
+        e.null("uid");
+    }
+    if (p.known && !p.cgroup.empty())
+        e.text("cgroup", p.cgroup);
+    else
+        e.null("cgroup");
+}
 
 // Formats one record with `fill(row)` into room bytes appended to `out`, keeping what it wrote:
 // for writers whose buffer is a string (flows, the ledger), not the packet sinks' own.

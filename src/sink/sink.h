@@ -47,6 +47,7 @@ class Sink {
 struct RecordFields {
     bool label = false;  // `label`: the rule's label (NFLOG's prefix, -j HOOKDUMP's label)
     bool drop = false;   // `reason`, `location`: the drop engine's
+    bool proc = false;   // `pid`, `comm`, `uid`, `cgroup`: capture --proc's, last
 };
 
 struct SinkOptions {

@@ -165,6 +165,14 @@ void format_text_line(std::string& o, LocalClock& clock, const PacketEvent& ev) 
         o.append(", length ");
         append_uint(o, ev.len);
     }
+    if (ev.proc.known) {
+        o.append(", proc ");
+        o.append(ev.proc.comm_view());
+        o.push_back('[');
+        append_uint(o, ev.proc.pid);
+        o.append("] uid ");
+        append_uint(o, ev.proc.uid);
+    }
     o.push_back('\n');
 }
 

@@ -1,0 +1,81 @@
+// Process attribution in userspace, between an engine and the pipeline: events of engines that
+// cannot look processes up themselves (AF_PACKET, NFLOG) are looked up in the cgroup programs'
+// endpoint map by their local address and port; every event's cgroup id gets its path; the
+// process filters (--pid, --comm, --cgroup) keep what matches where the kernel did not filter.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/engine.h"
+#include "hookdump_proc.h"
+
+namespace hookdump::bpf {
+
+class ProcPrograms;
+
+// --pid, --comm, --cgroup (0 / empty: not given). A packet of no known process matches none.
+struct ProcFilter {
+    uint32_t pid = 0;
+    std::string comm;
+    uint64_t cgroup_id = 0;
+    bool any() const { return pid || !comm.empty() || cgroup_id; }
+    bool match(const ProcInfo& p) const;
+};
+
+class ProcAttribution final : public EventHandler {
+  public:
+    // lookup: the events carry no process yet (look them up here); false for an engine that
+    // did (tc), whose filter the kernel applied too.
+    ProcAttribution(EventHandler& next, ProcPrograms& programs, uint64_t netns, bool lookup,
+                    ProcFilter filter);
+
+    bool on_event(const PacketEvent& ev) override;
+    bool on_events(std::span<const PacketEvent> evs) override;
+    void prefetch(std::span<const PacketEvent> evs) override { next_.prefetch(evs); }
+    uint64_t capacity() const override { return next_.capacity(); }
+    void on_idle(uint64_t now_ns) override { next_.on_idle(now_ns); }
+    bool wants_parsed() const override { return lookup_ || next_.wants_parsed(); }
+    void on_flow(const FlowRecord& r) override { next_.on_flow(r); }
+
+    uint64_t looked_up() const { return looked_up_; }
+    uint64_t found() const { return found_; }
+
+  private:
+    // false: the event is filtered out.
+    bool attribute(PacketEvent& ev);
+    bool lookup(const PacketEvent& ev, hd_proc& out);
+    bool local_address(uint8_t family, const std::array<uint8_t, 16>& a, uint64_t now_ns);
+
+    struct KeyHash {
+        size_t operator()(const hd_sock_key& k) const noexcept;
+    };
+    struct KeyEq {
+        bool operator()(const hd_sock_key& a, const hd_sock_key& b) const noexcept;
+    };
+    // What the map said at looked_ns (CLOCK_MONOTONIC, as the map's times): the exact
+    // address's entry and the wildcard's (for an address of this namespace).
+    struct Cached {
+        uint64_t looked_ns;
+        bool found;            // either
+        bool exact, wildcard;  // which
+        hd_port_value e, w;
+    };
+    void read_entries(const hd_sock_key& k, bool wildcard_ok, Cached& c) const;
+
+    EventHandler& next_;
+    ProcPrograms& programs_;
+    uint64_t netns_;
+    bool lookup_;
+    ProcFilter filter_;
+    std::unordered_map<hd_sock_key, Cached, KeyHash, KeyEq> cache_;
+    std::vector<std::array<uint8_t, 17>> local_;  // family, address
+    uint64_t local_read_ns_ = 0;
+    int64_t mono_to_real_ = 0;  // the events' CLOCK_REALTIME minus the map's CLOCK_MONOTONIC
+    std::vector<PacketEvent> batch_;
+    uint64_t looked_up_ = 0, found_ = 0;
+};
+
+}  // namespace hookdump::bpf
