@@ -476,7 +476,10 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, r
     try:
         if kind != "none":
             argv = tool["argv"]({"iface": IF_RX, "out": out, "hookdump": hookdump, "ring_mib": ring_mib})
-            cmd = ["ip", "netns", "exec", NS_RX, "taskset", "-c", "1"] + (["chrt", "-f", str(RT_PRIO)] if RT_PRIO else []) + argv
+            # --proc finds the cgroup2 mount in its mount namespace: `ip netns exec` hides the
+            # host's under its own /sys, so it is mounted again there (the same hierarchy).
+            remount = ["sh", "-c", 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"', "sh"] if "--proc" in argv else []
+            cmd = ["ip", "netns", "exec", NS_RX] + remount + ["taskset", "-c", "1"] + (["chrt", "-f", str(RT_PRIO)] if RT_PRIO else []) + argv
             cap = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             LIVE[cap.pid] = cap
             # `ip netns exec` execs the tool: the PID is the capture's own

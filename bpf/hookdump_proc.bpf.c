@@ -207,47 +207,21 @@ static __always_inline void hd_used(struct bpf_sock_addr *ctx)
 		hd_sock_put(cookie, &v, BPF_NOEXIST);
 }
 
-SEC("cgroup/connect4")
-int hd_connect4(struct bpf_sock_addr *ctx)
-{
-	hd_used(ctx);
-	return 1;
-}
+/* The six sock_addr hooks, one program each, all hd_used. */
+#define HD_USED_PROG(name, sec)                                                              \
+	SEC(sec)                                                                             \
+	int name(struct bpf_sock_addr *ctx)                                                  \
+	{                                                                                    \
+		hd_used(ctx);                                                                \
+		return 1;                                                                    \
+	}
 
-SEC("cgroup/connect6")
-int hd_connect6(struct bpf_sock_addr *ctx)
-{
-	hd_used(ctx);
-	return 1;
-}
-
-SEC("cgroup/sendmsg4")
-int hd_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	hd_used(ctx);
-	return 1;
-}
-
-SEC("cgroup/sendmsg6")
-int hd_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	hd_used(ctx);
-	return 1;
-}
-
-SEC("cgroup/recvmsg4")
-int hd_recvmsg4(struct bpf_sock_addr *ctx)
-{
-	hd_used(ctx);
-	return 1;
-}
-
-SEC("cgroup/recvmsg6")
-int hd_recvmsg6(struct bpf_sock_addr *ctx)
-{
-	hd_used(ctx);
-	return 1;
-}
+HD_USED_PROG(hd_connect4, "cgroup/connect4")
+HD_USED_PROG(hd_connect6, "cgroup/connect6")
+HD_USED_PROG(hd_sendmsg4, "cgroup/sendmsg4")
+HD_USED_PROG(hd_sendmsg6, "cgroup/sendmsg6")
+HD_USED_PROG(hd_recvmsg4, "cgroup/recvmsg4")
+HD_USED_PROG(hd_recvmsg6, "cgroup/recvmsg6")
 
 /* An accepted connection (a new socket, never through sock_create): the process of the
  * listening socket, found by the local endpoint (bound address, else the wildcard). Runs in

@@ -128,9 +128,15 @@ std::vector<DiagSocket> diag_sockets() {
             while (!done) {
                 const ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
                 if (n <= 0) break;
-                int left = static_cast<int>(n);
-                for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
-                     h = NLMSG_NEXT(h, left)) {
+                // The messages one after another (NLMSG_OK's int/unsigned compare, spelled out).
+                for (size_t at = 0; at + sizeof(nlmsghdr) <= static_cast<size_t>(n);) {
+                    auto* h = reinterpret_cast<nlmsghdr*>(buf + at);
+                    if (h->nlmsg_len < sizeof(nlmsghdr) ||
+                        at + h->nlmsg_len > static_cast<size_t>(n)) {
+                        done = true;  // malformed: the rest is not read
+                        break;
+                    }
+                    at += NLMSG_ALIGN(h->nlmsg_len);
                     if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
                         done = true;
                         break;
