@@ -15,6 +15,7 @@
 #include "cli/status.h"
 #include "engine/afpacket_engine.h"
 #include "engine/engine_names.h"
+#include "metrics/metrics_server.h"
 #include "sink/output_file.h"
 #include "sink/rotating_sink.h"
 #include "util/error.h"
@@ -148,6 +149,9 @@ void CaptureCommand::add_to(CLI::App& app) {
     sub_->add_option("--cgroup", proc_cgroup_,
                      "Only packets of processes in cgroup PATH itself (under the cgroup2 mount, "
                      "or absolute; implies --proc)");
+    sub_->add_option("--metrics", metrics_,
+                     "Serve the ledger, flow and IPFIX counters in the Prometheus text format on "
+                     "http://ADDR:PORT/metrics");
     sub_->add_option("expression", expression_, "pcap-filter expression");
     out_.add_to(*sub_);
     kmod_.add_to(*sub_, false);
@@ -176,9 +180,18 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
     const bool status_line =
         !quiet_ && (stats_ || (!out_.write_path.empty() && isatty(STDERR_FILENO)));
     StatusLine status(engine);
-    if (status_line)
-        pipeline.set_ticker(
-            [&](uint64_t now) { status.tick(now, pipeline.packets(), pipeline.bytes()); });
+    // --metrics: a snapshot at most every 100 ms, taken on this thread at the idle tick.
+    constexpr uint64_t kPublishNs = 100'000'000;
+    uint64_t published_ns = 0;
+    if (metrics_server_) metrics_server_->publish(take_snapshot(engine, pipeline, out_.ipfix_sink));
+    if (status_line || metrics_server_)
+        pipeline.set_ticker([&](uint64_t now) {
+            if (status_line) status.tick(now, pipeline.packets(), pipeline.bytes());
+            if (metrics_server_ && (now < published_ns || now - published_ns >= kPublishNs)) {
+                published_ns = now;
+                metrics_server_->publish(take_snapshot(engine, pipeline, out_.ipfix_sink));
+            }
+        });
 #ifdef HOOKDUMP_HAVE_BPF
     std::optional<bpf::ProcAttribution> attrib;
     if (proc_programs_) {
@@ -286,8 +299,14 @@ int CaptureCommand::run() {
     // One exporter per observation domain: its sequence numbers count every record it sent.
     if (per_worker_files_ && out_.ipfix.enabled())
         throw UsageError("--ipfix cannot be combined with --per-worker-files");
+    // Its snapshots are taken on the thread that runs the pipeline: one pipeline.
+    if (per_worker_files_ && !metrics_.empty())
+        throw UsageError("--metrics cannot be combined with --per-worker-files");
     proc_ = proc_ || proc_pid_ || !proc_comm_.empty() || !proc_cgroup_.empty();
     if (proc_) check_proc_options();
+    // Listening before anything else is made: an address in use is one line and exit 2.
+    if (!metrics_.empty())
+        metrics_server_ = std::make_unique<MetricsServer>(parse_listen_address(metrics_));
     EngineOptions opt = engine_options();
     // --engine auto decides before the outputs are created: the pick's row says which fields
     // they write.

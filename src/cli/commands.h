@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/output_options.h"
+#include "metrics/metrics_server.h"
 #include "rules/rule.h"
 #include "sink/output_file.h"
 
@@ -131,7 +132,9 @@ class CaptureCommand {
     bool stats_ = false;
     std::string stats_json_;
     std::unique_ptr<OutputFile> stats_out_;  // --stats-json, created before the engine
-    std::string ready_status_;               // the readiness line, systemd's STATUS= with READY=1
+    std::string metrics_;
+    std::unique_ptr<MetricsServer> metrics_server_;  // --metrics, listening before the engine
+    std::string ready_status_;  // the readiness line, systemd's STATUS= with READY=1
     std::vector<std::string> expression_;
     OutputOptions out_;
     KmodRuleOptions kmod_;

@@ -144,7 +144,11 @@ std::unique_ptr<Pipeline> OutputOptions::build_for(const std::string& out_path) 
         if (!f) f = &flow_sink_format_by_name("text");
         pipeline->add_flow_sink(f->make(fo));
     }
-    if (ipfix_to) pipeline->add_flow_sink(make_ipfix_sink(*ipfix_to));
+    if (ipfix_to) {
+        std::unique_ptr<FlowSink> sink = make_ipfix_sink(*ipfix_to);
+        ipfix_sink = sink.get();
+        pipeline->add_flow_sink(std::move(sink));
+    }
     return pipeline;
 }
 

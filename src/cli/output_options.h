@@ -32,6 +32,8 @@ struct OutputOptions {
     // Reading a file (read, generate): the IPFIX exporter paces its messages, so that a
     // collector keeps up with a file read as fast as the disk goes.
     bool from_file = false;
+    // The --ipfix output the last build() made, for --metrics (its exporter's counters).
+    mutable const FlowSink* ipfix_sink = nullptr;
 
     // Flow records wanted: --flows, --flows=FILE or --ipfix.
     bool wants_flows() const { return flows_flag || !flows_file.empty() || ipfix.enabled(); }

@@ -73,8 +73,16 @@ void Pipeline::on_flow(const FlowRecord& r) {
 
 void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
-    for (auto& o : flow_sinks_)
-        if (!o.failed) o.sink->tick(now_ns);
+    // A flow sink that fails here (its file's flush) is given nothing more, as in export_flow.
+    for (auto& o : flow_sinks_) {
+        if (o.failed) continue;
+        try {
+            o.sink->tick(now_ns);
+        } catch (const RuntimeError& e) {
+            o.failed = true;
+            if (flow_error_.empty()) flow_error_ = e.what();
+        }
+    }
     if (reopen_ && reopen_->load() != reopen_seen_) {
         reopen_seen_ = reopen_->load();
         for (auto& s : sinks_) s->reopen();

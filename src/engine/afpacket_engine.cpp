@@ -38,6 +38,12 @@ Ledger AfPacketEngine::ledger() const {
     return l;
 }
 
+std::vector<RingFill> AfPacketEngine::ring_fill() const {
+    std::vector<RingFill> fill;
+    for (const auto& r : rings_) fill.push_back({r->blocks_in_use(), r->blocks()});
+    return fill;
+}
+
 void AfPacketEngine::run_worker(unsigned index, EventHandler& handler,
                                 const std::atomic<bool>& stop) {
     rings_.at(index)->run(handler, stop);

@@ -164,6 +164,16 @@ void AfPacketRing::add_to(Ledger& l) const {
     c.kernel_drops += kernel_drops_;
 }
 
+uint32_t AfPacketRing::blocks_in_use() const {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < block_count_; ++i) {
+        const auto* b = reinterpret_cast<const tpacket_block_desc*>(map_ + static_cast<size_t>(i) *
+                                                                               block_size_);
+        if (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) ++n;
+    }
+    return n;
+}
+
 void AfPacketRing::attach_drop_all() {
     sock_filter drop{BPF_RET | BPF_K, 0, 0, 0};
     sock_fprog prog{1, &drop};

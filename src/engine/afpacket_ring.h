@@ -48,6 +48,11 @@ class AfPacketRing {
 
     void add_to(Ledger& l) const;
 
+    // Blocks the kernel has handed over (TP_STATUS_USER) and the reader has not given back;
+    // any thread may ask (each block's status word is read atomically).
+    uint32_t blocks_in_use() const;
+    uint32_t blocks() const { return block_count_; }
+
     bool has_user_filter() const { return has_user_filter_; }
 
   private:

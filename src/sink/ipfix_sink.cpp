@@ -30,6 +30,7 @@ class IpfixSink final : public FlowSink {
         if (!finished_) exporter_.finish();
         finished_ = true;
     }
+    const ipfix::ExportStats& export_stats() const { return exporter_.stats(); }
     OutputStats output_stats() const override {
         const ipfix::ExportStats& s = exporter_.stats();
         OutputStats o;
@@ -54,6 +55,11 @@ class IpfixSink final : public FlowSink {
 
 std::unique_ptr<FlowSink> make_ipfix_sink(const IpfixSinkConfig& c) {
     return std::make_unique<IpfixSink>(c);
+}
+
+const ipfix::ExportStats* ipfix_export_stats(const FlowSink& s) {
+    const auto* sink = dynamic_cast<const IpfixSink*>(&s);
+    return sink ? &sink->export_stats() : nullptr;
 }
 
 }  // namespace hookdump

@@ -29,5 +29,7 @@ struct IpfixSinkConfig {
 };
 
 std::unique_ptr<FlowSink> make_ipfix_sink(const IpfixSinkConfig& c);
+// The exporter's counters when `s` is an IPFIX output, else nullptr (--metrics).
+const ipfix::ExportStats* ipfix_export_stats(const FlowSink& s);
 
 }  // namespace hookdump

@@ -31,6 +31,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns  # noqa: E402
 from netns import Topology, tool_packet_count  # noqa: E402
+import test_metrics  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNIT = os.path.join(REPO, "packaging", "systemd", "hookdump@.service")
@@ -279,8 +280,20 @@ class FlowsIpfix(unittest.TestCase):
                 return links >= 2 or " bpf " in r.stdout
             svc.wait_ready(attached)
             t.send(b, "vB", count=120, flows=6, src=B_IP, dst=A_IP, sport=40000, dport=5001)
+            # The example's metrics key: its scrape (promtool-checked) has the kernel's count of
+            # the packets at once; tc's flows reach the table when they end (here, at exit).
+            _, s = test_metrics.wait_scrape(
+                self, a, lambda s: test_metrics.value(
+                    s, "hookdump_packets_received_by_filter_total", engine="tc", interface="vA") == 120,
+                "120 packets received by filter in the scrape", port=9751)
+            self.assertEqual(test_metrics.value(s, "hookdump_ipfix_records_failed_total",
+                                                collector=f"127.0.0.1:{collectors.NFCAPD_PORT}"), 0)
             self.assertEqual(svc.stop(), 0, svc.cap.stderr())
-            self.assertEqual(svc.cap.ledger()[0], 120)
+            captured, received, dropped = svc.cap.ledger()
+            self.assertEqual(captured, 120)
+            for metric, total in (("hookdump_packets_received_by_filter_total", received),
+                                  ("hookdump_packets_dropped_by_kernel_total", dropped)):
+                self.assertEqual(sum(v for k, v in s.items() if k[0] == metric), total, metric)
             flows, seq_failures = nfcapd.flows()
             self.assertEqual(seq_failures, 0)
             self.assertEqual(len(flows), 6, flows)
@@ -327,4 +340,4 @@ class Verify(unittest.TestCase):
 
 if __name__ == "__main__":
     netns.run_tests(__name__, tools=("ip", "capinfos", "tcpdump", "setpriv", "systemd-analyze", "nfcapd",
-                                     "nfdump", "tc"))
+                                     "nfdump", "tc", "promtool"))
