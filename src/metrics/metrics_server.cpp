@@ -125,7 +125,7 @@ MetricsServer::MetricsServer(const ListenAddress& at) : impl_(std::make_unique<I
             std::lock_guard lock(impl_->mu);
             text = render_metrics(impl_->snapshot, clock, HOOKDUMP_VERSION);
         }
-        res.set_content(std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+        res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     });
     if (!s.bind_to_port(at.host, at.port))
         throw UsageError(fmt::format("--metrics {}: cannot listen", at.text()));

@@ -473,9 +473,13 @@ struct FakeFlowSink final : FlowSink {
         return {fail ? "broken.csv" : "good.csv", fail ? 0 : seen.records.size(),
                 fail ? "No space left on device" : ""};
     }
-    void tick(uint64_t now_ns) override { seen.ticks.push_back(now_ns); }
+    void tick(uint64_t now_ns) override {
+        seen.ticks.push_back(now_ns);
+        if (fail_tick) throw RuntimeError("write broken.csv: No space left on device");
+    }
     Seen& seen;
     bool fail;
+    bool fail_tick = false;
 };
 
 std::vector<uint16_t> sports(const std::vector<FlowRecord>& rs) {
@@ -526,6 +530,48 @@ TEST(PipelineFlows, EveryFlowSinkGetsEveryRecordWhenAnEarlierOneThrows) {
     EXPECT_EQ(outs[1].handed, 7u);
     EXPECT_EQ(outs[1].stats.path, "good.csv");
     EXPECT_EQ(outs[1].stats.written, 7u);
+}
+
+// csv and jsonl flow files are flushed at the idle tick, as packet files are: the flows that
+// ended are in the file, and counted as written (--metrics), before the capture ends.
+TEST(PipelineFlows, FlowFilesReachTheDiskAtTheIdleTick) {
+    test::TempDir dir;
+    for (const char* fmt : {"csv", "jsonl"}) {
+        SCOPED_TRACE(fmt);
+        const std::string path = dir.file(std::string("flows.") + fmt);
+        Pipeline p;
+        p.set_flows(config(1 * kSec));
+        p.add_flow_sink(flow_sink_format_by_name(fmt).make({path}));
+        Traffic tr;
+        p.on_event(tr.udp("10.0.0.1", "10.0.0.2", 1000, 53, kT0));
+        p.on_event(tr.udp("10.0.0.1", "10.0.0.2", 1001, 53, kT0));
+        p.on_idle(kT0 + 10 * kSec);  // both idle: exported, and the file flushed
+        const size_t header = std::string_view(fmt) == "csv" ? 1 : 0;
+        EXPECT_EQ(test::split_lines(test::read_file(path)).size(), header + 2);
+        EXPECT_EQ(p.outputs().at(0).stats.written, 2u);
+        p.finish(Ledger{});
+    }
+}
+
+// A flow sink whose tick fails (its file's flush) is given nothing more, its error thrown once.
+TEST(PipelineFlows, AFlowSinkFailingAtTheTickIsFailed) {
+    FakeFlowSink::Seen broken, good;
+    Pipeline p;
+    p.set_flows(config());
+    auto sink = std::make_unique<FakeFlowSink>(broken, false);
+    sink->fail_tick = true;
+    p.add_flow_sink(std::move(sink));
+    p.add_flow_sink(std::make_unique<FakeFlowSink>(good, false));
+    Traffic tr;
+    p.on_event(tr.udp("10.0.0.1", "10.0.0.2", 1, 2, kT0));
+    EXPECT_THROW(p.on_idle(kT0 + 1), RuntimeError);
+    EXPECT_NO_THROW(p.on_idle(kT0 + 2));
+    EXPECT_EQ(broken.ticks, (std::vector<uint64_t>{kT0 + 1}));
+    EXPECT_EQ(good.ticks, (std::vector<uint64_t>{kT0 + 1, kT0 + 2}));
+    p.on_event(tr.udp("10.0.0.1", "10.0.0.2", 3, 4, kT0 + 3));
+    EXPECT_NO_THROW(p.finish(Ledger{}));
+    EXPECT_EQ(sports(good.records), (std::vector<uint16_t>{1, 3}));
+    EXPECT_TRUE(broken.records.empty());
 }
 
 TEST(PipelineFlows, AFlowSinkFailingAtTheEndIsFinishsError) {
