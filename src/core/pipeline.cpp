@@ -4,6 +4,25 @@
 
 namespace hookdump {
 
+namespace {
+
+// `step` on each flow output that has not failed; one that throws is failed from then on, and
+// the first error is kept for raise_flow_error.
+template <class Outputs, class Step>
+void each_flow_output(Outputs& outputs, std::string& first_error, Step&& step) {
+    for (auto& o : outputs) {
+        if (o.failed) continue;
+        try {
+            step(*o.sink);
+        } catch (const RuntimeError& e) {
+            o.failed = true;
+            if (first_error.empty()) first_error = e.what();
+        }
+    }
+}
+
+}  // namespace
+
 void Pipeline::set_flows(FlowConfig cfg) {
     flows_ = std::make_unique<FlowTable>(cfg, [this](const FlowRecord& r) { export_flow(r); });
 }
@@ -14,15 +33,7 @@ void Pipeline::set_flows(FlowConfig cfg) {
 // thrown once the table is done (raise_flow_error).
 void Pipeline::export_flow(const FlowRecord& r) {
     ++flows_handed_;
-    for (auto& o : flow_sinks_) {
-        if (o.failed) continue;
-        try {
-            o.sink->write(r);
-        } catch (const RuntimeError& e) {
-            o.failed = true;
-            if (flow_error_.empty()) flow_error_ = e.what();
-        }
-    }
+    each_flow_output(flow_sinks_, flow_error_, [&](FlowSink& s) { s.write(r); });
 }
 
 void Pipeline::raise_flow_error() {
@@ -74,15 +85,7 @@ void Pipeline::on_flow(const FlowRecord& r) {
 void Pipeline::on_idle(uint64_t now_ns) {
     if (flows_) flows_->expire(now_ns);
     // A flow sink that fails here (its file's flush) is given nothing more, as in export_flow.
-    for (auto& o : flow_sinks_) {
-        if (o.failed) continue;
-        try {
-            o.sink->tick(now_ns);
-        } catch (const RuntimeError& e) {
-            o.failed = true;
-            if (flow_error_.empty()) flow_error_ = e.what();
-        }
-    }
+    each_flow_output(flow_sinks_, flow_error_, [&](FlowSink& s) { s.tick(now_ns); });
     if (reopen_ && reopen_->load() != reopen_seen_) {
         reopen_seen_ = reopen_->load();
         for (auto& s : sinks_) s->reopen();

@@ -21,8 +21,8 @@ import unittest
 
 import netns
 from netns import Topology, tool_packet_count
+from test_bpf import A_IP, B_IP, two_namespaces
 
-A_IP, B_IP = "198.18.0.1", "198.18.0.2"
 PORT = 9751
 AF = ("--engine", "afpacket")
 
@@ -119,12 +119,6 @@ def ledger_matches(test, samples, j, engine):
 def version():
     r = subprocess.run([netns.HOOKDUMP, "--version"], capture_output=True, text=True, timeout=10)
     return r.stdout.split()[1]  # "hookdump 0.1.0"
-
-
-def two_namespaces(t):
-    a, b = t.netns("a"), t.netns("b")
-    t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
-    return a, b
 
 
 class Capture(unittest.TestCase):
