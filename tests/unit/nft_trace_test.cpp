@@ -138,5 +138,37 @@ TEST(NftCorrelation, TraceMessageJoinsThePacketAndNamesTheRule) {
         << j;
 }
 
+// The trace message is stamped when read: 31 ms after the kernel's drop report (seen in a 6.12
+// TCG guest) it still goes before kfree_skb, where the rule dropped the packet.
+TEST(NftCorrelation, ALateTraceMessageStillPrecedesTheDrop) {
+    constexpr uint64_t t0 = 1'700'000'000'000'000'000ull;
+    Ipv4Options o4;
+    o4.id = 78;
+    const auto pkt = PacketBuilder()
+                         .ipv4("198.18.0.2", "198.18.0.1", o4)
+                         .udp(40000, 7009)
+                         .payload(32, 0x5a)
+                         .build();
+    const std::vector<uint8_t> headers(pkt.begin(), pkt.begin() + 20 + 20);
+    auto n = raw(headers, CapturePoint::LocalIn, t0 + 32'000'000);
+    n.partial = true;
+    n.key = n.short_key;
+    n.nft = NftStep{"inet", "f", "in", "input", 0, 2, "udp dport 7009 drop", "drop"};
+    auto d = raw(pkt, CapturePoint::Drop, t0 + 1'000'000);
+    d.drop = true;
+    d.reason = "NETFILTER_DROP";
+
+    Correlator c({.window_ns = 200'000'000, .both_slots = false});
+    c.add(raw(pkt, CapturePoint::TcIngress, t0));
+    c.add(d);
+    c.add(n);
+    auto done = c.take_done(0, true);
+    ASSERT_EQ(done.size(), 1u);
+    const auto& path = done[0].path;
+    ASSERT_EQ(path.size(), 3u);
+    EXPECT_TRUE(path[1].nft.has_value());
+    EXPECT_TRUE(path[2].drop);
+}
+
 }  // namespace
 }  // namespace hookdump::trace
