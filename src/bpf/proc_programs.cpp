@@ -23,28 +23,18 @@
 #include <vector>
 
 #include "bpf/libbpf_log.h"
+#include "bpf/sock_program.h"
 #include "hookdump_proc.skel.h"
 #include "util/error.h"
 
 namespace hookdump::bpf {
 
+// The parser trace's socket point uses (it also undoes mountinfo's \ooo escapes).
 std::string cgroup2_mount() {
     std::ifstream f("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(f, line)) {
-        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-        const size_t dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream tail(line.substr(dash + 3));
-        std::string fstype;
-        tail >> fstype;
-        if (fstype != "cgroup2") continue;
-        std::istringstream head(line.substr(0, dash));
-        std::string id, parent, dev, root, mount;
-        head >> id >> parent >> dev >> root >> mount;
-        if (root == "/") return mount;
-    }
-    return {};
+    std::stringstream text;
+    text << f.rdbuf();
+    return hookdump::cgroup2_mount(text.str());
 }
 
 void CgroupPaths::walk() {
