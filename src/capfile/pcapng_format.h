@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace hookdump::pcapng {
 
@@ -26,5 +27,9 @@ inline constexpr uint16_t kIsbEndTime = 3;
 inline constexpr uint16_t kIsbFilterAccept = 6;
 inline constexpr uint16_t kIsbOsDrop = 7;
 inline constexpr uint16_t kIsbUsrDeliv = 8;
+
+// hookdump's writer: a section comment naming the csv/jsonl fields its packets' comments carry
+// beyond the point ("hookdump fields=label,drop"), so that `read` gives them back as columns.
+inline constexpr std::string_view kFieldsComment = "hookdump fields=";
 
 }  // namespace hookdump::pcapng

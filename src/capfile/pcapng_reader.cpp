@@ -133,12 +133,14 @@ void PcapngReader::section(std::span<const uint8_t> body) {
     if (u16(body.data() + 4) != 1) bad(fmt::format("pcapng version {}", u16(body.data() + 4)));
     ifaces_.clear();
     section_comment_.clear();
+    section_comments_.clear();
     // A malformed option list is not fatal here: the section's packets do not depend on it.
     static_cast<void>(
         options(body.data() + 16, body.data() + body.size(), [&](uint16_t code, auto v) {
-            if (code == kOptComment && section_comment_.empty())
-                section_comment_.assign(reinterpret_cast<const char*>(v.data()), v.size());
+            if (code == kOptComment)
+                section_comments_.emplace_back(reinterpret_cast<const char*>(v.data()), v.size());
         }));
+    if (!section_comments_.empty()) section_comment_ = section_comments_.front();
 }
 
 // Walks options in [p, end): f(code, value) for each until opt_endofopt or the end; false when

@@ -56,6 +56,8 @@ class PcapngReader {
     const std::vector<PcapngInterface>& interfaces() const { return ifaces_; }
     // The current section header's first opt_comment, empty when none.
     const std::string& section_comment() const { return section_comment_; }
+    // All of the current section header's opt_comments, in order.
+    const std::vector<std::string>& section_comments() const { return section_comments_; }
     // Blocks read so far, of every type.
     uint64_t blocks_read() const { return blocks_; }
 
@@ -82,6 +84,7 @@ class PcapngReader {
     bool swapped_ = false;
     std::vector<PcapngInterface> ifaces_;
     std::string section_comment_;
+    std::vector<std::string> section_comments_;
     uint64_t blocks_ = 0;
 };
 

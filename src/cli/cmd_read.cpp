@@ -18,6 +18,10 @@ int ReadCommand::run() {
     for (const auto& w : expression_) expr += (expr.empty() ? "" : " ") + w;
     const auto engine = open_capture_file(path_, expr);
     out_.from_file = true;
+    // hookdump's pcapng says which fields its packets carry (a capture's rule labels, drop
+    // reasons): csv and jsonl give them back as the capture wrote them.
+    if (const auto* pcapng = dynamic_cast<const PcapngEngine*>(engine.get()))
+        out_.fields = pcapng->record_fields();
     auto pipeline = out_.build();
     install_stop_signals();
     const int rc = run_capture(*engine, *pipeline);

@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
+#include "capfile/pcapng_format.h"
 #include "engine/file_engine.h"
 #include "util/error.h"
 
@@ -22,6 +24,23 @@ int dlt_of(uint16_t linktype) {
 std::string_view word(std::string_view s) {
     const size_t sp = s.find(' ');
     return sp == std::string_view::npos ? s : s.substr(0, sp);
+}
+
+// The fields a "hookdump fields=label,drop" section comment names; none without one.
+RecordFields parse_fields_comment(const std::vector<std::string>& comments) {
+    RecordFields f;
+    for (std::string_view c : comments) {
+        if (!c.starts_with(pcapng::kFieldsComment)) continue;
+        c.remove_prefix(pcapng::kFieldsComment.size());
+        while (!c.empty()) {
+            const size_t comma = c.find(',');
+            const std::string_view name = c.substr(0, comma);
+            f.label |= name == "label";
+            f.drop |= name == "drop";
+            c.remove_prefix(comma == std::string_view::npos ? c.size() : comma + 1);
+        }
+    }
+    return f;
 }
 
 }  // namespace
@@ -74,6 +93,14 @@ PcapngEngine::PcapngEngine(Fd fd, const std::string& path, const std::string& ex
     // each link type the file holds as it comes.
     filter_for(1);
     ledger_.interfaces.emplace_back();
+    // A malformed first block is run()'s error, as any later one: a runtime failure, not a
+    // usage error.
+    try {
+        has_first_ = reader_.next(first_);
+    } catch (const RuntimeError&) {
+        first_error_ = std::current_exception();
+    }
+    fields_ = parse_fields_comment(reader_.section_comments());
 }
 
 PcapngEngine::~PcapngEngine() {
@@ -103,7 +130,16 @@ void PcapngEngine::run(EventHandler& handler, const std::atomic<bool>& stop) {
     auto& counters = ledger_.interfaces.front();
     PcapngPacket p;
     PacketEvent ev;
-    while (!stop.load(std::memory_order_relaxed) && reader_.next(p)) {
+    auto next = [&] {
+        if (first_error_) std::rethrow_exception(std::exchange(first_error_, nullptr));
+        if (has_first_) {
+            has_first_ = false;
+            p = first_;
+            return true;
+        }
+        return reader_.next(p);
+    };
+    while (!stop.load(std::memory_order_relaxed) && next()) {
         const PcapngInterface& i = reader_.interfaces()[p.interface];
         if (const bpf_program* f = filter_for(i.linktype)) {
             pcap_pkthdr h{};

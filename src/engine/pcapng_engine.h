@@ -7,12 +7,14 @@
 
 #include <pcap/pcap.h>
 
+#include <exception>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "capfile/pcapng_reader.h"
 #include "engine/engine.h"
+#include "sink/sink.h"
 
 namespace hookdump {
 
@@ -27,6 +29,9 @@ class PcapngEngine final : public Engine {
     Ledger ledger() const override { return ledger_; }
     // The opt_comment of the section being read (from the first packet on), empty when none.
     const std::string& section_comment() const { return reader_.section_comment(); }
+    // The csv/jsonl fields the first section's packets carry (label, drop reason), as
+    // hookdump's writer named them in its section header ("hookdump fields=label,drop").
+    RecordFields record_fields() const { return fields_; }
 
   private:
     // The expression compiled for a link type (nullptr without an expression).
@@ -35,6 +40,12 @@ class PcapngEngine final : public Engine {
     PcapngReader reader_;
     std::string path_, expression_;
     std::map<uint16_t, bpf_program> filters_;
+    RecordFields fields_;
+    // The first packet, read ahead at construction so that the first section's header (its
+    // fields comment) is known before the outputs are made; or what reading it threw.
+    PcapngPacket first_;
+    bool has_first_ = false;
+    std::exception_ptr first_error_;
     Ledger ledger_;
 };
 

@@ -74,6 +74,13 @@ class PcapngSink final : public Sink {
         b.u64(~uint64_t{0});  // section length not given
         b.option_str(kShbUserAppl, "hookdump " HOOKDUMP_VERSION);
         if (!o.section_comment.empty()) b.option_str(kOptComment, o.section_comment);
+        if (o.fields.label || o.fields.drop) {
+            std::string f(kFieldsComment);
+            if (o.fields.label) f.append("label,");
+            if (o.fields.drop) f.append("drop,");
+            f.pop_back();
+            b.option_str(kOptComment, f);
+        }
         b.end();
         out_.end_record(0);
     }

@@ -19,6 +19,8 @@
 
 #include "cli/command_line.h"
 #include "cli/numbers.h"
+#include "packet/builder.h"
+#include "sink/sinks.h"
 #include "test_util.h"
 
 #ifndef HOOKDUMP_BIN
@@ -543,6 +545,63 @@ TEST_F(Cli, RecordFormatsOnStdout) {
     ASSERT_EQ(jsonl.status, 0) << show(jsonl);
     EXPECT_EQ(split_lines(jsonl.out).size(), 5u);
     EXPECT_EQ(jsonl.out.substr(0, 32), "{\"ts\":1700000000.000000000,\"poin");
+}
+
+// A pcapng written by a capture whose packets carry a rule's label (kmod --group, nflog) or a
+// drop reason: read -o csv / -o jsonl gives the columns back as the capture wrote them. A
+// pcapng written without them (tc, the tap) reads as before, without those columns.
+TEST_F(Cli, ReadGivesBackTheLabelsAndDropReasonsOfAPcapng) {
+    const auto udp = PacketBuilder().ipv4("198.18.0.1", "198.18.0.2").udp(40000, 9).build();
+    auto write = [&](const std::string& name, RecordFields fields) {
+        const std::string path = dir_->file(name);
+        SinkOptions so{path, 262144};
+        so.fields = fields;
+        auto sink = make_pcapng_sink(so);
+        PacketEvent a;
+        a.ts_ns = 1700000000000000001ull, a.bytes = udp, a.len = static_cast<uint32_t>(udp.size());
+        a.linktype = 101, a.point = CapturePoint::Nflog, a.label = "web in";
+        sink->write(a);
+        PacketEvent b = a;
+        b.ts_ns = 1700000000000000002ull, b.label = {};
+        if (fields.drop) {
+            b.point = CapturePoint::Drop, b.drop_reason = "NETFILTER_DROP";
+            b.drop_location = "nft_do_chain+0x46f";
+        }
+        sink->write(b);
+        sink->finish(Ledger{}, 2);
+        return path;
+    };
+    const std::string labelled = write("labelled.pcapng", {.label = true});
+    RunResult csv = hookdump({"read", labelled, "-o", "csv"});
+    ASSERT_EQ(csv.status, 0) << show(csv);
+    auto lines = split_lines(csv.out);
+    ASSERT_EQ(lines.size(), 3u) << csv.out;
+    EXPECT_EQ(lines[0] + "\n", csv_header({.label = true}));
+    EXPECT_TRUE(lines[0].ends_with(",label")) << lines[0];
+    EXPECT_TRUE(lines[1].ends_with(",web in")) << lines[1];
+    EXPECT_TRUE(lines[1].find("198.18.0.1,198.18.0.2,") != std::string::npos) << lines[1];
+    EXPECT_TRUE(lines[2].ends_with(",")) << lines[2];
+    const RunResult jsonl = hookdump({"read", labelled, "-o", "jsonl"});
+    ASSERT_EQ(jsonl.status, 0) << show(jsonl);
+    lines = split_lines(jsonl.out);
+    ASSERT_EQ(lines.size(), 2u) << jsonl.out;
+    EXPECT_NE(lines[0].find("\"label\":\"web in\""), std::string::npos) << lines[0];
+    EXPECT_NE(lines[1].find("\"label\":null"), std::string::npos) << lines[1];
+
+    const std::string both = write("drop.pcapng", {.label = true, .drop = true});
+    csv = hookdump({"read", both, "-o", "csv"});
+    ASSERT_EQ(csv.status, 0) << show(csv);
+    lines = split_lines(csv.out);
+    ASSERT_EQ(lines.size(), 3u) << csv.out;
+    EXPECT_EQ(lines[0] + "\n", csv_header({.label = true, .drop = true}));
+    EXPECT_TRUE(lines[2].ends_with(",NETFILTER_DROP,nft_do_chain+0x46f")) << lines[2];
+
+    const std::string plain = write("plain.pcapng", {});
+    csv = hookdump({"read", plain, "-o", "csv"});
+    ASSERT_EQ(csv.status, 0) << show(csv);
+    lines = split_lines(csv.out);
+    ASSERT_EQ(lines.size(), 3u) << csv.out;
+    EXPECT_EQ(lines[0] + "\n", csv_header({}));
 }
 
 // ---------------------------------------------------------------------------------------------

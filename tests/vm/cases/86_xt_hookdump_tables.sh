@@ -5,7 +5,7 @@
 #   (group 8, pcapng; nat sees a connection's first packet only: one event per flow, and only
 #   with conntrack on in R, which the rule's '-m conntrack --ctstate NEW' asks for) and two
 #   rules of group 9 in A's filter OUTPUT (csv): exact rows (hook, 5-tuple) and the rule's label
-#   in csv/jsonl (`label`) and in the pcapng comment (read back), for each;
+#   in csv/jsonl (`label`) and in the pcapng comment (read back, as text and as csv), for each;
 # - capture --group 7 EXPRESSION: the group's events that the expression matches, only;
 # - one of group 9's rules deleted mid-capture: its events stop, the other rule's and every
 #   other capture's go on;
@@ -131,6 +131,14 @@ for l in open(sys.argv[1]):
           "      1 postrouting r1 IP 198.18.1.2.$p2 > 198.18.2.2.7002: UDP prefix \"nat-v4\"" \
           "      1 postrouting r1 IP6 2001:db8:1::2.$p6 > 2001:db8:2::2.7001: UDP prefix \"nat-v6\""
   check r8 "$ipt: group 8 (R's nat POSTROUTING), pcapng"
+  # ... and as csv: the label column, as the capture's own csv would have it.
+  "$HOOKDUMP_BIN" read r8.pcapng -o csv >r8r.csv 2>r8.rerr || { cat r8.rerr; vm_fail "hookdump read r8.pcapng -o csv"; }
+  [[ $(head -n1 r8r.csv) == *,verdict,label ]] || vm_fail "read r8.pcapng -o csv: header $(head -n1 r8r.csv)"
+  cut -d, -f2,6-11,19 r8r.csv | tail -n +2 | sort | uniq -c >r8r.sum
+  want r8r "      1 postrouting,out,17,198.18.1.2,198.18.2.2,$p1,7001,nat-v4" \
+           "      1 postrouting,out,17,198.18.1.2,198.18.2.2,$p2,7002,nat-v4" \
+           "      1 postrouting,out,17,2001:db8:1::2,2001:db8:2::2,$p6,7001,nat-v6"
+  check r8r "$ipt: group 8's pcapng read back as csv"
   xt_ledger b6 7; xt_ledger a7 9; xt_ledger a7e 2; xt_ledger r8 3; xt_ledger a9 4
 
   for r in "${rules[@]}"; do
