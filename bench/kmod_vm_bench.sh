@@ -31,9 +31,12 @@
 #   --xt              also -j HOOKDUMP against -j NFLOG on one iptables rule (iptables-nft, raw
 #                     PREROUTING), each read by hookdump (--engine kmod --group 5, --engine
 #                     nflog --group 5); needs xt_HOOKDUMP.ko beside --kmod's file and
-#                     DIR/xtables/libxt_HOOKDUMP.so
-#   --perf KINDS      before the measured rounds, one round of each of KINDS (kmod nflog base)
-#                     under 'perf record -e cpu-clock -c 100000 -a -g': reports in OUT/bench/perf/
+#                     DIR/xtables/libxt_HOOKDUMP.so; and the same rule with no target, no
+#                     reader (xtrule), so that the target's own cost can be taken apart
+#   --perf KINDS      before the measured rounds, one round of each of KINDS (kmod nflog base;
+#                     with --xt also xt xtnflog xtrule)
+#                     under 'perf record -e cpu-clock -c 100000 -a -g': reports in OUT/bench/perf/;
+#                     with all three xt kinds, bench/vm/kmod_xt_perf.py's table follows the report
 #   --out DIR         the VM's results share (default bench/out/kmod_vm/); emptied first
 #   --json FILE       the summary (default bench/out/kmod_vm.json)
 #
@@ -123,4 +126,11 @@ if [[ ! -f $out/bench/complete ]]; then
   exit 1
 fi
 
-python3 "$here/vm/kmod_bench_report.py" "$out/bench" "$json" "$wall"
+rc=0
+python3 "$here/vm/kmod_bench_report.py" "$out/bench" "$json" "$wall" || rc=$?
+# --xt --perf "xt xtnflog xtrule": the same comparison by perf samples (bench/vm/kmod_xt_perf.py).
+if [[ -f $out/bench/perf/xt_0.perf.data && -f $out/bench/perf/xtnflog_0.perf.data && -f $out/bench/perf/xtrule_0.perf.data ]]; then
+  echo
+  python3 "$here/vm/kmod_xt_perf.py" "$out/bench" --json "${json%.json}.xt-perf.json" || rc=1
+fi
+exit $rc

@@ -32,6 +32,9 @@
 #            --group 5 -q -w /tmp/...csv'
 #   xtnflog  -j NFLOG --nflog-group 5, 'hookdump capture --engine nflog --group 5 -q -w
 #            /tmp/...csv'
+#   xtrule   the same rule with no target (iptables-nft's counter only) and no reader: what
+#            the rule itself costs, which both targets pay; cost(rule -j X) - cost(rule alone)
+#            is the target's own added cost
 #
 # Part 2, TCP throughput (BENCH_IPERF_ROUNDS rounds of none, hooked, none, hookedboth, the order
 # rotated each round): iperf3 -t BENCH_IPERF_SECONDS -O 1 (the first second not counted) from
@@ -49,7 +52,7 @@ KMOD_PARAMS=${BENCH_KMOD_PARAMS:-}
 BURST=${BENCH_BURST:-30000}   # datagrams of a burst round (0: none)
 PAYLOAD=${BENCH_PAYLOAD:-18}  # UDP payload bytes: 18 makes 60-byte frames
 SENDER=${BENCH_SENDER:-pktgen-rx}   # pktgen-rx (a kernel thread at vb's receive), pktgen (at va), trafgen
-PERF=${BENCH_PERF:-}   # profile one extra round of these kinds first (kmod nflog base), into $OUT/perf/
+PERF=${BENCH_PERF:-}   # profile one extra round of these kinds first (kmod nflog base xt xtnflog xtrule; a kind named twice, twice), into $OUT/perf/
 SENDERS=${BENCH_SENDERS:-1}   # trafgen processes (-P)
 EXTRA=${BENCH_EXTRA:-}   # investigation: more kmod variants a round (null, skip, batchN, nosession)
 XT=${BENCH_XT:-}   # 1: the iptables rounds, -j HOOKDUMP and -j NFLOG (xt, xtnflog)
@@ -375,6 +378,25 @@ round_xt() {
   vm_log "$kind $1: $(grep 'captured' "$OUT/$tag.err")"
 }
 
+# round_xtrule ROUND: the rule of round_xt with no target and no reader: the sender, the
+# iptables-nft chain and the rule (its match and counter) alone. The counter is what it matched.
+round_xtrule() {
+  local tag=xtrule_$1 rule=(-t raw -A PREROUTING -p udp --dport 9)
+  ip netns exec hbB iptables "${rule[@]}" || vm_fail "iptables ${rule[*]}"
+  vb_stats; local rx0=$RX
+  cpu $$; CPU0=$CPU
+  perf_start $tag
+  send "$OUT/$tag.sender" "$N"
+  perf_stop
+  cpu $$; CPU1=$CPU
+  vb_stats
+  ip netns exec hbB iptables-save -c -t raw >"$OUT/$tag.ipt" || vm_fail "iptables-save"
+  ip netns exec hbB iptables -t raw -F PREROUTING || vm_fail "iptables -F"
+  printf 'kind=xtrule mode=flow round=%s t0=%s t_sent=%s t_cont=%s t_drained=%s rmem_stopped=- rx=%s cpu0=%s cpu1=%s\n' \
+    "$1" "$T0" "$T_SENT" "$T0" "$T_SENT" $((RX - rx0)) "$CPU0" "$CPU1" >"$OUT/$tag.txt"
+  vm_log "xtrule $1: $(grep -- '-A PREROUTING' "$OUT/$tag.ipt")"
+}
+
 loaded() { [[ -d /sys/module/hookdump ]]; }
 vm_on_exit 'if loaded; then rmmod hookdump || vm_cleanup_failed "rmmod hookdump"; fi'
 vm_on_exit '[[ ! -d /sys/module/xt_HOOKDUMP ]] || rmmod xt_HOOKDUMP || vm_cleanup_failed "rmmod xt_HOOKDUMP"'
@@ -433,11 +455,17 @@ if [[ -n $PERF ]]; then
   cp /proc/kallsyms "$OUT/kallsyms" 2>/dev/null
   out_main=$OUT OUT=$OUT/perf PERF_ON=1
   mkdir -p "$OUT" || vm_fail "mkdir $OUT"
+  # A kind named again is profiled again: its Nth profile is round N-1 (kind_0, kind_1, ...).
+  declare -A nth
   for k in $PERF; do
+    i=${nth[$k]:-0} nth[$k]=$((${nth[$k]:-0} + 1))
     case $k in
-      kmod) round_kmod 0 ;;
-      nflog) round_nflog 0 ;;
-      base) round_base 0 ;;
+      kmod) round_kmod $i ;;
+      nflog) round_nflog $i ;;
+      base) round_base $i ;;
+      xt) round_xt $i HOOKDUMP ;;
+      xtnflog) round_xt $i NFLOG ;;
+      xtrule) round_xtrule $i ;;
       *) vm_fail "BENCH_PERF: unknown kind $k" ;;
     esac
   done
@@ -451,7 +479,7 @@ t_part1=$EPOCHREALTIME
 kinds=(kmod nflog)
 ((BURST > 0)) && kinds+=(kmodburst nflogburst)
 for v in $EXTRA; do kinds+=(kmod-$v); done
-[[ -n $XT ]] && kinds+=(xt xtnflog)
+[[ -n $XT ]] && kinds+=(xt xtnflog xtrule)
 for ((r = 1; r <= ROUNDS; r++)); do
   round_base $r
   for ((i = 0; i < ${#kinds[@]}; i++)); do
@@ -464,6 +492,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       kmod-nosession) round_kmod_nosession $r ;;
       xt) round_xt $r HOOKDUMP ;;
       xtnflog) round_xt $r NFLOG ;;
+      xtrule) round_xtrule $r ;;
       kmod-*) round_kmod $r "${k#kmod-}" ;;
     esac
   done

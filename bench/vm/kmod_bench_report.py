@@ -177,6 +177,25 @@ def xtnflog_rounds(kind):
     return out
 
 
+def xtrule_rounds(kind):
+    """The iptables rule of the xt rounds with no target and no reader: the rule's counter is
+    what it matched, which must be every datagram hbB received."""
+    out = []
+    for p in rounds(kind):
+        r = kv(p)
+        tag = p[:-4]
+        cm = re.search(r"^\[(\d+):\d+\] -A PREROUTING -p udp -m udp --dport 9$", open(tag + ".ipt").read(), re.M)
+        matched = int(cm.group(1)) if cm else -1
+        exact = matched == int(r["rx"])
+        if not exact:
+            problems.append(f"{kind} round {r['round']}: the rule's counter {matched} is not the {r['rx']} datagrams received")
+        x = common(r, matched)
+        x.update({"matched": matched, "delivered": None, "lost": 0, "ledger_exact": exact,
+                  "sender_refused": refused(tag)})
+        out.append(x)
+    return out
+
+
 kinds["kmod"] = kmod_rounds("kmod")
 kinds["nflog"] = nflog_rounds("nflog")
 kinds["kmodburst"] = kmod_rounds("kmodburst")
@@ -186,6 +205,8 @@ for extra in sorted({os.path.basename(p).split("_")[0] for p in glob.glob(os.pat
 if rounds("xt") or rounds("xtnflog"):
     kinds["xt"] = kmod_rounds("xt")
     kinds["xtnflog"] = xtnflog_rounds("xtnflog")
+if rounds("xtrule"):
+    kinds["xtrule"] = xtrule_rounds("xtrule")
 for k in ("kmod", "nflog"):
     if not kinds[k]:
         problems.append(f"no {k} rounds")
@@ -257,6 +278,15 @@ def added_cost(kind):
 costs = {k: added_cost(k) for k in kinds if not k.endswith("burst")}
 
 
+def target_cost(kind):
+    """Per round: what the target adds to the same iptables rule without a target, in µs an
+    event: window / events of the rule -j X, minus window / datagrams of the rule alone (same
+    round). The rule's own evaluation, which both targets pay, is taken out."""
+    bb = {x["round"]: x["window_s"] / x["matched"] for x in kinds.get("xtrule", []) if x.get("matched", 0) > 0}
+    return [{"round": x["round"], "us": 1e6 * (x["window_s"] / x["matched"] - bb[x["round"]])}
+            for x in kinds.get(kind, []) if x["round"] in bb and x.get("matched")]
+
+
 def per_event(kind):
     """Socket bytes (truesize) queued for one event while the reader was stopped."""
     vals = [x["queued_bytes_while_stopped"] / x["matched"] for x in kinds.get(kind, [])
@@ -318,6 +348,7 @@ labels = {
     "kmod-nosession": "hookdump.ko, the rule and no reader (matched, counted, nothing sent)",
     "xt": "iptables `-j HOOKDUMP --hookdump-group 5` → `hookdump capture --engine kmod --group 5 -w x.csv`",
     "xtnflog": "iptables `-j NFLOG --nflog-group 5` → `hookdump capture --engine nflog --group 5 -w x.csv`",
+    "xtrule": "the same iptables rule with no target, no reader (its counter only)",
 }
 
 
@@ -386,6 +417,16 @@ if kinds.get("xt") and kinds.get("xtnflog"):
         "added_cost_ratio_per_round": cost_pairs,
         "goal_ratio_at_most": 0.25, "goal_met": bool(xt_cost and xn_cost and xt_cost / xn_cost <= 0.25 and xt_ok),
         "ledgers_exact_all_rounds": xt_ok}
+    if kinds.get("xtrule"):
+        tc = {k: target_cost(k) for k in ("xt", "xtnflog")}
+        tmed = {k: med([c["us"] for c in v]) if v else None for k, v in tc.items()}
+        tpairs = [a["us"] / b["us"] for a in tc["xt"] for b in tc["xtnflog"] if a["round"] == b["round"] and b["us"] > 0]
+        summary["events"]["xt"]["target_only"] = {
+            "definition": "cost(rule -j X) - cost(rule alone), window/events of each, same round",
+            "us_per_event": {"hookdump_target": tmed["xt"], "nflog_target": tmed["xtnflog"]},
+            "per_round": tc, "ratio_hookdump_over_nflog": ratio_of(tmed["xt"], tmed["xtnflog"]),
+            "ratio_per_round": tpairs,
+            "goal_met": bool(tmed["xt"] and tmed["xtnflog"] and tmed["xt"] / tmed["xtnflog"] <= 0.25 and xt_ok)}
     print(f"\n**iptables -j HOOKDUMP against -j NFLOG** (one rule, raw PREROUTING, iptables-nft; both read by "
           f"hookdump, csv): events/s {num(summary['events']['xt']['events_per_s_ratio_of_medians'], '{:.2f}')}x "
           f"(per round: {nums(xt_pairs)}); added cost per event HOOKDUMP {num(xt_cost, '{:.2f}')} µs, NFLOG "
@@ -394,6 +435,14 @@ if kinds.get("xt") and kinds.get("xtnflog"):
           f"NFLOG: the rule's counter, hookdump's ledger and the csv rows): "
           f"{sum(x['ledger_exact'] for k in ('xt', 'xtnflog') for x in kinds[k])}"
           f"/{len(kinds['xt']) + len(kinds['xtnflog'])} rounds.")
+    if "target_only" in summary["events"]["xt"]:
+        t = summary["events"]["xt"]["target_only"]
+        print(f"\n**The target's own added cost** (window / events of the rule -j X minus window / datagrams of the "
+              f"same rule with no target, same round; medians): HOOKDUMP {num(t['us_per_event']['hookdump_target'], '{:.2f}')} µs, "
+              f"NFLOG {num(t['us_per_event']['nflog_target'], '{:.2f}')} µs: **{num(t['ratio_hookdump_over_nflog'], '{:.2f}')}x** "
+              f"(per round: {nums(t['ratio_per_round'])}; goal <= 0.25x). Rule alone: "
+              f"{per_round(kinds['xtrule'], 'window_s', '{:.2f}')} s for {env.get('packets')} datagrams, counter exact in "
+              f"{sum(x['ledger_exact'] for x in kinds['xtrule'])}/{len(kinds['xtrule'])} rounds.")
 if kinds["kmodburst"]:
     print(f"\n**Burst**: the reader stopped (SIGSTOP) while {env.get('burst')} datagrams go through, their events "
           f"waiting in its socket (8 MiB); window: SIGCONT to the socket drained. The rate at which each reader "
