@@ -60,6 +60,9 @@ PktObject::PktObject(const PktConfig& cfg) {
         bpf_map__set_max_entries(skel_->maps.hd_socks, 1);
         bpf_map__set_max_entries(skel_->maps.hd_ports, 1);
     }
+    bpf_program__set_autoload(skel_->progs.hd_tc_ingress, cfg.tc_ingress);
+    bpf_program__set_autoload(skel_->progs.hd_tc_egress, cfg.tc_egress);
+    bpf_program__set_autoload(skel_->progs.hd_xdp, cfg.xdp);
     const int err = splice.during([&] { return hookdump_pkt__load(skel_); });
     if (err) {
         hookdump_pkt__destroy(skel_);

@@ -35,6 +35,11 @@ struct PktConfig {
     uint32_t filter_pid = 0;
     uint64_t filter_cgroup = 0;
     uint64_t filter_comm[2] = {};
+    // The programs to load: the verifier's time is most of a start (about 150 ms a program
+    // here, seconds under emulation), so those a run does not attach are left out.
+    bool tc_ingress = true;
+    bool tc_egress = true;
+    bool xdp = true;
 };
 
 // Flow mode's IPv4 key and the tuple it stands for (family 4, the first address words).

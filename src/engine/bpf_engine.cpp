@@ -208,10 +208,14 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.filter_cgroup = cfg_.proc_cgroup;
     std::memcpy(pc.filter_comm, cfg_.proc_comm.data(),
                 std::min(cfg_.proc_comm.size(), sizeof pc.filter_comm - 1));
+    const bool tc = cfg_.hook == BpfEngineConfig::Hook::Tc;
+    pc.tc_ingress = tc && cfg_.ingress;
+    pc.tc_egress = tc && cfg_.egress;
+    pc.xdp = !tc;
     obj_ = std::make_unique<bpf::PktObject>(pc);
     if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_, cfg_.table_flows);
 
-    if (cfg_.hook == BpfEngineConfig::Hook::Tc) {
+    if (tc) {
         stale_removed_ = remove_stale_tc_filters(ifindex_);
         if (cfg_.ingress)
             tc_.push_back(std::make_unique<bpf::TcAttachment>(ifindex_, TcDirection::Ingress,

@@ -106,6 +106,7 @@ uint32_t v4(const char* a) {
 
 TEST_F(ProgTest, TcRecordsTupleLengthAndBytes) {
     PktConfig cfg;
+    cfg.xdp = false;
     PktObject obj(cfg);
     const auto f = udp4("198.18.0.2", "198.18.0.1", 40000, 5001);
     const auto t = PacketBuilder()
@@ -163,6 +164,8 @@ TEST_F(ProgTest, TcRecordsTupleLengthAndBytes) {
 
 TEST_F(ProgTest, SnaplenAndFragments) {
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.snaplen = 64;
     PktObject obj(cfg);
     const auto big = udp4("198.18.0.2", "198.18.0.1", 40000, 5001, 1400);
@@ -185,8 +188,27 @@ TEST_F(ProgTest, SnaplenAndFragments) {
     EXPECT_EQ(recs[1].hdr.tuple.sport, 0);
 }
 
+// A run loads only the programs it attaches (the verifier's time is most of a start).
+TEST_F(ProgTest, OnlyTheProgramsAskedForAreLoaded) {
+    PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
+    PktObject tc(cfg);
+    EXPECT_GE(tc.tc_ingress_fd(), 0);
+    EXPECT_LT(tc.tc_egress_fd(), 0);
+    EXPECT_LT(tc.xdp_fd(), 0);
+    PktConfig xcfg;
+    xcfg.tc_ingress = xcfg.tc_egress = false;
+    PktObject xdp(xcfg);
+    EXPECT_LT(xdp.tc_ingress_fd(), 0);
+    EXPECT_LT(xdp.tc_egress_fd(), 0);
+    EXPECT_GE(xdp.xdp_fd(), 0);
+}
+
 TEST_F(ProgTest, XdpPassesAndRecords) {
     PktConfig cfg;
+    cfg.tc_ingress = false;
+    cfg.tc_egress = false;
     PktObject obj(cfg);
     const auto f = udp4("198.18.0.2", "198.18.0.1", 40000, 5001, 100);
     run(obj.xdp_fd(), f, kXdpPass);
@@ -200,6 +222,7 @@ TEST_F(ProgTest, XdpPassesAndRecords) {
 
 TEST_F(ProgTest, RulesSelect) {
     PktConfig cfg;
+    cfg.tc_egress = false;
     Rule base;
     cfg.rules = to_bpf_rules(
         rules_from_expression("src net 198.18.0.0/24 and udp dst port 5001 or tcp", base),
@@ -238,6 +261,7 @@ TEST_F(ProgTest, RulesSelect) {
 
 TEST_F(ProgTest, FlowCounters) {
     PktConfig cfg;
+    cfg.tc_egress = false;
     cfg.mode = HD_MODE_FLOWS;
     PktObject obj(cfg);
     const auto a = udp4("198.18.0.2", "198.18.0.1", 40000, 5001, 10);
@@ -288,6 +312,8 @@ TEST_F(ProgTest, FlowCounters) {
 // same flow; none is lost.
 TEST_F(ProgTest, FlowsPastTheHashSpillThroughTheRing) {
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     cfg.max_flows = 2;
     PktObject obj(cfg);
@@ -332,6 +358,8 @@ TEST_F(ProgTest, FlowsPastTheHashSpillThroughTheRing) {
 TEST_F(ProgTest, FlowsPastHashAndRingAreCounted) {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     cfg.max_flows = 1;
     cfg.ring_bytes = static_cast<uint32_t>(page);
@@ -359,6 +387,8 @@ TEST_F(ProgTest, FlowsPastHashAndRingAreCounted) {
 TEST_F(ProgTest, RingFullIsCounted) {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.ring_bytes = static_cast<uint32_t>(page);
     PktObject obj(cfg);
     const auto f = udp4("198.18.0.2", "198.18.0.1", 40000, 5001, 1400);
@@ -437,6 +467,7 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
 
     for (const uint32_t snaplen : {262144u, 64u, 8u}) {
         PktConfig cfg;
+        cfg.xdp = false;
         cfg.snaplen = snaplen;
         PktObject obj(cfg);
         for (const int prog : {obj.tc_ingress_fd(), obj.tc_egress_fd()}) {
@@ -471,6 +502,7 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
 
     // A translated expression decides on the frame as on the wire.
     PktConfig cfg;
+    cfg.xdp = false;
     cfg.filter = compile_pcap_filter("vlan 100 and host 198.18.100.2 and udp port 5001");
     PktObject obj(cfg);
     runner.set_target(obj.tc_ingress_fd());
@@ -488,6 +520,7 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
 
     // Flow mode counts the bytes on the wire.
     PktConfig fcfg;
+    fcfg.xdp = false;
     fcfg.mode = HD_MODE_FLOWS;
     PktObject fobj(fcfg);
     runner.set_target(fobj.tc_ingress_fd());
@@ -517,6 +550,8 @@ TEST_F(ProgTest, TcVlanTagInMetadataRecordedAsOnTheWire) {
 // sometimes: it cannot be made deterministic from userspace.)
 TEST_F(ProgTest, FlowDrainLosesNothingWhileCpusCount) {
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     PktObject obj(cfg);
     FlowDrain drain(obj);
@@ -589,6 +624,8 @@ TEST_F(ProgTest, FlowDrainLosesNothingWhileCpusCount) {
 // timeout, or at the end; never twice.
 TEST_F(ProgTest, FlowDrainIdleAndActiveTimeouts) {
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     PktObject obj(cfg);
     FlowDrain drain(obj);
@@ -631,6 +668,8 @@ TEST_F(ProgTest, FlowDrainIdleAndActiveTimeouts) {
 // and a later packet of an evicted flow starts a new record.
 TEST_F(ProgTest, FlowDrainTableBoundEvictsTheOldest) {
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     PktObject obj(cfg);
     FlowDrain drain(obj, 10);
@@ -666,6 +705,8 @@ TEST_F(ProgTest, FlowDrainTableBoundEvictsTheOldest) {
 // over several batches, the last one partial, and exports each flow once with its counts.
 TEST_F(ProgTest, FlowDrainManyBatches) {
     PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     PktObject obj(cfg);
     FlowDrain drain(obj);
@@ -697,6 +738,7 @@ TEST_F(ProgTest, FlowDrainManyBatches) {
 // (Ethernet padding left out), and a TCP flow that carried FIN or RST ends once quiet.
 TEST_F(ProgTest, FlowKeysCarryPointIcmpOctetsAndTcpEnd) {
     PktConfig cfg;
+    cfg.xdp = false;
     cfg.mode = HD_MODE_FLOWS;
     PktObject obj(cfg);
     FlowDrain drain(obj);
