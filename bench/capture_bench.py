@@ -108,7 +108,17 @@ TOOLS = [
                            "--block-size", str(c["ring_mib"] * 1024 // 8), "--ring-blocks", "8", "--proc",
                            "-w", c["out"], "udp"],
         "drops": lambda err: _first_int(r"(\d+) dropped by kernel", err),
-        "ring": "as hookdump, with --proc (the endpoint looked up in userspace, answers kept 100 ms)",
+        "ring": "as hookdump, with --proc (the endpoint looked up in userspace; no socket has it: a miss, kept 100 ms)",
+    },
+    {
+        # The same with a UDP socket bound at the frames' destination (198.18.0.2:9) by a process
+        # started before the capture (seeded from sock_diag): every lookup finds it.
+        "name": "hookdump-proc-bound", "bind_udp": ("198.18.0.2", 9),
+        "argv": lambda c: [c["hookdump"], "capture", "--engine", "afpacket", "-i", c["iface"], "-q", "-s", str(SNAPLEN),
+                           "--block-size", str(c["ring_mib"] * 1024 // 8), "--ring-blocks", "8", "--proc",
+                           "-w", c["out"], "udp"],
+        "drops": lambda err: _first_int(r"(\d+) dropped by kernel", err),
+        "ring": "as hookdump-proc, the destination a bound socket's (found; kept while the programs' change count holds)",
     },
     {
         # Flows only at the tap: every packet read from the ring into the userspace flow table
@@ -473,7 +483,15 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, r
     conf = os.path.join(workdir, "udp.cfg")
     rx0 = rx_packets()
     cap = None
+    holder = None
     try:
+        if tool.get("bind_udp"):
+            addr, port = tool["bind_udp"]
+            holder = subprocess.Popen(["ip", "netns", "exec", NS_RX, "python3", "-c",
+                                       f"import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                                       f"s.bind(('{addr}',{port}))\nprint('bound',flush=True)\nsys.stdin.read()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            holder.stdout.readline()
         if kind != "none":
             argv = tool["argv"]({"iface": IF_RX, "out": out, "hookdump": hookdump, "ring_mib": ring_mib})
             # --proc finds the cgroup2 mount in its mount namespace: `ip netns exec` hides the
@@ -535,6 +553,9 @@ def run_one(tool, hookdump, count, rate, workdir, perf_data=None, budget=None, r
             out_text, err = cap.communicate(timeout=60)
             err = out_text + err
     finally:
+        if holder:
+            holder.stdin.close()
+            holder.wait(timeout=10)
         if cap:
             if budget:
                 budget.leave(cap.pid)

@@ -37,6 +37,11 @@ struct {
 	__type(value, struct hd_proc_stats);
 } proc_stats SEC(".maps");
 
+/* Bumped after every change of hd_ports (an endpoint added or replaced, one marked released;
+ * an LRU eviction happens only on an add): userspace (AF_PACKET's lookups) reads it from the
+ * mapped .bss and keeps its answers while it has not moved. */
+__u64 hd_ports_gen;
+
 static __always_inline struct hd_proc_stats *hd_pstats(void)
 {
 	__u32 zero = 0;
@@ -79,6 +84,7 @@ static __always_inline void hd_port_put(const struct hd_sock_key *k,
 	struct hd_proc_stats *st = hd_pstats();
 	long err = bpf_map_update_elem(&hd_ports, k, v, flags);
 
+	__sync_fetch_and_add(&hd_ports_gen, 1);
 	if (!st)
 		return;
 	if (!err)
@@ -321,8 +327,10 @@ int hd_sock_release(struct bpf_sock *sk)
 		struct hd_sock_key k = sv->port;
 
 		pv = bpf_map_lookup_elem(&hd_ports, &k);
-		if (pv && pv->cookie == cookie && !pv->released_ns)
+		if (pv && pv->cookie == cookie && !pv->released_ns) {
 			pv->released_ns = bpf_ktime_get_ns();
+			__sync_fetch_and_add(&hd_ports_gen, 1);
+		}
 	}
 	if (bpf_map_delete_elem(&hd_socks, &cookie) == 0 && st)
 		st->released++;

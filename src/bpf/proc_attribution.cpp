@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "bpf/proc_programs.h"
+#include "flow/flow_table.h"
 #include "util/clock.h"
 
 namespace hookdump::bpf {
@@ -93,7 +94,13 @@ bool ProcAttribution::local_address(uint8_t family, const std::array<uint8_t, 16
     return false;
 }
 
+void ProcAttribution::take_now() {
+    now_ns_ = clock_ns(CLOCK_MONOTONIC);
+    gen_ = programs_.ports_gen();
+}
+
 void ProcAttribution::read_entries(const hd_sock_key& k, bool wildcard_ok, Cached& c) const {
+    c.gen = programs_.ports_gen();
     c.looked_ns = clock_ns(CLOCK_MONOTONIC);
     c.exact = bpf_map_lookup_elem(programs_.ports_fd(), &k, &c.e) == 0;
     c.wildcard = false;
@@ -110,33 +117,57 @@ void ProcAttribution::read_entries(const hd_sock_key& k, bool wildcard_ok, Cache
 // this namespace: a forwarded packet's port may be a local socket's). The entry names the
 // packet's process only when the packet's time lies in the socket's life (bound or learned,
 // to released): packets are read here after the fact, the socket may be gone or its port
-// another socket's by then. An answer is used again for the packets up to when it was read;
-// later ones read the map again (about once per ring block and endpoint).
+// another socket's by then. An answer holds for the packets up to when it was read, and up to
+// the batch's start while the programs' change count (hd_ports_gen) has not moved since: the
+// map is read again only after a change (of any endpoint), for a miss not before 100 ms.
 bool ProcAttribution::lookup(const PacketEvent& ev, hd_proc& out) {
     const Parsed& p = ev.parsed;
-    if (!p.has_ip() || !p.has_ports() || (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) ||
-        ev.dir == Direction::Unknown)
-        return false;
+    if (!p.has_ip() || !p.has_ports() || ev.dir == Direction::Unknown) return false;
     const bool out_dir = ev.dir == Direction::Out;
-    const std::array<uint8_t, 16>& addr = out_dir ? p.src : p.dst;
-    hd_sock_key k{};
-    k.netns = netns_;
-    std::memcpy(k.addr, addr.data(), p.family == 4 ? 4 : 16);
-    k.port = out_dir ? p.sport : p.dport;
-    k.family = p.family;
-    k.proto = p.proto;
-    const uint64_t ts = ev.ts_ns - static_cast<uint64_t>(mono_to_real_);
-    auto it = cache_.find(k);
-    if (it == cache_.end() ||
-        (ts > it->second.looked_ns && (it->second.found || ts > it->second.looked_ns + kMissNs))) {
-        if (cache_.size() >= kCacheMax) {
-            cache_.clear();
-            it = cache_.end();
+    return lookup_endpoint(p.family, p.proto, out_dir ? p.src : p.dst, out_dir ? p.sport : p.dport,
+                           ev.ts_ns, out);
+}
+
+bool ProcAttribution::lookup_endpoint(uint8_t family, uint8_t proto,
+                                      const std::array<uint8_t, 16>& addr, uint16_t port,
+                                      uint64_t real_ns, hd_proc& out) {
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return false;
+    const uint64_t ts = real_ns - static_cast<uint64_t>(mono_to_real_);
+    const auto key = [&] {
+        hd_sock_key k{};
+        k.netns = netns_;
+        std::memcpy(k.addr, addr.data(), family == 4 ? 4 : 16);
+        k.port = port;
+        k.family = family;
+        k.proto = proto;
+        return k;
+    };
+    uint64_t a[2];
+    std::memcpy(a, addr.data(), sizeof a);
+    Cached* c = nullptr;
+    if (last_.c && last_.port == port && last_.family == family && last_.proto == proto &&
+        last_.addr[0] == a[0] && last_.addr[1] == a[1]) {
+        c = last_.c;
+    } else {
+        const hd_sock_key k = key();
+        auto it = cache_.find(k);
+        if (it == cache_.end()) {
+            if (cache_.size() >= kCacheMax) cache_.clear();
+            Cached fresh{};
+            ++looked_up_;
+            read_entries(k, local_address(family, addr, real_ns), fresh);
+            it = cache_.emplace(k, fresh).first;
         }
-        Cached c{};
-        ++looked_up_;
-        read_entries(k, local_address(p.family, addr, ev.ts_ns), c);
-        it = cache_.insert_or_assign(k, c).first;
+        c = &it->second;
+        last_ = {family, proto, port, {a[0], a[1]}, c};
+    }
+    if (ts > c->looked_ns) {
+        if (c->gen == gen_ && ts <= now_ns_) {
+            c->looked_ns = now_ns_;  // nothing changed from the read to the batch's start
+        } else if (c->found || ts > c->looked_ns + kMissNs) {
+            ++looked_up_;
+            read_entries(key(), local_address(family, addr, real_ns), *c);
+        }
     }
     // The exact address's socket when it was there at the packet's time, else the wildcard
     // one's (an accepted connection learns its address at its first packet out: the packets in
@@ -144,13 +175,12 @@ bool ProcAttribution::lookup(const PacketEvent& ev, hd_proc& out) {
     const auto covers = [ts](const hd_port_value& v) {
         return ts >= v.since_ns && (!v.released_ns || ts <= v.released_ns);
     };
-    const Cached& c = it->second;
-    if (c.exact && covers(c.e)) {
-        out = c.e.proc;
+    if (c->exact && covers(c->e)) {
+        out = c->e.proc;
         return true;
     }
-    if (c.wildcard && covers(c.w)) {
-        out = c.w.proc;
+    if (c->wildcard && covers(c->w)) {
+        out = c->w.proc;
         return true;
     }
     return false;
@@ -162,25 +192,62 @@ bool ProcAttribution::attribute(PacketEvent& ev) {
         if (lookup(ev, p) && p.tgid) {
             fill(ev.proc, p);
             ++found_;
+        } else {
+            ev.proc = ProcInfo{};
         }
     }
     if (ev.proc.known) ev.proc.cgroup = programs_.cgroups().path(ev.proc.cgroup_id, ev.ts_ns);
     return !lookup_ || filter_.match(ev.proc);
 }
 
+// A flow the engine counted itself (tc/XDP flow mode) has no process: its local endpoint's
+// socket, when the socket's life covers the flow's first packet (else its last). The filters
+// keep only the flows of a matching process where the kernel did not filter (XDP; tc's
+// programs filter the packets before they count them).
+void ProcAttribution::on_flow(const FlowRecord& r) {
+    FlowRecord f = r;
+    if (!f.proc.known && f.has_ports && f.dir != Direction::Unknown) {
+        take_now();
+        const bool out_dir = f.dir == Direction::Out;
+        const auto& addr = out_dir ? f.key.src : f.key.dst;
+        const uint16_t port = out_dir ? f.key.sport : f.key.dport;
+        hd_proc p{};
+        if ((lookup_endpoint(f.key.family, f.key.proto, addr, port, f.first_ns, p) ||
+             lookup_endpoint(f.key.family, f.key.proto, addr, port, f.last_ns, p)) &&
+            p.tgid)
+            fill(f.proc, p);
+    }
+    if (f.proc.known) f.proc.cgroup = programs_.cgroups().path(f.proc.cgroup_id, f.last_ns);
+    if (lookup_ && !filter_.match(f.proc)) return;
+    next_.on_flow(f);
+}
+
 bool ProcAttribution::on_event(const PacketEvent& ev) {
+    if (lookup_) take_now();
     PacketEvent e = ev;
     if (!attribute(e)) return true;
     return next_.on_event(e);
 }
 
 bool ProcAttribution::on_events(std::span<const PacketEvent> evs) {
+    if (lookup_) take_now();
     batch_.clear();
     for (const PacketEvent& ev : evs) {
         batch_.push_back(ev);
         if (!attribute(batch_.back())) batch_.pop_back();
     }
     return next_.on_events(batch_);
+}
+
+bool ProcAttribution::on_events_owned(std::span<PacketEvent> evs) {
+    if (lookup_) take_now();
+    size_t kept = 0;
+    for (PacketEvent& ev : evs) {
+        if (!attribute(ev)) continue;
+        if (&evs[kept] != &ev) evs[kept] = ev;
+        ++kept;
+    }
+    return next_.on_events(evs.first(kept));
 }
 
 }  // namespace hookdump::bpf

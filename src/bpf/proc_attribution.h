@@ -34,12 +34,14 @@ class ProcAttribution final : public EventHandler {
 
     bool on_event(const PacketEvent& ev) override;
     bool on_events(std::span<const PacketEvent> evs) override;
+    bool on_events_owned(std::span<PacketEvent> evs) override;
     void prefetch(std::span<const PacketEvent> evs) override { next_.prefetch(evs); }
     uint64_t capacity() const override { return next_.capacity(); }
     void on_idle(uint64_t now_ns) override { next_.on_idle(now_ns); }
     bool wants_parsed() const override { return lookup_ || next_.wants_parsed(); }
-    void on_flow(const FlowRecord& r) override { next_.on_flow(r); }
+    void on_flow(const FlowRecord& r) override;
 
+    // Map reads (each one or two lookups, a system call each) and answers found.
     uint64_t looked_up() const { return looked_up_; }
     uint64_t found() const { return found_; }
 
@@ -47,6 +49,9 @@ class ProcAttribution final : public EventHandler {
     // false: the event is filtered out.
     bool attribute(PacketEvent& ev);
     bool lookup(const PacketEvent& ev, hd_proc& out);
+    // The socket of a local endpoint (addresses as Parsed has them) at real_ns (CLOCK_REALTIME).
+    bool lookup_endpoint(uint8_t family, uint8_t proto, const std::array<uint8_t, 16>& addr,
+                         uint16_t port, uint64_t real_ns, hd_proc& out);
     bool local_address(uint8_t family, const std::array<uint8_t, 16>& a, uint64_t now_ns);
 
     struct KeyHash {
@@ -55,15 +60,20 @@ class ProcAttribution final : public EventHandler {
     struct KeyEq {
         bool operator()(const hd_sock_key& a, const hd_sock_key& b) const noexcept;
     };
-    // What the map said at looked_ns (CLOCK_MONOTONIC, as the map's times): the exact
-    // address's entry and the wildcard's (for an address of this namespace).
+    // What the map said at looked_ns (CLOCK_MONOTONIC, as the map's times; the answer holds
+    // for the packets up to then): the exact address's entry and the wildcard's (for an
+    // address of this namespace), and the ports map's change count before the read.
     struct Cached {
         uint64_t looked_ns;
+        uint64_t gen;
         bool found;            // either
         bool exact, wildcard;  // which
         hd_port_value e, w;
     };
     void read_entries(const hd_sock_key& k, bool wildcard_ok, Cached& c) const;
+    // The clock, then the change count, once a batch: an answer read at change count gen_
+    // holds up to now_ns_.
+    void take_now();
 
     EventHandler& next_;
     ProcPrograms& programs_;
@@ -74,6 +84,14 @@ class ProcAttribution final : public EventHandler {
     std::vector<std::array<uint8_t, 17>> local_;  // family, address
     uint64_t local_read_ns_ = 0;
     int64_t mono_to_real_ = 0;  // the events' CLOCK_REALTIME minus the map's CLOCK_MONOTONIC
+    uint64_t now_ns_ = 0, gen_ = 0;
+    // The last endpoint looked up (packets of a flow come in runs): its answer without hashing.
+    struct Last {
+        uint8_t family = 0, proto = 0;
+        uint16_t port = 0;
+        uint64_t addr[2] = {};
+        Cached* c = nullptr;
+    } last_;
     std::vector<PacketEvent> batch_;
     uint64_t looked_up_ = 0, found_ = 0;
 };

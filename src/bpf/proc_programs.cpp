@@ -58,12 +58,18 @@ void CgroupPaths::walk() {
 }
 
 std::string_view CgroupPaths::path(uint64_t id, uint64_t now_ns) {
-    if (auto it = paths_.find(id); it != paths_.end()) return it->second;
-    if (mount_.empty() || (walked_ns_ && now_ns < walked_ns_ + 1'000'000'000)) return {};
-    walked_ns_ = now_ns ? now_ns : 1;
-    walk();
-    if (auto it = paths_.find(id); it != paths_.end()) return it->second;
-    return {};
+    if (id && id == last_id_) return last_path_;
+    auto it = paths_.find(id);
+    if (it == paths_.end()) {
+        if (mount_.empty() || (walked_ns_ && now_ns < walked_ns_ + 1'000'000'000)) return {};
+        walked_ns_ = now_ns ? now_ns : 1;
+        walk();
+        it = paths_.find(id);
+        if (it == paths_.end()) return {};
+    }
+    last_id_ = id;
+    last_path_ = it->second;
+    return last_path_;
 }
 
 uint64_t CgroupPaths::id_of(const std::string& path) const {
@@ -253,6 +259,10 @@ int ProcPrograms::socks_fd() const {
 }
 int ProcPrograms::ports_fd() const {
     return bpf_map__fd(skel_->maps.hd_ports);
+}
+
+uint64_t ProcPrograms::ports_gen() const {
+    return __atomic_load_n(&skel_->bss->hd_ports_gen, __ATOMIC_ACQUIRE);
 }
 
 hd_proc_stats ProcPrograms::stats() const {

@@ -36,6 +36,8 @@ class CgroupPaths {
     std::string mount_;
     std::unordered_map<uint64_t, std::string> paths_;
     uint64_t walked_ns_ = 0;
+    uint64_t last_id_ = 0;  // the last id found (a flow's packets come in runs), and its path
+    std::string_view last_path_;
 };
 
 class ProcPrograms {
@@ -49,6 +51,9 @@ class ProcPrograms {
 
     int socks_fd() const;
     int ports_fd() const;
+    // The programs' count of changes of the ports map (hd_ports_gen, read from the mapped
+    // .bss: no system call): an answer read from the map holds while it has not moved.
+    uint64_t ports_gen() const;
     hd_proc_stats stats() const;
     size_t seeded() const { return seeded_; }
     CgroupPaths& cgroups() { return cgroups_; }

@@ -275,6 +275,7 @@ bool AfPacketRing::fill(tpacket3_hdr* h, PacketEvent& ev) {
     ev.len = len;
     ev.linktype = static_cast<uint16_t>(dlt_);
     ev.bytes = {data, caplen};
+    ev.proc.known = false;  // a handler may have filled it in (on_events_owned)
     LinkType lt;
     if (!want_parsed_) {
         // ev.parsed stays empty (cleared in run())
@@ -310,12 +311,12 @@ bool AfPacketRing::consume_block(EventHandler& handler) {
         auto* next =
             reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(h) + h->tp_next_offset);
         if (fill(h, batch_[filled]) && ++filled == batch_.size()) {
-            go_on = handler.on_events({batch_.data(), filled});
+            go_on = handler.on_events_owned({batch_.data(), filled});
             filled = 0;
         }
         h = next;
     }
-    if (go_on && filled) go_on = handler.on_events({batch_.data(), filled});
+    if (go_on && filled) go_on = handler.on_events_owned({batch_.data(), filled});
     frames_read_ += n;
     __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     next_block_ = (next_block_ + 1) % block_count_;

@@ -26,6 +26,10 @@ class EventHandler {
             if (!on_event(ev)) return false;
         return true;
     }
+    // The same for events the engine hands over to be changed (its own batch, every field of
+    // which it sets again before the next): a handler that fills a field in (ProcAttribution)
+    // does it in place instead of copying the batch.
+    virtual bool on_events_owned(std::span<PacketEvent> evs) { return on_events(evs); }
     // The events on_event is given next, in order: a hint that lets the handler prefetch the
     // memory they will touch (the flow table's entries). It changes nothing.
     virtual void prefetch(std::span<const PacketEvent> /*evs*/) {}

@@ -40,6 +40,25 @@ uint8_t normalize(uint8_t has) {
 
 // Appends the value of field f of record r, in the field's length.
 void put_field(std::vector<uint8_t>& b, const Record& r, const Field& f) {
+    if (f.enterprise == kEnterprise) {
+        switch (f.id) {
+            case kProcessId:
+                put32(b, r.pid);
+                break;
+            case kUserId:
+                put32(b, r.uid);
+                break;
+            case kCgroupId:
+                put64(b, r.cgroup_id);
+                break;
+            case kProcessName:
+                b.insert(b.end(), r.comm.begin(), r.comm.begin() + f.len);
+                break;
+            default:
+                break;
+        }
+        return;
+    }
     switch (f.id) {
         case kSourceIPv4Address:
         case kSourceIPv6Address:
@@ -130,15 +149,23 @@ std::vector<Field> template_fields(uint8_t family, uint8_t has) {
     f.push_back({kFlowEndReason, 1});
     // observationPointId is unsigned64; four bytes (reduced-size) hold hookdump's values.
     if (has & Record::kObservationPoint) f.push_back({kObservationPointId, 4});
+    if (has & Record::kProcess) {
+        f.push_back({kProcessId, 4, kEnterprise});
+        f.push_back({kUserId, 4, kEnterprise});
+        f.push_back({kCgroupId, 8, kEnterprise});
+        f.push_back({kProcessName, 16, kEnterprise});
+    }
     return f;
 }
 
 size_t min_message_size() {
     // IPv6 with every optional field (ports rather than ICMP: the bigger layout).
     const auto f = template_fields(6, 0xff);
-    size_t rec = 0;
-    for (const Field& x : f) rec += x.len;
-    const size_t tmpl = 4 + 4 * f.size();
+    size_t rec = 0, tmpl = 4;
+    for (const Field& x : f) {
+        rec += x.len;
+        tmpl += x.spec_len();
+    }
     return kMessageHeaderLen + kSetHeaderLen + tmpl + kSetHeaderLen + ((rec + 3) & ~size_t{3});
 }
 
@@ -160,8 +187,9 @@ size_t MessageBuilder::template_for(uint8_t family, uint8_t has) {
     put16(t.encoding, t.id);
     put16(t.encoding, static_cast<uint16_t>(t.fields.size()));
     for (const Field& f : t.fields) {
-        put16(t.encoding, f.id);
+        put16(t.encoding, f.enterprise ? static_cast<uint16_t>(f.id | 0x8000) : f.id);
         put16(t.encoding, f.len);
+        if (f.enterprise) put32(t.encoding, f.enterprise);
         t.record_len = static_cast<uint16_t>(t.record_len + f.len);
     }
     templates_.push_back(std::move(t));

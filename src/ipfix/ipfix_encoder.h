@@ -42,6 +42,18 @@ enum Ie : uint16_t {
     kFlowEndMilliseconds = 153,
 };
 
+// hookdump's own elements (enterprise-specific, RFC 7011 3.2: the id's top bit set, then the
+// enterprise number). No IANA element names a process. The enterprise number is 32473, the one
+// RFC 5612 reserves for documentation and examples: hookdump has none registered; a collector
+// that knows these ids under that number decodes them (docs/FORMATS.md).
+inline constexpr uint32_t kEnterprise = 32473;
+enum EnterpriseIe : uint16_t {
+    kProcessId = 1,    // unsigned32: the thread group id
+    kUserId = 2,       // unsigned32
+    kCgroupId = 3,     // unsigned64: cgroup v2 id
+    kProcessName = 4,  // string, 16 bytes, NUL-padded: the command name (comm)
+};
+
 // flowEndReason values (IANA).
 enum class EndReason : uint8_t {
     IdleTimeout = 1,
@@ -62,6 +74,7 @@ struct Record {
         kEgress = 0x10,    // egress_if
         kDirection = 0x20,
         kObservationPoint = 0x40,
+        kProcess = 0x80,  // pid, uid, cgroup_id, comm: hookdump's enterprise elements
     };
     uint8_t has = 0;
     uint8_t family = 4;  // 4 or 6
@@ -81,11 +94,18 @@ struct Record {
     uint64_t packets = 0;   // packetDeltaCount
     uint64_t start_ms = 0;  // wall clock, milliseconds since the epoch
     uint64_t end_ms = 0;
+    uint32_t pid = 0;
+    uint32_t uid = 0;
+    uint64_t cgroup_id = 0;
+    std::array<char, 16> comm{};  // NUL-padded
 };
 
 struct Field {
     uint16_t id = 0;
     uint16_t len = 0;
+    uint32_t enterprise = 0;  // 0: an IANA element
+    // Its size in a template record: 4, 8 with an enterprise number.
+    size_t spec_len() const { return enterprise ? 8 : 4; }
 };
 
 // The fields of a record's template, in order: what the family and `has` bits select (ports

@@ -1,5 +1,8 @@
 #include "ipfix/ipfix_flow.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace hookdump::ipfix {
 
 uint32_t observation_point_id(CapturePoint p) {
@@ -60,6 +63,13 @@ Record to_record(const FlowRecord& f) {
     if (const uint32_t op = observation_point_id(f.key.point)) {
         r.has |= Record::kObservationPoint;
         r.observation_point = op;
+    }
+    if (f.proc.known) {
+        r.has |= Record::kProcess;
+        r.pid = f.proc.pid;
+        r.uid = f.proc.uid;
+        r.cgroup_id = f.proc.cgroup_id;
+        std::memcpy(r.comm.data(), f.proc.comm, std::min(sizeof f.proc.comm, r.comm.size()));
     }
     r.end_reason = end_reason(f.end);
     r.octets = f.ip_bytes;

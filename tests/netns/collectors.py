@@ -280,7 +280,15 @@ class Wire(Daemon):
             "direction": int(f["cflow.direction"]) if "cflow.direction" in f else None,
             "point": int(f["cflow.observation_point_id"])
             if "cflow.observation_point_id" in f else None,
+            # Enterprise elements tshark has no name for (hookdump's process, PEN 32473): each
+            # one's bytes, in the template's order.
+            "private": [bytes.fromhex(v.replace(":", "")) for v in
+                        _as_list(f.get("cflow.enterprise_private_entry", []))],
         }
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
 
 
 def _find_keys(tree, names):

@@ -19,12 +19,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import collectors  # noqa: E402
 import netns  # noqa: E402
 from netns import Topology, read_jsonl, sh  # noqa: E402
 
 A_IP, B_IP = "198.18.0.1", "198.18.0.2"
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "proc_peer.py")
 N = 3  # messages each way
+IPFIX_PORT = collectors.NFCAPD_PORT
 # `ip netns exec` mounts the namespace's sysfs over /sys, hiding the cgroup2 mount under it:
 # the capture mounts cgroup2 again in its (private) mount namespace, where hookdump finds it
 # in /proc/self/mountinfo. The same hierarchy: the same ids and paths.
@@ -200,6 +202,25 @@ class Tc(Base):
             for r in got:
                 self.assertEqual((r["pid"], r["comm"]), (srv.pid, "hd-old"), r)
 
+    def test_port_taken_by_another_process(self):
+        """One server on 7001 answers, exits; a second process binds 7001 and answers: each
+        exchange is its own server's (AF_PACKET keeps the answers it read until the cgroup
+        programs change the map: the exit and the bind do)."""
+        with Topology() as t:
+            a, b = topology(t)
+            cap = start(t, a, self.engine, "udp")
+            servers = []
+            for name in ("hd-first", "hd-second"):
+                srv = Peer(a, name, "udp-server", 7001, N)
+                srv.wait_line("ready")
+                Peer(b, "hd-bcu", "udp-client", A_IP, 7001, N).wait()
+                srv.wait()
+                servers.append(srv)
+                time.sleep(0.3)  # the ring's block read (timeout 50 ms) before the next bind
+            got = port_rows(rows(cap), 7001)
+            self.assertEqual([(r["pid"], r["comm"]) for r in got],
+                             [(s.pid, s.name) for s in servers for _ in range(2 * N)], got)
+
     def test_inherited_socket_is_its_creators(self):
         with Topology() as t:
             a, b = topology(t)
@@ -287,6 +308,43 @@ class Flows(Base):
                     self.assertEqual((f["pid"], f["comm"]), (peer.pid, peer.name), f)
 
 
+    def test_kernel_flow_mode_and_ipfix_carry_the_process(self):
+        """tc flow mode (flows counted in the kernel: the process looked up at export) and
+        AF_PACKET, to a flow file and over IPFIX: tshark decodes the enterprise elements
+        (PEN 32473) as the process's pid, uid, cgroup id and command name."""
+        for engine in ("tc", "afpacket"):
+            with self.subTest(engine=engine), Topology() as t:
+                a, b = topology(t)
+                flows = t.path("flows.jsonl")
+                nfcapd = collectors.Nfcapd(t, a)
+                wire = collectors.Wire(t, a, IPFIX_PORT)
+                cap = t.capture(a, "--engine", engine, "-i", "vA", "--proc", "-q", f"--flows={flows}",
+                                "--ipfix", f"127.0.0.1:{IPFIX_PORT}", name="cap", wrapper=CGROUP2,
+                                wait_ready=False)
+                cap.wait_line("listening on ")
+                peers = self.exchange(t, a, b)
+                cap.stop(settle=0.5)
+                self.assertEqual(cap.rc, 0, cap.stderr())
+                fl = read_jsonl(flows)
+                exported = wire.flows()
+                # nfcapd keeps the records (the elements it does not know skipped).
+                nf, seq_failures = nfcapd.flows()
+                self.assertEqual(seq_failures, 0)
+                for port, peer in peers.items():
+                    got = [f for f in fl if port in (f["sport"], f["dport"])]
+                    self.assertEqual(len(got), 2, got)  # one each way
+                    cg = cgroup_id(got[0]["cgroup"])
+                    for f in got:
+                        self.assertEqual((f["pid"], f["comm"], f["uid"]), (peer.pid, peer.name, os.getuid()), f)
+                    ipfix = [f for f in exported if port in (f["sport"], f["dport"])]
+                    self.assertEqual(len(ipfix), 2, ipfix)
+                    for f in ipfix:
+                        self.assertEqual(f["private"], [
+                            peer.pid.to_bytes(4, "big"), os.getuid().to_bytes(4, "big"),
+                            cg.to_bytes(8, "big"), peer.name.encode().ljust(16, b"\0")], f)
+                    self.assertEqual(len([f for f in nf if port in (f["sport"], f["dport"])]), 2, nf)
+
+
 class Forwarded(unittest.TestCase):
     def test_forwarded_packets_have_no_process(self):
         """A router R between A and B with forwarding on and a UDP socket bound to the wildcard
@@ -328,6 +386,11 @@ class Errors(unittest.TestCase):
 
 
 # -- the cgroup programs ---------------------------------------------------------------------
+
+def cgroup_id(path):
+    """The cgroup v2 id of PATH (the inode of its directory)."""
+    return os.stat(cgroup2_mount() + path).st_ino
+
 
 def cgroup2_mount():
     with open("/proc/self/mountinfo") as f:

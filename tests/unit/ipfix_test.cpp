@@ -91,17 +91,28 @@ class Decoder {
                     const auto id = static_cast<uint16_t>(be(p, 2));
                     const auto n = static_cast<uint16_t>(be(p + 2, 2));
                     EXPECT_GE(id, 256);
-                    EXPECT_LE(4u + 4u * n, left);
+                    // Field specifiers: 4 bytes, 8 with an enterprise number (the id's top
+                    // bit); an enterprise element is keyed by its id with that bit.
+                    size_t at = 4;
                     std::vector<Field> f;
-                    for (size_t i = 0; i < n; ++i) {
-                        const auto ie = static_cast<uint16_t>(be(p + 4 + 4 * i, 2));
-                        EXPECT_EQ(ie & 0x8000, 0) << "no enterprise elements";
-                        f.push_back({ie, static_cast<uint16_t>(be(p + 6 + 4 * i, 2))});
+                    for (size_t i = 0; i < n && at + 4 <= left; ++i) {
+                        const auto ie = static_cast<uint16_t>(be(p + at, 2));
+                        const auto len = static_cast<uint16_t>(be(p + at + 2, 2));
+                        uint32_t pen = 0;
+                        at += 4;
+                        if (ie & 0x8000) {
+                            EXPECT_LE(at + 4, left);
+                            pen = static_cast<uint32_t>(be(p + at, 4));
+                            at += 4;
+                        }
+                        f.push_back({ie, len, pen});
                     }
+                    EXPECT_EQ(f.size(), n);
+                    EXPECT_LE(at, left);
                     templates_[id] = f;
                     d.templates.push_back(id);
-                    p += 4 + 4 * n;
-                    left -= 4 + 4 * n;
+                    p += at;
+                    left -= at;
                 }
                 EXPECT_EQ(left, 0u);
             } else {
@@ -300,6 +311,41 @@ TEST(IpfixEncoder, EachFamilyAndTransportItsTemplateUnknownFieldsLeftOut) {
         off += lens.back();
     }
     EXPECT_EQ(lens[3], 4 + 48);
+}
+
+TEST(IpfixEncoder, AFlowsProcessInItsOwnTemplateAsEnterpriseElements) {
+    MessageBuilder b(1472);
+    Record p = tcp4(1);
+    p.has |= Record::kProcess;
+    p.pid = 4242;
+    p.uid = 1000;
+    p.cgroup_id = 0x0102030405060708;
+    std::memcpy(p.comm.data(), "python3", 7);
+    ASSERT_TRUE(b.add(tcp4(2)));
+    ASSERT_TRUE(b.add(p));
+    const auto bytes = b.finish(0, 0, 0);
+    const std::vector<uint8_t> msg(bytes.begin(), bytes.end());
+    Decoder c;
+    const DecodedMessage d = c.decode(msg);
+    ASSERT_EQ(d.templates, (std::vector<uint16_t>{256, 257}));
+    const std::vector<Field>& f = *c.fields(257);
+    ASSERT_EQ(f.size(), 16u);
+    EXPECT_EQ(ids(std::vector<Field>(f.begin(), f.begin() + 12)), ids(*c.fields(256)));
+    for (size_t i = 12; i < 16; ++i) EXPECT_EQ(f[i].enterprise, 32473u) << i;
+    EXPECT_EQ(ids(std::vector<Field>(f.begin() + 12, f.end())),
+              (std::vector<uint16_t>{0x8001, 0x8002, 0x8003, 0x8004}));
+    // Template set: 4 + (4 + 12 * 4) + (4 + 16 * 4 + 4 * 4); data sets 4 + 48, 4 + 80.
+    EXPECT_EQ(msg.size(), 16u + 4 + 52 + 84 + 52 + 84);
+    ASSERT_EQ(d.records.size(), 2u);
+    EXPECT_FALSE(d.records[0].has(0x8001));
+    const DecodedRecord& r = d.records[1];
+    EXPECT_EQ(r.u(kSourceTransportPort), 1u);
+    EXPECT_EQ(r.u(0x8001), 4242u);
+    EXPECT_EQ(r.u(0x8002), 1000u);
+    EXPECT_EQ(r.u(0x8003), 0x0102030405060708u);
+    const std::vector<uint8_t> comm = {'p', 'y', 't', 'h', 'o', 'n', '3', 0,
+                                       0,   0,   0,   0,   0,   0,   0,   0};
+    EXPECT_EQ(r.fields.at(0x8004), comm);
 }
 
 TEST(IpfixEncoder, TemplatesOnlyOncePerSessionUntilResent) {
