@@ -6,11 +6,18 @@
  * full socket in the namespace asked for, whose IP header matches the filter, is one record
  * with the socket's protocol, local address and port, and the first bytes of the packet.
  * Strictly passive: both programs always return 1 (allow).
+ *
+ * The namespace is told by its cookie, read one of two ways (netns_from, set by the loader):
+ * bpf_get_netns_cookie() where the kernel gives it to cgroup_skb programs, else from the
+ * socket's own struct sock (sk->__sk_common.skc_net.net->net_cookie, CO-RE reads through
+ * bpf_probe_read_kernel, which a program loaded with CAP_PERFMON may call). Both are the
+ * value SO_NETNS_COOKIE gives.
  */
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "hookdump_sock.h"
 
@@ -19,8 +26,24 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The kernel's types, only the fields read (CO-RE: the offsets come from the running
+ * kernel's BTF; the ___hd suffix keeps the local names apart from the kernel's).
+ */
+struct net___hd {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+struct sock___hd {
+	struct {
+		struct {
+			struct net___hd *net;
+		} skc_net;
+	} __sk_common;
+} __attribute__((preserve_access_index));
+
 /* Set by the loader before load. */
 const volatile __u64 netns_cookie = 0; /* 0: every namespace */
+const volatile __u32 netns_from = HOOKDUMP_SOCK_NETNS_HELPER;
 const volatile __u32 nr_rules = 0;     /* 0: every packet */
 /* In .bss, not rodata: the shared matcher reads them as plain memory (as hookdump_drop's). */
 struct hd_rule rules[HOOKDUMP_SOCK_MAX_RULES];
@@ -86,6 +109,24 @@ static __always_inline void parse_tuple(struct __sk_buff *skb, struct hd_tuple *
 	}
 }
 
+/* The cookie of the namespace of a full socket's packet (netns_from says how). */
+static __always_inline __u64 packet_netns(struct __sk_buff *skb, struct bpf_sock *sk)
+{
+	const struct sock___hd *ks;
+	struct bpf_sock *slot = sk;
+	__u64 addr = 0;
+
+	if (netns_from == HOOKDUMP_SOCK_NETNS_HELPER)
+		return bpf_get_netns_cookie(skb);
+	/* The verifier allows no arithmetic on a socket pointer, but lets a privileged program
+	 * copy one as a number: the kernel's struct sock, read from there on.
+	 */
+	if (bpf_probe_read_kernel(&addr, sizeof(addr), (const void *)&slot))
+		return 0;
+	ks = (const struct sock___hd *)addr;
+	return BPF_CORE_READ(ks, __sk_common.skc_net.net, net_cookie);
+}
+
 static __always_inline void report(struct __sk_buff *skb, __u8 egress)
 {
 	struct hookdump_sock_event *e;
@@ -93,16 +134,16 @@ static __always_inline void report(struct __sk_buff *skb, __u8 egress)
 	struct bpf_sock *sk;
 	__u32 n;
 
-	/* netns_cookie is a constant at load: the loader sets it only where the kernel has the
-	 * helper for cgroup_skb programs (probed), else refuses to load
-	 */
-	if (netns_cookie && bpf_get_netns_cookie(skb) != netns_cookie)
-		return;
 	sk = skb->sk;
 	if (!sk)
 		return;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
+		return;
+	/* netns_cookie and netns_from are constants at load: the path not taken is dead code
+	 * (the helper is called only where the loader found it)
+	 */
+	if (netns_cookie && packet_netns(skb, sk) != netns_cookie)
 		return;
 	count(HOOKDUMP_SOCK_STAT_SEEN);
 	parse_tuple(skb, &t);

@@ -27,6 +27,12 @@ struct hookdump_sock_event {
 	__u8 hdr[HOOKDUMP_SOCK_HDR_MAX];
 };
 
+/* How the programs read a packet's network namespace (its cookie). */
+enum hookdump_sock_netns {
+	HOOKDUMP_SOCK_NETNS_HELPER, /* bpf_get_netns_cookie(skb): where cgroup_skb has it */
+	HOOKDUMP_SOCK_NETNS_SOCKET, /* the socket's struct sock, read by bpf_probe_read_kernel */
+};
+
 enum hookdump_sock_stat {
 	HOOKDUMP_SOCK_STAT_SEEN,    /* packets of a full socket in the namespace */
 	HOOKDUMP_SOCK_STAT_MATCHED, /* ... that the filter accepted */

@@ -101,23 +101,28 @@ void SockProgram::RingDeleter::operator()(ring_buffer* r) const {
 SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::move(cb)) {
     const std::vector<hd_rule> rules =
         to_bpf_rules(cfg.rules, HOOKDUMP_SOCK_MAX_RULES, "the socket program");
-    // The programs see every namespace's sockets: without the helper they could not tell
-    // this namespace's from the others'.
-    if (cfg.netns_cookie &&
-        libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie, nullptr) != 1)
-        throw RuntimeError(
-            "this kernel's cgroup_skb programs cannot read a packet's network namespace "
-            "(bpf_get_netns_cookie)");
+    // The programs see every namespace's sockets and tell this namespace's by its cookie:
+    // through the helper where the kernel gives it to cgroup_skb programs, else read from the
+    // socket (Debian 12's 6.1 and 6.12). libbpf's probe is not the last word: Debian 12's
+    // libbpf takes 6.12's "program of this type cannot use helper" for a yes, so a failed load
+    // with the helper is retried without it.
+    const bool helper =
+        libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie, nullptr) == 1;
     const Fd cgroup = open_cgroup2_root();
     bpf::libbpf_log_begin();
 
-    skel_.reset(hookdump_sock__open());
-    if (!skel_) fail_with_libbpf("cannot open the socket BPF program", errno);
-    skel_->rodata->netns_cookie = cfg.netns_cookie;
-    skel_->rodata->nr_rules = static_cast<uint32_t>(rules.size());
-    std::copy(rules.begin(), rules.end(), skel_->bss->rules);
-    if (int err = hookdump_sock__load(skel_.get()))
-        fail_with_libbpf("cannot load the socket BPF program", err);
+    auto load = [&](uint32_t netns_from) {
+        skel_.reset(hookdump_sock__open());
+        if (!skel_) fail_with_libbpf("cannot open the socket BPF program", errno);
+        skel_->rodata->netns_cookie = cfg.netns_cookie;
+        skel_->rodata->netns_from = netns_from;
+        skel_->rodata->nr_rules = static_cast<uint32_t>(rules.size());
+        std::copy(rules.begin(), rules.end(), skel_->bss->rules);
+        return hookdump_sock__load(skel_.get());
+    };
+    int err = helper ? load(HOOKDUMP_SOCK_NETNS_HELPER) : -1;
+    if (err) err = load(HOOKDUMP_SOCK_NETNS_SOCKET);
+    if (err) fail_with_libbpf("cannot load the socket BPF program", err);
     // bpf_links (BPF_LINK_CREATE), held by the skeleton: closed by its destruction, or by the
     // kernel with the process.
     skel_->links.hookdump_sk_in =

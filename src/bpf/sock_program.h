@@ -40,9 +40,8 @@ class SockProgram {
   public:
     using Callback = std::function<bool(const hookdump_sock_event&)>;
 
-    // Checks that the kernel's cgroup_skb programs can read the namespace (with a cookie to
-    // match), opens, loads and attaches. Throws UsageError for rules it cannot hold,
-    // RuntimeError otherwise.
+    // Probes how the kernel's cgroup_skb programs can read a packet's namespace, opens, loads
+    // and attaches. Throws UsageError for rules it cannot hold, RuntimeError otherwise.
     SockProgram(const SockProgramConfig& cfg, Callback cb);
     ~SockProgram();
     SockProgram(const SockProgram&) = delete;

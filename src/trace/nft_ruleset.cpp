@@ -175,6 +175,10 @@ std::string nft_match(const Rule& r) {
     return m;
 }
 
+std::string nft_trace_table_name(int pid) {
+    return fmt::format("{}{}", kNftTablePrefix, pid);
+}
+
 std::string nft_trace_table_commands(int pid, const std::string& expression, std::string& note) {
     note.clear();
     std::vector<std::string> matches;
@@ -196,7 +200,7 @@ std::string nft_trace_table_commands(int pid, const std::string& expression, std
         }
     }
     if (matches.empty()) matches.emplace_back();
-    const std::string table = fmt::format("{}{}", kNftTablePrefix, pid);
+    const std::string table = nft_trace_table_name(pid);
     std::string cmds = fmt::format("add table inet {}\n", table);
     for (const auto& [chain, hook] : {std::pair{"pre", "prerouting"}, {"out", "output"}}) {
         cmds += fmt::format(

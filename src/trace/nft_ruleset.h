@@ -47,6 +47,8 @@ std::string nft_verdict_name(uint32_t code);
 constexpr const char* kNftTablePrefix = "hookdump_trace_";
 constexpr int32_t kNftMarkPriority = INT32_MIN;  // nft accepts the whole int32 range
 
+// trace's table of process `pid`: hookdump_trace_<pid> (inet).
+std::string nft_trace_table_name(int pid);
 // The nft commands that create trace's table for `pid`: chains at the lowest priority on the
 // prerouting and output hooks of an inet table, whose rules set nftrace on the packets the
 // expression selects. An expression outside the rule model's subset marks every packet:

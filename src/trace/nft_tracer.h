@@ -7,12 +7,15 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "trace/nft_ruleset.h"
 #include "trace/observation.h"
 
 struct nft_ctx;
+struct nlmsghdr;
 struct mnl_socket;
 
 namespace hookdump::trace {
@@ -50,9 +53,40 @@ class NftTraceTable {
     std::vector<std::string> stale_;
 };
 
-// iptables-legacy tables holding rules (they are not traced): "filter (3 rules)" lines, from
-// /proc/net/ip{,6}_tables_names and iptables-legacy-save when present.
+// The iptables-legacy tables of this namespace, whose rules are not traced ("iptables-legacy
+// filter", "ip6tables-legacy nat"): /proc/net/ip{,6}_tables_names (a table exists in a
+// namespace once rules were added to it or it was listed there).
 std::vector<std::string> legacy_tables_with_rules();
+
+// NFT_MSG_TRACE messages to observations: one per verdict a base chain gave (a rule's accept,
+// drop, queue or stolen, or the chain's policy), on a packet the expression selects. The
+// kernel puts the packet's headers in the first message of each base chain only: where no
+// rule decides, that is the message of the end of the rules (type RETURN) before the
+// policy's, so the headers are kept per trace id until the chain's verdict.
+class NftTraceDecoder {
+  public:
+    // A fresh listing, when a message names a chain or rule `ruleset` does not know (nullopt:
+    // none now).
+    using Relist = std::function<std::optional<NftRuleset>()>;
+    // `own_table`: the marking table, whose messages are not observations. Throws UsageError
+    // for an expression libpcap refuses.
+    NftTraceDecoder(std::string own_table, const std::string& expression, NftRuleset ruleset,
+                    Relist relist);
+    ~NftTraceDecoder();
+    NftTraceDecoder(const NftTraceDecoder&) = delete;
+    NftTraceDecoder& operator=(const NftTraceDecoder&) = delete;
+
+    // One netlink message (any type), read at now_ns (realtime).
+    std::optional<Observation> decode(const nlmsghdr* nlh, uint64_t now_ns);
+    void set_ruleset(NftRuleset ruleset);
+    // Forgets trace ids without news for a second (a packet stolen in a regular chain).
+    void expire(uint64_t now_ns);
+    size_t pending() const;  // trace ids waiting for their chain's verdict
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 class NftTracer {
   public:
@@ -69,10 +103,11 @@ class NftTracer {
     uint64_t lost() const { return lost_; }
 
   private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+    mnl_socket* nl_ = nullptr;
     std::unique_ptr<NftContext> nft_;
     std::unique_ptr<NftTraceTable> table_;
+    std::unique_ptr<NftTraceDecoder> decoder_;
+    uint64_t listed_ns_ = 0;
     uint64_t lost_ = 0;
 };
 

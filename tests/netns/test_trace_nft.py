@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """hookdump trace's nft point on the host kernel (no module): the nftables rule that dropped a
 packet (nft input, iptables-nft FORWARD through a router namespace), and trace's own table:
-gone after exit, a killed run's table removed at the next start, other tables untouched.
+gone after exit, a killed run's table removed at the next start, other tables untouched. Rules
+in iptables-legacy's x_tables are not traced: a namespace where they exist has them in the
+"not observed" list, one without them does not.
 
   HOOKDUMP_BIN=... HOOKDUMP_SEND=... python3 test_trace_nft.py
 """
@@ -122,6 +124,29 @@ class TraceNft(unittest.TestCase):
                           second.stderr())
             self.assertEqual(tables(a), ["table inet keep", "table ip hookdump_trace_x"])
 
+    def not_observed(self, t, ns):
+        """The 'not observed' lines of a trace run in `ns` that just starts and stops."""
+        c = t.capture(ns, "-o", "jsonl", "-w", t.path("trace.jsonl"), "udp", name="trace", command="trace",
+                      wait_ready=False)
+        c.wait_line("tracing at ")
+        self.assertEqual(c.stop(), 0, c.stderr())
+        return [l for l in c.stderr().splitlines() if l.startswith("hookdump: not observed: ")]
+
+    def test_iptables_legacy_rules_are_not_observed(self):
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            sh("iptables-legacy", "-A", "INPUT", "-p", "udp", "--dport", "7779", "-j", "DROP", ns=a)
+            sh("ip6tables-legacy", "-A", "OUTPUT", "-p", "udp", "--dport", "7779", "-j", "DROP", ns=a)
+            legacy = [l for l in self.not_observed(t, a) if "legacy" in l]
+            self.assertEqual(legacy, [
+                "hookdump: not observed: iptables-legacy filter: x_tables rules are not traced "
+                "(only nftables rules are)",
+                "hookdump: not observed: ip6tables-legacy filter: x_tables rules are not traced "
+                "(only nftables rules are)"])
+            # The other namespace has no x_tables rules: nothing said of them.
+            self.assertEqual([l for l in self.not_observed(t, b) if "legacy" in l], [])
+
 
 if __name__ == "__main__":
-    netns.run_tests(__name__, tools=("ip", "nft", "iptables-nft"))
+    netns.run_tests(__name__, tools=("ip", "nft", "iptables-nft", "iptables-legacy", "ip6tables-legacy"))

@@ -3,7 +3,8 @@
 # tap: a datagram dropped by an nft INPUT rule (entered LOCAL_IN, never left it), one
 # delivered to a socket, and one sent by the host (LOCAL_OUT -> POST_ROUTING -> tap-out, in
 # that order: the egress tap is after POSTROUTING, the ingress tap before PREROUTING), with tc
-# ingress/egress and the drop reason from kfree_skb.
+# ingress/egress, the drop reason from kfree_skb and the socket (after LOCAL_IN, and after
+# POST_ROUTING for the one sent).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../kmod_lib.sh"
 source "$(dirname "$0")/../trace_lib.sh"
@@ -16,14 +17,16 @@ table inet hdtrace {
   chain in { type filter hook input priority 0; udp dport 7009 drop; }
 }
 NFT
+trace_start ktA trace.err --report report.html udp
 ip netns exec ktA python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.18.0.1', 7010))
 s.settimeout(30)
+open('rx.ready', 'w').close()
 for i in range(2): s.recv(100)
 " &
 rx=$!
-trace_start ktA trace.err --report report.html udp
+for ((i = 0; i < 300; i++)); do [[ -e rx.ready ]] && break; sleep 0.1; done
 ip netns exec ktB python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.18.0.2', 40001))
@@ -47,17 +50,19 @@ want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first 
 
 delivered=$(trace_query 't["dport"] == 7010')
 echo "$delivered"
-want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first LOCAL_IN/last | delivered | - | - | single"
+# The input chain accepts it by its policy (no rule matches port 7010).
+want="tap-in@va tc-ingress@va PRE_ROUTING/first PRE_ROUTING/last LOCAL_IN/first nft LOCAL_IN/last socket@va | delivered | - | - | single"
 [[ $(grep -cx "$want" <<<"$delivered") == 2 && $(grep -c . <<<"$delivered") == 2 ]] \
   || vm_fail "port 7010: expected 2 x '$want'"
 
 sent=$(trace_query 't["dport"] == 7011')
 echo "$sent"
-want="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last tc-egress@va tap-out@va | sent | - | - | single"
+want="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last socket@va tc-egress@va tap-out@va | sent | - | - | single"
 [[ $sent == "$want" ]] || vm_fail "port 7011: expected '$want'"
 
 grep -q "^6 packets traced" trace.err || vm_fail "summary: not 6 packets"
 grep -q "^ *3  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) → nft inet hdtrace in: drop ✗ dropped at LOCAL_IN by nft inet hdtrace in handle 2: udp dport 7009 drop$" trace.err || vm_fail "summary line of the drops"
+grep -q "^ *2  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) → nft inet hdtrace in: accept → LOCAL_IN(last) → socket udp 198\.18\.0\.1:7010 ✓ delivered$" trace.err || vm_fail "summary line of the deliveries (the policy step, the socket)"
 grep -q '<svg id="hook-graph"' report.html || vm_fail "no graph in the report"
 grep -q "LOCAL_IN → delivered: 2 packets" report.html || vm_fail "report: LOCAL_IN → delivered edge"
 vm_log "drop in LOCAL_IN, delivery and local output traced hook by hook"

@@ -33,7 +33,7 @@ s.sendto(packet(4243), ('198.18.0.2', 0))
 trace_stop trace.err
 got=$(trace_query 't["dport"] == 7030')
 echo "$got"
-path="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last tc-egress@va tap-out@va | sent | - | -"
+path="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last socket@va tc-egress@va tap-out@va | sent | - | -"
 [[ $(grep -c . <<<"$got") == 3 ]] || vm_fail "expected 3 traced packets"
 [[ $(grep -cx "$path | ambiguous" <<<"$got") == 2 ]] || vm_fail "expected the 2 identical ones as 2 ambiguous full paths"
 [[ $(grep -cx "$path | single" <<<"$got") == 1 ]] || vm_fail "expected the third alone and not ambiguous"
