@@ -27,6 +27,7 @@
 #include <linux/timer.h>
 #include <linux/skbuff.h>
 #include <linux/sched.h>
+#include <linux/cgroup.h>
 #include <net/genetlink.h>
 #include <net/netns/generic.h>
 #include <net/net_namespace.h>
@@ -348,16 +349,17 @@ static struct sk_buff *hd_batch_alloc(size_t attr)
 	return genlmsg_new(one, GFP_ATOMIC);
 }
 
-/* Puts one event (and the label of the -j HOOKDUMP rule that made it, if any) in this CPU's
- * batch; the two attributes go in together or not at all.
+/* Puts one event (and the label of the -j HOOKDUMP rule that made it, and its sender, if any)
+ * in this CPU's batch; its attributes go in together or not at all.
  */
 static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookdump_event *ev,
-		      u32 snaplen, const char *label)
+		      u32 snaplen, const char *label, const struct hookdump_event_proc *proc)
 {
 	unsigned int caplen = min(snaplen, skb->len - skb_network_offset(skb));
 	size_t attr = sizeof(*ev) + caplen;
 	size_t lablen = label && label[0] ? strlen(label) + 1 : 0;
-	size_t room = nla_total_size(attr) + (lablen ? nla_total_size(lablen) : 0);
+	size_t room = nla_total_size(attr) + (lablen ? nla_total_size(lablen) : 0) +
+		      (proc ? nla_total_size(sizeof(*proc)) : 0);
 	struct sk_buff *full = NULL, *done = NULL;
 	unsigned int full_count = 0, done_count = 0;
 	struct hd_batch *b;
@@ -390,8 +392,10 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	if (caplen && skb_copy_bits(skb, skb_network_offset(skb),
 				    (u8 *)nla_data(nla) + sizeof(*ev), caplen))
 		memset((u8 *)nla_data(nla) + sizeof(*ev), 0, caplen);
-	if (lablen)	/* cannot fail: room was checked for both */
+	if (lablen)	/* cannot fail: room was checked for all */
 		nla_put(b->skb, HOOKDUMP_A_EVENT_LABEL, lablen, label);
+	if (proc)
+		nla_put(b->skb, HOOKDUMP_A_EVENT_PROC, sizeof(*proc), proc);
 	b->count++;
 	hd_stat_add(hn, HOOKDUMP_STATS_A_QUEUED, 1);
 	if (b->count >= batch_events)
@@ -407,12 +411,29 @@ out:
 	local_bh_enable();
 }
 
+/* The cgroup v2 id of @sk, the socket's own (set when it was made), not the running task's. */
+static u64 hd_sk_cgroup_id(struct sock *sk)
+{
+#ifdef CONFIG_SOCK_CGROUP_DATA
+	struct cgroup *cgrp = sock_cgroup_ptr(&sk->sk_cgrp_data);
+
+	return cgrp ? cgroup_id(cgrp) : 0;
+#else
+	return 0;
+#endif
+}
+
 /* Counts a matched packet and, when someone listens, fills in what the hook knows and puts
  * the event in a batch. @ev has the packet's fields, and the rule id or group and the slot.
+ * A locally generated packet owned by a full socket gets the socket's uid and cgroup, and the
+ * task's pid and command when it is sent in a user task's context (not in a softirq, which
+ * runs for whichever task was on the CPU, nor in a kernel thread).
  */
 static void hd_report(struct hd_net *hn, const struct sk_buff *skb, struct hookdump_event *ev,
 		      unsigned int hook, int iif, int oif, u32 snaplen, const char *label)
 {
+	struct hookdump_event_proc proc, *pp = NULL;
+
 	hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
 	if (!READ_ONCE(hn->session_portid) && !genl_has_listeners(&hd_family, hn->net, 0)) {
 		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
@@ -429,12 +450,16 @@ static void hd_report(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	    (hook == HOOKDUMP_HOOK_LOCAL_OUT || hook == HOOKDUMP_HOOK_POST_ROUTING)) {
 		ev->uid = from_kuid_munged(&init_user_ns, sock_net_uid(hn->net, skb->sk));
 		ev->flags |= HOOKDUMP_EV_UID;
-		if (in_task() && hook == HOOKDUMP_HOOK_LOCAL_OUT) {
+		memset(&proc, 0, sizeof(proc));
+		proc.cgroup_id = hd_sk_cgroup_id(skb->sk);
+		if (in_task() && !(current->flags & PF_KTHREAD)) {
 			ev->pid = task_tgid_nr(current);
 			ev->flags |= HOOKDUMP_EV_PID;
+			strscpy_pad(proc.comm, current->comm, sizeof(proc.comm));
 		}
+		pp = &proc;
 	}
-	hd_record(hn, skb, ev, snaplen, label);
+	hd_record(hn, skb, ev, snaplen, label, pp);
 }
 
 /* The first rule from @r on (the list head: from the start) that the IP header and the hook
@@ -652,6 +677,7 @@ static const struct nla_policy hd_policy[HOOKDUMP_A_MAX + 1] = {
 	[HOOKDUMP_A_EVENT]	= { .type = NLA_REJECT },
 	[HOOKDUMP_A_STATS]	= { .type = NLA_REJECT },
 	[HOOKDUMP_A_EVENT_LABEL] = { .type = NLA_REJECT },
+	[HOOKDUMP_A_EVENT_PROC]	= { .type = NLA_REJECT },
 };
 
 static struct hd_net *hd_pernet(struct genl_info *info)

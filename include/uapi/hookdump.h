@@ -52,6 +52,9 @@ enum hookdump_attr {
 	HOOKDUMP_A_EVENT_LABEL,		/* string: the label of the -j HOOKDUMP rule whose event
 					 * is the HOOKDUMP_A_EVENT just before it (absent: none)
 					 */
+	HOOKDUMP_A_EVENT_PROC,		/* binary: struct hookdump_event_proc of the event before
+					 * it (after its label, if any); sent with HOOKDUMP_EV_UID
+					 */
 	__HOOKDUMP_A_MAX,
 };
 #define HOOKDUMP_A_MAX (__HOOKDUMP_A_MAX - 1)
@@ -128,13 +131,20 @@ enum hookdump_slot {
 	HOOKDUMP_SLOT_TARGET = 3,
 };
 
+/*
+ * The attributes after a HOOKDUMP_A_EVENT, up to the next one, are that event's; a reader
+ * skips the types it does not know. struct hookdump_event itself does not change.
+ */
+
 /* hookdump_event.flags, and the BPF programs' hd_tuple.flags (bpf/hookdump_rule.h): one set */
 #define HOOKDUMP_EV_PORTS	0x01	/* sport/dport valid */
 #define HOOKDUMP_EV_ICMP	0x02	/* icmp_type/icmp_code valid */
 #define HOOKDUMP_EV_FRAG	0x04	/* a fragment (first or later) */
 #define HOOKDUMP_EV_LATER_FRAG	0x08	/* a non-first fragment: no transport header */
 #define HOOKDUMP_EV_UID		0x10	/* uid valid (locally generated, owned by a socket) */
-#define HOOKDUMP_EV_PID		0x20	/* pid valid (sent in the context of that task) */
+#define HOOKDUMP_EV_PID		0x20	/* pid valid (sent in the context of that task, a
+					 * user one, at LOCAL_OUT or POST_ROUTING)
+					 */
 #define HOOKDUMP_EV_TRUNCATED	0x40	/* transport header incomplete */
 /* BPF tuples only: family, src, dst valid (the module sees IP only) */
 #define HOOKDUMP_EV_IP		0x80
@@ -168,6 +178,17 @@ struct hookdump_event {
 	__u32 caplen;		/* packet bytes that follow */
 	__u16 thoff;		/* transport header offset from the network header (0: unknown) */
 	__u16 group;		/* HOOKDUMP_SLOT_TARGET: the -j HOOKDUMP rule's group; else 0 */
+};
+
+/*
+ * Who sent a locally generated packet (HOOKDUMP_EV_UID: at LOCAL_OUT or POST_ROUTING, owned by
+ * a full socket). Never a guess: a received, forwarded or kernel-made packet has none.
+ */
+struct hookdump_event_proc {
+	__u64 cgroup_id;	/* the socket's cgroup v2 id (0: unknown) */
+	char comm[16];		/* with HOOKDUMP_EV_PID, the sending task's command name
+				 * (TASK_COMM_LEN, NUL-padded); else empty
+				 */
 };
 
 #endif /* _UAPI_HOOKDUMP_H */

@@ -31,15 +31,6 @@ void fill(ProcInfo& info, const hd_proc& p) {
 
 }  // namespace
 
-bool ProcFilter::match(const ProcInfo& p) const {
-    if (!any()) return true;
-    if (!p.known) return false;
-    if (pid && p.pid != pid) return false;
-    if (cgroup_id && p.cgroup_id != cgroup_id) return false;
-    if (!comm.empty() && p.comm_view() != comm) return false;
-    return true;
-}
-
 size_t ProcAttribution::KeyHash::operator()(const hd_sock_key& k) const noexcept {
     uint64_t w[4];
     std::memcpy(w, &k, sizeof w);

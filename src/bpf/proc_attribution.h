@@ -11,19 +11,13 @@
 
 #include "engine/engine.h"
 #include "hookdump_proc.h"
+#include "packet/proc_filter.h"
 
 namespace hookdump::bpf {
 
 class ProcPrograms;
 
-// --pid, --comm, --cgroup (0 / empty: not given). A packet of no known process matches none.
-struct ProcFilter {
-    uint32_t pid = 0;
-    std::string comm;
-    uint64_t cgroup_id = 0;
-    bool any() const { return pid || !comm.empty() || cgroup_id; }
-    bool match(const ProcInfo& p) const;
-};
+using hookdump::ProcFilter;
 
 class ProcAttribution final : public EventHandler {
   public:

@@ -195,13 +195,15 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
 #ifdef HOOKDUMP_HAVE_BPF
     std::optional<bpf::ProcAttribution> attrib;
     if (proc_programs_) {
-        bpf::ProcFilter filter;
+        ProcFilter filter;
         filter.pid = proc_pid_;
         filter.comm = proc_comm_;
         filter.cgroup_id = proc_cgroup_id_;
-        // tc looks processes up (and filters) in the kernel; the others here.
+        // tc looks processes up (and filters) in the kernel, hookdump.ko names them (and its
+        // engine filters); the others here.
         attrib.emplace(pipeline, *proc_programs_, own_netns_cookie(),
-                       engine.name() != engine_name::kTc, filter);
+                       engine.name() != engine_name::kTc && engine.name() != engine_name::kKmod,
+                       filter);
     }
     const int rc = run_capture(engine, pipeline, attrib ? &*attrib : nullptr);
 #else
@@ -335,6 +337,7 @@ int CaptureCommand::run() {
     // Before the engine: tc's programs are loaded with these programs' maps.
     if (proc_) {
         proc_programs_ = std::make_shared<bpf::ProcPrograms>(own_netns_cookie());
+        opt.proc = true;
         opt.proc_socks_fd = proc_programs_->socks_fd();
         opt.proc_ports_fd = proc_programs_->ports_fd();
         opt.proc_pid = proc_pid_;

@@ -39,8 +39,10 @@ struct EngineOptions {
     uint16_t nflog_group = 0;
     bool group_given = false;  // --group: for kmod, the -j HOOKDUMP rules' group to read
     bool all_reasons = false, all_netns = false;  // drop
-    // --proc: the cgroup programs' maps (src/bpf/proc_programs.h; -1: off) for the engines
-    // that look processes up in the kernel (tc), and the filters they apply there (0: none).
+    // --proc (kmod: the module's senders), the cgroup programs' maps (src/bpf/proc_programs.h;
+    // -1: off) for the engines that look processes up in the kernel (tc), and the filters
+    // they apply there, or kmod's reader (0: none).
+    bool proc = false;
     int proc_socks_fd = -1, proc_ports_fd = -1;
     uint32_t proc_pid = 0;
     uint64_t proc_cgroup = 0;

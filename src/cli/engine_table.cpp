@@ -80,6 +80,16 @@ std::unique_ptr<Engine> open_kmod(const EngineOptions& opt) {
     return std::make_unique<KmodEngine>(KmodEngine::Mode::Session, r.rules(opt.expression));
 }
 
+// --proc: the module names the sender of a locally generated packet; the events kept are the
+// filter's (in userspace).
+std::unique_ptr<Engine> open_kmod_proc(const EngineOptions& opt) {
+    std::unique_ptr<Engine> e = open_kmod(opt);
+    if (opt.proc)
+        static_cast<KmodEngine&>(*e).set_proc(
+            {.pid = opt.proc_pid, .comm = opt.proc_comm, .cgroup_id = opt.proc_cgroup});
+    return e;
+}
+
 std::string kmod_ready(const KmodEngine& km, const EngineOptions& opt) {
     if (opt.group_given)
         return fmt::format("listening for iptables -j HOOKDUMP group {} (kmod engine)\n",
@@ -218,7 +228,7 @@ const std::vector<EngineRow>& engine_table() {
          .help = "hookdump.ko",
          .owner = "hookdump.ko's",
          .owned_options = {"--hooks", "--priority"},
-         .open = open_kmod,
+         .open = open_kmod_proc,
          .ready = ready_as<KmodEngine, kmod_ready>,
          .label_field = [](const EngineOptions& opt) { return opt.group_given; }},
         {.name = engine_name::kNflog,

@@ -1,8 +1,8 @@
 // Event datagrams laid out as hookdump.ko sends them (kmod/hookdump.c, hd_record: genlmsg_put
 // of HOOKDUMP_CMD_EVENTS, then per event one HOOKDUMP_A_EVENT attribute holding struct
-// hookdump_event and its caplen packet bytes, and for a -j HOOKDUMP rule's event its label in
-// a HOOKDUMP_A_EVENT_LABEL attribute right after it), for the unit tests and benchmarks, which run
-// without the module.
+// hookdump_event and its caplen packet bytes, then that event's own attributes: a -j HOOKDUMP
+// rule's label (HOOKDUMP_A_EVENT_LABEL), the sender (HOOKDUMP_A_EVENT_PROC)), for the unit tests
+// and benchmarks, which run without the module.
 #pragma once
 
 #include <linux/genetlink.h>
@@ -43,13 +43,19 @@ class KmodDatagramBuilder {
     }
     // Appends the label attribute of the event added last (a -j HOOKDUMP rule's), NUL included.
     KmodDatagramBuilder& label(const char* text) {
-        const size_t n = std::strlen(text) + 1;
+        return attr(HOOKDUMP_A_EVENT_LABEL, text, std::strlen(text) + 1);
+    }
+    // Appends the sender attribute of the event added last.
+    KmodDatagramBuilder& proc(const hookdump_event_proc& p) {
+        return attr(HOOKDUMP_A_EVENT_PROC, &p, sizeof p);
+    }
+    KmodDatagramBuilder& attr(uint16_t type, const void* data, size_t n) {
         const size_t attr = NLA_HDRLEN + n;
         const size_t at = buf_.size();
         buf_.resize(at + NLA_ALIGN(attr));
-        nlattr a{static_cast<uint16_t>(attr), HOOKDUMP_A_EVENT_LABEL};
+        nlattr a{static_cast<uint16_t>(attr), type};
         std::memcpy(buf_.data() + at, &a, sizeof a);
-        std::memcpy(buf_.data() + at + NLA_HDRLEN, text, n);
+        std::memcpy(buf_.data() + at + NLA_HDRLEN, data, n);
         return *this;
     }
     size_t count() const { return count_; }

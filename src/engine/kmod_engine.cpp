@@ -26,6 +26,9 @@ static_assert(offsetof(hookdump_event, family) == 80);
 static_assert(offsetof(hookdump_event, caplen) == 88);
 static_assert(offsetof(hookdump_event, thoff) == 92);
 static_assert(offsetof(hookdump_event, group) == 94);
+static_assert(sizeof(hookdump_event_proc) == 24);
+static_assert(offsetof(hookdump_event_proc, comm) == 8);
+static_assert(sizeof(hookdump_event_proc::comm) == sizeof(ProcInfo::comm));
 
 namespace {
 
@@ -121,6 +124,22 @@ inline bool fill_event(const void* payload, size_t len, PacketEvent& ev) {
         }
     }
     return true;
+}
+
+// The sender of the event at `event` (fill_event checked its length) from its
+// HOOKDUMP_A_EVENT_PROC: a process only when the module named the task (HOOKDUMP_EV_PID).
+void fill_proc(const void* event, const void* payload, size_t len, ProcInfo& info) {
+    hookdump_event e;
+    hookdump_event_proc p;
+    std::memcpy(&e, event, sizeof e);
+    if (len < sizeof p || !(e.flags & HOOKDUMP_EV_PID) || !e.pid) return;
+    std::memcpy(&p, payload, sizeof p);
+    info.known = true;
+    info.pid = e.pid;
+    info.uid = e.uid;
+    info.cgroup_id = p.cgroup_id;
+    std::memcpy(info.comm, p.comm, sizeof info.comm);
+    info.comm[sizeof info.comm - 1] = 0;
 }
 
 }  // namespace
@@ -415,24 +434,28 @@ bool KmodEventReader::handle_datagram(const char* buf, size_t len, EventHandler&
             nlattr h;
             std::memcpy(&h, a, sizeof h);
             if (h.nla_len < sizeof h || h.nla_len > end - a) break;
-            const char* const next = a + MNL_ALIGN(h.nla_len);
-            const char* after = next;
+            const char* after = a + MNL_ALIGN(h.nla_len);
             if ((h.nla_type & NLA_TYPE_MASK) == HOOKDUMP_A_EVENT &&
                 fill_event(a + MNL_ATTR_HDRLEN, h.nla_len - MNL_ATTR_HDRLEN, batch_[n])) {
                 PacketEvent& ev = batch_[n];
-                // A -j HOOKDUMP rule's label comes in the attribute right after its event.
                 ev.label = {};
-                if (end - next >= static_cast<ptrdiff_t>(sizeof(nlattr))) {
-                    nlattr l;
-                    std::memcpy(&l, next, sizeof l);
-                    if ((l.nla_type & NLA_TYPE_MASK) == HOOKDUMP_A_EVENT_LABEL &&
-                        l.nla_len >= sizeof l && l.nla_len <= end - next) {
-                        const char* s = next + MNL_ATTR_HDRLEN;
-                        ev.label = {s, strnlen(s, l.nla_len - MNL_ATTR_HDRLEN)};
-                        after = next + MNL_ALIGN(l.nla_len);
-                    }
+                ev.proc = {};
+                // The attributes after an event, up to the next one, are the event's: a -j
+                // HOOKDUMP rule's label, the sender of a locally generated packet.
+                while (end - after >= static_cast<ptrdiff_t>(sizeof(nlattr))) {
+                    nlattr x;
+                    std::memcpy(&x, after, sizeof x);
+                    const int type = x.nla_type & NLA_TYPE_MASK;
+                    if (type == HOOKDUMP_A_EVENT || x.nla_len < sizeof x || x.nla_len > end - after)
+                        break;
+                    const char* d = after + MNL_ATTR_HDRLEN;
+                    const size_t dlen = x.nla_len - MNL_ATTR_HDRLEN;
+                    if (type == HOOKDUMP_A_EVENT_LABEL) ev.label = {d, strnlen(d, dlen)};
+                    if (type == HOOKDUMP_A_EVENT_PROC && proc_)
+                        fill_proc(a + MNL_ATTR_HDRLEN, d, dlen, ev.proc);
+                    after += MNL_ALIGN(x.nla_len);
                 }
-                if (wanted(a + MNL_ATTR_HDRLEN, ev)) {
+                if ((!proc_ || proc_->match(ev.proc)) && wanted(a + MNL_ATTR_HDRLEN, ev)) {
                     ev.ifname = ifnames_.get(ev.ifindex);
                     if (++n == limit) {
                         go_on = deliver(n, handler, c);

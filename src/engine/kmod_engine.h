@@ -10,6 +10,7 @@
 #include "engine/engine_names.h"
 #include "engine/ifname_cache.h"
 #include "netlink/netlink_socket.h"
+#include "packet/proc_filter.h"
 #include "rules/rule.h"
 #include "util/error.h"
 
@@ -67,6 +68,9 @@ class KmodEventReader {
     // false when the handler asked to stop. Throws KmodUnloaded when nlctrl says the family
     // went away.
     bool handle_datagram(const char* buf, size_t len, EventHandler& handler, InterfaceCounters& c);
+    // capture --proc: the events' sender (HOOKDUMP_A_EVENT_PROC, the uid and pid beside it) in
+    // PacketEvent::proc, and only the events `filter` matches.
+    void set_proc(ProcFilter filter) { proc_ = std::move(filter); }
 
   private:
     bool deliver(size_t n, EventHandler& handler, InterfaceCounters& c);
@@ -75,6 +79,7 @@ class KmodEventReader {
 
     uint16_t family_id_;
     KmodTargets targets_;
+    std::optional<ProcFilter> proc_;
     IfNameCache ifnames_;
     // Events go to the handler a batch at a time (one call per batch, not per event). Only
     // the fields fill_event sets change, so an entry is not cleared between uses.
@@ -99,6 +104,7 @@ class KmodEngine final : public Engine {
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override { return ledger_; }
     const std::vector<uint32_t>& rule_ids() const { return rule_ids_; }
+    void set_proc(ProcFilter filter) { reader_.set_proc(std::move(filter)); }
 
   private:
     void cleanup() noexcept;

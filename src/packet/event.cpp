@@ -1,4 +1,5 @@
 #include "packet/event.h"
+#include "packet/proc_filter.h"
 
 #include <array>
 #include <cstring>
@@ -64,6 +65,15 @@ void IfName::assign(std::string_view v) {
     const size_t n = v.size() < sizeof s - 1 ? v.size() : sizeof s - 1;
     std::memset(s, 0, sizeof s);
     std::memcpy(s, v.data(), n);
+}
+
+bool ProcFilter::match(const ProcInfo& p) const {
+    if (!any()) return true;
+    if (!p.known) return false;
+    if (pid && p.pid != pid) return false;
+    if (cgroup_id && p.cgroup_id != cgroup_id) return false;
+    if (!comm.empty() && p.comm_view() != comm) return false;
+    return true;
 }
 
 }  // namespace hookdump

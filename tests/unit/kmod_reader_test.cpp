@@ -1,6 +1,7 @@
 // The kmod engine's read path without the module: datagrams laid out as hookdump.ko sends them
 // (KmodDatagramBuilder) through KmodEventReader and a Pipeline into the csv, jsonl and pcap
 // sinks, compared byte for byte; and its ledger.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -301,6 +302,63 @@ TEST(KmodReader, TargetEventsByGroupWithTheirLabel) {
     EXPECT_EQ(run({K::Group, 4}), (std::vector<std::string>{}));
     EXPECT_EQ(run({K::None, 0}), (std::vector<std::string>{"", ""}));
     EXPECT_EQ(run({K::All, 0}), (std::vector<std::string>{"", "sent-v4", "other", "", ""}));
+}
+
+// capture --engine kmod --proc: the module's sender attribute after the event (after its label,
+// if any) is the event's process when the module named the task (HOOKDUMP_EV_PID); a socket's
+// uid and cgroup without a task (a softirq's retransmission) is no process. --pid/--comm/--cgroup
+// keep only their events; without --proc nothing is decoded.
+TEST(KmodReader, TheModulesSenderIsTheEventsProcess) {
+    KmodDatagramBuilder b(kFamily);
+    hookdump_event sent = event(1, HOOKDUMP_HOOK_LOCAL_OUT, 4, "198.18.0.1", "198.18.0.2", 17);
+    sent.flags |= HOOKDUMP_EV_UID | HOOKDUMP_EV_PID;
+    sent.uid = 1000;
+    sent.pid = 4242;
+    hookdump_event_proc py{};
+    py.cgroup_id = 77;
+    std::memcpy(py.comm, "python3", 7);
+    hookdump_event target = sent;
+    target.slot = HOOKDUMP_SLOT_TARGET;
+    target.pid = 4343;
+    hookdump_event_proc nc{};
+    nc.cgroup_id = 78;
+    std::memcpy(nc.comm, "0123456789abcdef", 16);  // no NUL: cut at 15
+    hookdump_event softirq = sent;
+    softirq.flags &= ~HOOKDUMP_EV_PID;
+    softirq.pid = 0;
+    hookdump_event_proc sock_only{};
+    sock_only.cgroup_id = 77;
+    hookdump_event in = event(1, HOOKDUMP_HOOK_LOCAL_IN, 4, "198.18.0.2", "198.18.0.1", 17);
+    b.add(sent).proc(py).add(target).label("t").proc(nc).add(softirq).proc(sock_only).add(in);
+    const std::vector<char> d = b.datagram();
+    struct Procs : EventHandler {
+        std::vector<std::string> seen;
+        bool on_event(const PacketEvent& e) override {
+            const ProcInfo& p = e.proc;
+            seen.push_back(p.known ? fmt::format("{}[{}] uid {} cgroup {} label '{}'",
+                                                 p.comm_view(), p.pid, p.uid, p.cgroup_id, e.label)
+                                   : fmt::format("none label '{}'", e.label));
+            return true;
+        }
+    };
+    auto run = [&](std::optional<ProcFilter> f) {
+        Procs h;
+        InterfaceCounters c;
+        KmodEventReader r(kFamily, {KmodTargets::Keep::All, 0});
+        if (f) r.set_proc(*f);
+        EXPECT_TRUE(r.handle_datagram(d.data(), d.size(), h, c));
+        return h.seen;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(run(ProcFilter{}), (V{"python3[4242] uid 1000 cgroup 77 label ''",
+                                    "0123456789abcde[4343] uid 1000 cgroup 78 label 't'",
+                                    "none label ''", "none label ''"}));
+    EXPECT_EQ(run(std::nullopt),
+              (V{"none label ''", "none label 't'", "none label ''", "none label ''"}));
+    EXPECT_EQ(run(ProcFilter{.pid = 4343}),
+              (V{"0123456789abcde[4343] uid 1000 cgroup 78 label 't'"}));
+    EXPECT_EQ(run(ProcFilter{.comm = "python3"}), (V{"python3[4242] uid 1000 cgroup 77 label ''"}));
+    EXPECT_EQ(run(ProcFilter{.cgroup_id = 77}), (V{"python3[4242] uid 1000 cgroup 77 label ''"}));
 }
 
 // capture --engine kmod --group N EXPRESSION: of the group's events, those the expression's
