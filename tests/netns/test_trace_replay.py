@@ -90,7 +90,9 @@ class TraceReplay(unittest.TestCase):
         self.assertEqual([r["fate"] for r in recs], ["dropped"] * 3 + ["delivered"] * 2)
         self.assertEqual([p["point"] for p in recs[0]["path"]], ["tap-in", "tc-ingress", "nft", "kfree_skb"])
         self.assertEqual(recs[0]["reason"], "NETFILTER_DROP")
-        self.assertEqual([p["point"] for p in recs[3]["path"]], ["tap-in", "tc-ingress", "socket"])
+        # The input chain's policy accept is a step too (nft_tracer keeps the headers of the
+        # chain's first message until its verdict).
+        self.assertEqual([p["point"] for p in recs[3]["path"]], ["tap-in", "tc-ingress", "nft", "socket"])
 
     def test_read_keeps_points_and_interfaces(self):
         got = []
@@ -104,12 +106,13 @@ class TraceReplay(unittest.TestCase):
 
         self.live_then_replay("jsonl", read)
         # Per dropped datagram: tap-in, tc-ingress, the nft chain (at input), kfree_skb; per
-        # delivered one: tap-in, tc-ingress, socket.
+        # delivered one: tap-in, tc-ingress, the nft chain's policy accept (at input), socket.
         self.assertEqual(sorted(set(got)), sorted({
             ("tap-in", "vA", "in", 7777), ("tc-ingress", "vA", "in", 7777), ("input", None, None, 7777),
             ("drop", "vA", None, 7777),
-            ("tap-in", "vA", "in", 8888), ("tc-ingress", "vA", "in", 8888), ("socket", "vA", "in", 8888)}), got)
-        self.assertEqual(len(got), 3 * 4 + 2 * 3, got)
+            ("tap-in", "vA", "in", 8888), ("tc-ingress", "vA", "in", 8888), ("input", None, None, 8888),
+            ("socket", "vA", "in", 8888)}), got)
+        self.assertEqual(len(got), 3 * 4 + 2 * 4, got)
 
 
 if __name__ == "__main__":
