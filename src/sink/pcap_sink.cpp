@@ -66,20 +66,10 @@ class PcapSink final : public Sink {
         for (const PacketEvent& ev : evs) write_one(ev);
     }
 
-    void flush() override {
-        const size_t n = used_;
-        used_ = 0;  // also when the write fails: the error is reported once
-        try {
-            out_.write_records({buf_.get(), n}, ends_);
-        } catch (...) {
-            ends_.clear();
-            throw;
-        }
-        ends_.clear();
-    }
+    void flush() override { records_.flush(); }
 
     bool needs_parsed() const override { return false; }
-    uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
+    uint64_t bytes_written() const override { return out_.bytes_written() + records_.pending(); }
     OutputStats output_stats() const override {
         OutputStats s = out_.stats();
         if (s.why_not.empty() && skipped_)
@@ -88,14 +78,14 @@ class PcapSink final : public Sink {
     }
 
     void finish(const Ledger&, uint64_t) override {
-        if (!buf_) open(1);  // an empty capture is still a valid file
+        if (!opened_) open(1);  // an empty capture is still a valid file
         flush();
         out_.close();
     }
 
   private:
     void write_one(const PacketEvent& ev) {
-        if (!buf_) open(ev.linktype);
+        if (!opened_) open(ev.linktype);
         if (ev.linktype != linktype_ || ev.bytes.empty()) {
             ++skipped_;
             return;
@@ -106,42 +96,31 @@ class PcapSink final : public Sink {
         h.caplen = ev.caplen();
         h.len = ev.len < h.caplen ? h.caplen : ev.len;
         const size_t need = sizeof h + ev.bytes.size();
-        if (used_ + need > kBufferSize) {
-            flush();
-            if (need > kBufferSize) {  // only with a snap length above the buffer's size
-                std::string big(reinterpret_cast<const char*>(&h), sizeof h);
-                big.append(reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size());
-                const RecordEnd end{static_cast<uint32_t>(big.size()), 1};
-                out_.write_records(big, {&end, 1});
-                return;
-            }
+        char* const p = records_.room(need);
+        if (!p) {  // only with a snap length above the buffer's size
+            std::string big(reinterpret_cast<const char*>(&h), sizeof h);
+            big.append(reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size());
+            records_.write_alone(big);
+            return;
         }
-        char* p = buf_.get() + used_;
         std::memcpy(p, &h, sizeof h);
         std::memcpy(p + sizeof h, ev.bytes.data(), ev.bytes.size());
-        used_ += need;
-        ends_.push_back({static_cast<uint32_t>(used_), 1});
+        records_.commit(need);
     }
 
     void open(uint16_t linktype) {
         const std::string header = libpcap_file_header(linktype, snaplen_);
         linktype_ = linktype;
+        opened_ = true;
         out_.write(header);
         out_.end_record(0);
-        buf_ = std::make_unique<char[]>(kBufferSize);
-        ends_.reserve(kBufferSize / 32);
     }
-
-    // Small enough to stay in the CPU's cache between our copy and the kernel's (the write
-    // to a tmpfs or page cache is a second copy), large enough that write(2) is rare.
-    static constexpr size_t kBufferSize = 256 << 10;
 
     uint32_t snaplen_;
     uint16_t linktype_ = 0;
+    bool opened_ = false;  // the file header is written
     OutputFile out_;
-    std::unique_ptr<char[]> buf_;
-    size_t used_ = 0;
-    std::vector<RecordEnd> ends_;  // of the records in buf_
+    RecordBuffer records_{out_};
     uint64_t skipped_ = 0;
 };
 

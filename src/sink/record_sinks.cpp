@@ -203,35 +203,21 @@ char* emit_packet(char* out, const PacketEvent& ev, RecordFields f, RowMemo& mem
     return e.end();
 }
 
-// Records are formatted into a buffer of the sink's own, written out when the next record
-// might not fit (as the pcap sink does): one write(2) per 256 KiB.
+// Records are formatted into a buffer of the sink's own (RecordBuffer), as the pcap sink's are.
 template <class R>
 class RecordSink final : public Sink {
   public:
     RecordSink(const SinkOptions& o, std::string_view header)
-        : out_(o.path, 4096, o.file_ops),
-          buf_(std::make_unique<char[]>(kBufferSize)),
-          fields_(o.fields) {
+        : out_(o.path, 4096, o.file_ops), records_(out_), fields_(o.fields) {
         out_.write(header);
         out_.end_record(0);
-        ends_.reserve(kBufferSize / 64);
     }
     void write(const PacketEvent& ev) override { write_one(ev); }
     void write_batch(std::span<const PacketEvent> evs) override {
         for (const PacketEvent& ev : evs) write_one(ev);
     }
-    void flush() override {
-        const size_t n = used_;
-        used_ = 0;  // also when the write fails: the error is reported once
-        try {
-            out_.write_records({buf_.get(), n}, ends_);
-        } catch (...) {
-            ends_.clear();
-            throw;
-        }
-        ends_.clear();
-    }
-    uint64_t bytes_written() const override { return out_.bytes_written() + used_; }
+    void flush() override { records_.flush(); }
+    uint64_t bytes_written() const override { return out_.bytes_written() + records_.pending(); }
     OutputStats output_stats() const override { return out_.stats(); }
     void finish(const Ledger&, uint64_t) override {
         flush();
@@ -241,30 +227,18 @@ class RecordSink final : public Sink {
   private:
     void write_one(const PacketEvent& ev) {
         const size_t room = record_room<R>(ev, fields_);
-        if (used_ + room > kBufferSize) {
-            flush();
-            if (room > kBufferSize) {  // only with drop fields of hundreds of KiB
-                std::string big(room, '\0');
-                big.resize(static_cast<size_t>(emit_packet<R>(big.data(), ev, fields_, memo_) -
-                                               big.data()));
-                const RecordEnd end{static_cast<uint32_t>(big.size()), 1};
-                out_.write_records(big, {&end, 1});
-                return;
-            }
+        if (char* const at = records_.room(room)) {
+            records_.commit(static_cast<size_t>(emit_packet<R>(at, ev, fields_, memo_) - at));
+            return;
         }
-        char* const at = buf_.get() + used_;
-        used_ += static_cast<size_t>(emit_packet<R>(at, ev, fields_, memo_) - at);
-        ends_.push_back({static_cast<uint32_t>(used_), 1});
+        std::string big(room, '\0');  // only with drop fields of hundreds of KiB
+        big.resize(
+            static_cast<size_t>(emit_packet<R>(big.data(), ev, fields_, memo_) - big.data()));
+        records_.write_alone(big);
     }
 
-    // Small enough to stay in the CPU's cache until write(2) copies it, large enough that
-    // write(2) is rare.
-    static constexpr size_t kBufferSize = 256 << 10;
-
     OutputFile out_;
-    std::unique_ptr<char[]> buf_;
-    size_t used_ = 0;
-    std::vector<RecordEnd> ends_;  // of the records in buf_
+    RecordBuffer records_;
     RecordFields fields_;
     RowMemo memo_;
 };
