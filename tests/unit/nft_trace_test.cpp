@@ -9,10 +9,10 @@
 
 #include <optional>
 
-#include "packet/builder.h"
 #include "trace/correlator.h"
 #include "trace/nft_ruleset.h"
 #include "trace/nft_tracer.h"
+#include "trace_test_util.h"
 
 namespace hookdump::trace {
 namespace {
@@ -97,26 +97,12 @@ TEST(NftRuleset, Verdicts) {
 }
 
 Observation raw(const std::vector<uint8_t>& bytes, CapturePoint pt, uint64_t ts) {
-    PacketEvent ev;
-    ev.ts_ns = ts;
-    ev.point = pt;
-    ev.linktype = 101;
-    ev.bytes = bytes;
-    ev.len = static_cast<uint32_t>(bytes.size());
-    Observation o;
-    EXPECT_TRUE(observe(ev, o));
-    return o;
+    return test::observe_ip(bytes, pt, ts);
 }
 
 TEST(NftCorrelation, TraceMessageJoinsThePacketAndNamesTheRule) {
     constexpr uint64_t t0 = 1'700'000'000'000'000'000ull;
-    Ipv4Options o4;
-    o4.id = 77;
-    const auto pkt = PacketBuilder()
-                         .ipv4("198.18.0.2", "198.18.0.1", o4)
-                         .udp(40000, 7777)
-                         .payload(32, 0x5a)
-                         .build();
+    const auto pkt = test::udp4("198.18.0.2", "198.18.0.1", 40000, 7777, 77, 32, 0x5a);
     // What the trace message carries: the IP header and 20 bytes from the UDP header.
     const std::vector<uint8_t> headers(pkt.begin(), pkt.begin() + 20 + 20);
     // The short key over those bytes is the one the whole packet has.
@@ -149,13 +135,7 @@ TEST(NftCorrelation, TraceMessageJoinsThePacketAndNamesTheRule) {
 // TCG guest) it still goes before kfree_skb, where the rule dropped the packet.
 TEST(NftCorrelation, ALateTraceMessageStillPrecedesTheDrop) {
     constexpr uint64_t t0 = 1'700'000'000'000'000'000ull;
-    Ipv4Options o4;
-    o4.id = 78;
-    const auto pkt = PacketBuilder()
-                         .ipv4("198.18.0.2", "198.18.0.1", o4)
-                         .udp(40000, 7009)
-                         .payload(32, 0x5a)
-                         .build();
+    const auto pkt = test::udp4("198.18.0.2", "198.18.0.1", 40000, 7009, 78, 32, 0x5a);
     const std::vector<uint8_t> headers(pkt.begin(), pkt.begin() + 20 + 20);
     auto n = raw(headers, CapturePoint::LocalIn, t0 + 32'000'000);
     n.partial = true;
@@ -238,13 +218,7 @@ std::vector<uint8_t> headers_of(const std::vector<uint8_t>& pkt) {
 // headers, then the policy's verdict without them. The policy step is the observation.
 TEST(NftTraceDecoder, ThePolicyVerdictHasTheHeadersOfTheChainsFirstMessage) {
     constexpr uint64_t t0 = 1'700'000'000'000'000'000ull;
-    Ipv4Options o4;
-    o4.id = 91;
-    const auto pkt = PacketBuilder()
-                         .ipv4("198.18.1.2", "198.18.2.2", o4)
-                         .udp(41000, 7020)
-                         .payload(16, 0x5a)
-                         .build();
+    const auto pkt = test::udp4("198.18.1.2", "198.18.2.2", 41000, 7020, 91, 16, 0x5a);
     NftTraceDecoder d("hookdump_trace_1", "udp", NftRuleset::parse(kNatListing), nullptr);
     const auto ret = trace_message(2, "hdnat", "pre", 0x1234, NFT_TRACETYPE_RETURN, NFT_CONTINUE, 0,
                                    headers_of(pkt));
@@ -277,13 +251,7 @@ TEST(NftTraceDecoder, ThePolicyVerdictHasTheHeadersOfTheChainsFirstMessage) {
 // the dropping rule's message after it has none, and still names the rule.
 TEST(NftTraceDecoder, ARuleAfterAContinuingOneIsNamed) {
     constexpr uint64_t t0 = 1'700'000'000'000'000'000ull;
-    Ipv4Options o4;
-    o4.id = 92;
-    const auto pkt = PacketBuilder()
-                         .ipv4("198.18.0.2", "198.18.0.1", o4)
-                         .udp(40000, 7009)
-                         .payload(16, 0x5a)
-                         .build();
+    const auto pkt = test::udp4("198.18.0.2", "198.18.0.1", 40000, 7009, 92, 16, 0x5a);
     NftTraceDecoder d("hookdump_trace_1", "", NftRuleset::parse(kNatListing), nullptr);
     const auto counter =
         trace_message(2, "hdnat", "in", 7, NFT_TRACETYPE_RULE, NFT_CONTINUE, 4, headers_of(pkt));
@@ -298,13 +266,7 @@ TEST(NftTraceDecoder, ARuleAfterAContinuingOneIsNamed) {
 
 // The marking table's own messages and packets the expression does not select are not steps.
 TEST(NftTraceDecoder, OwnTableAndUnselectedPacketsAreNotSteps) {
-    Ipv4Options o4;
-    o4.id = 93;
-    const auto pkt = PacketBuilder()
-                         .ipv4("198.18.0.2", "198.18.0.1", o4)
-                         .udp(40000, 7009)
-                         .payload(16, 0x5a)
-                         .build();
+    const auto pkt = test::udp4("198.18.0.2", "198.18.0.1", 40000, 7009, 93, 16, 0x5a);
     NftTraceDecoder d("hookdump_trace_1", "tcp", NftRuleset::parse(kNatListing), nullptr);
     const auto own = trace_message(1, "hookdump_trace_1", "pre", 8, NFT_TRACETYPE_POLICY, kNfAccept,
                                    0, headers_of(pkt));

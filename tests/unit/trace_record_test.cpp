@@ -3,9 +3,9 @@
 // mount found in mountinfo (the socket point).
 #include <gtest/gtest.h>
 
-#include "packet/builder.h"
 #include "trace/correlator.h"
 #include "trace/trace_record.h"
+#include "trace_test_util.h"
 #ifdef HOOKDUMP_HAVE_BPF
 #include "bpf/sock_program.h"
 #endif
@@ -17,19 +17,7 @@ constexpr uint64_t kT0 = 1'700'000'000'000'000'000ull;
 constexpr uint64_t kMs = 1'000'000;
 
 Observation udp_obs(uint16_t id, uint64_t ts, CapturePoint pt = CapturePoint::TapIn) {
-    Ipv4Options io;
-    io.id = id;
-    const auto ip =
-        PacketBuilder().ipv4("198.18.0.2", "198.18.0.1", io).udp(40000, 8888).payload(16).build();
-    PacketEvent ev;
-    ev.ts_ns = ts;
-    ev.point = pt;
-    ev.linktype = 101;
-    ev.bytes = ip;
-    ev.len = static_cast<uint32_t>(ip.size());
-    Observation o;
-    EXPECT_TRUE(observe(ev, o));
-    return o;
+    return test::observe_ip(test::udp4("198.18.0.2", "198.18.0.1", 40000, 8888, id, 16), pt, ts);
 }
 
 TEST(TraceRecord, SectionCommentRoundTrips) {

@@ -4,6 +4,7 @@
 #include "packet/builder.h"
 #include "trace/correlator.h"
 #include "trace/html_report.h"
+#include "trace_test_util.h"
 
 namespace hookdump::trace {
 namespace {
@@ -16,29 +17,11 @@ struct Ev {
     PacketEvent ev;
 };
 
-// An IPv4/UDP packet as the module reports it (bytes from the IP header, LINKTYPE_RAW).
-std::vector<uint8_t> udp4(std::string_view src, std::string_view dst, uint16_t sport,
-                          uint16_t dport, uint16_t id, uint8_t fill = 0xab) {
-    Ipv4Options o;
-    o.id = id;
-    return PacketBuilder().ipv4(src, dst, o).udp(sport, dport).payload(32, fill).build();
-}
+using test::udp4;
 
 Observation obs(const std::vector<uint8_t>& ip, CapturePoint pt, PrioritySlot slot, uint64_t ts,
                 const char* ifname = "", Verdict v = Verdict::Unknown) {
-    PacketEvent ev;
-    ev.ts_ns = ts;
-    ev.point = pt;
-    ev.slot = slot;
-    ev.linktype = 101;
-    ev.bytes = ip;
-    ev.len = static_cast<uint32_t>(ip.size());
-    ev.ifname.assign(ifname);
-    ev.ifindex = ifname[0] ? 2 : 0;
-    ev.verdict = v;
-    Observation o;
-    EXPECT_TRUE(observe(ev, o));
-    return o;
+    return test::observe_ip(ip, pt, ts, slot, ifname, v);
 }
 
 Observation tap(const std::vector<uint8_t>& ip, CapturePoint pt, uint64_t ts, const char* ifname) {

@@ -1,14 +1,6 @@
 # Helpers for the hookdump.ko cases (tests/vm/cases/6*_kmod_*.sh); sourced after lib.sh.
 
-# kmod_nap SECONDS: sleeps without starting a process (each costs ~0.1-1 s under TCG): a read
-# with a timeout on a FIFO nobody writes to.
-kmod_nap() {
-  if [[ -z ${_kmod_nap_fd:-} ]]; then
-    [[ -p $VM_CASE_TMP/.kmod_nap ]] || mkfifo "$VM_CASE_TMP/.kmod_nap" || vm_fail "mkfifo"
-    exec {_kmod_nap_fd}<>"$VM_CASE_TMP/.kmod_nap"
-  fi
-  read -rt "$1" -u "$_kmod_nap_fd" || true
-}
+kmod_nap() { vm_nap "$@"; }
 
 # kmod_wait_ready ERRFILE COUNT: waits until a capture writing its stderr to ERRFILE says it
 # listens with COUNT rules in place (each hookdump start takes a while under TCG). Builtins
@@ -28,16 +20,7 @@ kmod_wait_ready() {
   vm_fail "no capture with $2 rules became ready ($1)"
 }
 
-# kmod_wait_exit PID SECONDS: waits for PID; returns its status (124 when killed after SECONDS).
-kmod_wait_exit() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-    kmod_nap 0.1
-  done
-  kill -9 "$1"; wait "$1"
-  return 124
-}
+kmod_wait_exit() { vm_wait_exit "$@"; }
 
 # kmod_rows CSV [awk condition]: data rows of a hookdump csv (header dropped) that match.
 kmod_rows() { awk -F, -v OFS=, "NR > 1 ${2:+&& ($2)}" "$1"; }

@@ -34,6 +34,27 @@ _vm_exit() {
 }
 trap _vm_exit EXIT
 
+# vm_nap SECONDS: sleeps without starting a process (each costs ~0.1-1 s under TCG): a read
+# with a timeout on a FIFO nobody writes to.
+vm_nap() {
+  if [[ -z ${_vm_nap_fd:-} ]]; then
+    [[ -p $VM_CASE_TMP/.vm_nap ]] || mkfifo "$VM_CASE_TMP/.vm_nap" || vm_fail "mkfifo"
+    exec {_vm_nap_fd}<>"$VM_CASE_TMP/.vm_nap"
+  fi
+  read -rt "$1" -u "$_vm_nap_fd" || true
+}
+
+# vm_wait_exit PID SECONDS: waits for PID; returns its status (124 when killed after SECONDS).
+vm_wait_exit() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+    vm_nap 0.1
+  done
+  kill -9 "$1"; wait "$1"
+  return 124
+}
+
 # vm_modprobe MODULE...: loads kernel modules, failing the case when one does not load. The
 # guest cannot autoload them (its kernel's modprobe path is the initramfs's).
 vm_modprobe() { modprobe -a "$@" || vm_fail "modprobe $*"; }

@@ -21,16 +21,6 @@ wait_bound() {
   done
   return 1
 }
-# Waits up to $2 seconds for process $1 to exit; returns its status (124: it did not).
-wait_exit() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-    sleep 0.1
-  done
-  kill -9 "$1"; wait "$1"
-  return 124
-}
 count() { grep -c "$1" "$2"; }
 
 # 1. -c N: stops by itself after exactly the N echo requests.
@@ -39,7 +29,7 @@ ip netns exec vmB "$HOOKDUMP_BIN" capture --engine afpacket -i veth-b -q -c "$N"
 pid=$!
 wait_bound $pid || { cat cap1.err; vm_fail "hookdump capture did not bind to veth-b"; }
 vm_run ip netns exec vmA ping -q -c "$N" -i 0.2 -W 2 198.18.0.2 || vm_fail "ping"
-wait_exit $pid 15
+vm_wait_exit $pid 15
 rc=$?
 cat cap1.err
 ((rc != 124)) || vm_fail "hookdump capture -c $N did not stop after $N packets"
@@ -62,7 +52,7 @@ wait_bound $pid || { cat cap2.err; vm_fail "hookdump capture did not bind to vet
 vm_run ip netns exec vmA ping -q -c "$N" -i 0.2 -W 2 198.18.0.2 || vm_fail "ping"
 sleep 0.5  # > --block-timeout (50 ms): the last block is handed over
 kill -INT $pid
-wait_exit $pid 15
+vm_wait_exit $pid 15
 rc=$?
 cat cap2.err
 ((rc == 0)) || vm_fail "hookdump capture exited $rc after SIGINT"
@@ -88,7 +78,7 @@ pid=$!
 wait_bound $pid || { cat cap3.err; vm_fail "hookdump capture did not bind to veth-b"; }
 vm_run ip netns exec vmA "$send" -i veth-a --kind udp -n "$N" --src 198.18.0.1 --dst 198.18.0.2 \
   --dport 5001 --dst-mac 02:00:00:00:00:99 || vm_fail "hookdump-send"
-wait_exit $pid 15
+vm_wait_exit $pid 15
 rc=$?
 cat cap3.err
 ((rc != 124)) || vm_fail "hookdump capture -c $N did not stop after the $N frames hookdump-send sent"

@@ -29,15 +29,6 @@ wait_listening() {
   done
   return 1
 }
-wait_exit() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-    sleep 0.1
-  done
-  kill -9 "$1"; wait "$1"
-  return 124
-}
 
 ip netns exec vmA "$HOOKDUMP_BIN" capture --engine drop -q -w nft.csv udp and dst port 5001 >nft.out 2>nft.err &
 p1=$!
@@ -50,13 +41,13 @@ vm_run ip netns exec vmB "$send" -i veth-b --kind udp -n "$N" --src 198.18.0.2 -
   --sport 40000 --dport 5001 --dst-mac "$mac_a" || vm_fail "hookdump-send (5001)"
 vm_run ip netns exec vmB "$send" -i veth-b --kind udp -n "$M" --src 198.18.0.2 --dst 198.18.0.1 \
   --sport 40000 --dport 5002 --dst-mac "$mac_a" || vm_fail "hookdump-send (5002)"
-wait_exit $p2 30
+vm_wait_exit $p2 30
 rc=$?
 cat sock.err sock.txt
 ((rc == 0)) || vm_fail "capture -c $M exited $rc"
 sleep 0.5
 kill -INT $p1
-wait_exit $p1 30
+vm_wait_exit $p1 30
 rc=$?
 cat nft.err nft.csv
 ((rc == 0)) || vm_fail "capture 1 exited $rc after SIGINT"
