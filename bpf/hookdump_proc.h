@@ -71,14 +71,17 @@ struct hd_proc_stats {
 
 #ifdef __bpf__
 /* The two maps, declared alike in every program that uses them (the loaders make the packet
- * programs share the cgroup programs' maps: bpf_map__reuse_fd). */
-#define HD_PROC_MAPS                                                                        \
+ * programs share the cgroup programs' maps: bpf_map__reuse_fd); the socket point of trace
+ * (hookdump_sock.bpf.c) reads only the socket map. */
+#define HD_PROC_SOCKS_MAP                                                                   \
 	struct {                                                                            \
 		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                         \
 		__uint(max_entries, HD_PROC_SOCKS_MAX);                                      \
 		__type(key, __u64); /* the socket's cookie */                                \
 		__type(value, struct hd_sock_value);                                         \
-	} hd_socks SEC(".maps");                                                            \
+	} hd_socks SEC(".maps")
+#define HD_PROC_MAPS                                                                        \
+	HD_PROC_SOCKS_MAP;                                                                  \
 	struct {                                                                            \
 		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                         \
 		__uint(max_entries, HD_PROC_PORTS_MAX);                                      \

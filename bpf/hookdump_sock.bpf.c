@@ -12,6 +12,10 @@
  * socket's own struct sock (sk->__sk_common.skc_net.net->net_cookie, CO-RE reads through
  * bpf_probe_read_kernel, which a program loaded with CAP_PERFMON may call). Both are the
  * value SO_NETNS_COOKIE gives.
+ *
+ * with_proc: the socket's process, looked up by the socket's cookie in process attribution's
+ * socket map (hookdump_proc.bpf.c fills it; the loader shares it), as the packet is handed to
+ * the socket or sent by it: a socket with no entry (the kernel's own) has no process.
  */
 #include <stdbool.h>
 #include <linux/bpf.h>
@@ -45,8 +49,11 @@ struct sock___hd {
 const volatile __u64 netns_cookie = 0; /* 0: every namespace */
 const volatile __u32 netns_from = HOOKDUMP_SOCK_NETNS_HELPER;
 const volatile __u32 nr_rules = 0;     /* 0: every packet */
+const volatile __u32 with_proc = 0;
 /* In .bss, not rodata: the shared matcher reads them as plain memory (as hookdump_drop's). */
 struct hd_rule rules[HOOKDUMP_SOCK_MAX_RULES];
+
+HD_PROC_SOCKS_MAP;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -193,6 +200,14 @@ static __always_inline void report(struct __sk_buff *skb, __u8 egress)
 			n = 0;
 	}
 	e->caplen = n;
+	__builtin_memset(&e->proc, 0, sizeof(e->proc));
+	if (with_proc) {
+		__u64 cookie = bpf_get_socket_cookie(skb);
+		struct hd_sock_value *sv = bpf_map_lookup_elem(&hd_socks, &cookie);
+
+		if (cookie && sv)
+			e->proc = sv->proc;
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 

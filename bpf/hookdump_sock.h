@@ -8,6 +8,7 @@
 #ifndef HOOKDUMP_SOCK_H
 #define HOOKDUMP_SOCK_H
 
+#include "hookdump_proc.h"
 #include "hookdump_rule.h"
 
 #define HOOKDUMP_SOCK_HDR_MAX 128  /* bytes kept from the network header on */
@@ -24,6 +25,8 @@ struct hookdump_sock_event {
 	__u8 egress;    /* 0: handed to the socket (ingress), 1: sent by it */
 	__u8 pad;
 	__u16 caplen;   /* valid bytes in hdr */
+	/* with_proc: the socket's process from the attribution's socket map (tgid 0: none) */
+	struct hd_proc proc;
 	__u8 hdr[HOOKDUMP_SOCK_HDR_MAX];
 };
 

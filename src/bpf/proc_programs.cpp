@@ -23,62 +23,10 @@
 #include <vector>
 
 #include "bpf/libbpf_log.h"
-#include "bpf/sock_program.h"
 #include "hookdump_proc.skel.h"
 #include "util/error.h"
 
 namespace hookdump::bpf {
-
-// The parser trace's socket point uses (it also undoes mountinfo's \ooo escapes).
-std::string cgroup2_mount() {
-    std::ifstream f("/proc/self/mountinfo");
-    std::stringstream text;
-    text << f.rdbuf();
-    return hookdump::cgroup2_mount(text.str());
-}
-
-void CgroupPaths::walk() {
-    // Depth-first over the directories of the mount; a cgroup's id is its directory's inode.
-    std::vector<std::string> todo = {""};
-    while (!todo.empty()) {
-        const std::string rel = std::move(todo.back());
-        todo.pop_back();
-        const std::string dir = mount_ + rel;
-        struct stat st {};
-        if (::stat(dir.c_str(), &st) != 0) continue;
-        paths_[st.st_ino] = rel.empty() ? "/" : rel;
-        DIR* d = ::opendir(dir.c_str());
-        if (!d) continue;
-        while (const dirent* e = ::readdir(d))
-            if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
-                std::strcmp(e->d_name, "..") != 0)
-                todo.push_back(rel + "/" + e->d_name);
-        ::closedir(d);
-    }
-}
-
-std::string_view CgroupPaths::path(uint64_t id, uint64_t now_ns) {
-    if (id && id == last_id_) return last_path_;
-    auto it = paths_.find(id);
-    if (it == paths_.end()) {
-        if (mount_.empty() || (walked_ns_ && now_ns < walked_ns_ + 1'000'000'000)) return {};
-        walked_ns_ = now_ns ? now_ns : 1;
-        walk();
-        it = paths_.find(id);
-        if (it == paths_.end()) return {};
-    }
-    last_id_ = id;
-    last_path_ = it->second;
-    return last_path_;
-}
-
-uint64_t CgroupPaths::id_of(const std::string& path) const {
-    std::string full = path;
-    if (full.rfind(mount_, 0) != 0) full = mount_ + (path.starts_with('/') ? "" : "/") + path;
-    struct stat st {};
-    if (::stat(full.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
-    return st.st_ino;
-}
 
 namespace {
 
@@ -201,13 +149,7 @@ uint64_t cgroup_of(uint32_t pid, const CgroupPaths& cg) {
 
 }  // namespace
 
-ProcPrograms::ProcPrograms(uint64_t netns) : cgroups_(cgroup2_mount()) {
-    if (cgroups_.mount().empty())
-        throw RuntimeError(
-            "--proc needs the cgroup v2 mount (none in /proc/self/mountinfo; `ip netns exec` "
-            "hides it under its own /sys: mount -t cgroup2 none /sys/fs/cgroup there)");
-    root_ = Fd(::open(cgroups_.mount().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root_) fail("opening the cgroup2 root " + cgroups_.mount(), errno);
+ProcPrograms::ProcPrograms(uint64_t netns) : root_(open_cgroup2_root()), cgroups_(root_.path) {
     libbpf_log_begin();
     skel_ = hookdump_proc__open();
     if (!skel_) fail("opening the process attribution programs", errno);
@@ -236,7 +178,7 @@ ProcPrograms::ProcPrograms(uint64_t netns) : cgroups_(cgroup2_mount()) {
         };
         static_assert(std::size(progs) == std::size(links));
         for (size_t i = 0; i < std::size(progs); ++i) {
-            bpf_link* l = bpf_program__attach_cgroup(progs[i], root_.get());
+            bpf_link* l = bpf_program__attach_cgroup(progs[i], root_.fd.get());
             if (!l)
                 fail(std::string("attaching ") + bpf_program__name(progs[i]) + " at " +
                          cgroups_.mount(),

@@ -6,39 +6,13 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 
 #include "hookdump_proc.h"
-#include "util/fd.h"
+#include "util/cgroup.h"
 
 struct hookdump_proc;  // the bpftool skeleton
 
 namespace hookdump::bpf {
-
-// The cgroup2 mount point, from /proc/self/mountinfo; empty when there is none.
-std::string cgroup2_mount();
-
-// Paths of cgroup v2 ids (the inode of the cgroup's directory), found by walking the mount and
-// kept; an id not found is looked for again at most once a second (a cgroup made meanwhile).
-class CgroupPaths {
-  public:
-    explicit CgroupPaths(std::string mount) : mount_(std::move(mount)) {}
-    // "/" for the root, "/system.slice/x.service", ...; empty when not found.
-    std::string_view path(uint64_t id, uint64_t now_ns);
-    // The id of PATH (absolute under the mount, or the mount's own path and below); 0 when it
-    // is no cgroup directory.
-    uint64_t id_of(const std::string& path) const;
-    const std::string& mount() const { return mount_; }
-
-  private:
-    void walk();
-    std::string mount_;
-    std::unordered_map<uint64_t, std::string> paths_;
-    uint64_t walked_ns_ = 0;
-    uint64_t last_id_ = 0;  // the last id found (a flow's packets come in runs), and its path
-    std::string_view last_path_;
-};
 
 class ProcPrograms {
   public:
@@ -61,7 +35,7 @@ class ProcPrograms {
   private:
     void seed(uint64_t netns);
     hookdump_proc* skel_ = nullptr;
-    Fd root_;
+    Cgroup2Root root_;
     CgroupPaths cgroups_;
     size_t seeded_ = 0;
 };

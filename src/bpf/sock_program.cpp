@@ -2,94 +2,28 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "bpf/libbpf_log.h"
 #include "hookdump_sock.h"
 #include "hookdump_sock.skel.h"
 #include "rules/bpf_rules.h"
+#include "util/cgroup.h"
 #include "util/error.h"
 
 namespace hookdump {
 
-static_assert(sizeof(hookdump_sock_event) == 40 + HOOKDUMP_SOCK_HDR_MAX);
+static_assert(sizeof(hookdump_sock_event) == 72 + HOOKDUMP_SOCK_HDR_MAX);
+static_assert(offsetof(hookdump_sock_event, proc) == 40);
 static_assert(offsetof(hookdump_sock_event, addr) == 16);
 static_assert(offsetof(hookdump_sock_event, port) == 32);
 static_assert(offsetof(hookdump_sock_event, caplen) == 38);
 
 using bpf::fail_with_libbpf;
-
-namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() &&
-            std::all_of(s.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                        s.begin() + static_cast<std::ptrdiff_t>(i) + 4,
-                        [](char c) { return c >= '0' && c <= '7'; })) {
-            out += static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8));
-            i += 3;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
-std::string cgroup2_mount(const std::string& mountinfo) {
-    std::istringstream in(mountinfo);
-    for (std::string line; std::getline(in, line);) {
-        const size_t sep = line.find(" - ");
-        if (sep == std::string::npos) continue;
-        std::istringstream before(line.substr(0, sep)), after(line.substr(sep + 3));
-        std::string id, parent, dev, root, point, fstype;
-        if (!(before >> id >> parent >> dev >> root >> point) || !(after >> fstype)) continue;
-        // The hierarchy's root (a bind mount of a subtree would attach below it).
-        if (fstype == "cgroup2" && root == "/") return unescape(point);
-    }
-    return "";
-}
-
-Fd open_cgroup2_root() {
-    std::ifstream f("/proc/self/mountinfo");
-    std::stringstream text;
-    text << f.rdbuf();
-    if (const std::string point = cgroup2_mount(text.str()); !point.empty()) {
-        Fd fd(::open(point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!fd)
-            throw RuntimeError(errno_message("cannot open the cgroup v2 root " + point, errno));
-        return fd;
-    }
-    // Not mounted here: a mount of our own, gone from the tree as soon as it is open.
-    char dir[] = "/tmp/hookdump-cgroup2.XXXXXX";
-    if (!mkdtemp(dir)) throw RuntimeError(errno_message("cannot make a directory in /tmp", errno));
-    if (::mount("cgroup2", dir, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-        const int err = errno;
-        ::rmdir(dir);
-        throw RuntimeError(
-            errno_message("no cgroup v2 hierarchy is mounted, and mounting one failed", err));
-    }
-    Fd fd(::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    const int err = errno;
-    ::umount2(dir, MNT_DETACH);
-    ::rmdir(dir);
-    if (!fd) throw RuntimeError(errno_message("cannot open the cgroup v2 root", err));
-    return fd;
-}
 
 void SockProgram::SkelDeleter::operator()(hookdump_sock* s) const {
     hookdump_sock__destroy(s);
@@ -108,7 +42,7 @@ SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::m
     // with the helper is retried without it.
     const bool helper =
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie, nullptr) == 1;
-    const Fd cgroup = open_cgroup2_root();
+    const Cgroup2Root cgroup = open_cgroup2_root();
     bpf::libbpf_log_begin();
 
     auto load = [&](uint32_t netns_from) {
@@ -117,6 +51,15 @@ SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::m
         skel_->rodata->netns_cookie = cfg.netns_cookie;
         skel_->rodata->netns_from = netns_from;
         skel_->rodata->nr_rules = static_cast<uint32_t>(rules.size());
+        skel_->rodata->with_proc = cfg.proc_socks_fd >= 0 ? 1 : 0;
+        // The attribution's map, shared; else the smallest there is.
+        if (cfg.proc_socks_fd >= 0) {
+            if (bpf_map__reuse_fd(skel_->maps.hd_socks, cfg.proc_socks_fd) != 0)
+                throw RuntimeError(errno_message(
+                    "sharing the process attribution's map with the socket program", errno));
+        } else {
+            bpf_map__set_max_entries(skel_->maps.hd_socks, 1);
+        }
         std::copy(rules.begin(), rules.end(), skel_->bss->rules);
         return hookdump_sock__load(skel_.get());
     };
@@ -126,11 +69,11 @@ SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::m
     // bpf_links (BPF_LINK_CREATE), held by the skeleton: closed by its destruction, or by the
     // kernel with the process.
     skel_->links.hookdump_sk_in =
-        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_in, cgroup.get());
+        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_in, cgroup.fd.get());
     if (!skel_->links.hookdump_sk_in)
         fail_with_libbpf("cannot attach cgroup_skb ingress at the cgroup v2 root", errno);
     skel_->links.hookdump_sk_out =
-        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_out, cgroup.get());
+        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_out, cgroup.fd.get());
     if (!skel_->links.hookdump_sk_out)
         fail_with_libbpf("cannot attach cgroup_skb egress at the cgroup v2 root", errno);
 

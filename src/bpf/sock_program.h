@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "rules/rule.h"
-#include "util/fd.h"
 
 struct hookdump_sock;
 struct ring_buffer;
@@ -18,18 +17,11 @@ struct hookdump_sock_event;
 
 namespace hookdump {
 
-// The mount point of the cgroup v2 hierarchy in /proc/self/mountinfo ("" when none is
-// mounted: `ip netns exec` mounts a fresh /sys without it). `mountinfo` is the file's text.
-std::string cgroup2_mount(const std::string& mountinfo);
-
-// A descriptor of the cgroup v2 root: opened where /proc/self/mountinfo says it is mounted,
-// else through a mount of our own on a temporary directory, detached at once. Throws
-// RuntimeError.
-Fd open_cgroup2_root();
-
 struct SockProgramConfig {
     uint64_t netns_cookie = 0;  // 0: every namespace
     std::vector<Rule> rules;    // empty: every packet
+    int proc_socks_fd =
+        -1;  // the process attribution's socket map (src/bpf/proc_programs.h), -1: none
 };
 
 struct SockCounters {

@@ -18,6 +18,7 @@
 #include "metrics/metrics_server.h"
 #include "sink/output_file.h"
 #include "sink/rotating_sink.h"
+#include "util/cgroup.h"
 #include "util/error.h"
 #include "util/netns.h"
 #ifdef HOOKDUMP_HAVE_BPF
@@ -279,9 +280,9 @@ void CaptureCommand::check_proc_options() {
     if (proc_comm_.size() > 15)
         throw UsageError("--comm: '" + proc_comm_ + "' is longer than 15 bytes (TASK_COMM_LEN)");
     if (!proc_cgroup_.empty()) {
-        const std::string mount = bpf::cgroup2_mount();
+        const std::string mount = cgroup2_mount();
         if (mount.empty()) throw UsageError("--cgroup: no cgroup v2 mount on this system");
-        proc_cgroup_id_ = bpf::CgroupPaths(mount).id_of(proc_cgroup_);
+        proc_cgroup_id_ = CgroupPaths(mount).id_of(proc_cgroup_);
         if (!proc_cgroup_id_)
             throw UsageError("--cgroup: no cgroup '" + proc_cgroup_ + "' under " + mount);
     }

@@ -133,6 +133,7 @@ std::string socket_text(const SocketStep& k) {
     append_addr(n, k.family, k.addr);
     if (k.family == 6) n += ']';
     n += fmt::format(":{}", k.port);
+    if (k.proc) n += fmt::format(" proc {}[{}] uid {}", k.proc->comm, k.proc->pid, k.proc->uid);
     return n;
 }
 
@@ -465,6 +466,21 @@ std::string to_json(const TracedPacket& p) {
                              o.sock->egress ? "out" : "in", o.sock->proto);
             append_addr(s, o.sock->family, o.sock->addr);
             s += fmt::format("\",\"port\":{}}}", o.sock->port);
+            // The process as capture's jsonl has it: null when the socket has none.
+            if (const auto& sp = o.sock->proc) {
+                s += fmt::format(",\"pid\":{},\"comm\":\"", sp->pid);
+                append_json_escaped(s, sp->comm);
+                s += fmt::format("\",\"uid\":{},\"cgroup\":", sp->uid);
+                if (sp->cgroup.empty()) {
+                    s += "null";
+                } else {
+                    s += '"';
+                    append_json_escaped(s, sp->cgroup);
+                    s += '"';
+                }
+            } else {
+                s += ",\"pid\":null,\"comm\":null,\"uid\":null,\"cgroup\":null";
+            }
         }
         if (o.slot == PrioritySlot::First) s += ",\"slot\":\"first\"";
         if (o.slot == PrioritySlot::Last) s += ",\"slot\":\"last\"";

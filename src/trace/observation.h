@@ -45,12 +45,22 @@ struct NftStep {
     bool operator==(const NftStep&) const = default;
 };
 
+// The process a socket belongs to, from process attribution's socket map (the rule for a socket
+// shared between processes: bpf/hookdump_proc.h), as `capture --proc` names it.
+struct SocketProc {
+    uint32_t pid = 0, uid = 0;
+    std::string comm;
+    std::string cgroup;  // the cgroup v2 path; empty when not found
+    bool operator==(const SocketProc&) const = default;
+};
+
 // The socket a packet was handed to (cgroup_skb ingress) or sent from (egress).
 struct SocketStep {
     bool egress = false;
     uint8_t family = 0, proto = 0;
     std::array<uint8_t, 16> addr{};  // the socket's local address and port
     uint16_t port = 0;
+    std::optional<SocketProc> proc;  // none: the socket has no entry (the kernel's, unknown)
     bool operator==(const SocketStep&) const = default;
 };
 

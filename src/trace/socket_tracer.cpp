@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bpf/pcap_filter.h"
+#include "bpf/proc_programs.h"
 #include "bpf/sock_program.h"
 #include "hookdump_sock.h"
 #include "util/clock.h"
@@ -36,6 +37,15 @@ SocketTracer::SocketTracer(const std::string& expression) {
             filter_ = std::make_unique<bpf::PcapFilter>(expression, kDltRaw);
         }
     }
+    // The sockets' processes: the cgroup programs fill the socket map, this program reads it
+    // as the packet reaches the socket (the socket may be gone when the record is read).
+    try {
+        procs_ = std::make_unique<bpf::ProcPrograms>(cfg.netns_cookie);
+        cfg.proc_socks_fd = procs_->socks_fd();
+    } catch (const RuntimeError& e) {
+        note_ += std::string(note_.empty() ? "" : "; ") + "socket: no process attribution (" +
+                 e.what() + ")";
+    }
     realtime_offset_ns_ = mono_to_real_ns();
     prog_ = std::make_unique<SockProgram>(
         cfg, [this](const hookdump_sock_event& e) { return deliver(e); });
@@ -66,7 +76,15 @@ bool SocketTracer::deliver(const hookdump_sock_event& e) {
     s.proto = e.protocol;
     std::memcpy(s.addr.data(), e.addr, s.addr.size());
     s.port = e.port;
-    o.sock = s;
+    if (e.proc.tgid && procs_) {
+        SocketProc p;
+        p.pid = e.proc.tgid;
+        p.uid = e.proc.uid;
+        p.comm.assign(e.proc.comm, strnlen(e.proc.comm, sizeof e.proc.comm));
+        p.cgroup = std::string(procs_->cgroups().path(e.proc.cgroup_id, ev.ts_ns));
+        s.proc = std::move(p);
+    }
+    o.sock = std::move(s);
     (*sink_)(std::move(o));
     return true;
 }

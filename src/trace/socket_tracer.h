@@ -1,6 +1,7 @@
 // The `socket` observation point of `hookdump trace`: cgroup_skb programs at the cgroup v2 root
 // (bpf/hookdump_sock.bpf.c) report each packet of this network namespace handed to a socket
-// (ingress) or sent by one (egress), with the socket's protocol and local address and port.
+// (ingress) or sent by one (egress), with the socket's protocol and local address and port, and
+// its process from process attribution's programs (src/bpf/proc_programs.h), loaded with it.
 #pragma once
 
 #include <atomic>
@@ -16,7 +17,8 @@ namespace hookdump {
 class SockProgram;
 namespace bpf {
 class PcapFilter;
-}
+class ProcPrograms;
+}  // namespace bpf
 }  // namespace hookdump
 
 namespace hookdump::trace {
@@ -25,6 +27,7 @@ class SocketTracer {
   public:
     // Loads and attaches the programs; the expression's rules in the kernel where they can be
     // expressed, else (note() says so) every packet there and the expression applied here.
+    // Process attribution where its programs load, else (note() says why) no process.
     // Throws RuntimeError (no privilege, a kernel without what it needs).
     explicit SocketTracer(const std::string& expression);
     ~SocketTracer();
@@ -41,6 +44,7 @@ class SocketTracer {
     std::string note_;
     int64_t realtime_offset_ns_ = 0;
     std::unique_ptr<bpf::PcapFilter> filter_;
+    std::unique_ptr<bpf::ProcPrograms> procs_;  // before prog_, which reads its map
     std::unique_ptr<SockProgram> prog_;
     const std::function<void(Observation)>* sink_ = nullptr;
 };

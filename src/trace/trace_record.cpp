@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -44,6 +45,36 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
         if (at == std::string_view::npos) return out;
         start = at + 1;
     }
+}
+
+// A command name or cgroup path inside a word: '%', ',', space and the bytes outside printable
+// ASCII as %XX.
+void append_pct(std::string& out, std::string_view v) {
+    for (const char ch : v) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= ' ' || c >= 0x7f || c == '%' || c == ',')
+            out += fmt::format("%{:02X}", c);
+        else
+            out += ch;
+    }
+}
+
+bool unpct(std::string_view v, std::string& out) {
+    out.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] != '%') {
+            out += v[i];
+            continue;
+        }
+        unsigned c = 0;
+        if (i + 2 >= v.size() || !std::isxdigit(static_cast<unsigned char>(v[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(v[i + 2])))
+            return false;
+        std::from_chars(v.data() + i + 1, v.data() + i + 3, c, 16);
+        out += static_cast<char>(c);
+        i += 2;
+    }
+    return true;
 }
 
 // "key=value" words after the head, until `rule=` (the rest of the text).
@@ -97,6 +128,12 @@ std::string annotation(const Observation& o, uint64_t done_ns) {
                          o.sock->proto);
         append_addr(s, o.sock->family, o.sock->addr);
         s += fmt::format(",{}", o.sock->port);
+        if (const auto& p = o.sock->proc) {
+            s += fmt::format(" proc={},{},", p->pid, p->uid);
+            append_pct(s, p->comm);
+            s += ',';
+            append_pct(s, p->cgroup);
+        }
     }
     if (o.nft) {
         const NftStep& n = *o.nft;
@@ -139,6 +176,13 @@ bool apply_annotation(std::string_view a, Observation& o, uint64_t& done_ns) {
             if (inet_pton(family == 4 ? AF_INET : AF_INET6, addr.c_str(), s.addr.data()) != 1)
                 return false;
             r.sock = s;
+        } else if (k == "proc") {
+            const auto f = split(v, ',');
+            SocketProc p;
+            if (!r.sock || f.size() != 4 || !number(f[0], p.pid) || !number(f[1], p.uid) ||
+                !unpct(f[2], p.comm) || !unpct(f[3], p.cgroup))
+                return false;
+            r.sock->proc = std::move(p);
         } else if (k == "nft") {
             const auto f = split(v, ',');
             NftStep n;

@@ -25,7 +25,8 @@ std::string section_comment(const CorrelatorOptions& opt);
 // The options of a section comment written by trace; nullopt for any other.
 std::optional<CorrelatorOptions> parse_section_comment(std::string_view c);
 
-// "hookdump trace slot=first ifindex=3 done=1764770000000000000 socket=in,4,17,0.0.0.0,8888"
+// "hookdump trace slot=first ifindex=3 done=1764770000000000000 socket=in,4,17,0.0.0.0,8888
+// proc=4242,1000,python3,/user.slice" (comm and cgroup path with %XX for space, comma, %)
 // (done: the correlator completed packets up to that time before this observation was added;
 // 0: no such call since the previous one).
 std::string annotation(const Observation& o, uint64_t done_ns);

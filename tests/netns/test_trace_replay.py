@@ -81,7 +81,9 @@ class TraceReplay(unittest.TestCase):
     def test_text_replay_equals_live(self):
         text, rows = self.live_then_replay("text")
         self.assertEqual(text.count("✗ dropped at LOCAL_IN by nft inet f in handle"), 3, text)
-        self.assertEqual(text.count("socket udp 0.0.0.0:8888 ✓ delivered"), 2, text)
+        # The socket step's process too (the record keeps it: replay equals live).
+        self.assertEqual(len(re.findall(r"socket udp 0\.0\.0\.0:8888 proc python3\[\d+\] uid \d+ ✓ delivered",
+                                        text)), 2, text)
         self.assertEqual(rows[0], "5 packets traced")
 
     def test_jsonl_replay_equals_live(self):
@@ -93,6 +95,7 @@ class TraceReplay(unittest.TestCase):
         # The input chain's policy accept is a step too (nft_tracer keeps the headers of the
         # chain's first message until its verdict).
         self.assertEqual([p["point"] for p in recs[3]["path"]], ["tap-in", "tc-ingress", "nft", "socket"])
+        self.assertEqual(recs[3]["path"][3]["comm"], "python3")
 
     def test_read_keeps_points_and_interfaces(self):
         got = []

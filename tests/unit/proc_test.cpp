@@ -141,7 +141,7 @@ TEST(ProcCgroups, PathsOfADirectoryTree) {
     ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
     ASSERT_EQ(::mkdir((root + "/a").c_str(), 0755), 0);
     ASSERT_EQ(::mkdir((root + "/a/b").c_str(), 0755), 0);
-    bpf::CgroupPaths cg(root);
+    CgroupPaths cg(root);
     const uint64_t id = cg.id_of("/a/b");
     ASSERT_NE(id, 0u);
     EXPECT_EQ(cg.id_of(root + "/a/b"), id);

@@ -7,7 +7,7 @@
 #include "trace/trace_record.h"
 #include "trace_test_util.h"
 #ifdef HOOKDUMP_HAVE_BPF
-#include "bpf/sock_program.h"
+#include "util/cgroup.h"
 #endif
 
 namespace hookdump::trace {
@@ -48,6 +48,30 @@ TEST(TraceRecord, SocketStepRoundTrips) {
     EXPECT_EQ(back.ifindex, 5);
     ASSERT_TRUE(back.sock);
     EXPECT_EQ(*back.sock, *o.sock);
+}
+
+TEST(TraceRecord, SocketStepsProcessRoundTrips) {
+    Observation o = udp_obs(7, kT0, CapturePoint::Socket);
+    o.sock = SocketStep{.egress = true, .family = 4, .proto = 17, .addr = {}, .port = 8888};
+    o.sock->proc = SocketProc{.pid = 4242, .uid = 1000, .comm = "a b,c%", .cgroup = "/x y/z"};
+    const std::string a = annotation(o, 0);
+    EXPECT_EQ(a,
+              "hookdump trace slot=none ifindex=0 socket=out,4,17,0.0.0.0,8888 "
+              "proc=4242,1000,a%20b%2Cc%25,/x%20y/z");
+    Observation back = udp_obs(7, kT0, CapturePoint::Socket);
+    uint64_t done = 0;
+    ASSERT_TRUE(apply_annotation(a, back, done));
+    ASSERT_TRUE(back.sock);
+    EXPECT_EQ(*back.sock, *o.sock);
+    // No cgroup path found: an empty one.
+    o.sock->proc->cgroup.clear();
+    ASSERT_TRUE(apply_annotation(annotation(o, 0), back, done));
+    EXPECT_EQ(*back.sock, *o.sock);
+    Observation fresh = udp_obs(7, kT0, CapturePoint::Socket);
+    EXPECT_FALSE(apply_annotation("hookdump trace proc=1,2,a,/", fresh, done));  // no socket
+    EXPECT_FALSE(
+        apply_annotation("hookdump trace socket=in,4,17,0.0.0.0,1 proc=1,2,a%2,/", fresh, done));
+    EXPECT_FALSE(fresh.sock);
 }
 
 TEST(TraceRecord, NftStepRoundTripsWithTheRuleText) {

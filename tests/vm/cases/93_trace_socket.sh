@@ -3,8 +3,9 @@
 # points are for): their cgroup_skb programs have no bpf_get_netns_cookie, so the programs read
 # the namespace from the socket. Two UDP datagrams delivered to a listening socket and the
 # segments of an accepted TCP connection: fate delivered at the socket step with the socket's
-# protocol, local address and port; the connection's segments out: sent, from the socket. A
-# third namespace's socket on the same port is not reported (other namespace).
+# protocol, local address and port, and the receiving process (pid, comm; process attribution's
+# cgroup programs, loaded with the socket point); the connection's segments out: sent, from the
+# socket. A third namespace's socket on the same port is not reported (other namespace).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../kmod_lib.sh"
 source "$(dirname "$0")/../trace_lib.sh"
@@ -94,16 +95,18 @@ n_out=$(grep -c . <<<"$tcp_out")
 ((n_out >= 2)) && [[ $(grep -cx "$want" <<<"$tcp_out") == "$n_out" ]] \
   || vm_fail "TCP out: expected >= 2 x '$want'"
 # The socket step of each: exact protocol, direction, local address and port.
-python3 - "$n_in" "$n_out" <<'PY' || vm_fail "socket steps"
+# ip netns exec execs python3: $! is its pid.
+python3 - "$n_in" "$n_out" "$udp_rx" "$tcp_rx" <<'PY' || vm_fail "socket steps"
 import json, sys
-n_in, n_out = int(sys.argv[1]), int(sys.argv[2])
+n_in, n_out, udp_pid, tcp_pid = map(int, sys.argv[1:5])
+procs = {7030: udp_pid, 7031: tcp_pid}
 recs = [json.loads(l) for l in open("trace.jsonl")]
 assert len(recs) == 2 + n_in + n_out, len(recs)
 want = {
     7030: {"direction": "in", "proto": 17, "addr": "0.0.0.0", "port": 7030},
     7031: {"direction": "in", "proto": 6, "addr": "198.18.0.1", "port": 7031},
 }
-seen = {7030: 0, 7031: 0, "out": 0}
+seen = {7030: 0, 7031: 0, "out": 0, "proc": 0}
 for r in recs:
     socks = [o for o in r["path"] if o["point"] == "socket"]
     assert len(socks) == 1, r
@@ -111,15 +114,24 @@ for r in recs:
     if t["dport"] in want:
         assert socks[0]["socket"] == want[t["dport"]], r
         assert socks[0]["tuple"]["src"] == "198.18.0.2" and socks[0]["tuple"]["dst"] == "198.18.0.1", r
+        # The TCP listener's close releases its socket before the last segments: none there.
+        if t["dport"] == 7030 or socks[0]["pid"] is not None:
+            assert (socks[0]["pid"], socks[0]["comm"], socks[0]["uid"]) == (procs[t["dport"]], "python3", 0), r
+            seen["proc"] += 1
         seen[t["dport"]] += 1
     else:
         assert socks[0]["socket"] == {"direction": "out", "proto": 6, "addr": "198.18.0.1",
                                       "port": 7031}, r
+        assert socks[0]["pid"] in (tcp_pid, None), r
         seen["out"] += 1
+# The UDP datagrams, and at least the SYN, the handshake's ACK and the data in.
+assert seen["proc"] >= 2 + 3, seen
+del seen["proc"]
 assert seen == {7030: 2, 7031: n_in, "out": n_out}, seen
 PY
-grep -q "^ *2  tap-in va → tc-ingress va → socket udp 0\.0\.0\.0:7030 ✓ delivered$" trace.err \
-  || vm_fail "summary: UDP delivered"
-grep -q "^ *$n_in  tap-in va → tc-ingress va → socket tcp 198\.18\.0\.1:7031 ✓ delivered$" trace.err \
-  || vm_fail "summary: TCP delivered"
-vm_log "UDP and TCP delivered to their sockets, the socket step exact, on $(uname -r)"
+grep -q "^ *2  tap-in va → tc-ingress va → socket udp 0\.0\.0\.0:7030 proc python3\[$udp_rx\] uid 0 ✓ delivered$" \
+  trace.err || vm_fail "summary: UDP delivered"
+grep -q "^ *[0-9]*  tap-in va → tc-ingress va → socket tcp 198\.18\.0\.1:7031 proc python3\[$tcp_rx\] uid 0 ✓ delivered$" \
+  trace.err || vm_fail "summary: TCP delivered"
+grep -q "no process attribution" trace.err && vm_fail "no process attribution"
+vm_log "UDP and TCP delivered to their sockets, the socket step and its process exact, on $(uname -r)"
