@@ -5,7 +5,8 @@
 #   bench/kmod_vm_bench.sh [--build-dir DIR] [--hookdump FILE] [--kmod FILE] [-n PACKETS]
 #                          [-r ROUNDS] [--burst N] [--payload BYTES] [--sender KIND] [--senders N]
 #                          [--iperf-rounds N] [--iperf-seconds S] [--kmod-params PARAMS]
-#                          [--extra VARIANTS] [--xt] [--perf KINDS] [--out DIR] [--json FILE]
+#                          [--extra VARIANTS] [--xt] [--perf KINDS] [--perf-raw] [--kmod-b FILE]
+#                          [--out DIR] [--json FILE]
 #
 #   --build-dir DIR   a CMake build tree with hookdump (default build/); the VM's initramfs is
 #                     cached in DIR/vm/
@@ -36,7 +37,11 @@
 #   --perf KINDS      before the measured rounds, one round of each of KINDS (kmod nflog base;
 #                     with --xt also xt xtnflog xtrule)
 #                     under 'perf record -e cpu-clock -c 100000 -a -g': reports in OUT/bench/perf/;
-#                     with all three xt kinds, bench/vm/kmod_xt_perf.py's table follows the report
+#                     with all three xt kinds, bench/vm/kmod_xt_perf.py's table follows the report;
+#                     kmodb and xtb: kmod and xt on --kmod-b's module (an A/B of two builds in
+#                     one guest, bench/vm/kmod_ab_perf.py; its table follows too)
+#   --perf-raw        keep only each profile's perf.data (no perf report in the guest: faster)
+#   --kmod-b FILE     another hookdump.ko (xt_HOOKDUMP.ko beside it) for --perf's kmodb, xtb
 #   --out DIR         the VM's results share (default bench/out/kmod_vm/); emptied first
 #   --json FILE       the summary (default bench/out/kmod_vm.json)
 #
@@ -52,13 +57,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 build_dir=$root/build hookdump= ko=$root/kmod/hookdump.ko packets=200000 rounds=5 burst=30000
-payload=18 sender=pktgen-rx senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf= xt=
+payload=18 sender=pktgen-rx senders=1 iperf_rounds=6 iperf_seconds=4 kmod_params= extra= perf= xt= ko_b= perf_raw=
 out=$root/bench/out/kmod_vm json=$root/bench/out/kmod_vm.json
 while (($#)); do
   case $1 in
     --build-dir) build_dir=$2; shift 2 ;;
     --hookdump) hookdump=$2; shift 2 ;;
     --kmod) ko=$2; shift 2 ;;
+    --perf-raw) perf_raw=1; shift ;;
+    --kmod-b) ko_b=$(realpath "$2"); shift 2 ;;
     -n) packets=$2; shift 2 ;;
     -r) rounds=$2; shift 2 ;;
     --iperf-rounds) iperf_rounds=$2; shift 2 ;;
@@ -105,7 +112,7 @@ wrapper=$case_dir/kmod_vm_bench.sh
   echo '# written by bench/kmod_vm_bench.sh'
   printf 'export BENCH_PACKETS=%q BENCH_BURST=%q BENCH_ROUNDS=%q BENCH_IPERF_ROUNDS=%q BENCH_IPERF_SECONDS=%q\n' \
     "$packets" "$burst" "$rounds" "$iperf_rounds" "$iperf_seconds"
-  printf 'export BENCH_SENDER=%q BENCH_PERF=%q BENCH_XT=%q\n' "$sender" "$perf" "$xt"
+  printf 'export BENCH_SENDER=%q BENCH_PERF=%q BENCH_XT=%q BENCH_KMOD_B=%q BENCH_PERF_RAW=%q\n' "$sender" "$perf" "$xt" "$ko_b" "$perf_raw"
   printf 'export BENCH_KMOD_PARAMS=%q BENCH_EXTRA=%q BENCH_SENDERS=%q BENCH_PAYLOAD=%q HOOKDUMP_KMOD=%q\n' \
     "$kmod_params" "$extra" "$senders" "$payload" "$ko"
   printf 'exec /bin/bash %q\n' "$here/vm/kmod_bench_guest.sh"
@@ -132,5 +139,9 @@ python3 "$here/vm/kmod_bench_report.py" "$out/bench" "$json" "$wall" || rc=$?
 if [[ -f $out/bench/perf/xt_0.perf.data && -f $out/bench/perf/xtnflog_0.perf.data && -f $out/bench/perf/xtrule_0.perf.data ]]; then
   echo
   python3 "$here/vm/kmod_xt_perf.py" "$out/bench" --json "${json%.json}.xt-perf.json" || rc=1
+fi
+if compgen -G "$out/bench/perf/*b_0.perf.data" >/dev/null; then
+  echo
+  python3 "$here/vm/kmod_ab_perf.py" "$out/bench" --json "${json%.json}.ab-perf.json" || rc=1
 fi
 exit $rc

@@ -27,6 +27,7 @@
 #include <linux/timer.h>
 #include <linux/skbuff.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/cgroup.h>
 #include <net/genetlink.h>
 #include <net/netns/generic.h>
@@ -71,10 +72,16 @@ struct hd_rule {
 	u64 __percpu *hits;
 };
 
+/* A batch's events take their time from one CLOCK_REALTIME read when the batch starts, plus
+ * this CPU's local_clock() since then: a clock read per batch, not per event.
+ */
 struct hd_batch {
 	spinlock_t lock;	/* this CPU's packet path (BH off) against the flushes */
 	struct sk_buff *skb;
 	unsigned int count;
+	unsigned int held;	/* bytes the last batch held: the next one's size */
+	u64 ts_real, ts_local;	/* the batch's start: ktime_get_real_ns(), local_clock() */
+	u64 ts_last;		/* this CPU's last event's timestamp */
 };
 
 struct hd_net;
@@ -301,6 +308,7 @@ static struct sk_buff *hd_batch_take(struct hd_batch *b, unsigned int *count)
 	if (!skb)
 		return NULL;
 	nlmsg_end(skb, (struct nlmsghdr *)skb->data);
+	b->held = skb->len;
 	*count = b->count;
 	b->skb = NULL;
 	b->count = 0;
@@ -331,22 +339,48 @@ static void hd_flush_timer(struct timer_list *t)
 	hd_flush_all(hn);
 }
 
-/* A new batch, room for batch_events events of @attr bytes: fewer, bigger messages cost the
- * reader fewer wakeups and system calls. When memory is short, a page-sized one will do.
- */
-static struct sk_buff *hd_batch_alloc(size_t attr)
+/* Whether anyone would receive a batch: the session or a listener of the multicast group. */
+static bool hd_listened(const struct hd_net *hn)
 {
-	size_t one = max_t(size_t, NLMSG_GOODSIZE, nla_total_size(attr));
-	size_t want = (size_t)READ_ONCE(batch_events) * nla_total_size(attr);
-	struct sk_buff *skb;
+	return READ_ONCE(hn->session_portid) || genl_has_listeners(&hd_family, hn->net, 0);
+}
 
+/* Within this much of the last event's time, a new batch starts no earlier than it: local_clock()
+ * and CLOCK_REALTIME may drift apart a little over a batch, and a CPU's events stay in order.
+ * A larger step of the real-time clock is followed.
+ */
+#define HD_TS_SLEW_NS	(10 * NSEC_PER_MSEC)
+
+/* A new batch for @b, sized from what the last one held (half as much again), up to room for
+ * batch_events events of @attr bytes: fewer, bigger messages cost the reader fewer wakeups,
+ * and every byte allocated is zeroed (init_on_alloc), used or not: a batch the timer flushed
+ * with a few events makes the next one small. At least a page (NLMSG_DEFAULT_SIZE leaves room
+ * for the headers in one); when memory is short, that will do.
+ */
+static struct sk_buff *hd_batch_alloc(struct hd_batch *b, size_t attr)
+{
+	size_t one = max_t(size_t, NLMSG_DEFAULT_SIZE - GENL_HDRLEN, nla_total_size(attr));
+	size_t want = (size_t)READ_ONCE(batch_events) * nla_total_size(attr);
+	struct sk_buff *skb = NULL;
+
+	if (b->held)
+		want = min_t(size_t, want, b->held + b->held / 2);
 	want = clamp_t(size_t, want, one, max_t(size_t, one, HD_BATCH_MAX_BYTES));
-	if (want > one) {
+	if (want > one)
 		skb = genlmsg_new(want, GFP_ATOMIC | __GFP_NOWARN);
-		if (skb)
-			return skb;
+	if (!skb)
+		skb = genlmsg_new(one, GFP_ATOMIC);
+	if (!skb)
+		return NULL;
+	if (!genlmsg_put(skb, 0, 0, &hd_family, 0, HOOKDUMP_CMD_EVENTS)) {
+		kfree_skb(skb);
+		return NULL;
 	}
-	return genlmsg_new(one, GFP_ATOMIC);
+	b->ts_real = ktime_get_real_ns();
+	b->ts_local = local_clock();
+	if (b->ts_real < b->ts_last && b->ts_last - b->ts_real < HD_TS_SLEW_NS)
+		b->ts_real = b->ts_last;
+	return skb;
 }
 
 /* Puts one event (and the label of the -j HOOKDUMP rule that made it, and its sender, if any)
@@ -372,30 +406,37 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	if (b->skb && skb_tailroom(b->skb) < room)
 		full = hd_batch_take(b, &full_count);
 	if (!b->skb) {
-		struct sk_buff *nskb = hd_batch_alloc(room - NLA_HDRLEN);
-
-		if (!nskb || !genlmsg_put(nskb, 0, 0, &hd_family, 0, HOOKDUMP_CMD_EVENTS)) {
-			kfree_skb(nskb);
+		/* The batch was made for a session or listener: the check is once a batch. One
+		 * that has gone since finds its events counted as dropped when the batch is sent.
+		 */
+		if (!hd_listened(hn)) {
+			spin_unlock(&b->lock);
+			hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
+			goto out;
+		}
+		b->skb = hd_batch_alloc(b, room - NLA_HDRLEN);
+		if (!b->skb) {
 			spin_unlock(&b->lock);
 			hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOMEM, 1);
 			goto out;
 		}
-		b->skb = nskb;
 	}
-	nla = skb_tailroom(b->skb) >= room ? nla_reserve(b->skb, HOOKDUMP_A_EVENT, attr) : NULL;
-	if (!nla) {
+	if (skb_tailroom(b->skb) < room) {
 		spin_unlock(&b->lock);
 		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_FULL, 1);
 		goto out;
 	}
+	nla = __nla_reserve(b->skb, HOOKDUMP_A_EVENT, attr);
+	ev->ts_ns = b->ts_real + (local_clock() - b->ts_local);
+	b->ts_last = ev->ts_ns;
 	memcpy(nla_data(nla), ev, sizeof(*ev));
 	if (caplen && skb_copy_bits(skb, skb_network_offset(skb),
 				    (u8 *)nla_data(nla) + sizeof(*ev), caplen))
 		memset((u8 *)nla_data(nla) + sizeof(*ev), 0, caplen);
-	if (lablen)	/* cannot fail: room was checked for all */
-		nla_put(b->skb, HOOKDUMP_A_EVENT_LABEL, lablen, label);
+	if (lablen)	/* room was checked for all */
+		__nla_put(b->skb, HOOKDUMP_A_EVENT_LABEL, lablen, label);
 	if (proc)
-		nla_put(b->skb, HOOKDUMP_A_EVENT_PROC, sizeof(*proc), proc);
+		__nla_put(b->skb, HOOKDUMP_A_EVENT_PROC, sizeof(*proc), proc);
 	b->count++;
 	hd_stat_add(hn, HOOKDUMP_STATS_A_QUEUED, 1);
 	if (b->count >= batch_events)
@@ -435,11 +476,13 @@ static void hd_report(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 	struct hookdump_event_proc proc, *pp = NULL;
 
 	hd_stat_add(hn, HOOKDUMP_STATS_A_MATCHED, 1);
-	if (!READ_ONCE(hn->session_portid) && !genl_has_listeners(&hd_family, hn->net, 0)) {
+	/* This CPU's open batch means someone listened when it was made (hd_record checks again
+	 * under its lock); without one, nobody may: then nothing is built. A hint, read unlocked.
+	 */
+	if (!data_race(raw_cpu_ptr(hn->batch)->skb) && !hd_listened(hn)) {
 		hd_stat_add(hn, HOOKDUMP_STATS_A_DROP_NOSESSION, 1);
 		return;
 	}
-	ev->ts_ns = ktime_get_real_ns();
 	ev->netns_cookie = hn->net->net_cookie;
 	ev->len = skb->len - skb_network_offset(skb);
 	ev->mark = skb->mark;

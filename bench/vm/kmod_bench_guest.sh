@@ -52,11 +52,13 @@ KMOD_PARAMS=${BENCH_KMOD_PARAMS:-}
 BURST=${BENCH_BURST:-30000}   # datagrams of a burst round (0: none)
 PAYLOAD=${BENCH_PAYLOAD:-18}  # UDP payload bytes: 18 makes 60-byte frames
 SENDER=${BENCH_SENDER:-pktgen-rx}   # pktgen-rx (a kernel thread at vb's receive), pktgen (at va), trafgen
-PERF=${BENCH_PERF:-}   # profile one extra round of these kinds first (kmod nflog base xt xtnflog xtrule; a kind named twice, twice), into $OUT/perf/
+PERF=${BENCH_PERF:-}   # profile one extra round of these kinds first (kmod nflog base xt xtnflog xtrule; kmodb xtb: kmod, xt on BENCH_KMOD_B; a kind named twice, twice), into $OUT/perf/
 SENDERS=${BENCH_SENDERS:-1}   # trafgen processes (-P)
 EXTRA=${BENCH_EXTRA:-}   # investigation: more kmod variants a round (null, skip, batchN, nosession)
 XT=${BENCH_XT:-}   # 1: the iptables rounds, -j HOOKDUMP and -j NFLOG (xt, xtnflog)
 KO=${HOOKDUMP_KMOD:-$HOOKDUMP_SRC/kmod/hookdump.ko}
+KO_A=$KO KO_B=${BENCH_KMOD_B:-}   # B: another build of the module, for the profiles' kmodb, xtb
+B=   # "b" while a round runs on KO_B: its kind is kmodb or xtb
 OUT=$VM_RESULTS/bench
 mkdir -p "$OUT" || vm_fail "mkdir $OUT"
 HD=$HOOKDUMP_BIN
@@ -65,6 +67,7 @@ for t in trafgen nft tcpdump iperf3 insmod; do
   command -v $t >/dev/null || vm_fail "$t is not installed on the host root (scripts/bootstrap installs it)"
 done
 [[ -f $KO ]] || vm_fail "$KO is not built (make -C kmod KDIR=/lib/modules/$VM_KVER/build)"
+[[ -z $KO_B || -f $KO_B ]] || vm_fail "$KO_B (BENCH_KMOD_B) is missing"
 
 # Sleeping without starting a process (each costs ~0.1-1 s under TCG): read with a timeout on
 # a FIFO nobody writes to (the guest has no /dev/fd for a process substitution).
@@ -199,7 +202,7 @@ perf_start() {
   exec {perf_ctl}<>"$VM_CASE_TMP/perf.ctl" {perf_ack}<>"$VM_CASE_TMP/perf.ack"
   echo enable >&$perf_ctl
   local ack=
-  read -rt 120 -u $perf_ack ack || true
+  read -rt 600 -u $perf_ack ack || true
   [[ $ack == ack* ]] || vm_fail "perf record did not start (ack '$ack'): $(cat "$OUT/$1.perf.log")"
 }
 perf_stop() {
@@ -209,11 +212,17 @@ perf_stop() {
   exec {perf_ctl}>&- {perf_ack}<&-
   kill -INT $PERF_PID; wait $PERF_PID || true
   local o=$OUT/$PERF_TAG r=(perf report -i "$VM_CASE_TMP/perf.data" --stdio --kallsyms=/proc/kallsyms)
-  "${r[@]}" --no-children --sort cpu,comm -g none >"$o.perf-comm.txt" 2>&1
-  "${r[@]}" --no-children --sort sym -g none --percent-limit 0.2 >"$o.perf-self.txt" 2>&1
-  "${r[@]}" --children --sort sym -g none --percent-limit 0.5 >"$o.perf-children.txt" 2>&1
-  "${r[@]}" --no-children --sort sym -g caller,0.5,callee --percent-limit 1 >"$o.perf-callers.txt" 2>&1
+  # BENCH_PERF_RAW=1: the perf.data only (the host's scripts read it); perf report under TCG
+  # takes longer than the round.
+  [[ -n ${BENCH_PERF_RAW:-} ]] || {
+    "${r[@]}" --no-children --sort cpu,comm -g none >"$o.perf-comm.txt" 2>&1
+    "${r[@]}" --no-children --sort sym -g none --percent-limit 0.2 >"$o.perf-self.txt" 2>&1
+    "${r[@]}" --children --sort sym -g none --percent-limit 0.5 >"$o.perf-children.txt" 2>&1
+    "${r[@]}" --no-children --sort sym -g caller,0.5,callee --percent-limit 1 >"$o.perf-callers.txt" 2>&1
+  }
   cp "$VM_CASE_TMP/perf.data" "$o.perf.data"
+  # The module's symbols where this round's build of it is loaded (kmodb, xtb reload it).
+  cp /proc/kallsyms "$o.kallsyms" 2>/dev/null
   rm -f "$VM_CASE_TMP/perf.data"
 }
 
@@ -262,7 +271,7 @@ measure() {
 # investigation: null (-o csv >/dev/null), skip (-w bench.pcap without -s: the pcap writer
 # skips events without bytes, so this is reading and decoding only).
 round_kmod() {
-  local variant=${2:-csv} kind=kmod pid mode=flow batch=
+  local variant=${2:-csv} kind=kmod$B pid mode=flow batch=
   [[ $variant == burst ]] && { mode=burst; variant=csv; kind=kmodburst; }
   [[ $variant == csv ]] || kind=kmod-$variant
   if [[ $variant == batch* ]]; then   # batchN: batch_events=N for this round (a 0644 parameter)
@@ -354,7 +363,7 @@ EOF
 # (kind xtnflog: read by capture --engine nflog --group 5); both write csv. The rule's counter
 # (iptables-save -c) is what it matched.
 round_xt() {
-  local kind=xt pid target=(-j HOOKDUMP --hookdump-group 5) engine=kmod ready="listening for iptables -j HOOKDUMP group 5"
+  local kind=xt$B pid target=(-j HOOKDUMP --hookdump-group 5) engine=kmod ready="listening for iptables -j HOOKDUMP group 5"
   [[ $2 == NFLOG ]] && { kind=xtnflog target=(-j NFLOG --nflog-group 5) engine=nflog ready="listening on NFLOG group 5"; }
   local tag=${kind}_$1 rule=(-t raw -A PREROUTING -p udp --dport 9 "${target[@]}")
   ip netns exec hbB iptables "${rule[@]}" || vm_fail "iptables ${rule[*]}"
@@ -408,6 +417,11 @@ unload() {
   [[ ! -d /sys/module/xt_HOOKDUMP ]] || rmmod xt_HOOKDUMP || vm_fail "rmmod xt_HOOKDUMP"
   ! loaded || rmmod hookdump || vm_fail "rmmod hookdump"
 }
+# use_ko FILE: hookdump.ko (and xt_HOOKDUMP.ko beside it) from FILE is the one loaded.
+use_ko() {
+  [[ $KO == "$1" ]] && return
+  unload; KO=$1; load
+}
 
 # --- setup
 vm_veth_pair hbA va 198.18.0.1/24 hbB vb 198.18.0.2/24
@@ -459,17 +473,20 @@ if [[ -n $PERF ]]; then
   declare -A nth
   for k in $PERF; do
     i=${nth[$k]:-0} nth[$k]=$((${nth[$k]:-0} + 1))
+    [[ $k == kmodb || $k == xtb ]] && { [[ -n $KO_B ]] || vm_fail "BENCH_PERF: $k needs BENCH_KMOD_B"; }
+    if [[ $k == kmodb || $k == xtb ]]; then use_ko "$KO_B"; B=b; else use_ko "$KO_A"; B=; fi
     case $k in
-      kmod) round_kmod $i ;;
+      kmod|kmodb) round_kmod $i ;;
       nflog) round_nflog $i ;;
       base) round_base $i ;;
-      xt) round_xt $i HOOKDUMP ;;
+      xt|xtb) round_xt $i HOOKDUMP ;;
       xtnflog) round_xt $i NFLOG ;;
       xtrule) round_xtrule $i ;;
       *) vm_fail "BENCH_PERF: unknown kind $k" ;;
     esac
   done
-  OUT=$out_main PERF_ON=
+  OUT=$out_main PERF_ON= B=
+  use_ko "$KO_A"
 fi
 
 # --- part 1
