@@ -11,6 +11,16 @@
  * it to a record program cost more than the parse and the record together, and freplace (which
  * xdp-tools' dispatcher uses to the same end) is refused by kernels that refuse tracing programs.
  *
+ * The parser is two global functions a program (hd_parse_skb / _xdp: link layer and IP header;
+ * hd_parse_l4_skb / _xdp: IPv6 extension headers and the transport header): the verifier checks
+ * a global function once, on its own, knowing only its arguments' types (so every bound is
+ * checked inside it again), and after the call the caller knows nothing of what it wrote. Inlined,
+ * every path through the parse (2 VLAN tags x 6 extension headers, each header read in place or
+ * copied out, each with its own offset) was verified again with every path before it and then
+ * multiplied the states of all the code after it: 67-205 thousand instructions a program, 0.6-4.9
+ * s each in 6.1's verifier under emulation, most of a tc or XDP start (now 2.7-4.6 thousand and
+ * 15-130 ms: bench/README.md, "Start-up: the verifier's cost"). A packet pays ~2 ns for it.
+ *
  * record: packets mode -> one ring buffer record with up to snaplen bytes; flows mode ->
  * per-CPU hash of 5-tuples (a packet the hash has no room for: a ring buffer record, struct
  * hd_flow_spill). What cannot be recorded is counted per CPU (struct hd_stats).
@@ -168,13 +178,103 @@ static __always_inline void *hd_hdr(const struct hd_view *v, __u32 off, __u32 le
 	return buf;
 }
 
-/* Link layer -> IP -> transport ports and TCP flags; what is missing stays zero. */
+/* The extension headers (IPv6), then the transport header at `off`; p->t.proto is what
+ * follows the IP header (IPv6: its next header, which the walk replaces). */
+static __always_inline void hd_parse_l4(void *ctx, int xdp, struct hd_pkt *p, __u32 off)
+{
+	struct hd_view v;
+	__u8 l4 = p->t.proto;
+
+	hd_view_init(&v, ctx, xdp);
+	if (p->t.family == 6) {
+		__u8 next = l4;
+
+		/* Extension headers, as src/packet/parse.cpp walks them. */
+#pragma unroll
+		for (int i = 0; i < 6; i++) {
+			__u8 eb[8], *ext;
+
+			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+			    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+				break;
+			ext = hd_hdr(&v, off, sizeof(eb), eb);
+			if (!ext) {
+				p->t.proto = 0;
+				return;
+			}
+			if (next == IPPROTO_FRAGMENT) {
+				__u16 fo = (ext[2] << 8 | ext[3]) & 0xfff8;
+
+				p->t.flags |= HOOKDUMP_EV_FRAG;
+				if (fo)
+					p->t.flags |= HOOKDUMP_EV_LATER_FRAG;
+				off += 8;
+			} else if (next == IPPROTO_AH) {
+				off += (ext[1] + 2) * 4;
+			} else {
+				off += (ext[1] + 1) * 8;
+			}
+			next = ext[0];
+		}
+		p->t.proto = next;
+		l4 = next;
+	}
+
+	if (p->t.flags & HOOKDUMP_EV_LATER_FRAG)
+		return;
+	if (l4 == IPPROTO_TCP) {
+		__u8 tb[14], *th = hd_hdr(&v, off, sizeof(tb), tb);
+
+		if (!th)
+			return;
+		p->t.sport = th[0] << 8 | th[1];
+		p->t.dport = th[2] << 8 | th[3];
+		p->t.flags |= HOOKDUMP_EV_PORTS;
+		p->tcp_flags = th[13];
+	} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE || l4 == IPPROTO_SCTP ||
+		   l4 == IPPROTO_DCCP) {
+		__u8 pb[4], *ports = hd_hdr(&v, off, sizeof(pb), pb);
+
+		if (!ports)
+			return;
+		p->t.sport = ports[0] << 8 | ports[1];
+		p->t.dport = ports[2] << 8 | ports[3];
+		p->t.flags |= HOOKDUMP_EV_PORTS;
+	} else if (l4 == IPPROTO_ICMP || l4 == IPPROTO_ICMPV6) {
+		__u8 cb[2], *tc = hd_hdr(&v, off, sizeof(cb), cb);
+
+		if (!tc)
+			return;
+		p->t.dport = tc[0] << 8 | tc[1];
+		p->t.flags |= HOOKDUMP_EV_ICMP;
+	}
+}
+
+/* Global functions (see the top), one per context type: the verifier knows a global
+ * function's context argument by its type only. */
+__noinline int hd_parse_l4_skb(struct __sk_buff *skb, struct hd_pkt *p, __u32 off)
+{
+	if (!skb || !p)
+		return 0;
+	hd_parse_l4(skb, 0, p, off);
+	return 0;
+}
+
+__noinline int hd_parse_l4_xdp(struct xdp_md *ctx, struct hd_pkt *p, __u32 off)
+{
+	if (!ctx || !p)
+		return 0;
+	hd_parse_l4(ctx, 1, p, off);
+	return 0;
+}
+
+/* Link layer -> IP -> transport ports and TCP flags; what is missing stays zero. `p` comes
+ * zeroed. What follows the IP header is hd_parse_l4's, given the offset. */
 static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 {
 	struct hd_view v;
 	__u32 off = 0;
 	__u16 proto = 0;
-	__u8 l4 = 0;
 
 	hd_view_init(&v, ctx, xdp);
 	if (cfg_l3) {
@@ -224,11 +324,9 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			p->t.flags |= HOOKDUMP_EV_FRAG;
 		if (frag & 0x1fff)
 			p->t.flags |= HOOKDUMP_EV_LATER_FRAG;
-		l4 = ip->protocol;
 		off += ip->ihl * 4;
 	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr ib, *ip6 = hd_hdr(&v, off, sizeof(ib), &ib);
-		__u8 next;
 
 		if (!ip6 || ip6->version != 6)
 			return;
@@ -239,69 +337,15 @@ static __always_inline void hd_parse(void *ctx, int xdp, struct hd_pkt *p)
 			p->ip_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 		__builtin_memcpy(p->t.src, &ip6->saddr, 16);
 		__builtin_memcpy(p->t.dst, &ip6->daddr, 16);
-		next = ip6->nexthdr;
+		p->t.proto = ip6->nexthdr;
 		off += sizeof(*ip6);
-		/* Extension headers, as src/packet/parse.cpp walks them. */
-#pragma unroll
-		for (int i = 0; i < 6; i++) {
-			__u8 eb[8], *ext;
-
-			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-			    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
-				break;
-			ext = hd_hdr(&v, off, sizeof(eb), eb);
-			if (!ext) {
-				p->t.proto = 0;
-				return;
-			}
-			if (next == IPPROTO_FRAGMENT) {
-				__u16 fo = (ext[2] << 8 | ext[3]) & 0xfff8;
-
-				p->t.flags |= HOOKDUMP_EV_FRAG;
-				if (fo)
-					p->t.flags |= HOOKDUMP_EV_LATER_FRAG;
-				off += 8;
-			} else if (next == IPPROTO_AH) {
-				off += (ext[1] + 2) * 4;
-			} else {
-				off += (ext[1] + 1) * 8;
-			}
-			next = ext[0];
-		}
-		p->t.proto = next;
-		l4 = next;
 	} else {
 		return;
 	}
-
-	if (p->t.flags & HOOKDUMP_EV_LATER_FRAG)
-		return;
-	if (l4 == IPPROTO_TCP) {
-		__u8 tb[14], *th = hd_hdr(&v, off, sizeof(tb), tb);
-
-		if (!th)
-			return;
-		p->t.sport = th[0] << 8 | th[1];
-		p->t.dport = th[2] << 8 | th[3];
-		p->t.flags |= HOOKDUMP_EV_PORTS;
-		p->tcp_flags = th[13];
-	} else if (l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE || l4 == IPPROTO_SCTP ||
-		   l4 == IPPROTO_DCCP) {
-		__u8 pb[4], *ports = hd_hdr(&v, off, sizeof(pb), pb);
-
-		if (!ports)
-			return;
-		p->t.sport = ports[0] << 8 | ports[1];
-		p->t.dport = ports[2] << 8 | ports[3];
-		p->t.flags |= HOOKDUMP_EV_PORTS;
-	} else if (l4 == IPPROTO_ICMP || l4 == IPPROTO_ICMPV6) {
-		__u8 cb[2], *tc = hd_hdr(&v, off, sizeof(cb), cb);
-
-		if (!tc)
-			return;
-		p->t.dport = tc[0] << 8 | tc[1];
-		p->t.flags |= HOOKDUMP_EV_ICMP;
-	}
+	if (xdp)
+		hd_parse_l4_xdp(ctx, p, off);
+	else
+		hd_parse_l4_skb(ctx, p, off);
 }
 
 struct hd_rules_ctx {
@@ -675,6 +719,23 @@ __noinline int hd_filter_xdp(struct xdp_md *ctx)
 	return ctx && magic ? 1 : 0;
 }
 
+/* The parser's entry, a global function per context type as hd_parse_l4_skb/_xdp. */
+__noinline int hd_parse_skb(struct __sk_buff *skb, struct hd_pkt *p)
+{
+	if (!skb || !p)
+		return 0;
+	hd_parse(skb, 0, p);
+	return 0;
+}
+
+__noinline int hd_parse_xdp(struct xdp_md *ctx, struct hd_pkt *p)
+{
+	if (!ctx || !p)
+		return 0;
+	hd_parse(ctx, 1, p);
+	return 0;
+}
+
 static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifindex, __u32 len,
 				     __u32 vtag)
 {
@@ -684,7 +745,10 @@ static __always_inline void hd_entry(void *ctx, int xdp, __u8 point, __u32 ifind
 	if (!st)
 		return;
 	st->seen++;
-	hd_parse(ctx, xdp, &p);
+	if (xdp)
+		hd_parse_xdp(ctx, &p);
+	else
+		hd_parse_skb(ctx, &p);
 	if (!hd_rules_match(&p.t))
 		return;
 	if (!(xdp ? hd_filter_xdp(ctx) : hd_filter_skb(ctx)))

@@ -189,6 +189,156 @@ TEST_F(ProgTest, SnaplenAndFragments) {
 }
 
 // A run loads only the programs it attaches (the verifier's time is most of a start).
+// Every path of the parser (VLAN tags in the frame, IPv6 extension header chains, fragments,
+// truncated headers, each transport), at tc and at XDP, each frame's tuple exact: the parser
+// runs as global functions the verifier checks once (bpf/hookdump_pkt.bpf.c); what it finds
+// must be what the inlined parser found (this test passed against both).
+TEST_F(ProgTest, ParserTuplesOnEveryPath) {
+    struct Case {
+        const char* name;
+        std::vector<uint8_t> frame;
+        uint8_t family, proto, flags;
+        uint16_t sport, dport;
+        uint8_t tcp_flags;
+    };
+    constexpr uint8_t kIp = HOOKDUMP_EV_IP, kPorts = HOOKDUMP_EV_PORTS, kIcmp = HOOKDUMP_EV_ICMP,
+                      kFrag = HOOKDUMP_EV_FRAG, kLater = HOOKDUMP_EV_LATER_FRAG;
+    const auto v6 = [] { return PacketBuilder().ethernet().ipv6("2001:db8::2", "2001:db8::1"); };
+    const auto cut = [](std::vector<uint8_t> f, size_t drop) {
+        f.resize(f.size() - drop);
+        return f;
+    };
+    Ipv4Options opts;
+    opts.options = {0x94, 0x04, 0, 0};  // router alert: a 24-byte header
+    Ipv4Options first;
+    first.more_fragments = true;
+    auto six = v6();
+    for (int i = 0; i < 6; ++i) six.ipv6_ext(60);
+    auto seven = v6();
+    for (int i = 0; i < 7; ++i) seven.ipv6_ext(60);
+    const std::vector<Case> cases = {
+        {"two tags, v6 chain of five, tcp",
+         PacketBuilder()
+             .ethernet()
+             .vlan(100)
+             .vlan(200)
+             .ipv6("2001:db8::2", "2001:db8::1")
+             .ipv6_ext(0)
+             .ipv6_ext(43, 16)
+             .ipv6_ext(60)
+             .ipv6_fragment(0, true)
+             .ipv6_ah(24)
+             .tcp(1000, 2000, 0x18)
+             .payload(8)
+             .build(),
+         6, 6, kIp | kPorts | kFrag, 1000, 2000, 0x18},
+        {"qinq, udplite",
+         PacketBuilder()
+             .ethernet()
+             .vlan(300, 0x88a8)
+             .vlan(100)
+             .ipv6("2001:db8::2", "2001:db8::1")
+             .udplite(3, 4)
+             .build(),
+         6, 136, kIp | kPorts, 3, 4, 0},
+        {"three tags: not ip",
+         PacketBuilder()
+             .ethernet()
+             .vlan(1)
+             .vlan(2)
+             .vlan(3)
+             .ipv4("198.18.0.2", "198.18.0.1")
+             .udp(1, 2)
+             .build(),
+         0, 0, 0, 0, 0, 0},
+        {"v6 later fragment", v6().ipv6_fragment(8, false).udp(5, 6).build(), 6, 17,
+         kIp | kFrag | kLater, 0, 0, 0},
+        {"v6 six headers", six.udp(7, 8).build(), 6, 17, kIp | kPorts, 7, 8, 0},
+        {"v6 seven headers", seven.udp(7, 8).build(), 6, 60, kIp, 0, 0, 0},
+        {"v6 chain cut short", cut(v6().ipv6_ext(0).ipv6_ext(43, 16).udp(9, 9).build(), 8 + 12), 6,
+         0, kIp, 0, 0, 0},
+        {"v6 ah, dccp", v6().ipv6_ah(16).dccp(11, 12).build(), 6, 33, kIp | kPorts, 11, 12, 0},
+        {"v6 long hop-by-hop, udp", v6().ipv6_ext(0, 24).udp(13, 14).build(), 6, 17, kIp | kPorts,
+         13, 14, 0},
+        {"icmpv6", v6().icmp6(128, 0).build(), 6, 58, kIp | kIcmp, 0, 0x8000, 0},
+        {"v4 options, sctp",
+         PacketBuilder().ethernet().ipv4("198.18.0.2", "198.18.0.1", opts).sctp(15, 16).build(), 4,
+         132, kIp | kPorts, 15, 16, 0},
+        {"v4 first fragment",
+         PacketBuilder()
+             .ethernet()
+             .ipv4("198.18.0.2", "198.18.0.1", first)
+             .udp(17, 18)
+             .payload(8)
+             .build(),
+         4, 17, kIp | kPorts | kFrag, 17, 18, 0},
+        {"icmp", PacketBuilder().ethernet().ipv4("198.18.0.2", "198.18.0.1").icmp(3, 1).build(), 4,
+         1, kIp | kIcmp, 0, 0x0301, 0},
+        {"tcp cut short",
+         cut(PacketBuilder().ethernet().ipv4("198.18.0.2", "198.18.0.1").tcp(19, 20).build(), 10),
+         4, 6, kIp, 0, 0, 0},
+        {"arp", PacketBuilder().ethernet().ethertype(0x0806).payload(28).build(), 0, 0, 0, 0, 0, 0},
+    };
+    PktConfig cfg;
+    cfg.snaplen = 0;
+    cfg.tc_egress = false;
+    PktObject obj(cfg);
+    for (const Case& c : cases) {
+        run(obj.tc_ingress_fd(), c.frame, kTcUnspec);
+        run(obj.xdp_fd(), c.frame, kXdpPass);
+    }
+    const auto recs = drain(obj);
+    ASSERT_EQ(recs.size(), 2 * cases.size());
+    for (size_t i = 0; i < recs.size(); ++i) {
+        const Case& c = cases[i / 2];
+        const hd_tuple& t = recs[i].hdr.tuple;
+        SCOPED_TRACE(fmt::format("{} at {}", c.name, i % 2 ? "xdp" : "tc"));
+        EXPECT_EQ(recs[i].hdr.point, i % 2 ? HD_POINT_XDP : HD_POINT_TC_INGRESS);
+        EXPECT_EQ(t.family, c.family);
+        EXPECT_EQ(t.proto, c.proto);
+        EXPECT_EQ(t.flags, c.flags);
+        EXPECT_EQ(t.sport, c.sport);
+        EXPECT_EQ(t.dport, c.dport);
+        EXPECT_EQ(recs[i].hdr.tcp_flags, c.tcp_flags);
+        if (c.family == 4) {
+            EXPECT_EQ(t.src[0], v4("198.18.0.2"));
+            EXPECT_EQ(t.dst[0], v4("198.18.0.1"));
+        } else if (c.family == 6) {
+            in6_addr a{};
+            inet_pton(AF_INET6, "2001:db8::1", &a);
+            EXPECT_EQ(std::memcmp(t.dst, &a, 16), 0);
+        } else {
+            EXPECT_EQ(t.src[0] | t.dst[0], 0u);
+        }
+    }
+
+    // A device without a link header: the packet starts with IP.
+    PktConfig l3;
+    l3.snaplen = 0;
+    l3.tc_egress = false;
+    l3.l3 = true;
+    PktObject raw(l3);
+    const auto r4 = PacketBuilder().ipv4("198.18.0.2", "198.18.0.1").udp(21, 22).build();
+    const auto r6 =
+        PacketBuilder().ipv6("2001:db8::2", "2001:db8::1").ipv6_ext(0).tcp(23, 24, 0x11).build();
+    for (const int fd : {raw.tc_ingress_fd(), raw.xdp_fd()}) {
+        run(fd, r4, fd == raw.xdp_fd() ? kXdpPass : kTcUnspec);
+        run(fd, r6, fd == raw.xdp_fd() ? kXdpPass : kTcUnspec);
+    }
+    const auto rr = drain(raw);
+    ASSERT_EQ(rr.size(), 4u);
+    for (size_t i = 0; i < rr.size(); ++i) {
+        const hd_tuple& t = rr[i].hdr.tuple;
+        SCOPED_TRACE(fmt::format("l3 record {}", i));
+        EXPECT_EQ(t.family, i % 2 ? 6 : 4);
+        EXPECT_EQ(t.proto, i % 2 ? 6 : 17);
+        EXPECT_EQ(t.flags, kIp | kPorts);
+        EXPECT_EQ(t.sport, i % 2 ? 23 : 21);
+        EXPECT_EQ(t.dport, i % 2 ? 24 : 22);
+        EXPECT_EQ(rr[i].hdr.tcp_flags, i % 2 ? 0x11 : 0);
+    }
+}
+
 TEST_F(ProgTest, OnlyTheProgramsAskedForAreLoaded) {
     PktConfig cfg;
     cfg.tc_egress = false;
