@@ -42,12 +42,13 @@ bool ProcAttribution::KeyEq::operator()(const hd_sock_key& a, const hd_sock_key&
     return std::memcmp(&a, &b, sizeof a) == 0;
 }
 
-ProcAttribution::ProcAttribution(EventHandler& next, ProcPrograms& programs, uint64_t netns,
-                                 bool lookup, ProcFilter filter)
+ProcAttribution::ProcAttribution(EventHandler& next, ProcPrograms* programs, CgroupPaths& cgroups,
+                                 uint64_t netns, bool lookup, ProcFilter filter)
     : next_(next),
       programs_(programs),
+      cgroups_(cgroups),
       netns_(netns),
-      lookup_(lookup),
+      lookup_(lookup && programs),
       filter_(std::move(filter)),
       mono_to_real_(mono_to_real_ns()) {}
 
@@ -87,18 +88,18 @@ bool ProcAttribution::local_address(uint8_t family, const std::array<uint8_t, 16
 
 void ProcAttribution::take_now() {
     now_ns_ = clock_ns(CLOCK_MONOTONIC);
-    gen_ = programs_.ports_gen();
+    gen_ = programs_->ports_gen();
 }
 
 void ProcAttribution::read_entries(const hd_sock_key& k, bool wildcard_ok, Cached& c) const {
-    c.gen = programs_.ports_gen();
+    c.gen = programs_->ports_gen();
     c.looked_ns = clock_ns(CLOCK_MONOTONIC);
-    c.exact = bpf_map_lookup_elem(programs_.ports_fd(), &k, &c.e) == 0;
+    c.exact = bpf_map_lookup_elem(programs_->ports_fd(), &k, &c.e) == 0;
     c.wildcard = false;
     if (wildcard_ok) {
         hd_sock_key w = k;
         std::memset(w.addr, 0, sizeof w.addr);
-        c.wildcard = bpf_map_lookup_elem(programs_.ports_fd(), &w, &c.w) == 0;
+        c.wildcard = bpf_map_lookup_elem(programs_->ports_fd(), &w, &c.w) == 0;
     }
     c.found = c.exact || c.wildcard;
 }
@@ -187,7 +188,7 @@ bool ProcAttribution::attribute(PacketEvent& ev) {
             ev.proc = ProcInfo{};
         }
     }
-    if (ev.proc.known) ev.proc.cgroup = programs_.cgroups().path(ev.proc.cgroup_id, ev.ts_ns);
+    if (ev.proc.known) ev.proc.cgroup = cgroups_.path(ev.proc.cgroup_id, ev.ts_ns);
     return !lookup_ || filter_.match(ev.proc);
 }
 
@@ -197,7 +198,7 @@ bool ProcAttribution::attribute(PacketEvent& ev) {
 // programs filter the packets before they count them).
 void ProcAttribution::on_flow(const FlowRecord& r) {
     FlowRecord f = r;
-    if (!f.proc.known && f.has_ports && f.dir != Direction::Unknown) {
+    if (programs_ && !f.proc.known && f.has_ports && f.dir != Direction::Unknown) {
         take_now();
         const bool out_dir = f.dir == Direction::Out;
         const auto& addr = out_dir ? f.key.src : f.key.dst;
@@ -208,7 +209,7 @@ void ProcAttribution::on_flow(const FlowRecord& r) {
             p.tgid)
             fill(f.proc, p);
     }
-    if (f.proc.known) f.proc.cgroup = programs_.cgroups().path(f.proc.cgroup_id, f.last_ns);
+    if (f.proc.known) f.proc.cgroup = cgroups_.path(f.proc.cgroup_id, f.last_ns);
     if (lookup_ && !filter_.match(f.proc)) return;
     next_.on_flow(f);
 }

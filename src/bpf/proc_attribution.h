@@ -1,7 +1,8 @@
 // Process attribution in userspace, between an engine and the pipeline: events of engines that
-// cannot look processes up themselves (AF_PACKET, NFLOG) are looked up in the cgroup programs'
-// endpoint map by their local address and port; every event's cgroup id gets its path; the
-// process filters (--pid, --comm, --cgroup) keep what matches where the kernel did not filter.
+// cannot look processes up themselves (AF_PACKET, XDP) are looked up in the cgroup programs'
+// endpoint map by their local address and port; every event's cgroup id gets its path (also
+// the kmod engine's, which loads no programs); the process filters (--pid, --comm, --cgroup)
+// keep what matches where the kernel did not filter.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "engine/engine.h"
 #include "hookdump_proc.h"
 #include "packet/proc_filter.h"
+#include "util/cgroup.h"
 
 namespace hookdump::bpf {
 
@@ -21,10 +23,12 @@ using hookdump::ProcFilter;
 
 class ProcAttribution final : public EventHandler {
   public:
-    // lookup: the events carry no process yet (look them up here); false for an engine that
-    // did (tc), whose filter the kernel applied too.
-    ProcAttribution(EventHandler& next, ProcPrograms& programs, uint64_t netns, bool lookup,
-                    ProcFilter filter);
+    // programs: the cgroup programs (their maps); none for an engine that names processes
+    // itself (kmod), whose events get their cgroup paths only. lookup (needs programs): the
+    // events carry no process yet (look them up here); false for an engine that did (tc, kmod),
+    // whose filter the kernel applied too.
+    ProcAttribution(EventHandler& next, ProcPrograms* programs, CgroupPaths& cgroups,
+                    uint64_t netns, bool lookup, ProcFilter filter);
 
     bool on_event(const PacketEvent& ev) override;
     bool on_events(std::span<const PacketEvent> evs) override;
@@ -70,7 +74,8 @@ class ProcAttribution final : public EventHandler {
     void take_now();
 
     EventHandler& next_;
-    ProcPrograms& programs_;
+    ProcPrograms* programs_;
+    CgroupPaths& cgroups_;
     uint64_t netns_;
     bool lookup_;
     ProcFilter filter_;

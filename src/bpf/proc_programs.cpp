@@ -149,7 +149,7 @@ uint64_t cgroup_of(uint32_t pid, const CgroupPaths& cg) {
 
 }  // namespace
 
-ProcPrograms::ProcPrograms(uint64_t netns) : root_(open_cgroup2_root()), cgroups_(root_.path) {
+ProcPrograms::ProcPrograms(uint64_t netns) {
     libbpf_log_begin();
     skel_ = hookdump_proc__open();
     if (!skel_) fail("opening the process attribution programs", errno);
@@ -178,10 +178,10 @@ ProcPrograms::ProcPrograms(uint64_t netns) : root_(open_cgroup2_root()), cgroups
         };
         static_assert(std::size(progs) == std::size(links));
         for (size_t i = 0; i < std::size(progs); ++i) {
-            bpf_link* l = bpf_program__attach_cgroup(progs[i], root_.fd.get());
+            bpf_link* l = bpf_program__attach_cgroup(progs[i], cgroup2_.fd());
             if (!l)
                 fail(std::string("attaching ") + bpf_program__name(progs[i]) + " at " +
-                         cgroups_.mount(),
+                         cgroups().mount(),
                      errno);
             *links[i] = l;
         }
@@ -239,7 +239,7 @@ void ProcPrograms::seed(uint64_t netns) {
             hd_proc& p = it->second;
             p.tgid = pid;
             p.uid = uid;
-            p.cgroup_id = cgroup_of(pid, cgroups_);
+            p.cgroup_id = cgroup_of(pid, cgroups());
             const std::string comm = read_first_line("/proc/" + std::to_string(pid) + "/comm");
             std::memcpy(p.comm, comm.data(), std::min(comm.size(), sizeof p.comm - 1));
         }

@@ -30,13 +30,12 @@ class ProcPrograms {
     uint64_t ports_gen() const;
     hd_proc_stats stats() const;
     size_t seeded() const { return seeded_; }
-    CgroupPaths& cgroups() { return cgroups_; }
+    CgroupPaths& cgroups() { return cgroup2_.paths(); }
 
   private:
     void seed(uint64_t netns);
     hookdump_proc* skel_ = nullptr;
-    Cgroup2Root root_;
-    CgroupPaths cgroups_;
+    Cgroup2 cgroup2_;
     size_t seeded_ = 0;
 };
 

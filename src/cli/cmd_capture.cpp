@@ -195,16 +195,17 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
         });
 #ifdef HOOKDUMP_HAVE_BPF
     std::optional<bpf::ProcAttribution> attrib;
-    if (proc_programs_) {
+    if (proc_programs_ || proc_cgroup2_) {
         ProcFilter filter;
         filter.pid = proc_pid_;
         filter.comm = proc_comm_;
         filter.cgroup_id = proc_cgroup_id_;
         // tc looks processes up (and filters) in the kernel, hookdump.ko names them (and its
         // engine filters); the others here.
-        attrib.emplace(pipeline, *proc_programs_, own_netns_cookie(),
-                       engine.name() != engine_name::kTc && engine.name() != engine_name::kKmod,
-                       filter);
+        attrib.emplace(
+            pipeline, proc_programs_.get(),
+            proc_programs_ ? proc_programs_->cgroups() : proc_cgroup2_->paths(), own_netns_cookie(),
+            engine.name() != engine_name::kTc && engine.name() != engine_name::kKmod, filter);
     }
     const int rc = run_capture(engine, pipeline, attrib ? &*attrib : nullptr);
 #else
@@ -335,12 +336,19 @@ int CaptureCommand::run() {
         if (!stats_json_.empty()) stats_out_ = std::make_unique<OutputFile>(stats_json_);
     }
 #ifdef HOOKDUMP_HAVE_BPF
-    // Before the engine: tc's programs are loaded with these programs' maps.
-    if (proc_) {
+    // Before the engine: tc's programs are loaded with these programs' maps. hookdump.ko names
+    // processes itself: the kmod engine needs the cgroups' paths only (unless auto may fall
+    // back to another engine).
+    const bool kmod_only = row.name == engine_name::kKmod && (!plan || plan->engines.size() == 1);
+    if (proc_ && kmod_only) {
+        proc_cgroup2_ = std::make_shared<Cgroup2>();
+    } else if (proc_) {
         proc_programs_ = std::make_shared<bpf::ProcPrograms>(own_netns_cookie());
-        opt.proc = true;
         opt.proc_socks_fd = proc_programs_->socks_fd();
         opt.proc_ports_fd = proc_programs_->ports_fd();
+    }
+    if (proc_) {
+        opt.proc = true;
         opt.proc_pid = proc_pid_;
         opt.proc_cgroup = proc_cgroup_id_;
         opt.proc_comm = proc_comm_;

@@ -87,6 +87,7 @@ class KmodCommands {
 namespace bpf {
 class ProcPrograms;
 }
+class Cgroup2;
 
 // hookdump capture: live capture with a chosen engine (auto, afpacket, kmod, nflog, tc, xdp, drop).
 class CaptureCommand {
@@ -116,6 +117,7 @@ class CaptureCommand {
     std::string proc_cgroup_;
     uint64_t proc_cgroup_id_ = 0;
     std::shared_ptr<bpf::ProcPrograms> proc_programs_;
+    std::shared_ptr<Cgroup2> proc_cgroup2_;  // kmod: the cgroup paths only, no programs
 
     CLI::App* sub_ = nullptr;
     std::string engine_ = "auto";

@@ -48,4 +48,17 @@ class CgroupPaths {
     std::string_view last_path_;
 };
 
+// The root opened (open_cgroup2_root) and its ids' paths: what process attribution and the kmod
+// engine's --proc name cgroups with. Throws RuntimeError.
+class Cgroup2 {
+  public:
+    Cgroup2() : root_(open_cgroup2_root()), paths_(root_.path) {}
+    int fd() const { return root_.fd.get(); }
+    CgroupPaths& paths() { return paths_; }
+
+  private:
+    Cgroup2Root root_;
+    CgroupPaths paths_;
+};
+
 }  // namespace hookdump

@@ -5,7 +5,8 @@
 # B through the router R and reads the N replies. In A: output and postrouting show the client's
 # pid, comm python3, uid 0 and cgroup /hdkmod for the N requests; prerouting and input show no
 # process for the N replies (a connected socket's early demux gives the reply a socket: still
-# no process). In R every forwarded packet has none.
+# no process). In R every forwarded packet has none. The module names the processes itself: no
+# cgroup program of process attribution is attached while the captures run.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../kmod_lib.sh"
 vm_require_hookdump
@@ -47,6 +48,8 @@ for ns in kR kA; do
   eval "pid_$ns=$!"
 done
 kmod_wait_ready kR.err 2; kmod_wait_ready kA.err 2
+attached=$(bpftool cgroup show /sys/fs/cgroup) || vm_fail "bpftool cgroup show"
+grep -q hd_sock_create <<<"$attached" && { echo "$attached"; vm_fail "kmod --proc attached the cgroup programs"; }
 for ((i = 0; i < 100; i++)); do [[ -f server.ready ]] && break; kmod_nap 0.1; done
 # The client joins the cgroup before it starts (and makes its socket).
 vm_run sh -c 'echo $$ >/sys/fs/cgroup/hdkmod/cgroup.procs && exec ip netns exec kA python3 client.py' \
