@@ -322,6 +322,13 @@ int CaptureCommand::run() {
         .label = row.label_field && row.label_field(opt), .drop = row.drop_fields, .proc = proc_};
     if (proc_ && row.name == engine_name::kDrop)
         throw UsageError("--proc does not apply to --engine drop (freed packets have no socket)");
+    // A socket's entry names a packet's process only for a packet inside the socket's life,
+    // and NFLOG gives no time for most packets (none at OUTPUT, none at input unless something
+    // asked for receive stamps): the time of the read would name whoever holds the port then.
+    if (proc_ && row.name == engine_name::kNflog)
+        throw UsageError(
+            "--proc does not apply to --engine nflog (its packets carry no kernel time to match "
+            "a socket's life against)");
     const bool split = per_worker_files_ && workers_ >= 2;
     // Every output is created before any engine is opened: one that cannot be is one line and
     // exit 1, with nothing attached.
