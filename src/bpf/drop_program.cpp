@@ -85,6 +85,10 @@ bool DropProgram::poll(int timeout_ms) {
     return true;
 }
 
+int DropProgram::events_fd() const {
+    return bpf_map__fd(skel_->maps.events);
+}
+
 DropCounters DropProgram::counters() const {
     const auto v = bpf::sum_percpu_counters(bpf_map__fd(skel_->maps.stats), HOOKDUMP_DROP_STAT_MAX);
     return {v[HOOKDUMP_DROP_STAT_SEEN], v[HOOKDUMP_DROP_STAT_MATCHED],

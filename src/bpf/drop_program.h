@@ -42,6 +42,7 @@ class DropProgram {
     // when the callback asked to stop. EINTR is not an error.
     bool poll(int timeout_ms);
     DropCounters counters() const;
+    int events_fd() const;  // the ring buffer map
 
   private:
     struct SkelDeleter {

@@ -40,7 +40,8 @@ Ledger AfPacketEngine::ledger() const {
 
 std::vector<RingFill> AfPacketEngine::ring_fill() const {
     std::vector<RingFill> fill;
-    for (const auto& r : rings_) fill.push_back({r->blocks_in_use(), r->blocks()});
+    for (const auto& r : rings_)
+        fill.push_back({RingFill::Unit::Blocks, r->blocks_in_use(), r->blocks()});
     return fill;
 }
 

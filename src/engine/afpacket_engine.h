@@ -26,12 +26,6 @@ struct AfPacketConfig {
     unsigned workers = 1;            // >1: PACKET_FANOUT (hash) across this many rings
 };
 
-// How full one ring is: blocks the kernel has handed over and hookdump has not yet given back.
-struct RingFill {
-    uint32_t in_use = 0;
-    uint32_t size = 0;
-};
-
 class AfPacketEngine final : public Engine {
   public:
     // Opens the sockets, attaches the filter and maps the rings. Throws UsageError for a bad
@@ -43,8 +37,8 @@ class AfPacketEngine final : public Engine {
     std::string_view name() const override { return engine_name::kAfPacket; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override;
-    // Each ring's fill (--metrics); any thread may ask.
-    std::vector<RingFill> ring_fill() const;
+    // Each ring's fill in blocks; any thread may ask.
+    std::vector<RingFill> ring_fill() const override;
 
     // Link type of the events (the interface's, or LINUX_SLL2 for "any").
     int linktype() const { return linktype_; }

@@ -19,6 +19,7 @@
 #include "bpf/pcap_filter.h"
 #include "bpf/pkt_attach.h"
 #include "bpf/pkt_loader.h"
+#include "bpf/ringbuf_fill.h"
 #include "flow/flow_table.h"
 #include "rules/bpf_rules.h"
 #include "util/clock.h"
@@ -214,6 +215,7 @@ BpfEngine::BpfEngine(BpfEngineConfig cfg) : cfg_(std::move(cfg)) {
     pc.xdp = !tc;
     obj_ = std::make_unique<bpf::PktObject>(pc);
     if (cfg_.flows) drain_ = std::make_unique<bpf::FlowDrain>(*obj_, cfg_.table_flows);
+    ring_ = std::make_unique<bpf::RingbufFill>(obj_->events_fd());
 
     if (tc) {
         stale_removed_ = remove_stale_tc_filters(ifindex_);
@@ -316,6 +318,19 @@ void BpfEngine::sweep_flows(EventHandler& handler, bool final_sweep) {
         received_ += r.packets;
         handler.on_flow(r);
     }
+}
+
+std::vector<RingFill> BpfEngine::ring_fill() const {
+    return {ring_->fill()};
+}
+
+// The drain's table: every flow the kernel counted up to the last sweep's swap (at most a
+// second ago) that has not ended, and those spilled through the ring since, each once however
+// many CPUs and hashes counted it. Flows that are new in the live hash since the swap are
+// counted at the next sweep: telling them from the table's flows now would take a walk of the
+// live hash or a lookup for each flow of the table, a system call apiece, at every snapshot.
+uint64_t BpfEngine::flows_held() const {
+    return drain_ ? drain_->pending() : 0;
 }
 
 Ledger BpfEngine::ledger() const {

@@ -20,6 +20,7 @@ namespace hookdump {
 namespace bpf {
 class FlowDrain;
 class PktObject;
+class RingbufFill;
 class TcAttachment;
 class XdpLink;
 }  // namespace bpf
@@ -59,6 +60,9 @@ class BpfEngine final : public Engine {
     }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override;
+    // The programs' ring buffer (packets, or flow mode's spilled packets), in bytes.
+    std::vector<RingFill> ring_fill() const override;
+    uint64_t flows_held() const override;
 
     int linktype() const { return linktype_; }
     int ifindex() const { return ifindex_; }
@@ -84,6 +88,7 @@ class BpfEngine final : public Engine {
     uint64_t received_ = 0;
     std::unique_ptr<bpf::PktObject> obj_;
     std::unique_ptr<bpf::FlowDrain> drain_;  // flow mode
+    std::unique_ptr<bpf::RingbufFill> ring_;
     std::vector<std::unique_ptr<bpf::TcAttachment>> tc_;
     std::unique_ptr<bpf::XdpLink> xdp_;
     Fd promisc_;  // a packet socket holding the device's promiscuity count

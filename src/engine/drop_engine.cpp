@@ -10,6 +10,7 @@
 
 #include "bpf/drop_program.h"
 #include "bpf/drop_reasons.h"
+#include "bpf/ringbuf_fill.h"
 #include "hookdump_drop.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -61,9 +62,14 @@ DropEngine::DropEngine(const DropEngineConfig& cfg) {
     realtime_offset_ns_ = mono_to_real_ns();
     prog_ = std::make_unique<DropProgram>(
         pc, [this](const hookdump_drop_event& e) { return deliver(e, *handler_); });
+    ring_ = std::make_unique<bpf::RingbufFill>(prog_->events_fd());
 }
 
 DropEngine::~DropEngine() = default;
+
+std::vector<RingFill> DropEngine::ring_fill() const {
+    return {ring_->fill()};
+}
 
 std::string_view DropEngine::location(uint64_t addr) {
     if (auto it = locations_.find(addr); it != locations_.end()) return it->second;

@@ -18,6 +18,9 @@ namespace hookdump {
 
 class DropProgram;
 class DropReasons;
+namespace bpf {
+class RingbufFill;
+}
 
 struct DropEngineConfig {
     std::vector<Rule> rules;  // the filter (the rule model); empty: every packet
@@ -38,6 +41,8 @@ class DropEngine final : public Engine {
     std::string_view name() const override { return engine_name::kDrop; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override;
+    // The program's ring buffer, in bytes.
+    std::vector<RingFill> ring_fill() const override;
 
     // What the kernel offers, for the readiness line: "reasons" or "no reasons (kernel < 5.17)".
     bool kernel_has_reasons() const { return with_reason_; }
@@ -54,6 +59,7 @@ class DropEngine final : public Engine {
     uint64_t kallsyms_loaded_ns_ = 0;
     std::unordered_map<uint64_t, std::string> locations_;
     std::unique_ptr<DropProgram> prog_;
+    std::unique_ptr<bpf::RingbufFill> ring_;
     EventHandler* handler_ = nullptr;
     uint64_t received_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "core/ledger.h"
 #include "packet/event.h"
@@ -46,6 +47,15 @@ class EventHandler {
     virtual void on_flow(const FlowRecord& /*r*/) {}
 };
 
+// How full one of the engine's kernel rings is: AF_PACKET's counts blocks the kernel has handed
+// over and hookdump has not given back; a BPF ring buffer's counts bytes the programs have
+// written and hookdump has not read yet.
+struct RingFill {
+    enum class Unit { Blocks, Bytes } unit = Unit::Blocks;
+    uint64_t in_use = 0;
+    uint64_t size = 0;
+};
+
 class Engine {
   public:
     virtual ~Engine() = default;
@@ -54,6 +64,11 @@ class Engine {
     // (from a signal handler). Throws RuntimeError on failure.
     virtual void run(EventHandler& handler, const std::atomic<bool>& stop) = 0;
     virtual Ledger ledger() const = 0;
+    // Each kernel ring's fill (--metrics), read on the thread that runs the engine (at the
+    // handler's on_idle); none for an engine without one.
+    virtual std::vector<RingFill> ring_fill() const { return {}; }
+    // Flows the engine aggregated itself (eBPF flow mode) and has not handed to on_flow yet.
+    virtual uint64_t flows_held() const { return 0; }
 };
 
 }  // namespace hookdump

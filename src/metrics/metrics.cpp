@@ -149,16 +149,26 @@ void flow_families(std::string& out, const MetricsSnapshot& s) {
            exported);
 }
 
+// A ring of blocks (AF_PACKET) is shown in blocks, a ring of bytes (a BPF ring buffer) in bytes:
+// each unit its own pair of families, as the exposition conventions ask.
 void ring_families(std::string& out, const MetricsSnapshot& s) {
-    std::vector<Sample> size, in_use;
+    std::vector<Sample> blocks, blocks_in_use, bytes, bytes_used;
     for (size_t i = 0; i < s.rings.size(); ++i) {
+        const RingFill& r = s.rings[i];
         const Labels l = {{"engine", s.engine}, {"ring", number(static_cast<uint64_t>(i))}};
-        size.push_back({l, number(static_cast<uint64_t>(s.rings[i].size))});
-        in_use.push_back({l, number(static_cast<uint64_t>(s.rings[i].in_use))});
+        const bool in_blocks = r.unit == RingFill::Unit::Blocks;
+        (in_blocks ? blocks : bytes).push_back({l, number(r.size)});
+        (in_blocks ? blocks_in_use : bytes_used).push_back({l, number(r.in_use)});
     }
-    family(out, "hookdump_ring_blocks", "gauge", "Blocks of the engine's kernel ring.", size);
+    family(out, "hookdump_ring_blocks", "gauge", "Blocks of the engine's kernel ring.", blocks);
     family(out, "hookdump_ring_blocks_in_use", "gauge",
-           "Ring blocks the kernel has filled and hookdump has not yet given back.", in_use);
+           "Ring blocks the kernel has filled and hookdump has not yet given back.", blocks_in_use);
+    family(out, "hookdump_ring_size_bytes", "gauge", "Size of the engine's BPF ring buffer.",
+           bytes);
+    family(out, "hookdump_ring_used_bytes", "gauge",
+           "Bytes of the BPF ring buffer the kernel's programs have written and hookdump has not "
+           "yet read.",
+           bytes_used);
 }
 
 }  // namespace
@@ -179,10 +189,10 @@ MetricsSnapshot take_snapshot(const Engine& engine, const Pipeline& pipeline,
         if (!exported || o.stats.path != collector) s.outputs.push_back(std::move(o));
     if (const FlowTable* f = pipeline.flows()) {
         s.flows = true;
-        s.flows_active = f->size();
+        s.flows_active = f->size() + engine.flows_held();
         s.flow_stats = f->stats();
     }
-    if (const auto* af = dynamic_cast<const AfPacketEngine*>(&engine)) s.rings = af->ring_fill();
+    s.rings = engine.ring_fill();
     return s;
 }
 

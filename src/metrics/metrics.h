@@ -8,7 +8,6 @@
 
 #include "core/ledger.h"
 #include "core/pipeline.h"
-#include "engine/afpacket_engine.h"
 #include "engine/engine.h"
 #include "flow/flow_table.h"
 #include "sink/flow_sink.h"
@@ -28,10 +27,10 @@ struct MetricsSnapshot {
         uint64_t failed = 0;
     };
     std::vector<Export> exports;
-    bool flows = false;  // a flow table is kept: the flow metrics are shown
-    uint64_t flows_active = 0;
+    bool flows = false;         // a flow table is kept: the flow metrics are shown
+    uint64_t flows_active = 0;  // the flow table's, and those the engine holds (eBPF flow mode)
     FlowStats flow_stats;
-    std::vector<RingFill> rings;
+    std::vector<RingFill> rings;  // the engine's (Engine::ring_fill)
 };
 
 // The snapshot of a running capture: called on the thread that runs the engine (the

@@ -23,6 +23,7 @@
 #include "bpf/flow_drain.h"
 #include "bpf/pcap_filter.h"
 #include "bpf/pkt_loader.h"
+#include "bpf/ringbuf_fill.h"
 #include "packet/builder.h"
 #include "rules/bpf_rules.h"
 #include "rules/rule.h"
@@ -552,6 +553,33 @@ TEST_F(ProgTest, RingFullIsCounted) {
     EXPECT_EQ(recs.size(), fit);
     EXPECT_EQ(s.ringbuf_full, 10u - fit);
     for (const auto& r : recs) EXPECT_EQ(r.bytes, f);
+}
+
+// --metrics' ring fill: what the programs reserved (each record its 8-byte header, the hd_record
+// and its size class: 128 bytes for a 74-byte frame) until the reader consumes it, then 0.
+TEST_F(ProgTest, RingbufFillCountsWhatTheReaderHasNotRead) {
+    PktConfig cfg;
+    cfg.tc_egress = false;
+    cfg.xdp = false;
+    cfg.ring_bytes = 1u << 16;
+    PktObject obj(cfg);
+    const RingbufFill ring(obj.events_fd());
+    RingFill f = ring.fill();
+    EXPECT_EQ(f.unit, RingFill::Unit::Bytes);
+    EXPECT_EQ(f.size, 1u << 16);
+    EXPECT_EQ(f.in_use, 0u);
+    const auto frame = udp4("198.18.0.2", "198.18.0.1", 40000, 5001);
+    ASSERT_EQ(frame.size(), 74u);
+    for (int i = 0; i < 5; ++i) run(obj.tc_ingress_fd(), frame, kTcUnspec);
+    EXPECT_EQ(ring.fill().in_use, 5 * (8 + sizeof(hd_record) + 128));
+    EXPECT_EQ(drain(obj).size(), 5u);
+    EXPECT_EQ(ring.fill().in_use, 0u);
+    // Full: it never shows more than its size.
+    for (int i = 0; i < 400; ++i) run(obj.tc_ingress_fd(), frame, kTcUnspec);
+    f = ring.fill();
+    const uint64_t fit = (1u << 16) / (8 + sizeof(hd_record) + 128);
+    EXPECT_EQ(f.in_use, fit * (8 + sizeof(hd_record) + 128));
+    EXPECT_EQ(obj.stats().ringbuf_full, 400 - fit);
 }
 
 // A pcap-filter expression in place of the programs' filter stub (put there at load): every

@@ -21,7 +21,7 @@ import unittest
 
 import netns
 from netns import Topology, tool_packet_count
-from test_bpf import A_IP, B_IP, two_namespaces
+from test_bpf import A_IP, B_IP, capture, two_namespaces
 
 PORT = 9751
 AF = ("--engine", "afpacket")
@@ -191,6 +191,101 @@ class Flows(unittest.TestCase):
             flows, seq_failures = nfcapd.flows()
             self.assertEqual((len(flows), seq_failures), (6, 0), flows)
             self.assertEqual(sum(f["packets"] for f in flows), 120)
+
+
+RING_BYTES = 16 << 20  # the tc/XDP programs' ring buffer (PktConfig::ring_bytes)
+
+
+def ring_bytes(test, s, engine, size):
+    """The engine's one BPF ring buffer in bytes (no blocks families); returns its fill. A record
+    and its header take a multiple of 8 bytes."""
+    test.assertEqual(value(s, "hookdump_ring_size_bytes", engine=engine, ring="0"), size)
+    used = value(s, "hookdump_ring_used_bytes", engine=engine, ring="0")
+    test.assertIsNotNone(used)
+    test.assertTrue(0 <= used <= size and used % 8 == 0, used)
+    test.assertIsNone(value(s, "hookdump_ring_blocks", engine=engine, ring="0"))
+    test.assertFalse([k for k in s if k[0] in ("hookdump_ring_size_bytes", "hookdump_ring_used_bytes")
+                      and dict(k[1])["ring"] != "0"], s)
+    return used
+
+
+class BpfRing(unittest.TestCase):
+    """tc into a pcap file: the programs' ring buffer is in the scrape, in bytes. The snapshot is
+    taken on the reading thread when a read found the ring empty, so once the traffic is read
+    it shows 0 bytes used exactly (the fill with unread records is the netns_bpf_prog_test_run
+    case RingbufFillCountsWhatTheReaderHasNotRead)."""
+
+    def test_tc_ring(self):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            pcap = t.path("tc.pcap")
+            cap = capture(t, a, "--engine", "tc", "--direction", "in", "-i", "vA", "-q", "-w", pcap,
+                          "--metrics", f"127.0.0.1:{PORT}")
+            text, s = wait_scrape(self, a, lambda s: value(s, "hookdump_packets_captured_total",
+                                                           engine="tc") == 0, "the engine's first snapshot")
+            ring_bytes(self, s, "tc", RING_BYTES)
+            t.send(b, "vB", count=300, flows=5, src=B_IP, dst=A_IP, rate=5000)
+            text, s = wait_scrape(self, a, lambda s: value(s, "hookdump_output_records_written_total",
+                                                           output=pcap, records="packets") == 300,
+                                  "300 packets written")
+            self.assertEqual(ring_bytes(self, s, "tc", RING_BYTES), 0)
+            self.assertEqual(cap.stop(netns.signal.SIGTERM), 0, cap.stderr())
+            self.assertEqual(cap.ledger(), (300, 300, 0))
+            self.assertEqual(tool_packet_count(pcap), 300)
+
+
+class KernelFlows(unittest.TestCase):
+    """tc and XDP flow mode (5-tuples counted in the kernel's hashes, read by the drain each
+    second): hookdump_flows_active is the number of distinct flows sent, none exported yet (60 s
+    idle timeout), then every one exported at exit as the csv and the ledger say."""
+
+    def check(self, engine):
+        with Topology() as t:
+            a, b = two_namespaces(t)
+            csv = t.path("flows.csv")
+            args = ["--engine", engine, "-i", "vA", "-q", f"--flows={csv}"]
+            if engine == "tc":
+                args += ["--direction", "in"]
+            cap = capture(t, a, *args, "--metrics", f"127.0.0.1:{PORT}")
+            text, s = wait_scrape(self, a, lambda s: value(s, "hookdump_flows_active") == 0,
+                                  "the engine's first snapshot")
+            ring_bytes(self, s, engine, RING_BYTES)
+            t.send(b, "vB", count=140, flows=7, src=B_IP, dst=A_IP, sport=40000, dport=5001)
+            text, s = wait_scrape(self, a, lambda s: value(s, "hookdump_flows_active") == 7,
+                                  "7 flows held")
+            self.assertEqual(value(s, "hookdump_flows_created_total"), 0)
+            self.assertEqual(ring_bytes(self, s, engine, RING_BYTES), 0)  # nothing spilled
+            self.assertEqual(value(s, "hookdump_packets_received_by_filter_total", engine=engine,
+                                   interface="vA"), 140)
+            # Held until exit, and never more than sent.
+            time.sleep(1.2)
+            _, s = wait_scrape(self, a, lambda s: True, "a later scrape")
+            self.assertEqual(value(s, "hookdump_flows_active"), 7)
+            self.assertEqual(cap.stop(netns.signal.SIGTERM), 0, cap.stderr())
+            self.assertEqual(cap.ledger(), (140, 140, 0))
+            rows = netns.read_csv(csv)
+            self.assertEqual(sorted(int(r["sport"]) for r in rows), list(range(40000, 40007)), rows)
+            self.assertEqual(sum(int(r["packets"]) for r in rows), 140)
+
+    def test_tc_flows(self):
+        self.check("tc")
+
+    def test_xdp_flows(self):
+        self.check("xdp")
+
+
+class DropRing(unittest.TestCase):
+    """The drop engine's ring buffer (4 MiB, bpf/hookdump_drop.bpf.c) is in the scrape too."""
+
+    def test_drop_ring(self):
+        with Topology() as t:
+            a, _ = two_namespaces(t)
+            cap = t.capture(a, "--engine", "drop", "-q", "-w", t.path("d.pcap"), "udp", "port", "6001",
+                            "--metrics", f"127.0.0.1:{PORT}", wait_ready=False).wait_line("listening at ")
+            _, s = wait_scrape(self, a, lambda s: value(s, "hookdump_packets_captured_total",
+                                                        engine="drop") == 0, "the engine's first snapshot")
+            ring_bytes(self, s, "drop", 4 << 20)
+            self.assertEqual(cap.stop(netns.signal.SIGTERM), 0, cap.stderr())
 
 
 class Errors(unittest.TestCase):

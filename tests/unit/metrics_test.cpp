@@ -57,7 +57,7 @@ TEST(Metrics, ExactTextOfACapture) {
     s.flow_stats.exported_idle = 4;
     s.flow_stats.exported_tcp = 2;
     s.flow_stats.evicted = 1;
-    s.rings = {{3, 8}, {0, 8}};
+    s.rings = {{RingFill::Unit::Blocks, 3, 8}, {RingFill::Unit::Blocks, 0, 8}};
     const std::string text = render_metrics(s, {100.0, 2.0}, "0.1.0");
     EXPECT_EQ(
         text,
@@ -147,6 +147,56 @@ TEST(Metrics, NoFlowTableNoFlowFamilies) {
     EXPECT_EQ(text.find("hookdump_ring_"), std::string::npos);
     EXPECT_NE(text.find("hookdump_packets_captured_total{engine=\"nflog\"} 0\n"),
               std::string::npos);
+}
+
+// A BPF ring buffer's fill is in bytes, in its own families (no blocks ones).
+TEST(Metrics, ByteRingInBytes) {
+    MetricsSnapshot s;
+    s.engine = "tc";
+    s.rings = {{RingFill::Unit::Bytes, 4096, 16777216}};
+    const std::string text = render_metrics(s, {}, "0.1.0");
+    const std::string rings = text.substr(text.find("# HELP hookdump_ring_"));
+    EXPECT_EQ(rings,
+              "# HELP hookdump_ring_size_bytes Size of the engine's BPF ring buffer.\n"
+              "# TYPE hookdump_ring_size_bytes gauge\n"
+              "hookdump_ring_size_bytes{engine=\"tc\",ring=\"0\"} 16777216\n"
+              "# HELP hookdump_ring_used_bytes Bytes of the BPF ring buffer the kernel's programs "
+              "have written and hookdump has not yet read.\n"
+              "# TYPE hookdump_ring_used_bytes gauge\n"
+              "hookdump_ring_used_bytes{engine=\"tc\",ring=\"0\"} 4096\n");
+}
+
+// An engine's rings and the flows it holds itself reach the snapshot through the Engine
+// interface, whatever the engine (here none of the real ones): the flow table's flows and the
+// engine's add up.
+class HoldingEngine final : public Engine {
+  public:
+    std::string_view name() const override { return "tc"; }
+    void run(EventHandler& /*handler*/, const std::atomic<bool>& /*stop*/) override {}
+    Ledger ledger() const override { return {}; }
+    std::vector<RingFill> ring_fill() const override {
+        return {{RingFill::Unit::Bytes, 104, 4096}};
+    }
+    uint64_t flows_held() const override { return 7; }
+};
+
+TEST(Metrics, SnapshotTakesTheEnginesRingsAndFlows) {
+    const HoldingEngine engine;
+    Pipeline pipeline;
+    pipeline.set_flows(FlowConfig{});
+    const MetricsSnapshot s = take_snapshot(engine, pipeline, nullptr);
+    EXPECT_EQ(s.engine, "tc");
+    ASSERT_EQ(s.rings.size(), 1u);
+    EXPECT_EQ(s.rings[0].unit, RingFill::Unit::Bytes);
+    EXPECT_EQ(s.rings[0].in_use, 104u);
+    EXPECT_EQ(s.rings[0].size, 4096u);
+    EXPECT_TRUE(s.flows);
+    EXPECT_EQ(s.flows_active, 7u);
+    const std::string text = render_metrics(s, {}, "0.1.0");
+    EXPECT_NE(text.find("\nhookdump_flows_active 7\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nhookdump_ring_used_bytes{engine=\"tc\",ring=\"0\"} 104\n"),
+              std::string::npos)
+        << text;
 }
 
 TEST(Metrics, LabelValuesEscaped) {
