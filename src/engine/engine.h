@@ -49,9 +49,10 @@ class EventHandler {
 
 // How full one of the engine's kernel rings is: AF_PACKET's counts blocks the kernel has handed
 // over and hookdump has not given back; a BPF ring buffer's counts bytes the programs have
-// written and hookdump has not read yet.
+// written and hookdump has not read yet; a netlink socket's receive queue (kmod, NFLOG) counts
+// the bytes the kernel charges for the datagrams it holds, of the receive buffer.
 struct RingFill {
-    enum class Unit { Blocks, Bytes } unit = Unit::Blocks;
+    enum class Unit { Blocks, Bytes, SocketBytes } unit = Unit::Blocks;
     uint64_t in_use = 0;
     uint64_t size = 0;
 };

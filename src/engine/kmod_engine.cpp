@@ -367,6 +367,12 @@ KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules, std::optional<KmodTar
     ledger_.interfaces.emplace_back();
 }
 
+std::vector<RingFill> KmodEngine::ring_fill() const {
+    if (const auto q = events_ ? events_->receive_queue() : std::nullopt)
+        return {{RingFill::Unit::SocketBytes, q->used, q->size}};
+    return {};
+}
+
 KmodEngine::~KmodEngine() {
     cleanup();
 }

@@ -103,6 +103,8 @@ class KmodEngine final : public Engine {
     std::string_view name() const override { return engine_name::kKmod; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override { return ledger_; }
+    // The events socket's receive queue.
+    std::vector<RingFill> ring_fill() const override;
     const std::vector<uint32_t>& rule_ids() const { return rule_ids_; }
     void set_proc(ProcFilter filter) { reader_.set_proc(std::move(filter)); }
 

@@ -64,6 +64,12 @@ NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen)
     ledger_.interfaces.emplace_back();
 }
 
+std::vector<RingFill> NflogEngine::ring_fill() const {
+    if (const auto q = sock_.receive_queue())
+        return {{RingFill::Unit::SocketBytes, q->used, q->size}};
+    return {};
+}
+
 NflogEngine::~NflogEngine() {
     try {
         config(NFULNL_CFG_CMD_UNBIND, {}, "unbinding");

@@ -40,6 +40,9 @@ class NflogEngine final : public Engine {
     std::string_view name() const override { return engine_name::kNflog; }
     void run(EventHandler& handler, const std::atomic<bool>& stop) override;
     Ledger ledger() const override { return ledger_; }
+    // The socket's receive queue (not nfnetlink_log's own batch, sent when it fills or times
+    // out).
+    std::vector<RingFill> ring_fill() const override;
 
   private:
     void config(uint8_t cmd_or_zero, const std::function<void(nlmsghdr*)>& attrs,

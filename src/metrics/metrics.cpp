@@ -149,16 +149,28 @@ void flow_families(std::string& out, const MetricsSnapshot& s) {
            exported);
 }
 
-// A ring of blocks (AF_PACKET) is shown in blocks, a ring of bytes (a BPF ring buffer) in bytes:
-// each unit its own pair of families, as the exposition conventions ask.
+// A ring of blocks (AF_PACKET) is shown in blocks, a ring of bytes (a BPF ring buffer) in bytes,
+// a socket's receive queue as that: each its own pair of families, as the exposition
+// conventions ask.
 void ring_families(std::string& out, const MetricsSnapshot& s) {
-    std::vector<Sample> blocks, blocks_in_use, bytes, bytes_used;
+    std::vector<Sample> blocks, blocks_in_use, bytes, bytes_used, queue, queue_used;
     for (size_t i = 0; i < s.rings.size(); ++i) {
         const RingFill& r = s.rings[i];
         const Labels l = {{"engine", s.engine}, {"ring", number(static_cast<uint64_t>(i))}};
-        const bool in_blocks = r.unit == RingFill::Unit::Blocks;
-        (in_blocks ? blocks : bytes).push_back({l, number(r.size)});
-        (in_blocks ? blocks_in_use : bytes_used).push_back({l, number(r.in_use)});
+        switch (r.unit) {
+            case RingFill::Unit::Blocks:
+                blocks.push_back({l, number(r.size)});
+                blocks_in_use.push_back({l, number(r.in_use)});
+                break;
+            case RingFill::Unit::Bytes:
+                bytes.push_back({l, number(r.size)});
+                bytes_used.push_back({l, number(r.in_use)});
+                break;
+            case RingFill::Unit::SocketBytes:
+                queue.push_back({{{"engine", s.engine}}, number(r.size)});
+                queue_used.push_back({{{"engine", s.engine}}, number(r.in_use)});
+                break;
+        }
     }
     family(out, "hookdump_ring_blocks", "gauge", "Blocks of the engine's kernel ring.", blocks);
     family(out, "hookdump_ring_blocks_in_use", "gauge",
@@ -169,6 +181,12 @@ void ring_families(std::string& out, const MetricsSnapshot& s) {
            "Bytes of the BPF ring buffer the kernel's programs have written and hookdump has not "
            "yet read.",
            bytes_used);
+    family(out, "hookdump_socket_receive_buffer_bytes", "gauge",
+           "Receive buffer of the engine's netlink socket, as the kernel charges it.", queue);
+    family(out, "hookdump_socket_receive_queue_bytes", "gauge",
+           "Bytes the kernel charges for the datagrams in the engine's netlink socket that "
+           "hookdump has not read yet; past the buffer, the kernel drops.",
+           queue_used);
 }
 
 }  // namespace

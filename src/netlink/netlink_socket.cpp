@@ -1,5 +1,6 @@
 #include "netlink/netlink_socket.h"
 
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -85,6 +86,15 @@ void NetlinkSocket::set_receive_buffer(int bytes) {
     // FORCE ignores rmem_max (needs CAP_NET_ADMIN); otherwise take what the limit allows.
     if (setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
         setsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+std::optional<NetlinkSocket::ReceiveQueue> NetlinkSocket::receive_queue() const {
+    uint32_t mem[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof mem;
+    if (getsockopt(fd(), SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
+        len < sizeof(uint32_t) * (SK_MEMINFO_RCVBUF + 1))
+        return std::nullopt;
+    return ReceiveQueue{mem[SK_MEMINFO_RMEM_ALLOC], mem[SK_MEMINFO_RCVBUF]};
 }
 
 nlmsghdr* NetlinkSocket::start_raw(uint16_t type, uint16_t flags, size_t extra, void** extra_out) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,14 @@ class NetlinkSocket {
     GenlFamily resolve(const std::string& name);
     void join_group(uint32_t group);
     void set_receive_buffer(int bytes);
+    // The receive queue (SO_MEMINFO): what the kernel charges for the datagrams queued and not
+    // read (their buffers' true size), of the receive buffer. The same two numbers netlink
+    // compares to overrun (ENOBUFS), so the fill is exact in the unit that decides a loss.
+    struct ReceiveQueue {
+        uint64_t used = 0;
+        uint64_t size = 0;
+    };
+    std::optional<ReceiveQueue> receive_queue() const;
 
     // Starts a generic netlink request in the socket's buffer; add attributes with
     // mnl_attr_put_* on the returned header, then call transact().

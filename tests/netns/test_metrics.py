@@ -7,7 +7,9 @@ after known traffic the scraped counters equal the ledger the capture writes at 
 (--stats-json: per interface received by filter, read, dropped by kernel; captured; per
 output handed and written) exactly, the ring's blocks are there, build_info carries
 --version's version; with flows exported over IPFIX to nfcapd, the flow table's counters and
-the records sent equal what the exit ledger and the collector say. A bad ADDR:PORT and a port
+the records sent equal what the exit ledger and the collector say; tc, XDP and drop show
+their BPF ring buffer in bytes, tc/XDP flow mode the flows the kernel counted as
+hookdump_flows_active, NFLOG its socket's receive queue. A bad ADDR:PORT and a port
 in use (by another program, or by another hookdump: SO_REUSEPORT would share it) are one line
 and exit 2 before anything is created or attached.
 """
@@ -286,6 +288,37 @@ class DropRing(unittest.TestCase):
                                                         engine="drop") == 0, "the engine's first snapshot")
             ring_bytes(self, s, "drop", 4 << 20)
             self.assertEqual(cap.stop(netns.signal.SIGTERM), 0, cap.stderr())
+
+
+class NflogQueue(unittest.TestCase):
+    """NFLOG: its netlink socket's receive queue (SO_MEMINFO) in the scrape: the 8 MiB asked for
+    (SO_RCVBUFFORCE), which the kernel doubles for its overhead, and once the logged packets are
+    read, nothing queued."""
+
+    def test_nflog_queue(self):
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            netns.sh("nft", "add", "table", "inet", "hd", ns=a)
+            netns.sh("nft", "add", "chain", "inet", "hd", "pre",
+                     "{ type filter hook prerouting priority 0; }", ns=a)
+            netns.sh("nft", "add", "rule", "inet", "hd", "pre", "udp", "dport", "5001", "log", "group",
+                     "7", ns=a)
+            cap = t.capture(a, "--engine", "nflog", "--group", "7", "-q", "-w", t.path("n.pcap"),
+                            "--metrics", f"127.0.0.1:{PORT}", wait_ready=False)
+            cap.wait_line("listening on NFLOG group ")
+            _, s = wait_scrape(self, a, lambda s: value(s, "hookdump_packets_captured_total",
+                                                        engine="nflog") == 0, "the engine's first snapshot")
+            self.assertEqual(value(s, "hookdump_socket_receive_buffer_bytes", engine="nflog"), 16 << 20)
+            t.send(b, "vB", count=5, kind="udp", src=B_IP, dst=A_IP, sport=40000, dport=5001,
+                   dst_mac=t.macs[(a, "vA")])
+            _, s = wait_scrape(self, a, lambda s: value(s, "hookdump_packets_captured_total",
+                                                        engine="nflog") == 5, "5 packets captured")
+            self.assertEqual(value(s, "hookdump_socket_receive_queue_bytes", engine="nflog"), 0)
+            self.assertEqual(value(s, "hookdump_socket_receive_buffer_bytes", engine="nflog"), 16 << 20)
+            self.assertIsNone(value(s, "hookdump_ring_used_bytes", engine="nflog", ring="0"))
+            self.assertEqual(cap.stop(netns.signal.SIGTERM), 0, cap.stderr())
+            self.assertEqual(cap.ledger(), (5, 5, 0))
 
 
 class Errors(unittest.TestCase):

@@ -166,6 +166,25 @@ TEST(Metrics, ByteRingInBytes) {
               "hookdump_ring_used_bytes{engine=\"tc\",ring=\"0\"} 4096\n");
 }
 
+// A netlink socket's receive queue (kmod, NFLOG) is neither: its own families, one per engine.
+TEST(Metrics, SocketQueueInBytes) {
+    MetricsSnapshot s;
+    s.engine = "nflog";
+    s.rings = {{RingFill::Unit::SocketBytes, 2304, 16777216}};
+    const std::string text = render_metrics(s, {}, "0.1.0");
+    EXPECT_EQ(text.substr(text.find("# HELP hookdump_socket_")),
+              "# HELP hookdump_socket_receive_buffer_bytes Receive buffer of the engine's netlink "
+              "socket, as the kernel charges it.\n"
+              "# TYPE hookdump_socket_receive_buffer_bytes gauge\n"
+              "hookdump_socket_receive_buffer_bytes{engine=\"nflog\"} 16777216\n"
+              "# HELP hookdump_socket_receive_queue_bytes Bytes the kernel charges for the "
+              "datagrams in the engine's netlink socket that hookdump has not read yet; past the "
+              "buffer, the kernel drops.\n"
+              "# TYPE hookdump_socket_receive_queue_bytes gauge\n"
+              "hookdump_socket_receive_queue_bytes{engine=\"nflog\"} 2304\n");
+    EXPECT_EQ(text.find("hookdump_ring_"), std::string::npos);
+}
+
 // An engine's rings and the flows it holds itself reach the snapshot through the Engine
 // interface, whatever the engine (here none of the real ones): the flow table's flows and the
 // engine's add up.
