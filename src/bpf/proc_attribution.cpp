@@ -8,6 +8,7 @@
 
 #include "bpf/proc_programs.h"
 #include "flow/flow_table.h"
+#include "packet/parse.h"
 #include "util/clock.h"
 
 namespace hookdump::bpf {
@@ -27,6 +28,61 @@ void fill(ProcInfo& info, const hd_proc& p) {
     info.cgroup_id = p.cgroup_id;
     std::memcpy(info.comm, p.comm, sizeof info.comm);
     info.comm[sizeof info.comm - 1] = 0;
+}
+
+// A packet's local endpoint: its source going out, its destination coming in.
+struct Endpoint {
+    uint8_t family = 0, proto = 0;
+    std::array<uint8_t, 16> addr{};
+    uint16_t port = 0;
+};
+
+enum class Quick { Found, None, Parse };
+
+// The endpoint read at fixed offsets where the frame is the common case: Ethernet with no VLAN
+// tag, then IPv4 that is no later fragment or IPv6 whose next header is the transport. Four
+// fields, what parse_packet gives for such frames, without the parse nothing else asked for
+// (the parse was most of --proc's cost on AF_PACKET). None: IP with no TCP or UDP ports;
+// Parse: any other frame (the parser decides).
+Quick quick_endpoint(std::span<const uint8_t> b, bool out, Endpoint& e) {
+    constexpr size_t kEth = 14;
+    if (b.size() < kEth + 20) return Quick::Parse;
+    const unsigned type = unsigned{b[12]} << 8 | b[13];
+    size_t l4 = 0;
+    if (type == 0x0800) {
+        const uint8_t vihl = b[kEth];
+        if ((vihl >> 4) != 4 || (vihl & 0xf) < 5) return Quick::Parse;
+        if (((b[kEth + 6] & 0x1f) | b[kEth + 7]) != 0) return Quick::None;  // no transport header
+        e.family = 4;
+        e.proto = b[kEth + 9];
+        std::memcpy(e.addr.data(), &b[kEth + (out ? 12 : 16)], 4);
+        l4 = kEth + (vihl & 0xfu) * 4;
+    } else if (type == 0x86dd) {
+        if (b.size() < kEth + 40 || (b[kEth] >> 4) != 6) return Quick::Parse;
+        e.family = 6;
+        e.proto = b[kEth + 6];
+        std::memcpy(e.addr.data(), &b[kEth + (out ? 8 : 24)], 16);
+        l4 = kEth + 40;
+    } else {
+        return Quick::Parse;
+    }
+    if (e.proto != IPPROTO_TCP && e.proto != IPPROTO_UDP) {
+        // IPv6 extension headers: the parser walks them.
+        return e.family == 6 ? Quick::Parse : Quick::None;
+    }
+    if (b.size() < l4 + 4) return Quick::Parse;
+    const size_t at = l4 + (out ? 0 : 2);
+    e.port = static_cast<uint16_t>(unsigned{b[at]} << 8 | b[at + 1]);
+    return Quick::Found;
+}
+
+bool endpoint_of(const Parsed& p, bool out, Endpoint& e) {
+    if (!p.has_ip() || !p.has_ports()) return false;
+    e.family = p.family;
+    e.proto = p.proto;
+    e.addr = out ? p.src : p.dst;
+    e.port = out ? p.sport : p.dport;
+    return true;
 }
 
 }  // namespace
@@ -89,6 +145,7 @@ bool ProcAttribution::local_address(uint8_t family, const std::array<uint8_t, 16
 void ProcAttribution::take_now() {
     now_ns_ = clock_ns(CLOCK_MONOTONIC);
     gen_ = programs_->ports_gen();
+    parsed_ = next_.wants_parsed();
 }
 
 void ProcAttribution::read_entries(const hd_sock_key& k, bool wildcard_ok, Cached& c) const {
@@ -113,11 +170,25 @@ void ProcAttribution::read_entries(const hd_sock_key& k, bool wildcard_ok, Cache
 // the batch's start while the programs' change count (hd_ports_gen) has not moved since: the
 // map is read again only after a change (of any endpoint), for a miss not before 100 ms.
 bool ProcAttribution::lookup(const PacketEvent& ev, hd_proc& out) {
-    const Parsed& p = ev.parsed;
-    if (!p.has_ip() || !p.has_ports() || ev.dir == Direction::Unknown) return false;
+    if (ev.dir == Direction::Unknown) return false;
     const bool out_dir = ev.dir == Direction::Out;
-    return lookup_endpoint(p.family, p.proto, out_dir ? p.src : p.dst, out_dir ? p.sport : p.dport,
-                           ev.ts_ns, out);
+    Endpoint e;
+    if (parsed_) {
+        if (!endpoint_of(ev.parsed, out_dir, e)) return false;
+    } else {
+        Quick q = ev.linktype == static_cast<uint16_t>(LinkType::Ethernet)
+                      ? quick_endpoint(ev.bytes, out_dir, e)
+                      : Quick::Parse;
+        if (q == Quick::Parse) {
+            LinkType link{};
+            q = link_type_from_dlt(ev.linktype, link) &&
+                        endpoint_of(parse_packet(link, ev.bytes), out_dir, e)
+                    ? Quick::Found
+                    : Quick::None;
+        }
+        if (q != Quick::Found) return false;
+    }
+    return lookup_endpoint(e.family, e.proto, e.addr, e.port, ev.ts_ns, out);
 }
 
 bool ProcAttribution::lookup_endpoint(uint8_t family, uint8_t proto,

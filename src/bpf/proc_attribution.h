@@ -36,7 +36,8 @@ class ProcAttribution final : public EventHandler {
     void prefetch(std::span<const PacketEvent> evs) override { next_.prefetch(evs); }
     uint64_t capacity() const override { return next_.capacity(); }
     void on_idle(uint64_t now_ns) override { next_.on_idle(now_ns); }
-    bool wants_parsed() const override { return lookup_ || next_.wants_parsed(); }
+    // The lookup reads its key from the bytes (quick_endpoint): no parse for it alone.
+    bool wants_parsed() const override { return next_.wants_parsed(); }
     void on_flow(const FlowRecord& r) override;
 
     // Map reads (each one or two lookups, a system call each) and answers found.
@@ -84,6 +85,7 @@ class ProcAttribution final : public EventHandler {
     uint64_t local_read_ns_ = 0;
     int64_t mono_to_real_ = 0;  // the events' CLOCK_REALTIME minus the map's CLOCK_MONOTONIC
     uint64_t now_ns_ = 0, gen_ = 0;
+    bool parsed_ = false;  // the events come parsed (the handlers after this one asked)
     // The last endpoint looked up (packets of a flow come in runs): its answer without hashing.
     struct Last {
         uint8_t family = 0, proto = 0;

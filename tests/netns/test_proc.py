@@ -275,6 +275,35 @@ class Tc(Base):
                 finally:
                     os.rmdir(mount + cg)
 
+    def test_pid_filter_on_a_pcap_only_capture(self):
+        """-w FILE alone: nothing else parses the packets, the lookup reads its key from the
+        bytes at fixed offsets (ProcAttribution's quick_endpoint); --pid keeps exactly the
+        server's datagrams, each way the engine sees."""
+        with Topology() as t:
+            a, b = topology(t)
+            srv = Peer(a, "hd-usrv", "udp-wait", 7001, N, stdin=True)
+            srv.wait_line("ready")
+            other = Peer(a, "hd-other", "udp-wait", 7005, N, stdin=True)
+            other.wait_line("ready")
+            pcap = t.path("proc.pcap")
+            cap = t.capture(a, "--engine", self.engine, "-i", "vA", "--pid", str(srv.pid), "-q", "-w", pcap,
+                            name="cap", wait_ready=False, wrapper=CGROUP2)
+            cap.wait_line("listening on ")
+            srv.go()
+            other.go()
+            Peer(b, "hd-c1", "udp-client", A_IP, 7001, N).wait()
+            Peer(b, "hd-c2", "udp-client", A_IP, 7005, N).wait()
+            srv.wait()
+            other.wait()
+            cap.stop(settle=0.5)
+            self.assertEqual(cap.rc, 0, cap.stderr())
+            r = netns.run_hookdump(None, "read", pcap, "-o", "jsonl")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = [__import__("json").loads(line) for line in r.stdout.splitlines()]
+            self.assertEqual(len(got), len(self.directions) * N, got)
+            for x in got:
+                self.assertEqual((x["proto"], 7001 in (x["sport"], x["dport"])), (17, True), x)
+
     def test_detached_after_exit_and_kill(self):
         for how in ("exit", "kill"):
             with self.subTest(end=how), Topology() as t:
@@ -306,6 +335,7 @@ class Xdp(Base):
     test_kernel_made_packets_have_no_process = Tc.test_kernel_made_packets_have_no_process
     test_socket_from_before_the_start = Tc.test_socket_from_before_the_start
     test_filters_select_exactly_their_packets = Tc.test_filters_select_exactly_their_packets
+    test_pid_filter_on_a_pcap_only_capture = Tc.test_pid_filter_on_a_pcap_only_capture
 
 
 class Flows(Base):
