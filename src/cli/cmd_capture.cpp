@@ -281,11 +281,15 @@ void CaptureCommand::check_proc_options() {
     if (proc_comm_.size() > 15)
         throw UsageError("--comm: '" + proc_comm_ + "' is longer than 15 bytes (TASK_COMM_LEN)");
     if (!proc_cgroup_.empty()) {
-        const std::string mount = cgroup2_mount();
-        if (mount.empty()) throw UsageError("--cgroup: no cgroup v2 mount on this system");
-        proc_cgroup_id_ = CgroupPaths(mount).id_of(proc_cgroup_);
-        if (!proc_cgroup_id_)
-            throw UsageError("--cgroup: no cgroup '" + proc_cgroup_ + "' under " + mount);
+        // The root --proc itself reads: under `ip netns exec` (no cgroup2 in mountinfo) a
+        // detached mount of our own, as with --proc alone.
+        Cgroup2 cgroup2;
+        proc_cgroup_id_ = cgroup2.paths().id_of(proc_cgroup_);
+        if (!proc_cgroup_id_) {
+            const std::string mount = cgroup2_mount();
+            throw UsageError("--cgroup: no cgroup '" + proc_cgroup_ + "' under " +
+                             (mount.empty() ? "the cgroup v2 root" : mount));
+        }
     }
 #else
     throw UsageError("--proc needs the eBPF programs, which this build does not have");

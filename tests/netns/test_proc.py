@@ -80,10 +80,10 @@ def topology(t):
     return a, b
 
 
-def start(t, a, engine, *extra, name="cap"):
+def start(t, a, engine, *extra, name="cap", wrapper=CGROUP2):
     """capture --proc on A's vA (jsonl), once it is listening."""
     args = ["--engine", engine, "-i", "vA", "--proc", "-q", "-o", "jsonl", *extra]
-    return t.capture(a, *args, name=name, wait_ready=False, wrapper=CGROUP2).wait_line("listening on ")
+    return t.capture(a, *args, name=name, wait_ready=False, wrapper=wrapper).wait_line("listening on ")
 
 
 def rows(cap):
@@ -249,31 +249,50 @@ class Tc(Base):
 
     def test_filters_select_exactly_their_packets(self):
         for how in ("pid", "comm", "cgroup"):
-            with self.subTest(filter=how), Topology() as t:
-                a, b = topology(t)
-                cg = f"/hookdump-test-{os.getpid()}"
-                mount = cgroup2_mount()
-                os.makedirs(mount + cg, exist_ok=True)
-                try:
-                    srv = Peer(a, "hd-usrv", "udp-wait", 7001, N, stdin=True, cgroup=mount + cg)
-                    srv.wait_line("ready")
-                    other = Peer(a, "hd-other", "udp-wait", 7005, N, stdin=True)
-                    other.wait_line("ready")
-                    arg = {"pid": ["--pid", str(srv.pid)], "comm": ["--comm", "hd-usrv"],
-                           "cgroup": ["--cgroup", cg]}[how]
-                    cap = start(t, a, self.engine, *arg)
-                    srv.go()
-                    other.go()
-                    Peer(b, "hd-c1", "udp-client", A_IP, 7001, N).wait()
-                    Peer(b, "hd-c2", "udp-client", A_IP, 7005, N).wait()
-                    srv.wait()
-                    other.wait()
-                    rs = rows(cap)
-                    self.assertEqual(len(rs), len(self.directions) * N, rs)
-                    for r in rs:
-                        self.assertEqual((r["pid"], r["comm"], r["cgroup"]), (srv.pid, "hd-usrv", cg), r)
-                finally:
-                    os.rmdir(mount + cg)
+            with self.subTest(filter=how):
+                self.check_filter(how, CGROUP2)
+
+    def test_cgroup_filter_without_a_cgroup2_mount(self):
+        """Plain `ip netns exec` (no cgroup2 in the capture's mountinfo): --cgroup finds its id
+        through the same detached mount --proc reads cgroups with (it exited 2, "no cgroup v2
+        mount", before)."""
+        self.check_filter("cgroup", ())
+
+    def check_filter(self, how, wrapper):
+        with Topology() as t:
+            a, b = topology(t)
+            cg = f"/hookdump-test-{os.getpid()}"
+            mount = cgroup2_mount()
+            os.makedirs(mount + cg, exist_ok=True)
+            peers = []
+            try:
+                srv = Peer(a, "hd-usrv", "udp-wait", 7001, N, stdin=True, cgroup=mount + cg)
+                peers.append(srv)
+                srv.wait_line("ready")
+                other = Peer(a, "hd-other", "udp-wait", 7005, N, stdin=True)
+                peers.append(other)
+                other.wait_line("ready")
+                arg = {"pid": ["--pid", str(srv.pid)], "comm": ["--comm", "hd-usrv"],
+                       "cgroup": ["--cgroup", cg]}[how]
+                cap = start(t, a, self.engine, *arg, wrapper=wrapper)
+                srv.go()
+                other.go()
+                Peer(b, "hd-c1", "udp-client", A_IP, 7001, N).wait()
+                Peer(b, "hd-c2", "udp-client", A_IP, 7005, N).wait()
+                srv.wait()
+                other.wait()
+                rs = rows(cap)
+                self.assertEqual(len(rs), len(self.directions) * N, rs)
+                for r in rs:
+                    self.assertEqual((r["pid"], r["comm"], r["cgroup"]), (srv.pid, "hd-usrv", cg), r)
+            finally:
+                # A capture that failed leaves the servers waiting: the cgroup is busy until
+                # they are gone.
+                for p in peers:
+                    if p.proc.poll() is None:
+                        p.proc.kill()
+                        p.proc.wait()
+                os.rmdir(mount + cg)
 
     def test_pid_filter_on_a_pcap_only_capture(self):
         """-w FILE alone: nothing else parses the packets, the lookup reads its key from the
@@ -335,6 +354,8 @@ class Xdp(Base):
     test_kernel_made_packets_have_no_process = Tc.test_kernel_made_packets_have_no_process
     test_socket_from_before_the_start = Tc.test_socket_from_before_the_start
     test_filters_select_exactly_their_packets = Tc.test_filters_select_exactly_their_packets
+    test_cgroup_filter_without_a_cgroup2_mount = Tc.test_cgroup_filter_without_a_cgroup2_mount
+    check_filter = Tc.check_filter
     test_pid_filter_on_a_pcap_only_capture = Tc.test_pid_filter_on_a_pcap_only_capture
 
 
