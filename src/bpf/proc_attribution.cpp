@@ -30,39 +30,36 @@ void fill(ProcInfo& info, const hd_proc& p) {
     info.comm[sizeof info.comm - 1] = 0;
 }
 
-// A packet's local endpoint: its source going out, its destination coming in.
-struct Endpoint {
-    uint8_t family = 0, proto = 0;
-    std::array<uint8_t, 16> addr{};
-    uint16_t port = 0;
-};
+}  // namespace
 
-enum class Quick { Found, None, Parse };
-
-// The endpoint read at fixed offsets where the frame is the common case: Ethernet with no VLAN
-// tag, then IPv4 that is no later fragment or IPv6 whose next header is the transport. Four
-// fields, what parse_packet gives for such frames, without the parse nothing else asked for
-// (the parse was most of --proc's cost on AF_PACKET). None: IP with no TCP or UDP ports;
-// Parse: any other frame (the parser decides).
 Quick quick_endpoint(std::span<const uint8_t> b, bool out, Endpoint& e) {
     constexpr size_t kEth = 14;
     if (b.size() < kEth + 20) return Quick::Parse;
     const unsigned type = unsigned{b[12]} << 8 | b[13];
     size_t l4 = 0;
+    size_t datagram_end = 0;  // where the IP header says the datagram ends
     if (type == 0x0800) {
         const uint8_t vihl = b[kEth];
-        if ((vihl >> 4) != 4 || (vihl & 0xf) < 5) return Quick::Parse;
+        const size_t ihl = (vihl & 0xfu) * 4;
+        if ((vihl >> 4) != 4 || ihl < 20 || b.size() < kEth + ihl) return Quick::Parse;
+        // 0 (TSO) or a length inside the header: the parser's cases.
+        const size_t tot = unsigned{b[kEth + 2]} << 8 | b[kEth + 3];
+        if (tot < ihl) return Quick::Parse;
         if (((b[kEth + 6] & 0x1f) | b[kEth + 7]) != 0) return Quick::None;  // no transport header
         e.family = 4;
         e.proto = b[kEth + 9];
         std::memcpy(e.addr.data(), &b[kEth + (out ? 12 : 16)], 4);
-        l4 = kEth + (vihl & 0xfu) * 4;
+        l4 = kEth + ihl;
+        datagram_end = kEth + tot;
     } else if (type == 0x86dd) {
         if (b.size() < kEth + 40 || (b[kEth] >> 4) != 6) return Quick::Parse;
+        const size_t plen = unsigned{b[kEth + 4]} << 8 | b[kEth + 5];
+        if (plen == 0) return Quick::Parse;  // a jumbogram or GSO packet: the parser's case
         e.family = 6;
         e.proto = b[kEth + 6];
         std::memcpy(e.addr.data(), &b[kEth + (out ? 8 : 24)], 16);
         l4 = kEth + 40;
+        datagram_end = l4 + plen;
     } else {
         return Quick::Parse;
     }
@@ -70,7 +67,10 @@ Quick quick_endpoint(std::span<const uint8_t> b, bool out, Endpoint& e) {
         // IPv6 extension headers: the parser walks them.
         return e.family == 6 ? Quick::Parse : Quick::None;
     }
-    if (b.size() < l4 + 4) return Quick::Parse;
+    // The whole fixed header, captured and inside the datagram, as the parser wants it: a
+    // short capture or Ethernet padding past a short datagram has no ports.
+    const size_t need = l4 + (e.proto == IPPROTO_TCP ? 20 : 8);
+    if (b.size() < need || datagram_end < need) return Quick::Parse;
     const size_t at = l4 + (out ? 0 : 2);
     e.port = static_cast<uint16_t>(unsigned{b[at]} << 8 | b[at + 1]);
     return Quick::Found;
@@ -84,8 +84,6 @@ bool endpoint_of(const Parsed& p, bool out, Endpoint& e) {
     e.port = out ? p.sport : p.dport;
     return true;
 }
-
-}  // namespace
 
 size_t ProcAttribution::KeyHash::operator()(const hd_sock_key& k) const noexcept {
     uint64_t w[4];

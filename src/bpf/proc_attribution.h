@@ -5,19 +5,41 @@
 // keep what matches where the kernel did not filter.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/engine.h"
 #include "hookdump_proc.h"
+#include "packet/parse.h"
 #include "packet/proc_filter.h"
 #include "util/cgroup.h"
 
 namespace hookdump::bpf {
 
 class ProcPrograms;
+
+// A packet's local endpoint: its source going out, its destination coming in.
+struct Endpoint {
+    uint8_t family = 0, proto = 0;
+    std::array<uint8_t, 16> addr{};
+    uint16_t port = 0;
+};
+
+enum class Quick { Found, None, Parse };
+
+// The endpoint read at fixed offsets where the frame is the common case: Ethernet with no VLAN
+// tag, then IPv4 that is no later fragment or IPv6 whose next header is the transport, its
+// fixed header captured and inside the datagram. What parse_packet gives for such frames,
+// without the parse nothing else asked for (the parse was most of --proc's cost on AF_PACKET).
+// None: IPv4 with no TCP or UDP ports (what the lookup keys on); Parse: any other frame (the
+// parser decides).
+Quick quick_endpoint(std::span<const uint8_t> b, bool out, Endpoint& e);
+// The endpoint of a parsed packet; false when it has no ports.
+bool endpoint_of(const Parsed& p, bool out, Endpoint& e);
 
 using hookdump::ProcFilter;
 

@@ -2,10 +2,15 @@
 // prints in text, csv, jsonl and the flow records, the filters, and the shared layout.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <pcap/pcap.h>
 #include <sys/stat.h>
 
 #include <cstring>
+#include <filesystem>
+#include <span>
 #include <string>
+#include <tuple>
 
 #include "flow/flow_table.h"
 #include "packet/builder.h"
@@ -133,6 +138,150 @@ TEST(ProcFilter, AUnknownProcessMatchesNoFilter) {
     EXPECT_FALSE(by_cgroup.match(p));
     by_cgroup.cgroup_id = 77;
     EXPECT_TRUE(by_cgroup.match(p));
+}
+
+// The lookup's fixed-offset key against the full parse: wherever quick_endpoint answers (Found
+// or None), it answers what parse_packet's endpoint is (None: no TCP or UDP ports, what the
+// lookup keys on). Returns how many of the two directions it answered.
+int quick_agrees(std::span<const uint8_t> frame, const std::string& what) {
+    const Parsed p = parse_packet(LinkType::Ethernet, frame);
+    int answered = 0;
+    for (const bool out : {true, false}) {
+        bpf::Endpoint q, f;
+        const bpf::Quick r = bpf::quick_endpoint(frame, out, q);
+        const bool full =
+            bpf::endpoint_of(p, out, f) && (f.proto == IPPROTO_TCP || f.proto == IPPROTO_UDP);
+        if (r == bpf::Quick::Parse) continue;
+        ++answered;
+        if (r == bpf::Quick::None) {
+            EXPECT_FALSE(full) << what << " out=" << out << ": quick None, the parse has port "
+                               << f.port;
+            continue;
+        }
+        EXPECT_TRUE(full) << what << " out=" << out << ": quick port " << q.port
+                          << ", the parse none";
+        if (!full) continue;
+        EXPECT_EQ(std::tie(q.family, q.proto, q.addr, q.port),
+                  std::tie(f.family, f.proto, f.addr, f.port))
+            << what << " out=" << out;
+    }
+    return answered;
+}
+
+std::vector<uint8_t> set_be16(std::vector<uint8_t> b, size_t at, uint16_t v) {
+    b[at] = static_cast<uint8_t>(v >> 8);
+    b[at + 1] = static_cast<uint8_t>(v);
+    return b;
+}
+
+std::vector<uint8_t> cut(std::vector<uint8_t> b, size_t n) {
+    b.resize(n);
+    return b;
+}
+
+TEST(ProcQuickEndpoint, AgreesWithTheParseOnCraftedFrames) {
+    constexpr size_t kEth = 14;
+    const auto v4 = [] { return PacketBuilder().ethernet().ipv4("198.18.0.1", "198.18.0.2"); };
+    const auto v6 = [] { return PacketBuilder().ethernet().ipv6("2001:db8::1", "2001:db8::2"); };
+    const auto v4_opts = [](const Ipv4Options& o) {
+        return PacketBuilder()
+            .ethernet()
+            .ipv4("198.18.0.1", "198.18.0.2", o)
+            .tcp(7003, 40000)
+            .build();
+    };
+    const std::vector<uint8_t> tcp = v4().tcp(7003, 40000).payload(10).build();
+    const std::vector<uint8_t> udp = v4().udp(7001, 40000).payload(10).build();
+    const std::vector<uint8_t> tcp6 = v6().tcp(7003, 40000).payload(10).build();
+    const std::vector<uint8_t> udp6 = v6().udp(7001, 40000).payload(10).build();
+    Ipv4Options opts;
+    opts.options = {0x94, 0x04, 0, 0};  // router alert
+    Ipv4Options first, later;
+    first.more_fragments = true;
+    later.frag_offset = 16;
+    // An IPv4 header announcing UDP and nothing after it, padded to Ethernet's 60 bytes.
+    std::vector<uint8_t> padded = v4().protocol(IPPROTO_UDP).build();
+    padded.resize(60, 0x5a);
+    const struct {
+        std::string what;
+        std::vector<uint8_t> frame;
+        int answered;  // of the two directions, by the fixed-offset read
+    } cases[] = {
+        {"tcp", tcp, 2},
+        {"udp", udp, 2},
+        {"tcp6", tcp6, 2},
+        {"udp6", udp6, 2},
+        {"ipv4 options", v4_opts(opts), 2},
+        {"first fragment",
+         PacketBuilder()
+             .ethernet()
+             .ipv4("198.18.0.1", "198.18.0.2", first)
+             .udp(7001, 40000)
+             .payload(16)
+             .build(),
+         2},
+        {"later fragment",
+         PacketBuilder()
+             .ethernet()
+             .ipv4("198.18.0.1", "198.18.0.2", later)
+             .protocol(IPPROTO_UDP)
+             .payload(16)
+             .build(),
+         2},
+        {"icmp", v4().icmp(8).build(), 2},
+        {"sctp", v4().sctp(7001, 40000).build(), 2},
+        // Left to the parser: each was read at fixed offsets where the parse finds no ports.
+        {"tcp snapped at 40", cut(tcp, 40), 0},
+        {"tcp snapped inside its header", cut(tcp, kEth + 20 + 19), 0},
+        {"udp snapped inside its header", cut(udp, kEth + 20 + 7), 0},
+        {"tcp6 snapped inside its header", cut(tcp6, kEth + 40 + 12), 0},
+        {"ipv4 padded past its end", padded, 0},
+        {"ipv4 total length ends inside udp", set_be16(udp, kEth + 2, 20 + 4), 0},
+        {"ipv4 total length ends inside tcp", set_be16(tcp, kEth + 2, 20 + 8), 0},
+        {"ipv4 total length inside its header", set_be16(udp, kEth + 2, 12), 0},
+        {"ipv4 total length 0 (tso)", set_be16(tcp, kEth + 2, 0), 0},
+        {"ipv6 payload ends inside udp", set_be16(udp6, kEth + 4, 4), 0},
+        {"ipv6 payload 0 (jumbo)", set_be16(tcp6, kEth + 4, 0), 0},
+        {"ipv4 options cut", cut(v4_opts(opts), kEth + 22), 0},
+        {"vlan",
+         PacketBuilder()
+             .ethernet()
+             .vlan(5)
+             .ipv4("198.18.0.1", "198.18.0.2")
+             .udp(7001, 40000)
+             .build(),
+         0},
+        {"ipv6 extension headers", v6().ipv6_ext(0).ipv6_ext(60, 16).tcp(7003, 40000).build(), 0},
+        {"ipv6 fragment", v6().ipv6_fragment(0, true).udp(7001, 40000).payload(8).build(), 0},
+    };
+    for (const auto& c : cases) EXPECT_EQ(quick_agrees(c.frame, c.what), c.answered) << c.what;
+}
+
+// The same over every Ethernet frame of the tcpdump test captures (when they are next to the
+// repository).
+TEST(ProcQuickEndpoint, AgreesWithTheParseOnTheTcpdumpCorpus) {
+    const std::filesystem::path dir =
+        std::filesystem::path(HOOKDUMP_SOURCE_DIR) / "../shared/corpus/tcpdump-tests";
+    if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "no corpus at " << dir;
+    size_t frames = 0, answered = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (entry.path().extension() != ".pcap") continue;
+        char err[PCAP_ERRBUF_SIZE];
+        pcap_t* p = pcap_open_offline(entry.path().c_str(), err);
+        if (!p) continue;
+        if (pcap_datalink(p) == DLT_EN10MB) {
+            pcap_pkthdr* h = nullptr;
+            const u_char* data = nullptr;
+            while (pcap_next_ex(p, &h, &data) == 1) {
+                ++frames;
+                answered += static_cast<size_t>(
+                    quick_agrees({data, h->caplen},
+                                 entry.path().filename().string() + " #" + std::to_string(frames)));
+            }
+        }
+        pcap_close(p);
+    }
+    EXPECT_GT(answered, 0u) << frames << " frames";
 }
 
 TEST(ProcCgroups, PathsOfADirectoryTree) {
