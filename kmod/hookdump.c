@@ -29,6 +29,7 @@
 #include <linux/sched.h>
 #include <linux/sched/clock.h>
 #include <linux/cgroup.h>
+#include <linux/suspend.h>
 #include <net/genetlink.h>
 #include <net/netns/generic.h>
 #include <net/net_namespace.h>
@@ -37,6 +38,7 @@
 
 #include "compat.h"
 #include "hookdump.h"
+#include "hookdump_clock.h"
 #include "hookdump_target.h"
 
 static unsigned int batch_events = 320;
@@ -80,8 +82,8 @@ struct hd_batch {
 	struct sk_buff *skb;
 	unsigned int count;
 	unsigned int held;	/* bytes the last batch held: the next one's size */
-	u64 ts_real, ts_local;	/* the batch's start: ktime_get_real_ns(), local_clock() */
-	u64 ts_last;		/* this CPU's last event's timestamp */
+	struct hd_clock clock;	/* the events' timestamps (hookdump_clock.h) */
+	int clock_epoch;	/* hd_clock_epoch when the batch's clock started */
 };
 
 struct hd_net;
@@ -345,11 +347,36 @@ static bool hd_listened(const struct hd_net *hn)
 	return READ_ONCE(hn->session_portid) || genl_has_listeners(&hd_family, hn->net, 0);
 }
 
-/* Within this much of the last event's time, a new batch starts no earlier than it: local_clock()
- * and CLOCK_REALTIME may drift apart a little over a batch, and a CPU's events stay in order.
- * A larger step of the real-time clock is followed.
+/* Bumped after a suspend or hibernation: local_clock() does not count the time asleep, so a
+ * batch begun before it reads the real time again for its next event.
  */
-#define HD_TS_SLEW_NS	(10 * NSEC_PER_MSEC)
+static atomic_t hd_clock_epoch = ATOMIC_INIT(0);
+
+static int hd_pm_event(struct notifier_block *nb, unsigned long action, void *data)
+{
+	if (action == PM_POST_SUSPEND || action == PM_POST_HIBERNATION ||
+	    action == PM_POST_RESTORE)
+		atomic_inc(&hd_clock_epoch);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block hd_pm_notifier = {
+	.notifier_call = hd_pm_event,
+};
+
+static void hd_batch_clock(struct hd_batch *b)
+{
+	b->clock_epoch = atomic_read(&hd_clock_epoch);
+	hd_clock_start(&b->clock, ktime_get_real_ns(), local_clock());
+}
+
+/* The time of an event put in @b now. */
+static u64 hd_batch_stamp(struct hd_batch *b)
+{
+	if (unlikely(b->clock_epoch != atomic_read(&hd_clock_epoch)))
+		hd_batch_clock(b);
+	return hd_clock_stamp(&b->clock, local_clock());
+}
 
 /* A new batch for @b, sized from what the last one held (half as much again), up to room for
  * batch_events events of @attr bytes: fewer, bigger messages cost the reader fewer wakeups,
@@ -376,10 +403,7 @@ static struct sk_buff *hd_batch_alloc(struct hd_batch *b, size_t attr)
 		kfree_skb(skb);
 		return NULL;
 	}
-	b->ts_real = ktime_get_real_ns();
-	b->ts_local = local_clock();
-	if (b->ts_real < b->ts_last && b->ts_last - b->ts_real < HD_TS_SLEW_NS)
-		b->ts_real = b->ts_last;
+	hd_batch_clock(b);
 	return skb;
 }
 
@@ -427,8 +451,7 @@ static void hd_record(struct hd_net *hn, const struct sk_buff *skb, struct hookd
 		goto out;
 	}
 	nla = __nla_reserve(b->skb, HOOKDUMP_A_EVENT, attr);
-	ev->ts_ns = b->ts_real + (local_clock() - b->ts_local);
-	b->ts_last = ev->ts_ns;
+	ev->ts_ns = hd_batch_stamp(b);
 	memcpy(nla_data(nla), ev, sizeof(*ev));
 	if (caplen && skb_copy_bits(skb, skb_network_offset(skb),
 				    (u8 *)nla_data(nla) + sizeof(*ev), caplen))
@@ -1268,9 +1291,12 @@ static int __init hookdump_init(void)
 {
 	int err;
 
-	err = register_pernet_subsys(&hd_net_ops);
+	err = register_pm_notifier(&hd_pm_notifier);
 	if (err)
 		goto err_out;
+	err = register_pernet_subsys(&hd_net_ops);
+	if (err)
+		goto err_pm;
 	err = netlink_register_notifier(&hd_netlink_notifier);
 	if (err)
 		goto err_pernet;
@@ -1285,6 +1311,8 @@ err_notifier:
 	netlink_unregister_notifier(&hd_netlink_notifier);
 err_pernet:
 	unregister_pernet_subsys(&hd_net_ops);
+err_pm:
+	unregister_pm_notifier(&hd_pm_notifier);
 err_out:
 	return err;
 }
@@ -1294,6 +1322,7 @@ static void __exit hookdump_exit(void)
 	genl_unregister_family(&hd_family);
 	netlink_unregister_notifier(&hd_netlink_notifier);
 	unregister_pernet_subsys(&hd_net_ops);
+	unregister_pm_notifier(&hd_pm_notifier);
 	rcu_barrier();	/* hd_rule_free_rcu callbacks live in this module */
 }
 

@@ -62,7 +62,8 @@ want="LOCAL_OUT/first LOCAL_OUT/last POST_ROUTING/first POST_ROUTING/last socket
 
 grep -q "^6 packets traced" trace.err || vm_fail "summary: not 6 packets"
 grep -q "^ *3  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) → nft inet hdtrace in: drop ✗ dropped at LOCAL_IN by nft inet hdtrace in handle 2: udp dport 7009 drop$" trace.err || vm_fail "summary line of the drops"
-grep -q "^ *2  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) → nft inet hdtrace in: accept → LOCAL_IN(last) → socket udp 198\.18\.0\.1:7010 ✓ delivered$" trace.err || vm_fail "summary line of the deliveries (the policy step, the socket)"
+grep -q "^ *2  tap-in va → tc-ingress va → PRE_ROUTING → LOCAL_IN(first) → nft inet hdtrace in: accept → LOCAL_IN(last) → socket udp 198\.18\.0\.1:7010 proc python3\[$rx\] uid 0 ✓ delivered$" trace.err \
+  || vm_fail "summary line of the deliveries (the policy step, the socket and its process, pid $rx)"
 grep -q '<svg id="hook-graph"' report.html || vm_fail "no graph in the report"
 grep -q "LOCAL_IN → delivered: 2 packets" report.html || vm_fail "report: LOCAL_IN → delivered edge"
 vm_log "drop in LOCAL_IN, delivery and local output traced hook by hook"
