@@ -67,20 +67,21 @@ Cgroup2Root open_cgroup2_root() {
             throw RuntimeError(errno_message("cannot open the cgroup v2 root " + point, errno));
         return {std::move(fd), std::move(point)};
     }
-    // Not mounted here: a mount of our own, gone from the tree as soon as it is open.
-    char dir[] = "/tmp/hookdump-cgroup2.XXXXXX";
-    if (!mkdtemp(dir)) throw RuntimeError(errno_message("cannot make a directory in /tmp", errno));
-    if (::mount("cgroup2", dir, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-        const int err = errno;
-        ::rmdir(dir);
+    // Not mounted here (`ip netns exec` mounts a /sys of its own): a mount of our own that is
+    // never in the tree (fsopen/fsmount, 5.2), so a killed run cannot leave it behind; it
+    // lives as long as the descriptor does.
+    Fd fs(::fsopen("cgroup2", FSOPEN_CLOEXEC));
+    if (!fs || ::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
         throw RuntimeError(
-            errno_message("no cgroup v2 hierarchy is mounted, and mounting one failed", err));
-    }
-    Fd fd(::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    const int err = errno;
-    ::umount2(dir, MNT_DETACH);
-    ::rmdir(dir);
-    if (!fd) throw RuntimeError(errno_message("cannot open the cgroup v2 root", err));
+            errno_message("no cgroup v2 hierarchy is mounted, and mounting one failed", errno));
+    const Fd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC,
+                           MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+    if (!mnt)
+        throw RuntimeError(
+            errno_message("no cgroup v2 hierarchy is mounted, and mounting one failed", errno));
+    // fsmount's descriptor is O_PATH: cgroup programs attach to a directory opened for real.
+    Fd fd(::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw RuntimeError(errno_message("cannot open the cgroup v2 root", errno));
     std::string path = "/proc/self/fd/" + std::to_string(fd.get());
     return {std::move(fd), std::move(path)};
 }
