@@ -19,7 +19,7 @@ std::string cgroup2_mount(const std::string& mountinfo);
 std::string cgroup2_mount();
 
 // The cgroup v2 root: a descriptor, and a path to its directories. Where /proc/self/mountinfo
-// has no cgroup2 mount, a mount of our own on a temporary directory, detached at once: the
+// has no cgroup2 mount, a mount of our own that is never in the tree (fsopen/fsmount): the
 // path is then /proc/self/fd/N, valid while `fd` is open. Throws RuntimeError.
 struct Cgroup2Root {
     Fd fd;

@@ -12,6 +12,7 @@ time to match a socket's life against).
   HOOKDUMP_BIN=... HOOKDUMP_SEND=... python3 test_proc.py [Group ...]
 """
 
+import json
 import os
 import re
 import signal
@@ -90,11 +91,30 @@ def rows(cap):
     cap.stop(settle=0.5)
     assert cap.rc == 0, cap.stderr()
     with open(cap.out_path) as f:
-        return [__import__("json").loads(line) for line in f if line.strip()]
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def port_rows(rs, port):
     return [r for r in rs if r.get("sport") == port or r.get("dport") == port]
+
+
+def two_servers(a, peers, cgroup=None):
+    """The server a filter selects (hd-usrv, UDP port 7001, in `cgroup` if given) and
+    another (hd-other, 7005), each put in `peers` as it starts, both ready."""
+    for name, port, cg in (("hd-usrv", 7001, cgroup), ("hd-other", 7005, None)):
+        peers.append(Peer(a, name, "udp-wait", port, N, stdin=True, cgroup=cg))
+        peers[-1].wait_line("ready")
+    return peers[-2], peers[-1]
+
+
+def serve_both(b, srv, other):
+    """Both servers go; a client in `b` sends each its N datagrams, and both got them."""
+    srv.go()
+    other.go()
+    Peer(b, "hd-c1", "udp-client", A_IP, 7001, N).wait()
+    Peer(b, "hd-c2", "udp-client", A_IP, 7005, N).wait()
+    srv.wait()
+    other.wait()
 
 
 class Base(unittest.TestCase):
@@ -266,21 +286,11 @@ class Tc(Base):
             os.makedirs(mount + cg, exist_ok=True)
             peers = []
             try:
-                srv = Peer(a, "hd-usrv", "udp-wait", 7001, N, stdin=True, cgroup=mount + cg)
-                peers.append(srv)
-                srv.wait_line("ready")
-                other = Peer(a, "hd-other", "udp-wait", 7005, N, stdin=True)
-                peers.append(other)
-                other.wait_line("ready")
+                srv, other = two_servers(a, peers, cgroup=mount + cg)
                 arg = {"pid": ["--pid", str(srv.pid)], "comm": ["--comm", "hd-usrv"],
                        "cgroup": ["--cgroup", cg]}[how]
                 cap = start(t, a, self.engine, *arg, wrapper=wrapper)
-                srv.go()
-                other.go()
-                Peer(b, "hd-c1", "udp-client", A_IP, 7001, N).wait()
-                Peer(b, "hd-c2", "udp-client", A_IP, 7005, N).wait()
-                srv.wait()
-                other.wait()
+                serve_both(b, srv, other)
                 rs = rows(cap)
                 self.assertEqual(len(rs), len(self.directions) * N, rs)
                 for r in rs:
@@ -300,25 +310,17 @@ class Tc(Base):
         server's datagrams, each way the engine sees."""
         with Topology() as t:
             a, b = topology(t)
-            srv = Peer(a, "hd-usrv", "udp-wait", 7001, N, stdin=True)
-            srv.wait_line("ready")
-            other = Peer(a, "hd-other", "udp-wait", 7005, N, stdin=True)
-            other.wait_line("ready")
+            srv, other = two_servers(a, [])
             pcap = t.path("proc.pcap")
             cap = t.capture(a, "--engine", self.engine, "-i", "vA", "--pid", str(srv.pid), "-q", "-w", pcap,
                             name="cap", wait_ready=False, wrapper=CGROUP2)
             cap.wait_line("listening on ")
-            srv.go()
-            other.go()
-            Peer(b, "hd-c1", "udp-client", A_IP, 7001, N).wait()
-            Peer(b, "hd-c2", "udp-client", A_IP, 7005, N).wait()
-            srv.wait()
-            other.wait()
+            serve_both(b, srv, other)
             cap.stop(settle=0.5)
             self.assertEqual(cap.rc, 0, cap.stderr())
             r = netns.run_hookdump(None, "read", pcap, "-o", "jsonl")
             self.assertEqual(r.returncode, 0, r.stderr)
-            got = [__import__("json").loads(line) for line in r.stdout.splitlines()]
+            got = [json.loads(line) for line in r.stdout.splitlines()]
             self.assertEqual(len(got), len(self.directions) * N, got)
             for x in got:
                 self.assertEqual((x["proto"], 7001 in (x["sport"], x["dport"])), (17, True), x)
