@@ -149,7 +149,7 @@ uint64_t cgroup_of(uint32_t pid, const CgroupPaths& cg) {
 
 }  // namespace
 
-ProcPrograms::ProcPrograms(uint64_t netns) {
+ProcPrograms::ProcPrograms(uint64_t netns, Cgroup2& cgroup2) : cgroup2_(cgroup2) {
     libbpf_log_begin();
     skel_ = hookdump_proc__open();
     if (!skel_) fail("opening the process attribution programs", errno);

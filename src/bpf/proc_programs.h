@@ -16,9 +16,10 @@ namespace hookdump::bpf {
 
 class ProcPrograms {
   public:
-    // Loads, seeds the maps with the namespace `netns`'s existing sockets, attaches at the
-    // cgroup2 root. Throws RuntimeError when the kernel refuses.
-    explicit ProcPrograms(uint64_t netns);
+    // Loads, seeds the maps with the namespace `netns`'s existing sockets, attaches at
+    // `cgroup2`'s root (the command's, which outlives these programs: one root a run, so one
+    // mount of it where none is in the tree). Throws RuntimeError when the kernel refuses.
+    ProcPrograms(uint64_t netns, Cgroup2& cgroup2);
     ~ProcPrograms();
     ProcPrograms(const ProcPrograms&) = delete;
     ProcPrograms& operator=(const ProcPrograms&) = delete;
@@ -35,7 +36,7 @@ class ProcPrograms {
   private:
     void seed(uint64_t netns);
     hookdump_proc* skel_ = nullptr;
-    Cgroup2 cgroup2_;
+    Cgroup2& cgroup2_;
     size_t seeded_ = 0;
 };
 

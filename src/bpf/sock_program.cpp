@@ -32,7 +32,8 @@ void SockProgram::RingDeleter::operator()(ring_buffer* r) const {
     ring_buffer__free(r);
 }
 
-SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::move(cb)) {
+SockProgram::SockProgram(const SockProgramConfig& cfg, const Cgroup2& cgroup2, Callback cb)
+    : cb_(std::move(cb)) {
     const std::vector<hd_rule> rules =
         to_bpf_rules(cfg.rules, HOOKDUMP_SOCK_MAX_RULES, "the socket program");
     // The programs see every namespace's sockets and tell this namespace's by its cookie:
@@ -42,7 +43,6 @@ SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::m
     // with the helper is retried without it.
     const bool helper =
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie, nullptr) == 1;
-    const Cgroup2Root cgroup = open_cgroup2_root();
     bpf::libbpf_log_begin();
 
     auto load = [&](uint32_t netns_from) {
@@ -69,11 +69,11 @@ SockProgram::SockProgram(const SockProgramConfig& cfg, Callback cb) : cb_(std::m
     // bpf_links (BPF_LINK_CREATE), held by the skeleton: closed by its destruction, or by the
     // kernel with the process.
     skel_->links.hookdump_sk_in =
-        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_in, cgroup.fd.get());
+        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_in, cgroup2.fd());
     if (!skel_->links.hookdump_sk_in)
         fail_with_libbpf("cannot attach cgroup_skb ingress at the cgroup v2 root", errno);
     skel_->links.hookdump_sk_out =
-        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_out, cgroup.fd.get());
+        bpf_program__attach_cgroup(skel_->progs.hookdump_sk_out, cgroup2.fd());
     if (!skel_->links.hookdump_sk_out)
         fail_with_libbpf("cannot attach cgroup_skb egress at the cgroup v2 root", errno);
 

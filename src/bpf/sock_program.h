@@ -17,6 +17,8 @@ struct hookdump_sock_event;
 
 namespace hookdump {
 
+class Cgroup2;
+
 struct SockProgramConfig {
     uint64_t netns_cookie = 0;  // 0: every namespace
     std::vector<Rule> rules;    // empty: every packet
@@ -33,8 +35,9 @@ class SockProgram {
     using Callback = std::function<bool(const hookdump_sock_event&)>;
 
     // Probes how the kernel's cgroup_skb programs can read a packet's namespace, opens, loads
-    // and attaches. Throws UsageError for rules it cannot hold, RuntimeError otherwise.
-    SockProgram(const SockProgramConfig& cfg, Callback cb);
+    // and attaches at `cgroup2`'s root (the command's: the links hold the attachment, not the
+    // descriptor). Throws UsageError for rules it cannot hold, RuntimeError otherwise.
+    SockProgram(const SockProgramConfig& cfg, const Cgroup2& cgroup2, Callback cb);
     ~SockProgram();
     SockProgram(const SockProgram&) = delete;
     SockProgram& operator=(const SockProgram&) = delete;

@@ -195,17 +195,16 @@ int CaptureCommand::run_engine(Engine& engine, Pipeline& pipeline) {
         });
 #ifdef HOOKDUMP_HAVE_BPF
     std::optional<bpf::ProcAttribution> attrib;
-    if (proc_programs_ || proc_cgroup2_) {
+    if (proc_cgroup2_) {
         ProcFilter filter;
         filter.pid = proc_pid_;
         filter.comm = proc_comm_;
         filter.cgroup_id = proc_cgroup_id_;
         // tc looks processes up (and filters) in the kernel, hookdump.ko names them (and its
         // engine filters); the others here.
-        attrib.emplace(
-            pipeline, proc_programs_.get(),
-            proc_programs_ ? proc_programs_->cgroups() : proc_cgroup2_->paths(), own_netns_cookie(),
-            engine.name() != engine_name::kTc && engine.name() != engine_name::kKmod, filter);
+        attrib.emplace(pipeline, proc_programs_.get(), proc_cgroup2_->paths(), own_netns_cookie(),
+                       engine.name() != engine_name::kTc && engine.name() != engine_name::kKmod,
+                       filter);
     }
     const int rc = run_capture(engine, pipeline, attrib ? &*attrib : nullptr);
 #else
@@ -281,10 +280,10 @@ void CaptureCommand::check_proc_options() {
     if (proc_comm_.size() > 15)
         throw UsageError("--comm: '" + proc_comm_ + "' is longer than 15 bytes (TASK_COMM_LEN)");
     if (!proc_cgroup_.empty()) {
-        // The root --proc itself reads: under `ip netns exec` (no cgroup2 in mountinfo) a
-        // detached mount of our own, as with --proc alone.
-        Cgroup2 cgroup2;
-        proc_cgroup_id_ = cgroup2.paths().id_of(proc_cgroup_);
+        // The root --proc itself reads (kept for the run): under `ip netns exec` (no cgroup2
+        // in mountinfo) a detached mount of our own.
+        proc_cgroup2_ = std::make_shared<Cgroup2>();
+        proc_cgroup_id_ = proc_cgroup2_->paths().id_of(proc_cgroup_);
         if (!proc_cgroup_id_) {
             const std::string mount = cgroup2_mount();
             throw UsageError("--cgroup: no cgroup '" + proc_cgroup_ + "' under " +
@@ -351,10 +350,9 @@ int CaptureCommand::run() {
     // processes itself: the kmod engine needs the cgroups' paths only (unless auto may fall
     // back to another engine).
     const bool kmod_only = row.name == engine_name::kKmod && (!plan || plan->engines.size() == 1);
-    if (proc_ && kmod_only) {
-        proc_cgroup2_ = std::make_shared<Cgroup2>();
-    } else if (proc_) {
-        proc_programs_ = std::make_shared<bpf::ProcPrograms>(own_netns_cookie());
+    if (proc_ && !proc_cgroup2_) proc_cgroup2_ = std::make_shared<Cgroup2>();
+    if (proc_ && !kmod_only) {
+        proc_programs_ = std::make_shared<bpf::ProcPrograms>(own_netns_cookie(), *proc_cgroup2_);
         opt.proc_socks_fd = proc_programs_->socks_fd();
         opt.proc_ports_fd = proc_programs_->ports_fd();
     }

@@ -116,8 +116,10 @@ class CaptureCommand {
     std::string proc_comm_;
     std::string proc_cgroup_;
     uint64_t proc_cgroup_id_ = 0;
+    // The cgroup v2 root, opened once a run (under `ip netns exec` a mount of our own): --cgroup
+    // finds its id there, the programs attach there, the paths are its (kmod: paths only).
+    std::shared_ptr<Cgroup2> proc_cgroup2_;
     std::shared_ptr<bpf::ProcPrograms> proc_programs_;
-    std::shared_ptr<Cgroup2> proc_cgroup2_;  // kmod: the cgroup paths only, no programs
 
     CLI::App* sub_ = nullptr;
     std::string engine_ = "auto";

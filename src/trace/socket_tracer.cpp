@@ -8,6 +8,7 @@
 #include "bpf/proc_programs.h"
 #include "bpf/sock_program.h"
 #include "hookdump_sock.h"
+#include "util/cgroup.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/netns.h"
@@ -37,10 +38,12 @@ SocketTracer::SocketTracer(const std::string& expression) {
             filter_ = std::make_unique<bpf::PcapFilter>(expression, kDltRaw);
         }
     }
+    // One root for both (under `ip netns exec`: one mount of our own, not one each).
+    cgroup2_ = std::make_unique<Cgroup2>();
     // The sockets' processes: the cgroup programs fill the socket map, this program reads it
     // as the packet reaches the socket (the socket may be gone when the record is read).
     try {
-        procs_ = std::make_unique<bpf::ProcPrograms>(cfg.netns_cookie);
+        procs_ = std::make_unique<bpf::ProcPrograms>(cfg.netns_cookie, *cgroup2_);
         cfg.proc_socks_fd = procs_->socks_fd();
     } catch (const RuntimeError& e) {
         note_ += std::string(note_.empty() ? "" : "; ") + "socket: no process attribution (" +
@@ -48,7 +51,7 @@ SocketTracer::SocketTracer(const std::string& expression) {
     }
     realtime_offset_ns_ = mono_to_real_ns();
     prog_ = std::make_unique<SockProgram>(
-        cfg, [this](const hookdump_sock_event& e) { return deliver(e); });
+        cfg, *cgroup2_, [this](const hookdump_sock_event& e) { return deliver(e); });
 }
 
 SocketTracer::~SocketTracer() = default;

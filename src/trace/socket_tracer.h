@@ -14,6 +14,7 @@
 struct hookdump_sock_event;
 
 namespace hookdump {
+class Cgroup2;
 class SockProgram;
 namespace bpf {
 class PcapFilter;
@@ -44,6 +45,7 @@ class SocketTracer {
     std::string note_;
     int64_t realtime_offset_ns_ = 0;
     std::unique_ptr<bpf::PcapFilter> filter_;
+    std::unique_ptr<Cgroup2> cgroup2_;          // the root both attach at, opened (mounted) once
     std::unique_ptr<bpf::ProcPrograms> procs_;  // before prog_, which reads its map
     std::unique_ptr<SockProgram> prog_;
     const std::function<void(Observation)>* sink_ = nullptr;

@@ -513,6 +513,26 @@ def run_hookdump(ns, *args, timeout=20):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def strace_wrapper(path, calls):
+    """A Topology.capture wrapper logging the system calls `calls` of hookdump and its threads
+    to PATH. -D: strace runs as a detached grandchild and the traced command keeps the pid, so
+    Capture's readiness checks and signals reach hookdump."""
+    return ("strace", "-D", "-f", "--seccomp-bpf", "-o", path, "-e", "trace=" + ",".join(calls))
+
+
+def strace_calls(path, pid, call, timeout=10):
+    """The successful calls `call` in the log PATH of strace_wrapper, once it has logged the
+    exit of PID (the traced command: the detached strace may still be writing after it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = open(path).read() if os.path.exists(path) else ""
+        if re.search(rf"(?m)^{pid} \+\+\+ exited", text):
+            return [l for l in text.splitlines() if re.match(rf"\d+ {call}\(.*\) = \d+$", l)]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"strace logged no exit of {pid} in {timeout}s: {text}")
+        time.sleep(0.05)
+
+
 # ---------------------------------------------------------------------------------------------
 # Running a test file
 

@@ -446,6 +446,22 @@ class Forwarded(unittest.TestCase):
                     self.assertIsNone(x["pid"], x)
 
 
+class Root(unittest.TestCase):
+    """The cgroup v2 root a run reads its cgroups from and attaches at."""
+
+    def test_one_cgroup2_mount_a_run(self):
+        """Plain `ip netns exec` (no cgroup2 in mountinfo): --cgroup's check, the programs and
+        the paths share one root, so one fsopen/fsmount a run (two before: the check's own)."""
+        with Topology() as t:
+            a, _ = topology(t)
+            log = t.path("strace.log")
+            cap = start(t, a, "tc", "--cgroup", "/", wrapper=netns.strace_wrapper(log, ("fsopen", "fsmount")))
+            cap.stop()
+            self.assertEqual(cap.rc, 0, cap.stderr())
+            for call in ("fsopen", "fsmount"):
+                self.assertEqual(len(netns.strace_calls(log, cap.proc.pid, call)), 1, open(log).read())
+
+
 class Errors(unittest.TestCase):
     def test_user_errors_before_anything_is_attached(self):
         for args, msg in (
@@ -502,4 +518,4 @@ def attached_progs(_pid):
 
 
 if __name__ == "__main__":
-    netns.run_tests(__name__, tools=("ip", "bpftool"))
+    netns.run_tests(__name__, tools=("ip", "bpftool", "strace"))

@@ -216,6 +216,21 @@ class TraceSocket(unittest.TestCase):
                 want[""] = len(inbound) - n_known
             self.assertEqual(summary, want, err)
 
+    def test_one_cgroup2_mount_a_run(self):
+        """Plain `ip netns exec` (no cgroup2 in mountinfo): process attribution's programs and
+        the socket program attach at one root, one fsopen/fsmount (two before: one each)."""
+        with Topology() as t:
+            a, b = t.netns("a"), t.netns("b")
+            t.veth(a, "vA", A_IP + "/24", b, "vB", B_IP + "/24")
+            log = t.path("strace.log")
+            c = t.capture(a, "-i", "vA", "-o", "jsonl", name="trace", command="trace", wait_ready=False,
+                          wrapper=netns.strace_wrapper(log, ("fsopen", "fsmount")))
+            c.wait_line("tracing at ")
+            self.assertEqual(c.stop(), 0, c.stderr())
+            self.assertNotIn("no process attribution", c.stderr())
+            for call in ("fsopen", "fsmount"):
+                self.assertEqual(len(netns.strace_calls(log, c.proc.pid, call)), 1, open(log).read())
+
     def detached_after(self, end):
         with Topology() as t:
             a, b = t.netns("a"), t.netns("b")
@@ -243,4 +258,4 @@ class TraceSocket(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    netns.run_tests(__name__, tools=("ip", "nft", "bpftool"))
+    netns.run_tests(__name__, tools=("ip", "nft", "bpftool", "strace"))
