@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "engine/socket_ring.h"
 #include "hookdump.h"
 #include "util/clock.h"
 
@@ -368,9 +369,7 @@ KmodEngine::KmodEngine(Mode mode, std::vector<Rule> rules, std::optional<KmodTar
 }
 
 std::vector<RingFill> KmodEngine::ring_fill() const {
-    if (const auto q = events_ ? events_->receive_queue() : std::nullopt)
-        return {{RingFill::Unit::SocketBytes, q->used, q->size}};
-    return {};
+    return socket_ring_fill(events_.get());
 }
 
 KmodEngine::~KmodEngine() {

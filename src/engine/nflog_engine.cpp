@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/socket_ring.h"
 #include "util/clock.h"
 #include "util/netns.h"
 
@@ -65,9 +66,7 @@ NflogEngine::NflogEngine(uint16_t group, uint32_t snaplen)
 }
 
 std::vector<RingFill> NflogEngine::ring_fill() const {
-    if (const auto q = sock_.receive_queue())
-        return {{RingFill::Unit::SocketBytes, q->used, q->size}};
-    return {};
+    return socket_ring_fill(&sock_);
 }
 
 NflogEngine::~NflogEngine() {
