@@ -522,12 +522,15 @@ def strace_wrapper(path, calls):
 
 def strace_calls(path, pid, call, timeout=10):
     """The successful calls `call` in the log PATH of strace_wrapper, once it has logged the
-    exit of PID (the traced command: the detached strace may still be writing after it)."""
+    exit of PID (the traced command: the detached strace may still be writing after it). strace
+    pads the pid column to 5 places: one or more spaces after the pid."""
     deadline = time.monotonic() + timeout
     while True:
         text = open(path).read() if os.path.exists(path) else ""
-        if re.search(rf"(?m)^{pid} \+\+\+ exited", text):
-            return [l for l in text.splitlines() if re.match(rf"\d+ {call}\(.*\) = \d+$", l)]
+        if re.search(rf"(?m)^{pid} +\+\+\+ exited", text):
+            # A call another thread's interrupted is logged "<... CALL resumed>) = N".
+            done = re.compile(rf"\d+ +(?:{call}\(|<\.\.\. {call} resumed>).*\) = \d+$")
+            return [l for l in text.splitlines() if done.match(l)]
         if time.monotonic() > deadline:
             raise AssertionError(f"strace logged no exit of {pid} in {timeout}s: {text}")
         time.sleep(0.05)
