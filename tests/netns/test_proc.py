@@ -462,6 +462,35 @@ class Root(unittest.TestCase):
                 self.assertEqual(len(netns.strace_calls(log, cap.proc.pid, call)), 1, open(log).read())
 
 
+    def test_cgroup_paths_after_dropping_root(self):
+        """-Z nobody: the cgroup paths are read after root is gone, through the root's
+        descriptor (under plain `ip netns exec` a /proc/self/fd/N path, which a process that
+        changed its uid may no longer open): the server's packets carry its exact cgroup,
+        where the hierarchy is mounted and where it is not."""
+        for engine, wrapper in (("tc", CGROUP2), ("tc", ()), ("afpacket", ())):
+            with self.subTest(engine=engine, mounted=bool(wrapper)), Topology() as t:
+                a, b = topology(t)
+                cg = f"/hookdump-test-{os.getpid()}"
+                mount = cgroup2_mount()
+                os.makedirs(mount + cg, exist_ok=True)
+                srv = None
+                try:
+                    srv = Peer(a, "hd-usrv", "udp-server", 7001, N, cgroup=mount + cg)
+                    srv.wait_line("ready")
+                    cap = start(t, a, engine, "-Z", "nobody", "udp", wrapper=wrapper)
+                    Peer(b, "hd-bcu", "udp-client", A_IP, 7001, N).wait()
+                    srv.wait()
+                    got = port_rows(rows(cap), 7001)
+                    self.assertEqual(len(got), 2 * N, got)
+                    for r in got:
+                        self.assertEqual((r["pid"], r["comm"], r["cgroup"]), (srv.pid, "hd-usrv", cg), r)
+                finally:
+                    if srv and srv.proc.poll() is None:
+                        srv.proc.kill()
+                        srv.proc.wait()
+                    os.rmdir(mount + cg)
+
+
 class Errors(unittest.TestCase):
     def test_user_errors_before_anything_is_attached(self):
         for args, msg in (
