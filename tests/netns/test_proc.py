@@ -37,10 +37,15 @@ CGROUP2 = ("sh", "-c", 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"', "sh"
 
 
 class Peer:
-    """proc_peer.py in a namespace: its pid (the one it prints), its exit."""
+    """proc_peer.py in a namespace: its pid (the one it prints), its exit. Started without
+    waiting for it (the pid is read when first asked for): a test's peers start at once, not
+    one interpreter start after another. Killed at the end of the test if still running."""
+
+    live = []  # every peer started, for PeerTest.tearDown
 
     def __init__(self, ns, name, mode, *args, stdin=False, cgroup=None):
         self.name = name
+        self._pid = None
 
         def enter_cgroup():
             # Before the exec: the sockets it makes are made in the cgroup.
@@ -53,13 +58,20 @@ class Peer:
                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      preexec_fn=enter_cgroup)
-        line = self.proc.stdout.readline()
-        m = re.match(r"pid (\d+)", line)
-        if not m:
-            raise AssertionError(f"{name}: no pid line ({line!r}): {self.proc.stderr.read()}")
-        self.pid = int(m.group(1))
+        Peer.live.append(self)
+
+    @property
+    def pid(self):
+        if self._pid is None:
+            line = self.proc.stdout.readline()
+            m = re.match(r"pid (\d+)", line)
+            if not m:
+                raise AssertionError(f"{self.name}: no pid line ({line!r}): {self.proc.stderr.read()}")
+            self._pid = int(m.group(1))
+        return self._pid
 
     def wait_line(self, word):
+        self.pid  # the first line
         line = self.proc.stdout.readline()
         if not line.startswith(word):
             raise AssertionError(f"{self.name}: expected {word!r}, got {line!r}: {self.proc.stderr.read()}")
@@ -69,10 +81,24 @@ class Peer:
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
 
-    def wait(self, timeout=20):
+    def wait(self, timeout=60):
+        # A bound on a failure only: a loaded host (load 20) starts eight interpreters slowly.
+        self.pid  # a peer that died before its pid line says why
         rc = self.proc.wait(timeout=timeout)
         if rc != 0:
             raise AssertionError(f"{self.name} exited {rc}: {self.proc.stderr.read()}")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class PeerTest(unittest.TestCase):
+    def tearDown(self):
+        # A failed test leaves its servers waiting for clients that never came.
+        while Peer.live:
+            Peer.live.pop().kill()
 
 
 def topology(t):
@@ -117,7 +143,7 @@ def serve_both(b, srv, other):
     other.wait()
 
 
-class Base(unittest.TestCase):
+class Base(PeerTest):
     engine = "tc"
     directions = ("in", "out")  # what the engine sees (XDP: ingress only)
 
@@ -418,7 +444,7 @@ class Flows(Base):
                     self.assertEqual(len([f for f in nf if port in (f["sport"], f["dport"])]), 2, nf)
 
 
-class Forwarded(unittest.TestCase):
+class Forwarded(PeerTest):
     def test_forwarded_packets_have_no_process(self):
         """A router R between A and B with forwarding on and a UDP socket bound to the wildcard
         address on the port the forwarded traffic goes to: the forwarded packets are not its."""
@@ -446,7 +472,7 @@ class Forwarded(unittest.TestCase):
                     self.assertIsNone(x["pid"], x)
 
 
-class Root(unittest.TestCase):
+class Root(PeerTest):
     """The cgroup v2 root a run reads its cgroups from and attaches at."""
 
     def test_one_cgroup2_mount_a_run(self):
